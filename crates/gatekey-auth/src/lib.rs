@@ -1,0 +1,1 @@
+//! gatekey-auth (placeholder until its module lands).

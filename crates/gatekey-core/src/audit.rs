@@ -1,0 +1,1 @@
+//! Audit events (owned by the store helper; placeholder).

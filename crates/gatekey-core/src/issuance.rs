@@ -1,0 +1,1 @@
+//! Issuance records (owned by the store helper; placeholder).

@@ -1,0 +1,779 @@
+//! The versioned policy document and the decisions made from it.
+//!
+//! A policy file lists the APIs behind Kong that callers may try, the scopes of each (one Kong ACL
+//! group per scope, and the caller groups allowed to request it) and how long a credential may
+//! live. Everything here is pure: the server loads the file, this module parses, validates and
+//! decides. Every decision comes back with a machine-readable reason so it can be audited.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::principal::Principal;
+
+/// The only policy format version this build understands.
+pub const POLICY_VERSION: u32 = 1;
+
+/// Kong accepts key-auth `ttl` values up to this many seconds.
+pub const KONG_MAX_TTL_SECONDS: u32 = 100_000_000;
+
+/// Default lower bound on a credential's lifetime, when the policy does not set one.
+pub const DEFAULT_MIN_TTL_SECONDS: u32 = 60;
+
+/// A policy file as written by people: YAML or TOML.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDocument {
+    /// Format version; must equal [`POLICY_VERSION`].
+    pub version: u32,
+    /// Caller groups whose members may read everyone's credentials and the audit trail.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    /// The APIs callers may try.
+    #[serde(default)]
+    pub apis: Vec<ApiPolicy>,
+}
+
+/// One API behind Kong and who may get a key for it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiPolicy {
+    /// Stable identifier used in URLs and Kong tags (`[a-z0-9][a-z0-9._-]*`).
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Owning team, e.g. `group:default/payments-team`.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Backstage entity ref of the API (`api:default/orders`), when the API is in the catalog.
+    #[serde(default)]
+    pub entity_ref: Option<String>,
+    /// Name of the Kong service that fronts this API.
+    pub kong_service: String,
+    /// Base URL of the API on the gateway, returned to callers with the key.
+    pub gateway_url: String,
+    /// Header the key goes in (Kong key-auth `key_names`).
+    #[serde(default = "default_key_header")]
+    pub key_header: String,
+    /// Lifetime used when the caller does not ask for one.
+    pub default_ttl_seconds: u32,
+    /// Longest lifetime a caller may ask for.
+    pub max_ttl_seconds: u32,
+    /// Shortest lifetime a caller may ask for.
+    #[serde(default = "default_min_ttl")]
+    pub min_ttl_seconds: u32,
+    /// Optional per-credential rate limit, enforced by a consumer-scoped Kong plugin.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    pub scopes: Vec<ScopePolicy>,
+}
+
+/// A scope of an API: one Kong ACL group, requestable by some caller groups.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScopePolicy {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Kong ACL group granted to the credential's consumer for this scope.
+    pub acl_group: String,
+    /// Caller groups allowed to request this scope.
+    pub allowed_groups: Vec<String>,
+}
+
+/// Requests allowed per window for one credential (Kong `rate-limiting`, policy `local`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<u32>,
+}
+
+fn default_key_header() -> String {
+    "apikey".to_owned()
+}
+
+fn default_min_ttl() -> u32 {
+    DEFAULT_MIN_TTL_SECONDS
+}
+
+/// Why a policy document was refused; `location` points into the document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy is not valid {format}: {message}")]
+    Syntax {
+        format: &'static str,
+        message: String,
+    },
+    #[error("policy is invalid:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<PolicyProblem> },
+}
+
+/// One problem found while validating a policy document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct PolicyProblem {
+    pub location: String,
+    pub message: String,
+}
+
+/// A validated policy, ready to answer questions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    admin_groups: BTreeSet<String>,
+    apis: BTreeMap<String, ApiPolicy>,
+}
+
+impl PolicyDocument {
+    pub fn from_yaml_str(text: &str) -> Result<Self, PolicyError> {
+        serde_yaml_ng::from_str(text).map_err(|e| PolicyError::Syntax {
+            format: "YAML",
+            message: e.to_string(),
+        })
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<Self, PolicyError> {
+        toml::from_str(text).map_err(|e| PolicyError::Syntax {
+            format: "TOML",
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks every rule and returns all problems at once, so a bad file is fixed in one pass.
+    pub fn validate(self) -> Result<Policy, PolicyError> {
+        let mut problems = Vec::new();
+        let mut problem = |location: String, message: &str| {
+            problems.push(PolicyProblem {
+                location,
+                message: message.to_owned(),
+            });
+        };
+        if self.version != POLICY_VERSION {
+            problem(
+                "version".into(),
+                &format!("unsupported version {} (expected {POLICY_VERSION})", self.version),
+            );
+        }
+        for (i, group) in self.admin_groups.iter().enumerate() {
+            if group.trim().is_empty() {
+                problem(format!("admin_groups[{i}]"), "must not be empty");
+            }
+        }
+        let mut apis = BTreeMap::new();
+        for (i, api) in self.apis.into_iter().enumerate() {
+            let at = format!("apis[{i}] ({})", api.id);
+            if !is_identifier(&api.id) {
+                problem(
+                    format!("{at}.id"),
+                    "must match [a-z0-9][a-z0-9._-]* and be at most 64 characters",
+                );
+            }
+            if api.title.trim().is_empty() {
+                problem(format!("{at}.title"), "must not be empty");
+            }
+            if api.kong_service.trim().is_empty() {
+                problem(format!("{at}.kong_service"), "must not be empty");
+            }
+            if !(api.gateway_url.starts_with("http://") || api.gateway_url.starts_with("https://"))
+            {
+                problem(
+                    format!("{at}.gateway_url"),
+                    "must be an absolute http(s) URL",
+                );
+            }
+            if !is_header_name(&api.key_header) {
+                problem(format!("{at}.key_header"), "must be a valid HTTP header name");
+            }
+            check_ttls(&api, &at, &mut problem);
+            if let Some(limit) = api.rate_limit {
+                let windows = [limit.second, limit.minute, limit.hour, limit.day];
+                if windows.iter().all(Option::is_none) || windows.contains(&Some(0)) {
+                    problem(
+                        format!("{at}.rate_limit"),
+                        "set at least one of second/minute/hour/day, each above 0",
+                    );
+                }
+            }
+            if api.scopes.is_empty() {
+                problem(format!("{at}.scopes"), "an API needs at least one scope");
+            }
+            let mut names = BTreeSet::new();
+            for (j, scope) in api.scopes.iter().enumerate() {
+                let sat = format!("{at}.scopes[{j}] ({})", scope.name);
+                if !is_identifier(&scope.name) {
+                    problem(format!("{sat}.name"), "must match [a-z0-9][a-z0-9._-]*");
+                }
+                if !names.insert(scope.name.as_str()) {
+                    problem(format!("{sat}.name"), "duplicate scope name");
+                }
+                if !is_kong_tag_safe(&scope.acl_group) {
+                    problem(
+                        format!("{sat}.acl_group"),
+                        "must be non-empty printable text without ',' or '/'",
+                    );
+                }
+                if scope.allowed_groups.iter().any(|g| g.trim().is_empty()) {
+                    problem(
+                        format!("{sat}.allowed_groups"),
+                        "group names must not be empty",
+                    );
+                }
+            }
+            if apis.contains_key(&api.id) {
+                problem(format!("{at}.id"), "duplicate API id");
+            } else {
+                apis.insert(api.id.clone(), api);
+            }
+        }
+        if problems.is_empty() {
+            Ok(Policy {
+                admin_groups: self.admin_groups.into_iter().collect(),
+                apis,
+            })
+        } else {
+            Err(PolicyError::Invalid { problems })
+        }
+    }
+}
+
+fn check_ttls(api: &ApiPolicy, at: &str, problem: &mut impl FnMut(String, &str)) {
+    if api.min_ttl_seconds == 0 {
+        problem(
+            format!("{at}.min_ttl_seconds"),
+            "must be at least 1 (a credential without expiry is never issued)",
+        );
+    }
+    if api.max_ttl_seconds > KONG_MAX_TTL_SECONDS {
+        problem(
+            format!("{at}.max_ttl_seconds"),
+            &format!("must be at most {KONG_MAX_TTL_SECONDS} (Kong's limit)"),
+        );
+    }
+    if api.min_ttl_seconds > api.max_ttl_seconds {
+        problem(
+            format!("{at}.min_ttl_seconds"),
+            "must not exceed max_ttl_seconds",
+        );
+    }
+    if api.default_ttl_seconds < api.min_ttl_seconds
+        || api.default_ttl_seconds > api.max_ttl_seconds
+    {
+        problem(
+            format!("{at}.default_ttl_seconds"),
+            "must lie between min_ttl_seconds and max_ttl_seconds",
+        );
+    }
+}
+
+/// Identifiers end up in URLs and Kong tags: keep them boring.
+fn is_identifier(value: &str) -> bool {
+    let mut chars = value.chars();
+    value.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Kong tags and ACL group names: printable, no `,` or `/` (they are list separators in queries).
+pub fn is_kong_tag_safe(value: &str) -> bool {
+    !value.trim().is_empty()
+        && value
+            .chars()
+            .all(|c| !c.is_control() && c != ',' && c != '/')
+}
+
+fn is_header_name(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// What a caller asks for when minting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintRequest {
+    pub scopes: Vec<String>,
+    pub ttl_seconds: Option<u32>,
+}
+
+/// A decided, allowed mint: everything the Kong side needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintGrant {
+    pub api_id: String,
+    /// Requested scopes, deduplicated and sorted.
+    pub scopes: Vec<String>,
+    /// The Kong ACL groups of those scopes, in the same order.
+    pub acl_groups: Vec<String>,
+    pub ttl_seconds: u32,
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Machine-readable reasons for a refused request; stable strings for audit and problem codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    UnknownApi,
+    NoScopesRequested,
+    UnknownScope,
+    ScopeNotAllowed,
+    TtlAboveMax,
+    TtlBelowMin,
+    NotOwner,
+    NotAdmin,
+}
+
+impl DenyReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownApi => "unknown_api",
+            Self::NoScopesRequested => "no_scopes_requested",
+            Self::UnknownScope => "unknown_scope",
+            Self::ScopeNotAllowed => "scope_not_allowed",
+            Self::TtlAboveMax => "ttl_above_max",
+            Self::TtlBelowMin => "ttl_below_min",
+            Self::NotOwner => "not_owner",
+            Self::NotAdmin => "not_admin",
+        }
+    }
+}
+
+impl std::fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused request: the reason, and a sentence safe to show the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Denial {
+    pub reason: DenyReason,
+    pub detail: String,
+}
+
+impl Denial {
+    fn new(reason: DenyReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// An API as one caller sees it: only the scopes that caller may request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibleApi<'a> {
+    pub api: &'a ApiPolicy,
+    pub requestable_scopes: Vec<&'a ScopePolicy>,
+}
+
+impl Policy {
+    /// Parses YAML (`.yaml`/`.yml`) or TOML (`.toml`) by file extension and validates it.
+    pub fn parse(file_name: &str, text: &str) -> Result<Self, PolicyError> {
+        let document = if file_name.ends_with(".toml") {
+            PolicyDocument::from_toml_str(text)?
+        } else {
+            PolicyDocument::from_yaml_str(text)?
+        };
+        document.validate()
+    }
+
+    pub fn is_admin(&self, principal: &Principal) -> bool {
+        principal
+            .groups
+            .iter()
+            .any(|group| self.admin_groups.contains(group))
+    }
+
+    pub fn api(&self, id: &str) -> Option<&ApiPolicy> {
+        self.apis.get(id)
+    }
+
+    pub fn apis(&self) -> impl Iterator<Item = &ApiPolicy> {
+        self.apis.values()
+    }
+
+    /// The API and the scopes `principal` may request; `None` when it may request none.
+    pub fn visible_api<'a>(&'a self, principal: &Principal, id: &str) -> Option<VisibleApi<'a>> {
+        self.apis.get(id).and_then(|api| visible(api, principal))
+    }
+
+    /// Every API `principal` may request at least one scope of, ordered by id.
+    pub fn visible_apis<'a>(&'a self, principal: &Principal) -> Vec<VisibleApi<'a>> {
+        self.apis
+            .values()
+            .filter_map(|api| visible(api, principal))
+            .collect()
+    }
+
+    /// Decides a mint request. Pure: quotas that need counts are checked by the caller.
+    pub fn decide_mint(
+        &self,
+        principal: &Principal,
+        api_id: &str,
+        request: &MintRequest,
+    ) -> Result<MintGrant, Denial> {
+        let api = self
+            .apis
+            .get(api_id)
+            .ok_or_else(|| Denial::new(DenyReason::UnknownApi, format!("no API '{api_id}'")))?;
+        let requested: BTreeSet<&str> = request.scopes.iter().map(String::as_str).collect();
+        if requested.is_empty() {
+            return Err(Denial::new(
+                DenyReason::NoScopesRequested,
+                "ask for at least one scope",
+            ));
+        }
+        let mut scopes = Vec::with_capacity(requested.len());
+        let mut acl_groups = Vec::with_capacity(requested.len());
+        for name in requested {
+            let scope = api
+                .scopes
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| {
+                    Denial::new(
+                        DenyReason::UnknownScope,
+                        format!("API '{api_id}' has no scope '{name}'"),
+                    )
+                })?;
+            if !may_request(scope, principal) {
+                return Err(Denial::new(
+                    DenyReason::ScopeNotAllowed,
+                    format!("none of your groups may request scope '{name}' of API '{api_id}'"),
+                ));
+            }
+            scopes.push(scope.name.clone());
+            acl_groups.push(scope.acl_group.clone());
+        }
+        let ttl_seconds = request.ttl_seconds.unwrap_or(api.default_ttl_seconds);
+        if ttl_seconds > api.max_ttl_seconds {
+            return Err(Denial::new(
+                DenyReason::TtlAboveMax,
+                format!(
+                    "ttl_seconds {ttl_seconds} exceeds the maximum of {} for API '{api_id}'",
+                    api.max_ttl_seconds
+                ),
+            ));
+        }
+        if ttl_seconds < api.min_ttl_seconds {
+            return Err(Denial::new(
+                DenyReason::TtlBelowMin,
+                format!(
+                    "ttl_seconds {ttl_seconds} is below the minimum of {} for API '{api_id}'",
+                    api.min_ttl_seconds
+                ),
+            ));
+        }
+        Ok(MintGrant {
+            api_id: api.id.clone(),
+            scopes,
+            acl_groups,
+            ttl_seconds,
+            rate_limit: api.rate_limit,
+        })
+    }
+
+    /// May `principal` read or revoke a credential issued to `owner_subject` by `owner_issuer`?
+    pub fn decide_credential_access(
+        &self,
+        principal: &Principal,
+        owner_issuer: &str,
+        owner_subject: &str,
+    ) -> Result<(), Denial> {
+        if principal.subject == owner_subject && principal.issuer == owner_issuer {
+            return Ok(());
+        }
+        if self.is_admin(principal) {
+            return Ok(());
+        }
+        Err(Denial::new(
+            DenyReason::NotOwner,
+            "this credential belongs to someone else",
+        ))
+    }
+
+    /// Admin-only reads (the audit trail, everyone's credentials).
+    pub fn decide_admin(&self, principal: &Principal) -> Result<(), Denial> {
+        if self.is_admin(principal) {
+            Ok(())
+        } else {
+            Err(Denial::new(
+                DenyReason::NotAdmin,
+                "this needs membership in an admin group",
+            ))
+        }
+    }
+}
+
+fn may_request(scope: &ScopePolicy, principal: &Principal) -> bool {
+    scope
+        .allowed_groups
+        .iter()
+        .any(|group| principal.groups.contains(group))
+}
+
+fn visible<'a>(api: &'a ApiPolicy, principal: &Principal) -> Option<VisibleApi<'a>> {
+    let requestable_scopes: Vec<&ScopePolicy> = api
+        .scopes
+        .iter()
+        .filter(|scope| may_request(scope, principal))
+        .collect();
+    (!requestable_scopes.is_empty()).then_some(VisibleApi {
+        api,
+        requestable_scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r"
+version: 1
+admin_groups: [group:default/platform]
+apis:
+  - id: orders
+    title: Orders API
+    kong_service: orders
+    gateway_url: http://127.0.0.1:8000/orders
+    default_ttl_seconds: 900
+    max_ttl_seconds: 3600
+    rate_limit: {minute: 60}
+    scopes:
+      - name: read
+        acl_group: orders-read
+        allowed_groups: [group:default/payments, group:default/orders]
+      - name: write
+        acl_group: orders-write
+        allowed_groups: [group:default/orders]
+  - id: billing
+    title: Billing API
+    kong_service: billing
+    gateway_url: https://gw.example.com/billing
+    key_header: x-api-key
+    default_ttl_seconds: 300
+    max_ttl_seconds: 600
+    min_ttl_seconds: 120
+    scopes:
+      - name: read
+        acl_group: billing-read
+        allowed_groups: [group:default/finance]
+";
+
+    fn policy() -> Policy {
+        Policy::parse("policy.yaml", POLICY).expect("test policy is valid")
+    }
+
+    fn principal(groups: &[&str]) -> Principal {
+        Principal::new(
+            "https://idp.example.com",
+            "user:default/jane",
+            groups.iter().map(|g| (*g).to_owned()),
+        )
+    }
+
+    fn mint(scopes: &[&str], ttl: Option<u32>) -> MintRequest {
+        MintRequest {
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            ttl_seconds: ttl,
+        }
+    }
+
+    fn reason(result: Result<MintGrant, Denial>) -> DenyReason {
+        result.expect_err("expected a denial").reason
+    }
+
+    #[test]
+    fn visible_apis_lists_only_apis_with_a_requestable_scope() {
+        let policy = policy();
+        let payments = principal(&["group:default/payments"]);
+        let visible = policy.visible_apis(&payments);
+        assert_eq!(visible.len(), 1);
+        assert_eq!(visible[0].api.id, "orders");
+        let names: Vec<_> = visible[0].requestable_scopes.iter().map(|s| &s.name).collect();
+        assert_eq!(names, ["read"]);
+        assert!(policy.visible_apis(&principal(&["group:default/nobody"])).is_empty());
+    }
+
+    #[test]
+    fn grant_carries_sorted_scopes_their_acl_groups_and_rate_limit() {
+        let grant = policy()
+            .decide_mint(
+                &principal(&["group:default/orders"]),
+                "orders",
+                &mint(&["write", "read", "read"], Some(600)),
+            )
+            .expect("allowed");
+        assert_eq!(grant.scopes, ["read", "write"]);
+        assert_eq!(grant.acl_groups, ["orders-read", "orders-write"]);
+        assert_eq!(grant.ttl_seconds, 600);
+        assert_eq!(grant.rate_limit.and_then(|r| r.minute), Some(60));
+    }
+
+    #[test]
+    fn missing_ttl_uses_the_api_default() {
+        let grant = policy()
+            .decide_mint(&principal(&["group:default/orders"]), "orders", &mint(&["read"], None))
+            .expect("allowed");
+        assert_eq!(grant.ttl_seconds, 900);
+    }
+
+    #[test]
+    fn each_denial_has_its_reason() {
+        let policy = policy();
+        let payments = principal(&["group:default/payments"]);
+        let cases = [
+            ("nope", mint(&["read"], None), DenyReason::UnknownApi),
+            ("orders", mint(&[], None), DenyReason::NoScopesRequested),
+            ("orders", mint(&["admin"], None), DenyReason::UnknownScope),
+            ("orders", mint(&["write"], None), DenyReason::ScopeNotAllowed),
+            ("orders", mint(&["read", "write"], None), DenyReason::ScopeNotAllowed),
+            ("orders", mint(&["read"], Some(3601)), DenyReason::TtlAboveMax),
+            ("orders", mint(&["read"], Some(59)), DenyReason::TtlBelowMin),
+            ("billing", mint(&["read"], None), DenyReason::ScopeNotAllowed),
+        ];
+        for (api, request, expected) in cases {
+            assert_eq!(
+                reason(policy.decide_mint(&payments, api, &request)),
+                expected,
+                "{api} {request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ttl_bounds_are_inclusive() {
+        let policy = policy();
+        let finance = principal(&["group:default/finance"]);
+        for ttl in [120, 600] {
+            assert!(policy.decide_mint(&finance, "billing", &mint(&["read"], Some(ttl))).is_ok());
+        }
+    }
+
+    #[test]
+    fn admins_are_recognised_by_group() {
+        let policy = policy();
+        assert!(policy.is_admin(&principal(&["group:default/platform"])));
+        assert!(!policy.is_admin(&principal(&["group:default/orders"])));
+        assert_eq!(
+            policy
+                .decide_admin(&principal(&["group:default/orders"]))
+                .expect_err("not admin")
+                .reason,
+            DenyReason::NotAdmin
+        );
+    }
+
+    #[test]
+    fn credential_access_is_owner_or_admin_and_owner_means_same_issuer_too() {
+        let policy = policy();
+        let jane = principal(&[]);
+        assert!(
+            policy
+                .decide_credential_access(&jane, "https://idp.example.com", "user:default/jane")
+                .is_ok()
+        );
+        let other_issuer =
+            policy.decide_credential_access(&jane, "https://ci.example.com", "user:default/jane");
+        assert_eq!(other_issuer.expect_err("denied").reason, DenyReason::NotOwner);
+        let someone_else =
+            policy.decide_credential_access(&jane, "https://idp.example.com", "user:default/bob");
+        assert_eq!(someone_else.expect_err("denied").reason, DenyReason::NotOwner);
+        let admin = principal(&["group:default/platform"]);
+        assert!(
+            policy
+                .decide_credential_access(&admin, "https://idp.example.com", "user:default/bob")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn toml_policies_parse_like_yaml() {
+        let toml = r#"
+version = 1
+[[apis]]
+id = "orders"
+title = "Orders"
+kong_service = "orders"
+gateway_url = "http://127.0.0.1:8000/orders"
+default_ttl_seconds = 60
+max_ttl_seconds = 60
+[[apis.scopes]]
+name = "read"
+acl_group = "orders-read"
+allowed_groups = ["team-a"]
+"#;
+        let policy = Policy::parse("policy.toml", toml).expect("valid TOML policy");
+        let api = policy.api("orders").expect("orders");
+        assert_eq!(api.key_header, "apikey");
+        assert_eq!(api.min_ttl_seconds, DEFAULT_MIN_TTL_SECONDS);
+    }
+
+    #[test]
+    fn validation_reports_every_problem_with_its_location() {
+        let bad = r"
+version: 2
+apis:
+  - id: Orders!
+    title: ''
+    kong_service: orders
+    gateway_url: ftp://x
+    key_header: 'bad header'
+    default_ttl_seconds: 10
+    max_ttl_seconds: 5
+    min_ttl_seconds: 0
+    rate_limit: {}
+    scopes:
+      - {name: read, acl_group: 'a,b', allowed_groups: ['']}
+      - {name: read, acl_group: ok, allowed_groups: []}
+";
+        let PolicyError::Invalid { problems } =
+            Policy::parse("p.yaml", bad).expect_err("invalid policy")
+        else {
+            panic!("expected validation problems");
+        };
+        let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+        for expected in [
+            "version",
+            "apis[0] (Orders!).id",
+            "apis[0] (Orders!).title",
+            "apis[0] (Orders!).gateway_url",
+            "apis[0] (Orders!).key_header",
+            "apis[0] (Orders!).min_ttl_seconds",
+            "apis[0] (Orders!).default_ttl_seconds",
+            "apis[0] (Orders!).rate_limit",
+            "apis[0] (Orders!).scopes[0] (read).acl_group",
+            "apis[0] (Orders!).scopes[0] (read).allowed_groups",
+            "apis[0] (Orders!).scopes[1] (read).name",
+        ] {
+            assert!(locations.contains(&expected), "missing {expected} in {locations:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_syntax_are_refused_with_the_format_named() {
+        let err = Policy::parse("p.yaml", "version: 1\nflavour: mint\n").expect_err("unknown field");
+        assert!(matches!(err, PolicyError::Syntax { format: "YAML", .. }), "{err}");
+        assert!(err.to_string().contains("flavour"), "{err}");
+        let err = Policy::parse("p.toml", "version = ").expect_err("bad toml");
+        assert!(matches!(err, PolicyError::Syntax { format: "TOML", .. }), "{err}");
+    }
+
+    #[test]
+    fn duplicate_api_ids_are_refused() {
+        let doc = PolicyDocument::from_yaml_str(POLICY).expect("yaml");
+        let mut twice = doc.clone();
+        twice.apis.push(doc.apis[0].clone());
+        let err = twice.validate().expect_err("duplicate");
+        assert!(err.to_string().contains("duplicate API id"), "{err}");
+    }
+}

@@ -1,0 +1,1 @@
+//! gatekey-dev-idp (placeholder until its module lands).

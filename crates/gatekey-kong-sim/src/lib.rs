@@ -1,0 +1,1 @@
+//! gatekey-kong-sim (placeholder until its module lands).

@@ -1,0 +1,1 @@
+//! gatekey-kong (placeholder until its module lands).

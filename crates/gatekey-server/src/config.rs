@@ -1,0 +1,342 @@
+//! Service configuration: one TOML file plus `GATEKEY_*` environment overrides, loaded once and
+//! validated at startup so a bad setting stops the process with a readable message instead of a
+//! failure at the first request.
+//!
+//! Nested keys use a double underscore in the environment: `GATEKEY_MONGODB__URI`,
+//! `GATEKEY_KONG__ADMIN_URL`. Secrets (the Kong admin token) come only from the environment or
+//! from a file named in the configuration, never from the TOML file itself.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server binds (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The policy file (YAML or TOML) listing APIs, scopes and admin groups.
+    pub policy_file: PathBuf,
+    pub http: HttpSettings,
+    pub mongodb: MongoSettings,
+    pub kong: KongSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Whole-request deadline; a slower request gets 503 problem+json.
+    pub request_timeout_seconds: u64,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoSettings {
+    pub uri: String,
+    pub database: String,
+    /// Issuance records are deleted this many days after they expire.
+    pub issuance_retention_days: u32,
+    /// Audit events are deleted this many days after they happen; unset keeps them forever.
+    pub audit_retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KongSettings {
+    pub admin_url: String,
+    pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Retries of idempotent Admin API calls (GET, PUT, DELETE).
+    pub max_retries: u32,
+    /// Header carrying the admin token, e.g. `Kong-Admin-Token`, or the header a Kong route in
+    /// front of the Admin API checks.
+    pub admin_token_header: Option<String>,
+    /// The admin token; only from `GATEKEY_KONG__ADMIN_TOKEN`.
+    #[serde(skip_serializing)]
+    pub admin_token: Option<SecretString>,
+    /// A file holding the admin token (e.g. a mounted Kubernetes secret).
+    pub admin_token_file: Option<PathBuf>,
+    /// Extra root CA (PEM) for an Admin API served over TLS.
+    pub ca_cert_file: Option<PathBuf>,
+    /// Client certificate and key (one PEM file) for mutual TLS to the Admin API.
+    pub client_identity_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub clock_skew_seconds: u64,
+    pub jwks_refresh_min_interval_seconds: u64,
+    pub issuers: Vec<IssuerSettings>,
+}
+
+/// One trusted token issuer and how its claims map to a subject and groups.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    pub name: String,
+    /// Exact `iss` value; discovery is fetched from `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<String>,
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    #[serde(default)]
+    pub groups_claims: Vec<GroupsClaimSettings>,
+    /// Extra JOSE `typ` values to accept, e.g. `vnd.backstage.user`.
+    #[serde(default)]
+    pub allowed_jose_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsClaimSettings {
+    /// Dot path into the claims, e.g. `groups` or `realm_access.roles`.
+    pub path: String,
+    /// Prefix added to every value, e.g. `ci:repo:`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+fn default_subject_claim() -> String {
+    "sub".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// `tracing` filter directives, e.g. `info,gatekey_server=debug`.
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            policy_file: PathBuf::from("policy.yaml"),
+            http: HttpSettings {
+                request_timeout_seconds: 15,
+                body_limit_bytes: 64 * 1024,
+            },
+            mongodb: MongoSettings {
+                uri: "mongodb://127.0.0.1:27017/?directConnection=true".to_owned(),
+                database: "gatekey".to_owned(),
+                issuance_retention_days: 90,
+                audit_retention_days: None,
+            },
+            kong: KongSettings {
+                admin_url: "http://127.0.0.1:8001".to_owned(),
+                request_timeout_ms: 5_000,
+                connect_timeout_ms: 2_000,
+                max_retries: 2,
+                admin_token_header: None,
+                admin_token: None,
+                admin_token_file: None,
+                ca_cert_file: None,
+                client_identity_file: None,
+            },
+            auth: AuthSettings {
+                clock_skew_seconds: 60,
+                jwks_refresh_min_interval_seconds: 30,
+                issuers: Vec::new(),
+            },
+            log: LogSettings {
+                format: LogFormat::Pretty,
+                filter: "info".to_owned(),
+            },
+        }
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (when given), then `GATEKEY_*` variables, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(vec![format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )]));
+            }
+            let from_file = Figment::from(Toml::file(file));
+            if from_file.find_value("kong.admin_token").is_ok() {
+                return Err(ConfigError::Invalid(vec![
+                    "kong.admin_token must not be written in the configuration file: set \
+                     GATEKEY_KONG__ADMIN_TOKEN or kong.admin_token_file"
+                        .to_owned(),
+                ]));
+            }
+            figment = figment.merge(from_file);
+        }
+        figment = figment.merge(Env::prefixed("GATEKEY_").split("__"));
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.http.request_timeout_seconds == 0 {
+            problems.push("http.request_timeout_seconds must be above 0".to_owned());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            problems.push("http.body_limit_bytes must be at least 1024".to_owned());
+        }
+        if !self.mongodb.uri.starts_with("mongodb://") && !self.mongodb.uri.starts_with("mongodb+srv://")
+        {
+            problems.push("mongodb.uri must start with mongodb:// or mongodb+srv://".to_owned());
+        }
+        if self.mongodb.database.is_empty() {
+            problems.push("mongodb.database must not be empty".to_owned());
+        }
+        if self.mongodb.issuance_retention_days == 0 {
+            problems.push("mongodb.issuance_retention_days must be above 0".to_owned());
+        }
+        if url::Url::parse(&self.kong.admin_url).is_err() {
+            problems.push(format!(
+                "kong.admin_url '{}' is not an absolute URL",
+                self.kong.admin_url
+            ));
+        }
+        if self.kong.request_timeout_ms == 0 || self.kong.connect_timeout_ms == 0 {
+            problems.push("kong timeouts must be above 0".to_owned());
+        }
+        let has_token = self.kong.admin_token.is_some() || self.kong.admin_token_file.is_some();
+        if has_token != self.kong.admin_token_header.is_some() {
+            problems.push(
+                "kong.admin_token_header and a token (GATEKEY_KONG__ADMIN_TOKEN or \
+                 kong.admin_token_file) must be set together"
+                    .to_owned(),
+            );
+        }
+        if self.auth.issuers.is_empty() {
+            problems.push("auth.issuers: configure at least one trusted issuer".to_owned());
+        }
+        if self.auth.clock_skew_seconds > 300 {
+            problems.push("auth.clock_skew_seconds must be at most 300".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.http.request_timeout_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    const MINIMAL: &str = r#"
+policy_file = "policy.yaml"
+[[auth.issuers]]
+name = "dev"
+issuer = "http://127.0.0.1:8090"
+audiences = ["gatekey"]
+algorithms = ["RS256"]
+"#;
+
+    #[test]
+    fn file_values_are_overridden_by_gatekey_environment_variables() {
+        Jail::expect_with(|jail| {
+            jail.create_file("gatekey.toml", MINIMAL)?;
+            jail.set_env("GATEKEY_MONGODB__DATABASE", "from_env");
+            jail.set_env("GATEKEY_LISTEN", "0.0.0.0:9999");
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            assert_eq!(settings.mongodb.database, "from_env");
+            assert_eq!(settings.listen.port(), 9999);
+            assert_eq!(settings.auth.issuers[0].subject_claim, "sub");
+            assert_eq!(settings.http.body_limit_bytes, 64 * 1024);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn admin_token_in_the_file_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                &format!("{MINIMAL}\n[kong]\nadmin_token = \"secret\"\n"),
+            )?;
+            let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("refused");
+            assert!(err.to_string().contains("GATEKEY_KONG__ADMIN_TOKEN"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn admin_token_from_the_environment_needs_its_header() {
+        Jail::expect_with(|jail| {
+            jail.create_file("gatekey.toml", MINIMAL)?;
+            jail.set_env("GATEKEY_KONG__ADMIN_TOKEN", "secret-token");
+            let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("no header");
+            assert!(err.to_string().contains("admin_token_header"), "{err}");
+            jail.set_env("GATEKEY_KONG__ADMIN_TOKEN_HEADER", "Kong-Admin-Token");
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            assert!(settings.kong.admin_token.is_some());
+            assert!(!format!("{settings:?}").contains("secret-token"), "token leaked in Debug");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                "[mongodb]\nuri = \"postgres://x\"\n[kong]\nadmin_url = \"not a url\"\n",
+            )?;
+            let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("invalid");
+            let text = err.to_string();
+            for needle in ["mongodb.uri", "kong.admin_url", "auth.issuers"] {
+                assert!(text.contains(needle), "{needle} missing in {text}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("gatekey.toml", &format!("{MINIMAL}\nlisten_port = 1\n"))?;
+            let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("unknown key");
+            assert!(err.to_string().contains("listen_port"), "{err}");
+            let err = Settings::load(Some(Path::new("missing.toml"))).expect_err("missing");
+            assert!(err.to_string().contains("does not exist"), "{err}");
+            Ok(())
+        });
+    }
+}

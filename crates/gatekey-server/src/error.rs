@@ -1,0 +1,233 @@
+//! The one place where errors become HTTP responses: RFC 9457 `application/problem+json`.
+//!
+//! Handlers and services return [`ApiError`]; adapter errors convert into it, and `IntoResponse`
+//! renders status, a stable `code`, and a detail that is safe to show. Internal causes are logged
+//! here (never secrets: adapter errors do not carry keys or tokens) and not sent to the caller.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatekey_auth::AuthError;
+use gatekey_core::policy::{Denial, DenyReason};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// URI identifying the problem type: `urn:gatekey:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong for this request, safe to show to the caller.
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `scope_not_allowed`, `invalid_token`.
+    pub code: String,
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no bearer token")]
+    MissingToken,
+    #[error("token refused: {0}")]
+    InvalidToken(#[from] AuthError),
+    #[error("denied: {0}")]
+    Denied(#[from] Denial),
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("bad request: {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("unprocessable body: {detail}")]
+    UnprocessableBody { detail: String },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("conflict: {detail}")]
+    Conflict { detail: String },
+    #[error("Kong Admin API failed: {0}")]
+    Kong(#[from] gatekey_kong::KongError),
+    #[error("MongoDB failed: {0}")]
+    Store(#[from] gatekey_store::StoreError),
+    #[error("request timed out")]
+    Timeout,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+        match self {
+            Self::MissingToken => (
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "Authentication required",
+                "send a bearer token in the Authorization header".to_owned(),
+            ),
+            Self::InvalidToken(err) => {
+                let status = if matches!(err, AuthError::IssuerUnavailable { .. }) {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                (status, err.oauth_error_code(), "Token refused", err.description())
+            }
+            Self::Denied(denial) => {
+                let status = match denial.reason {
+                    DenyReason::UnknownApi | DenyReason::NotOwner => StatusCode::NOT_FOUND,
+                    DenyReason::NoScopesRequested
+                    | DenyReason::UnknownScope
+                    | DenyReason::TtlAboveMax
+                    | DenyReason::TtlBelowMin => StatusCode::UNPROCESSABLE_ENTITY,
+                    DenyReason::ScopeNotAllowed | DenyReason::NotAdmin => StatusCode::FORBIDDEN,
+                };
+                // A credential of someone else looks exactly like one that does not exist.
+                let detail = if denial.reason == DenyReason::NotOwner {
+                    "no such credential".to_owned()
+                } else {
+                    denial.detail.clone()
+                };
+                let code = if denial.reason == DenyReason::NotOwner {
+                    "not_found"
+                } else {
+                    denial.reason.as_str()
+                };
+                (status, code, "Request denied", detail)
+            }
+            Self::NotFound { what } => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                format!("no such {what}"),
+            ),
+            Self::BadRequest { code, detail } => {
+                (StatusCode::BAD_REQUEST, code, "Bad request", detail.clone())
+            }
+            Self::UnprocessableBody { detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "Unprocessable body",
+                detail.clone(),
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                "the request body exceeds the configured limit".to_owned(),
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send Content-Type: application/json".to_owned(),
+            ),
+            Self::Conflict { detail } => {
+                (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone())
+            }
+            Self::Kong(_) => (
+                StatusCode::BAD_GATEWAY,
+                "kong_unavailable",
+                "Gateway error",
+                "the Kong Admin API failed; nothing was issued".to_owned(),
+            ),
+            Self::Store(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Storage unavailable",
+                "the credential store is unavailable; try again shortly".to_owned(),
+            ),
+            Self::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "Request timed out",
+                "the request took too long; try again".to_owned(),
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "an unexpected error occurred".to_owned(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, title, detail) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+        } else {
+            tracing::info!(error = %self, code, "request refused");
+        }
+        let problem = Problem {
+            problem_type: format!("urn:gatekey:problem:{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match &self {
+                Self::InvalidToken(err) => format!(
+                    "Bearer realm=\"gatekey\", error=\"{}\", error_description=\"{}\"",
+                    err.oauth_error_code(),
+                    err.description().replace(['"', '\\'], "'")
+                ),
+                _ => "Bearer realm=\"gatekey\"".to_owned(),
+            };
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
+            JsonRejection::BytesRejection(ref inner)
+                if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Self::PayloadTooLarge
+            }
+            JsonRejection::JsonDataError(err) => Self::UnprocessableBody {
+                detail: err.body_text(),
+            },
+            other => Self::BadRequest {
+                code: "invalid_body",
+                detail: other.body_text(),
+            },
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest {
+            code: "invalid_path",
+            detail: rejection.body_text(),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest {
+            code: "invalid_query",
+            detail: rejection.body_text(),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Request extractors whose rejections are problem+json like every other error, and the
+//! authenticated [`Caller`]: handlers that need a principal take it as an argument, so no handler
+//! can reach a protected operation without a verified token.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use gatekey_core::Principal;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// JSON body; bad JSON, a wrong content type or an oversized body become problem+json.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// Path parameters with problem+json rejections.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// Query parameters with problem+json rejections.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Where a request came from, for audit events.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let client_addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        Ok(Self {
+            request_id,
+            client_addr,
+        })
+    }
+}
+
+/// A caller whose bearer token was verified.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    /// Name of the configured issuer that vouched for the caller.
+    pub issuer_name: String,
+    pub context: RequestContext,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        let identity = state.verifier.verify(token).await?;
+        let context = RequestContext::from_request_parts(parts, state)
+            .await
+            .unwrap_or_default();
+        let span = tracing::Span::current();
+        span.record("subject", identity.subject.as_str());
+        Ok(Self {
+            principal: Principal::new(identity.issuer, identity.subject, identity.groups),
+            issuer_name: identity.issuer_name,
+            context,
+        })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?
+        .to_str()
+        .map_err(|_| ApiError::MissingToken)?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::MissingToken)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::MissingToken);
+    }
+    Ok(token.trim())
+}

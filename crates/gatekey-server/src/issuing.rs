@@ -1,0 +1,314 @@
+//! The credential lifecycle: mint and revoke, in the order that keeps MongoDB the source of truth.
+//!
+//! Mint: audit the decision, write the `pending` record (majority write concern), create the Kong
+//! side (consumer, ACL groups, key-auth with `ttl`, optional rate limit), then mark the record
+//! `active` with the key's fingerprint. Any failure after the record exists rolls the Kong side
+//! back (delete the consumer, which cascades) and marks the record `failed`. So a Kong credential
+//! never exists without a record, and the key is returned only once its record is durable.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration as ChronoDuration;
+use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
+use gatekey_core::issuance::{Issuance, IssuanceId, IssuanceState, KongRef, key_fingerprint};
+use gatekey_core::policy::{ApiPolicy, Denial, MintGrant, RateLimit};
+use gatekey_kong::{KongError, NewAcl, NewConsumer, NewKeyAuth, NewPlugin};
+use rand::TryRngCore as _;
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::state::AppState;
+
+/// Prefix of every key Gatekey mints, so secret scanners can recognise leaked keys.
+pub const KEY_PREFIX: &str = "gk_";
+
+/// A freshly minted credential: the record and the key, which exists nowhere else.
+pub struct Minted {
+    pub issuance: Issuance,
+    pub key: SecretString,
+}
+
+impl fmt::Debug for Minted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Minted")
+            .field("issuance", &self.issuance.id)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// 256 random bits from the operating system, URL-safe, with the Gatekey prefix.
+fn generate_key() -> Result<SecretString, ApiError> {
+    let mut bytes = [0_u8; 32];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("no randomness available: {e}")))?;
+    Ok(SecretString::from(format!(
+        "{KEY_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(bytes)
+    )))
+}
+
+/// Kong tags that tie a consumer to its issuance; the reconciler finds orphans by them.
+pub fn consumer_tags(api_id: &str, id: &IssuanceId) -> Vec<String> {
+    vec![
+        "gatekey".to_owned(),
+        format!("gatekey-api:{api_id}"),
+        format!("gatekey-issuance:{id}"),
+    ]
+}
+
+/// Kong consumer username of an issuance: unique, and derivable without a Kong round trip.
+pub fn consumer_username(id: &IssuanceId) -> String {
+    format!("gatekey-{id}")
+}
+
+impl AppState {
+    /// Appends an audit event built from the caller and request context.
+    pub async fn audit(&self, event: AuditEvent) -> Result<(), ApiError> {
+        self.store.audit().append(&event).await?;
+        Ok(())
+    }
+
+    pub fn audit_event(
+        &self,
+        caller: &Caller,
+        action: AuditAction,
+        decision: Decision,
+        reason: &str,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: AuditEventId::new(),
+            at: self.clock.now(),
+            action,
+            decision,
+            reason: reason.to_owned(),
+            detail: None,
+            subject: Some(caller.principal.subject.clone()),
+            issuer: Some(caller.principal.issuer.clone()),
+            api_id: None,
+            issuance_id: None,
+            scopes: Vec::new(),
+            request_id: caller.context.request_id.clone(),
+            client_addr: caller.context.client_addr.clone(),
+        }
+    }
+
+    /// Records a denial and hands it back as the error to return.
+    pub async fn deny(
+        &self,
+        caller: &Caller,
+        action: AuditAction,
+        denial: Denial,
+        api_id: Option<&str>,
+        issuance_id: Option<IssuanceId>,
+    ) -> ApiError {
+        let mut event = self.audit_event(caller, action, Decision::Deny, denial.reason.as_str());
+        event.detail = Some(denial.detail.clone());
+        event.api_id = api_id.map(str::to_owned);
+        event.issuance_id = issuance_id;
+        if let Err(err) = self.audit(event).await {
+            // The request is refused either way; losing the record of a refusal is logged loudly.
+            tracing::error!(error = %err, "could not record a denial in the audit trail");
+        }
+        ApiError::Denied(denial)
+    }
+
+    /// Mints a credential for an allowed grant. The caller has already been authorized.
+    pub async fn mint(
+        &self,
+        caller: &Caller,
+        api: &ApiPolicy,
+        grant: MintGrant,
+        purpose: Option<String>,
+    ) -> Result<Minted, ApiError> {
+        let now = self.clock.now();
+        let id = IssuanceId::new();
+        let issuance = Issuance {
+            id,
+            subject: caller.principal.subject.clone(),
+            issuer: caller.principal.issuer.clone(),
+            api_id: grant.api_id.clone(),
+            scopes: grant.scopes.clone(),
+            acl_groups: grant.acl_groups.clone(),
+            purpose,
+            ttl_seconds: grant.ttl_seconds,
+            state: IssuanceState::Pending,
+            issued_at: now,
+            expires_at: now + ChronoDuration::seconds(i64::from(grant.ttl_seconds)),
+            kong: None,
+            key_fingerprint: None,
+            failure_reason: None,
+            revoked_at: None,
+            revoked_by: None,
+            request_id: caller.context.request_id.clone(),
+            updated_at: now,
+        };
+        let mut granted = self.audit_event(caller, AuditAction::Mint, Decision::Allow, "granted");
+        granted.api_id = Some(grant.api_id.clone());
+        granted.issuance_id = Some(id);
+        granted.scopes.clone_from(&grant.scopes);
+        // Fail closed: no audit record, no credential.
+        self.audit(granted.clone()).await?;
+        self.store.issuances().insert_pending(&issuance).await?;
+
+        let key = generate_key()?;
+        let kong_side = self.create_kong_side(api, &issuance, &key, grant.rate_limit).await;
+        let outcome = match kong_side {
+            Ok(kong_ref) => self
+                .store
+                .issuances()
+                .mark_active(&id, kong_ref, key_fingerprint(key.expose_secret()), self.clock.now())
+                .await
+                .map_err(ApiError::from),
+            Err(err) => Err(ApiError::from(err)),
+        };
+        match outcome {
+            Ok(active) => {
+                let mut issued = granted;
+                issued.id = AuditEventId::new();
+                issued.at = self.clock.now();
+                issued.reason = "issued".to_owned();
+                if let Err(err) = self.audit(issued).await {
+                    tracing::warn!(error = %err, issuance = %id, "issued, but the audit event was not written");
+                }
+                tracing::info!(issuance = %id, api = %active.api_id, ttl = active.ttl_seconds, "credential issued");
+                Ok(Minted {
+                    issuance: active,
+                    key,
+                })
+            }
+            Err(err) => {
+                self.abandon_mint(caller, &issuance, &err).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn create_kong_side(
+        &self,
+        api: &ApiPolicy,
+        issuance: &Issuance,
+        key: &SecretString,
+        rate_limit: Option<RateLimit>,
+    ) -> Result<KongRef, KongError> {
+        let tags = consumer_tags(&api.id, &issuance.id);
+        let consumer = self
+            .kong
+            .create_consumer(&NewConsumer {
+                username: Some(consumer_username(&issuance.id)),
+                custom_id: Some(issuance.id.to_string()),
+                tags: Some(tags.clone()),
+            })
+            .await?;
+        let acls = futures::future::try_join_all(issuance.acl_groups.iter().map(|group| {
+            self.kong.add_acl_group(
+                &consumer.id,
+                &NewAcl {
+                    group: group.clone(),
+                    tags: Some(tags.clone()),
+                },
+            )
+        }));
+        let credential = self.kong.create_key_auth(
+            &consumer.id,
+            &NewKeyAuth {
+                key: Some(key.clone()),
+                ttl: Some(issuance.ttl_seconds),
+                tags: Some(tags.clone()),
+            },
+        );
+        let plugin = async {
+            match rate_limit {
+                Some(limit) => self
+                    .kong
+                    .add_consumer_plugin(
+                        &consumer.id,
+                        &NewPlugin {
+                            name: "rate-limiting".to_owned(),
+                            config: serde_json::json!({
+                                "second": limit.second,
+                                "minute": limit.minute,
+                                "hour": limit.hour,
+                                "day": limit.day,
+                                "policy": "local",
+                            }),
+                            tags: Some(tags.clone()),
+                        },
+                    )
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let (_, credential, ()) = futures::try_join!(acls, credential, plugin)?;
+        Ok(KongRef {
+            consumer_id: consumer.id,
+            consumer_username: consumer_username(&issuance.id),
+            credential_id: credential.id,
+        })
+    }
+
+    /// Best effort after a failed mint: remove whatever Kong has, then record the failure. If
+    /// either step fails, the reconciler finds the `pending` record or the tagged consumer.
+    async fn abandon_mint(&self, caller: &Caller, issuance: &Issuance, cause: &ApiError) {
+        let username = consumer_username(&issuance.id);
+        if let Err(err) = self.kong.delete_consumer(&username).await {
+            tracing::error!(error = %err, issuance = %issuance.id, "rollback of the Kong consumer failed; the reconciler will remove it");
+        }
+        let reason = cause.to_string();
+        if let Err(err) = self
+            .store
+            .issuances()
+            .mark_failed(&issuance.id, &reason, self.clock.now())
+            .await
+        {
+            tracing::error!(error = %err, issuance = %issuance.id, "could not mark the issuance failed");
+        }
+        let mut failed = self.audit_event(caller, AuditAction::Mint, Decision::Allow, "issue_failed");
+        failed.detail = Some(reason);
+        failed.api_id = Some(issuance.api_id.clone());
+        failed.issuance_id = Some(issuance.id);
+        failed.scopes.clone_from(&issuance.scopes);
+        if let Err(err) = self.audit(failed).await {
+            tracing::error!(error = %err, issuance = %issuance.id, "could not audit the failed mint");
+        }
+    }
+
+    /// Revokes an active credential: Kong first (the key stops working), then the record.
+    pub async fn revoke(&self, caller: &Caller, issuance: Issuance) -> Result<Issuance, ApiError> {
+        match issuance.state {
+            IssuanceState::Revoked => return Ok(issuance),
+            IssuanceState::Active => {}
+            IssuanceState::Pending | IssuanceState::Failed => {
+                return Err(ApiError::Conflict {
+                    detail: format!(
+                        "credential {} is {} and cannot be revoked",
+                        issuance.id,
+                        issuance.state.as_str()
+                    ),
+                });
+            }
+        }
+        let consumer = issuance
+            .kong
+            .as_ref()
+            .map_or_else(|| consumer_username(&issuance.id), |k| k.consumer_id.clone());
+        self.kong.delete_consumer(&consumer).await?;
+        let revoked = self
+            .store
+            .issuances()
+            .mark_revoked(&issuance.id, &caller.principal.subject, self.clock.now())
+            .await?;
+        let mut event = self.audit_event(caller, AuditAction::Revoke, Decision::Allow, "revoked");
+        event.api_id = Some(revoked.api_id.clone());
+        event.issuance_id = Some(revoked.id);
+        event.scopes.clone_from(&revoked.scopes);
+        self.audit(event).await?;
+        tracing::info!(issuance = %revoked.id, "credential revoked");
+        Ok(revoked)
+    }
+}

@@ -1,0 +1,11 @@
+//! The Gatekey HTTP service: axum routes over the adapters (token verifier, Kong client, MongoDB
+//! store) and the pure policy in `gatekey-core`. `main.rs` is a thin CLI around [`startup`].
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod issuing;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

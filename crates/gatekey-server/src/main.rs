@@ -1,0 +1,91 @@
+//! The `gatekey` binary: `gatekey serve` runs the service, `gatekey openapi` prints the OpenAPI
+//! document the committed `openapi/gatekey.json` is generated from, `gatekey check-config`
+//! validates configuration and policy without starting anything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gatekey_server::config::Settings;
+use gatekey_server::startup::{Application, load_policy};
+use gatekey_server::{routes, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "gatekey", version, about = "Short-lived, scoped Kong credentials")]
+struct Cli {
+    /// Configuration file (TOML); `GATEKEY_*` variables override it.
+    #[arg(long, short, global = true, env = "GATEKEY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Print the OpenAPI document as JSON.
+    Openapi,
+    /// Validate the configuration and the policy file, then exit.
+    CheckConfig,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => match routes::openapi().to_pretty_json() {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: cannot render the OpenAPI document: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CheckConfig => {
+            match Settings::load(cli.config.as_deref())
+                .map_err(|e| e.to_string())
+                .and_then(|s| load_policy(&s).map_err(|e| e.to_string()))
+            {
+                Ok(policy) => {
+                    println!("configuration OK; policy has {} APIs", policy.apis().count());
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve => serve(cli.config).await,
+    }
+}
+
+async fn serve(config: Option<PathBuf>) -> ExitCode {
+    let settings = match Settings::load(config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(&settings.log);
+    let app = match Application::build(&settings).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addr = %app.local_addr(), "gatekey listening");
+    match app.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `GET /v1/audit`: the audit trail for admins. "Who did this?" is one query: filter by subject,
+//! API, credential, decision, action and time range.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use gatekey_core::audit::{AuditAction, AuditEvent, Decision};
+use gatekey_store::AuditFilter;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiQuery, Caller};
+use crate::routes::credentials::page_request;
+use crate::state::AppState;
+
+/// Filters for the audit trail; all optional and combined with AND.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub subject: Option<String>,
+    pub api_id: Option<String>,
+    /// A credential id: its whole story.
+    pub issuance_id: Option<String>,
+    pub decision: Option<Decision>,
+    pub action: Option<AuditAction>,
+    /// Inclusive lower bound (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// One page of audit events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEvent>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query the audit trail (admins only).
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    operation_id = "queryAudit",
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit events", body = AuditPage),
+        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn query_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    if let Err(denial) = state.policy.decide_admin(&caller.principal) {
+        return Err(state
+            .deny(&caller, AuditAction::ReadAudit, denial, None, None)
+            .await);
+    }
+    let issuance_id = query
+        .issuance_id
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| ApiError::BadRequest {
+            code: "invalid_query",
+            detail: "issuance_id is not a credential id".to_owned(),
+        })?;
+    let filter = AuditFilter {
+        subject: query.subject,
+        api_id: query.api_id,
+        issuance_id,
+        decision: query.decision,
+        action: query.action,
+        from: query.from,
+        to: query.to,
+    };
+    let page = state
+        .store
+        .audit()
+        .query(&filter, &page_request(query.limit, query.cursor)?)
+        .await?;
+    Ok(Json(AuditPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}

@@ -1,0 +1,326 @@
+//! Credential endpoints: mint (`POST /v1/apis/{id}/credentials`), list, inspect and revoke.
+//! Handlers authorize through the policy, audit the decision, and delegate to [`crate::issuing`].
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use gatekey_core::audit::AuditAction;
+use gatekey_core::issuance::{EffectiveState, Issuance, IssuanceId};
+use gatekey_core::policy::{Denial, DenyReason, MintRequest};
+use gatekey_store::{IssuanceFilter, PageRequest};
+use secrecy::ExposeSecret as _;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::state::AppState;
+
+/// Longest accepted `purpose`.
+const MAX_PURPOSE_CHARS: usize = 200;
+
+/// What the caller asks for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintCredentialRequest {
+    /// Scopes to grant; each must be open to one of the caller's groups.
+    pub scopes: Vec<String>,
+    /// Lifetime in seconds; the API's default when omitted.
+    pub ttl_seconds: Option<u32>,
+    /// Why the credential is needed (shown in listings and the audit trail).
+    pub purpose: Option<String>,
+}
+
+/// A credential's record. The key itself is never stored and never shown again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Credential {
+    pub id: String,
+    pub api_id: String,
+    pub subject: String,
+    pub issuer: String,
+    pub scopes: Vec<String>,
+    pub purpose: Option<String>,
+    /// `pending`, `active`, `expired`, `revoked` or `failed`.
+    pub state: EffectiveState,
+    pub ttl_seconds: u32,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// `sha256:<hex>` of the key, to match a key someone holds against its record.
+    pub key_fingerprint: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+    pub failure_reason: Option<String>,
+}
+
+impl Credential {
+    fn from_issuance(issuance: Issuance, now: DateTime<Utc>) -> Self {
+        Self {
+            state: issuance.effective_state(now),
+            id: issuance.id.to_string(),
+            api_id: issuance.api_id,
+            subject: issuance.subject,
+            issuer: issuance.issuer,
+            scopes: issuance.scopes,
+            purpose: issuance.purpose,
+            ttl_seconds: issuance.ttl_seconds,
+            issued_at: issuance.issued_at,
+            expires_at: issuance.expires_at,
+            key_fingerprint: issuance.key_fingerprint,
+            revoked_at: issuance.revoked_at,
+            revoked_by: issuance.revoked_by,
+            failure_reason: issuance.failure_reason,
+        }
+    }
+}
+
+/// A new credential, with its key. This is the only time the key is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MintedCredential {
+    pub credential: Credential,
+    /// The API key. Store it now: Gatekey keeps only its fingerprint.
+    pub key: String,
+    /// Header to send the key in.
+    pub header_name: String,
+    /// Base URL of the API on the gateway.
+    pub gateway_url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One page of credentials, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialPage {
+    pub items: Vec<Credential>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters for listing credentials.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListCredentialsQuery {
+    /// Admins only: someone else's subject.
+    pub subject: Option<String>,
+    pub api_id: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Mint a short-lived credential for an API.
+#[utoipa::path(
+    post,
+    path = "/v1/apis/{id}/credentials",
+    operation_id = "mintCredential",
+    tag = "credentials",
+    params(("id" = String, Path, description = "API id")),
+    request_body = MintCredentialRequest,
+    responses(
+        (status = 201, description = "Minted; the key is in this response only", body = MintedCredential,
+            headers(("Location" = String, description = "URL of the credential record"))),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A requested scope is not open to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such API", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown scope, or TTL outside the API's bounds", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Kong failed; nothing was issued", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable; nothing was issued", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn mint_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(api_id): ApiPath<String>,
+    ApiJson(body): ApiJson<MintCredentialRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(purpose) = &body.purpose
+        && purpose.chars().count() > MAX_PURPOSE_CHARS
+    {
+        return Err(ApiError::BadRequest {
+            code: "invalid_body",
+            detail: format!("purpose must be at most {MAX_PURPOSE_CHARS} characters"),
+        });
+    }
+    let request = MintRequest {
+        scopes: body.scopes,
+        ttl_seconds: body.ttl_seconds,
+    };
+    let grant = match state.policy.decide_mint(&caller.principal, &api_id, &request) {
+        Ok(grant) => grant,
+        Err(denial) => {
+            return Err(state
+                .deny(&caller, AuditAction::Mint, denial, Some(&api_id), None)
+                .await);
+        }
+    };
+    let api = state
+        .policy
+        .api(&api_id)
+        .ok_or(ApiError::Internal("granted API vanished from the policy".to_owned()))?
+        .clone();
+    let minted = state.mint(&caller, &api, grant, body.purpose).await?;
+    let location = format!("/v1/credentials/{}", minted.issuance.id);
+    let expires_at = minted.issuance.expires_at;
+    let response = MintedCredential {
+        credential: Credential::from_issuance(minted.issuance, state.clock.now()),
+        key: minted.key.expose_secret().to_owned(),
+        header_name: api.key_header.clone(),
+        gateway_url: api.gateway_url.clone(),
+        expires_at,
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, value);
+    }
+    Ok((StatusCode::CREATED, headers, Json(response)))
+}
+
+/// The caller's credentials (admins: anyone's, filtered), newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/credentials",
+    operation_id = "listCredentials",
+    tag = "credentials",
+    params(ListCredentialsQuery),
+    responses(
+        (status = 200, description = "A page of credentials", body = CredentialPage),
+        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Filtering by another subject needs admin", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListCredentialsQuery>,
+) -> Result<Json<CredentialPage>, ApiError> {
+    let admin = state.policy.is_admin(&caller.principal);
+    let subject = match query.subject {
+        Some(subject) if subject != caller.principal.subject => {
+            if !admin {
+                let denial = Denial {
+                    reason: DenyReason::NotAdmin,
+                    detail: "only admins may list other subjects' credentials".to_owned(),
+                };
+                return Err(state
+                    .deny(&caller, AuditAction::ListCredentials, denial, None, None)
+                    .await);
+            }
+            Some(subject)
+        }
+        Some(subject) => Some(subject),
+        // Admins without a filter see everyone's; everybody else sees their own.
+        None => (!admin).then(|| caller.principal.subject.clone()),
+    };
+    let filter = IssuanceFilter {
+        subject,
+        api_id: query.api_id,
+        state: None,
+    };
+    let page = state
+        .store
+        .issuances()
+        .list(&filter, &page_request(query.limit, query.cursor)?)
+        .await?;
+    let now = state.clock.now();
+    Ok(Json(CredentialPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|issuance| Credential::from_issuance(issuance, now))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Builds a page request from query parameters, refusing out-of-range sizes.
+pub fn page_request(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::BadRequest {
+            code: "invalid_query",
+            detail: "limit must be between 1 and 200".to_owned(),
+        });
+    }
+    Ok(PageRequest { limit, cursor })
+}
+
+async fn load_accessible(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: AuditAction,
+) -> Result<Issuance, ApiError> {
+    let id: IssuanceId = id.parse().map_err(|_| ApiError::NotFound { what: "credential" })?;
+    let issuance = state
+        .store
+        .issuances()
+        .get(&id)
+        .await?
+        .ok_or(ApiError::NotFound { what: "credential" })?;
+    if let Err(denial) =
+        state
+            .policy
+            .decide_credential_access(&caller.principal, &issuance.issuer, &issuance.subject)
+    {
+        return Err(state
+            .deny(caller, action, denial, Some(&issuance.api_id), Some(issuance.id))
+            .await);
+    }
+    Ok(issuance)
+}
+
+/// One credential's record.
+#[utoipa::path(
+    get,
+    path = "/v1/credentials/{id}",
+    operation_id = "getCredential",
+    tag = "credentials",
+    params(("id" = String, Path, description = "Credential id")),
+    responses(
+        (status = 200, description = "The credential record", body = Credential),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such credential (or not yours)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Credential>, ApiError> {
+    let issuance = load_accessible(&state, &caller, &id, AuditAction::ReadCredential).await?;
+    Ok(Json(Credential::from_issuance(issuance, state.clock.now())))
+}
+
+/// Revoke a credential: the key stops working at once. Revoking twice is not an error.
+#[utoipa::path(
+    delete,
+    path = "/v1/credentials/{id}",
+    operation_id = "revokeCredential",
+    tag = "credentials",
+    params(("id" = String, Path, description = "Credential id")),
+    responses(
+        (status = 200, description = "Revoked; the updated record", body = Credential),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such credential (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The credential never became active", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Kong failed; the credential is unchanged", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Credential>, ApiError> {
+    let issuance = load_accessible(&state, &caller, &id, AuditAction::Revoke).await?;
+    let revoked = state.revoke(&caller, issuance).await?;
+    Ok(Json(Credential::from_issuance(revoked, state.clock.now())))
+}

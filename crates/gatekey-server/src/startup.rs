@@ -1,0 +1,257 @@
+//! Building and running the application from [`Settings`]: load the policy, connect the adapters,
+//! bind the listener (port 0 in tests) and serve until SIGINT/SIGTERM, finishing in-flight
+//! requests before exiting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatekey_auth::{GroupsClaim, IssuerConfig, TokenVerifier, VerifierConfig};
+use gatekey_core::SystemClock;
+use gatekey_core::policy::Policy;
+use gatekey_kong::{AdminAuth, KongClient, KongConfig};
+use gatekey_store::{Store, StoreConfig};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::routes;
+use crate::state::{AppState, AppStateInner};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot read policy file {path}: {source}")]
+    PolicyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("policy file {path}: {source}")]
+    Policy {
+        path: String,
+        source: gatekey_core::policy::PolicyError,
+    },
+    #[error("cannot read {what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("token verification: {0}")]
+    Auth(String),
+    #[error("Kong client: {0}")]
+    Kong(#[from] gatekey_kong::KongError),
+    #[error("MongoDB: {0}")]
+    Store(#[from] gatekey_store::StoreError),
+    #[error("cannot build HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A built application with a bound listener, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    local_addr: SocketAddr,
+}
+
+/// Reads and validates the policy file named in the settings.
+pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
+    let path = settings.policy_file.display().to_string();
+    let text = std::fs::read_to_string(&settings.policy_file).map_err(|source| {
+        StartupError::PolicyFile {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    Policy::parse(&path, &text).map_err(|source| StartupError::Policy { path, source })
+}
+
+fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartupError> {
+    std::fs::read(path).map_err(|source| StartupError::File {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
+    let kong = &settings.kong;
+    let token = match (&kong.admin_token, &kong.admin_token_file) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(file)) => {
+            let bytes = read_file("Kong admin token file", file)?;
+            Some(SecretString::from(
+                String::from_utf8_lossy(&bytes).trim().to_owned(),
+            ))
+        }
+        (None, None) => None,
+    };
+    let admin_auth = kong
+        .admin_token_header
+        .clone()
+        .zip(token)
+        .map(|(header, token)| AdminAuth { header, token });
+    let config = KongConfig {
+        admin_url: kong
+            .admin_url
+            .parse()
+            .map_err(|_| StartupError::Auth("unreachable: validated".to_owned()))?,
+        request_timeout: Duration::from_millis(kong.request_timeout_ms),
+        connect_timeout: Duration::from_millis(kong.connect_timeout_ms),
+        admin_auth,
+        ca_cert_pem: kong
+            .ca_cert_file
+            .as_deref()
+            .map(|p| read_file("Kong CA certificate", p))
+            .transpose()?,
+        client_identity_pem: kong
+            .client_identity_file
+            .as_deref()
+            .map(|p| read_file("Kong client identity", p))
+            .transpose()?,
+        max_retries: kong.max_retries,
+    };
+    Ok(KongClient::new(&config)?)
+}
+
+fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let issuers = settings
+        .auth
+        .issuers
+        .iter()
+        .map(|issuer| IssuerConfig {
+            name: issuer.name.clone(),
+            issuer: issuer.issuer.clone(),
+            audiences: issuer.audiences.clone(),
+            algorithms: issuer.algorithms.clone(),
+            subject_claim: issuer.subject_claim.clone(),
+            groups_claims: issuer
+                .groups_claims
+                .iter()
+                .map(|claim| GroupsClaim {
+                    path: claim.path.clone(),
+                    prefix: claim.prefix.clone(),
+                })
+                .collect(),
+            allowed_jose_types: issuer.allowed_jose_types.clone(),
+        })
+        .collect();
+    let config = VerifierConfig {
+        issuers,
+        clock_skew: Duration::from_secs(settings.auth.clock_skew_seconds),
+        jwks_refresh_min_interval: Duration::from_secs(
+            settings.auth.jwks_refresh_min_interval_seconds,
+        ),
+        ..VerifierConfig::default()
+    };
+    TokenVerifier::new(config, http).map_err(|e| StartupError::Auth(e.to_string()))
+}
+
+impl Application {
+    /// Loads the policy, connects MongoDB (creating indexes), builds the Kong client and token
+    /// verifier, and binds the listener.
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let policy = load_policy(settings)?;
+        let kong = kong_client(settings)?;
+        let verifier = verifier(settings)?;
+        let store = Store::connect(&StoreConfig {
+            uri: settings.mongodb.uri.clone(),
+            database: settings.mongodb.database.clone(),
+            issuance_retention_days: settings.mongodb.issuance_retention_days,
+            audit_retention_days: settings.mongodb.audit_retention_days,
+        })
+        .await?;
+        store.ensure_indexes().await?;
+        let state = AppState::new(AppStateInner {
+            policy: Arc::new(policy),
+            verifier,
+            kong,
+            store,
+            clock: Arc::new(SystemClock),
+        });
+        let router = routes::router(
+            state,
+            settings.request_timeout(),
+            settings.http.body_limit_bytes,
+        );
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            router,
+            local_addr,
+        })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,1 @@
+//! gatekey-store (placeholder until its module lands).

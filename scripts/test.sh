@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test exactly as CI does. Starts a MongoDB-protocol server unless MONGODB_URI is set;
+# set KONG_ADMIN_URL to run the Kong client contract tests against a real Kong as well.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+started_mongo=""
+cleanup() {
+  if [ -n "$started_mongo" ]; then kill "$MONGO_PID" 2>/dev/null || true; wait "$MONGO_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+mkdir -p target/test-logs
+if [ -z "${MONGODB_URI:-}" ]; then
+  ensure_secantus
+  start_mongo ":memory:" target/test-logs/secantusd.log
+  started_mongo=1
+  log "MongoDB-protocol server at ${MONGODB_URI}"
+fi
+
+log "cargo test (workspace)"
+cargo test --workspace --no-fail-fast --locked 2>&1 | tee target/test-logs/cargo-test.log

@@ -1,0 +1,279 @@
+//! One place that starts the whole stack for end-to-end tests: a MongoDB-protocol server (the one
+//! in `MONGODB_URI`, or a SecantusDB process of the test's own), the Kong simulator with an echo
+//! upstream behind it, the development OpenID provider, and the real `gatekey` application on a
+//! random port. Tests talk HTTP to all of them, exactly like a user would.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use gatekey_dev_idp::{DevIdpConfig, RunningIdp, TokenSpec};
+use gatekey_kong_sim::echo_upstream::{self, RunningEcho};
+use gatekey_kong_sim::{DeclarativeConfig, RunningSim, SimConfig};
+use gatekey_server::config::{GroupsClaimSettings, IssuerSettings, LogFormat, Settings};
+use gatekey_server::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Audience Gatekey expects in test tokens.
+pub const AUDIENCE: &str = "gatekey";
+
+/// Policy used by the end-to-end tests: one API with a read and a write scope, an admin group.
+pub const POLICY: &str = r"
+version: 1
+admin_groups: [platform-admins]
+apis:
+  - id: orders
+    title: Orders API
+    description: Orders behind Kong
+    owner: group:default/orders-team
+    entity_ref: api:default/orders
+    kong_service: orders
+    gateway_url: http://gateway.example/orders
+    default_ttl_seconds: 600
+    min_ttl_seconds: 1
+    max_ttl_seconds: 3600
+    scopes:
+      - name: read
+        acl_group: orders-read
+        allowed_groups: [payments-team, orders-team]
+      - name: write
+        acl_group: orders-write
+        allowed_groups: [orders-team]
+  - id: billing
+    title: Billing API
+    kong_service: billing
+    gateway_url: http://gateway.example/billing
+    default_ttl_seconds: 600
+    max_ttl_seconds: 600
+    scopes:
+      - name: read
+        acl_group: billing-read
+        allowed_groups: [finance-team]
+";
+
+/// Kong configuration: key-auth on the service, one ACL-guarded route per scope.
+const KONG_CONFIG: &str = r#"
+_format_version: "3.0"
+services:
+  - name: orders
+    url: UPSTREAM
+    plugins:
+      - name: key-auth
+        config: {key_names: [apikey]}
+    routes:
+      - name: orders-read
+        paths: [/orders]
+        methods: [GET]
+        plugins:
+          - name: acl
+            config: {allow: [orders-read]}
+      - name: orders-write
+        paths: [/orders]
+        methods: [POST]
+        plugins:
+          - name: acl
+            config: {allow: [orders-write]}
+"#;
+
+/// A MongoDB-protocol server: the shared one from `MONGODB_URI`, or a process of our own.
+#[derive(Debug)]
+pub struct Mongo {
+    pub uri: String,
+    child: Option<Child>,
+}
+
+impl Mongo {
+    pub fn start() -> anyhow::Result<Self> {
+        if let Ok(uri) = std::env::var("MONGODB_URI") {
+            return Ok(Self { uri, child: None });
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("secantusd-py")
+            .args(["--port", &port.to_string(), "--storage-path", ":memory:"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start secantusd-py (run scripts/test.sh, or set MONGODB_URI)")?;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Self {
+                    uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+                    child: Some(child),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("secantusd-py did not listen on port {port}")
+    }
+}
+
+impl Drop for Mongo {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A unique database name per test, so tests sharing one server never see each other's data.
+pub fn unique_database(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The whole stack, running.
+#[derive(Debug)]
+pub struct Stack {
+    pub mongo: Mongo,
+    pub database: String,
+    pub kong: RunningSim,
+    pub upstream: RunningEcho,
+    pub idp: RunningIdp,
+    pub gatekey_url: String,
+    pub http: reqwest::Client,
+    _policy_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Stack {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with_policy(POLICY).await
+    }
+
+    pub async fn start_with_policy(policy: &str) -> anyhow::Result<Self> {
+        let mongo = Mongo::start()?;
+        let upstream = echo_upstream::start("127.0.0.1:0".parse()?).await?;
+        let declarative =
+            DeclarativeConfig::from_yaml_str(&KONG_CONFIG.replace("UPSTREAM", &upstream.url()))?;
+        let kong = gatekey_kong_sim::start(SimConfig {
+            declarative: Some(declarative),
+            ..SimConfig::default()
+        })
+        .await?;
+        let idp = gatekey_dev_idp::start(DevIdpConfig::default()).await?;
+        let policy_dir = tempfile::tempdir()?;
+        let policy_file: PathBuf = policy_dir.path().join("policy.yaml");
+        std::fs::write(&policy_file, policy)?;
+        let database = unique_database("e2e");
+
+        let mut settings = Settings::default();
+        settings.listen = "127.0.0.1:0".parse()?;
+        settings.policy_file = policy_file;
+        settings.mongodb.uri.clone_from(&mongo.uri);
+        settings.mongodb.database.clone_from(&database);
+        settings.kong.admin_url = kong.admin_url();
+        settings.kong.max_retries = 0;
+        settings.log.format = LogFormat::Pretty;
+        settings.auth.issuers = vec![IssuerSettings {
+            name: "test-idp".to_owned(),
+            issuer: idp.issuer(),
+            audiences: vec![AUDIENCE.to_owned()],
+            algorithms: vec!["RS256".to_owned(), "ES256".to_owned()],
+            subject_claim: "sub".to_owned(),
+            groups_claims: vec![GroupsClaimSettings {
+                path: "groups".to_owned(),
+                prefix: None,
+            }],
+            allowed_jose_types: Vec::new(),
+        }];
+        let app = Application::build(&settings).await?;
+        let gatekey_url = format!("http://{}", app.local_addr());
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = signal.await;
+        }));
+        Ok(Self {
+            mongo,
+            database,
+            kong,
+            upstream,
+            idp,
+            gatekey_url,
+            http: reqwest::Client::new(),
+            _policy_dir: policy_dir,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        })
+    }
+
+    /// A valid RS256 token for `subject` in `groups`.
+    pub fn token(&self, subject: &str, groups: &[&str]) -> String {
+        self.idp.sign(&TokenSpec::new(subject, [AUDIENCE]).groups(groups.iter().copied()))
+    }
+
+    /// Calls Gatekey with an optional bearer token and JSON body; returns status and JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.gatekey_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?
+        };
+        Ok((status, json))
+    }
+
+    /// Calls the API through the Kong simulator's proxy with `key` in the `apikey` header.
+    pub async fn call_gateway(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+    ) -> anyhow::Result<StatusCode> {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.kong.proxy_url()))
+            .header("apikey", key)
+            .send()
+            .await?;
+        Ok(response.status())
+    }
+
+    /// Kong consumers carrying a tag, read straight from the simulator's Admin API.
+    pub async fn kong_consumers_tagged(&self, tag: &str) -> anyhow::Result<Vec<Value>> {
+        let body: Value = self
+            .http
+            .get(format!("{}/consumers?tags={tag}", self.kong.admin_url()))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(body["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Stops the service gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
