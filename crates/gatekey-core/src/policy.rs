@@ -158,7 +158,10 @@ impl PolicyDocument {
         if self.version != POLICY_VERSION {
             problem(
                 "version".into(),
-                &format!("unsupported version {} (expected {POLICY_VERSION})", self.version),
+                &format!(
+                    "unsupported version {} (expected {POLICY_VERSION})",
+                    self.version
+                ),
             );
         }
         for (i, group) in self.admin_groups.iter().enumerate() {
@@ -189,7 +192,10 @@ impl PolicyDocument {
                 );
             }
             if !is_header_name(&api.key_header) {
-                problem(format!("{at}.key_header"), "must be a valid HTTP header name");
+                problem(
+                    format!("{at}.key_header"),
+                    "must be a valid HTTP header name",
+                );
             }
             check_ttls(&api, &at, &mut problem);
             if let Some(limit) = api.rate_limit {
@@ -279,7 +285,8 @@ fn is_identifier(value: &str) -> bool {
         && chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
 /// Kong tags and ACL group names: printable, no `,` or `/` (they are list separators in queries).
@@ -378,7 +385,10 @@ pub struct VisibleApi<'a> {
 impl Policy {
     /// Parses YAML (`.yaml`/`.yml`) or TOML (`.toml`) by file extension and validates it.
     pub fn parse(file_name: &str, text: &str) -> Result<Self, PolicyError> {
-        let document = if file_name.ends_with(".toml") {
+        let is_toml = std::path::Path::new(file_name)
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
+        let document = if is_toml {
             PolicyDocument::from_toml_str(text)?
         } else {
             PolicyDocument::from_yaml_str(text)?
@@ -435,16 +445,12 @@ impl Policy {
         let mut scopes = Vec::with_capacity(requested.len());
         let mut acl_groups = Vec::with_capacity(requested.len());
         for name in requested {
-            let scope = api
-                .scopes
-                .iter()
-                .find(|s| s.name == name)
-                .ok_or_else(|| {
-                    Denial::new(
-                        DenyReason::UnknownScope,
-                        format!("API '{api_id}' has no scope '{name}'"),
-                    )
-                })?;
+            let scope = api.scopes.iter().find(|s| s.name == name).ok_or_else(|| {
+                Denial::new(
+                    DenyReason::UnknownScope,
+                    format!("API '{api_id}' has no scope '{name}'"),
+                )
+            })?;
             if !may_request(scope, principal) {
                 return Err(Denial::new(
                     DenyReason::ScopeNotAllowed,
@@ -599,9 +605,17 @@ apis:
         let visible = policy.visible_apis(&payments);
         assert_eq!(visible.len(), 1);
         assert_eq!(visible[0].api.id, "orders");
-        let names: Vec<_> = visible[0].requestable_scopes.iter().map(|s| &s.name).collect();
+        let names: Vec<_> = visible[0]
+            .requestable_scopes
+            .iter()
+            .map(|s| &s.name)
+            .collect();
         assert_eq!(names, ["read"]);
-        assert!(policy.visible_apis(&principal(&["group:default/nobody"])).is_empty());
+        assert!(
+            policy
+                .visible_apis(&principal(&["group:default/nobody"]))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -622,7 +636,11 @@ apis:
     #[test]
     fn missing_ttl_uses_the_api_default() {
         let grant = policy()
-            .decide_mint(&principal(&["group:default/orders"]), "orders", &mint(&["read"], None))
+            .decide_mint(
+                &principal(&["group:default/orders"]),
+                "orders",
+                &mint(&["read"], None),
+            )
             .expect("allowed");
         assert_eq!(grant.ttl_seconds, 900);
     }
@@ -635,11 +653,27 @@ apis:
             ("nope", mint(&["read"], None), DenyReason::UnknownApi),
             ("orders", mint(&[], None), DenyReason::NoScopesRequested),
             ("orders", mint(&["admin"], None), DenyReason::UnknownScope),
-            ("orders", mint(&["write"], None), DenyReason::ScopeNotAllowed),
-            ("orders", mint(&["read", "write"], None), DenyReason::ScopeNotAllowed),
-            ("orders", mint(&["read"], Some(3601)), DenyReason::TtlAboveMax),
+            (
+                "orders",
+                mint(&["write"], None),
+                DenyReason::ScopeNotAllowed,
+            ),
+            (
+                "orders",
+                mint(&["read", "write"], None),
+                DenyReason::ScopeNotAllowed,
+            ),
+            (
+                "orders",
+                mint(&["read"], Some(3601)),
+                DenyReason::TtlAboveMax,
+            ),
             ("orders", mint(&["read"], Some(59)), DenyReason::TtlBelowMin),
-            ("billing", mint(&["read"], None), DenyReason::ScopeNotAllowed),
+            (
+                "billing",
+                mint(&["read"], None),
+                DenyReason::ScopeNotAllowed,
+            ),
         ];
         for (api, request, expected) in cases {
             assert_eq!(
@@ -655,7 +689,11 @@ apis:
         let policy = policy();
         let finance = principal(&["group:default/finance"]);
         for ttl in [120, 600] {
-            assert!(policy.decide_mint(&finance, "billing", &mint(&["read"], Some(ttl))).is_ok());
+            assert!(
+                policy
+                    .decide_mint(&finance, "billing", &mint(&["read"], Some(ttl)))
+                    .is_ok()
+            );
         }
     }
 
@@ -684,10 +722,16 @@ apis:
         );
         let other_issuer =
             policy.decide_credential_access(&jane, "https://ci.example.com", "user:default/jane");
-        assert_eq!(other_issuer.expect_err("denied").reason, DenyReason::NotOwner);
+        assert_eq!(
+            other_issuer.expect_err("denied").reason,
+            DenyReason::NotOwner
+        );
         let someone_else =
             policy.decide_credential_access(&jane, "https://idp.example.com", "user:default/bob");
-        assert_eq!(someone_else.expect_err("denied").reason, DenyReason::NotOwner);
+        assert_eq!(
+            someone_else.expect_err("denied").reason,
+            DenyReason::NotOwner
+        );
         let admin = principal(&["group:default/platform"]);
         assert!(
             policy
@@ -755,17 +799,27 @@ apis:
             "apis[0] (Orders!).scopes[0] (read).allowed_groups",
             "apis[0] (Orders!).scopes[1] (read).name",
         ] {
-            assert!(locations.contains(&expected), "missing {expected} in {locations:?}");
+            assert!(
+                locations.contains(&expected),
+                "missing {expected} in {locations:?}"
+            );
         }
     }
 
     #[test]
     fn unknown_fields_and_bad_syntax_are_refused_with_the_format_named() {
-        let err = Policy::parse("p.yaml", "version: 1\nflavour: mint\n").expect_err("unknown field");
-        assert!(matches!(err, PolicyError::Syntax { format: "YAML", .. }), "{err}");
+        let err =
+            Policy::parse("p.yaml", "version: 1\nflavour: mint\n").expect_err("unknown field");
+        assert!(
+            matches!(err, PolicyError::Syntax { format: "YAML", .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("flavour"), "{err}");
         let err = Policy::parse("p.toml", "version = ").expect_err("bad toml");
-        assert!(matches!(err, PolicyError::Syntax { format: "TOML", .. }), "{err}");
+        assert!(
+            matches!(err, PolicyError::Syntax { format: "TOML", .. }),
+            "{err}"
+        );
     }
 
     #[test]

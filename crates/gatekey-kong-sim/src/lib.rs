@@ -1,1 +1,244 @@
-//! gatekey-kong-sim (placeholder until its module lands).
+//! A Kong Gateway 3.x (OSS, DB mode) simulator: the Admin API subset Gatekey uses and a proxy that
+//! enforces key-auth, ACL and rate limiting, with Kong's status codes and error bodies
+//! (`../shared/kong-admin-contract.md`). Kong itself cannot be installed where Gatekey's tests
+//! run; the same contract tests run against this simulator and against a real Kong.
+//!
+//! Simulator-only additions live under `/_sim/` on the admin listener: fault injection and a
+//! clock that tests can move forward to expire `ttl` credentials and rate-limit windows.
+
+mod admin;
+mod db;
+mod declarative;
+pub mod echo_upstream;
+mod errors;
+mod proxy;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+pub use declarative::DeclarativeConfig;
+
+/// How to run the simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub admin_addr: SocketAddr,
+    pub proxy_addr: SocketAddr,
+    /// Services, routes, plugins and consumers to load at startup.
+    pub declarative: Option<DeclarativeConfig>,
+    /// How often expired `ttl` rows are purged (reads hide them at once, like Kong).
+    pub purge_interval: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            proxy_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            declarative: None,
+            purge_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Makes the next matching Admin API requests fail (simulator only).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fault {
+    /// HTTP method to match.
+    #[serde(with = "method_serde")]
+    pub method: axum::http::Method,
+    /// Substring of the request path to match.
+    pub path_contains: String,
+    /// Status to answer with.
+    pub status: u16,
+    /// How many requests fail before the fault clears.
+    pub times: u32,
+}
+
+mod method_serde {
+    use serde::Deserialize as _;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<axum::http::Method, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.to_ascii_uppercase()
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// State shared by the admin and proxy listeners.
+#[derive(Debug)]
+pub(crate) struct Sim {
+    db: Mutex<db::Db>,
+    clock_offset_ms: AtomicI64,
+    faults: Mutex<Vec<Fault>>,
+    admin_requests: AtomicU64,
+    pub(crate) http: reqwest::Client,
+}
+
+impl Sim {
+    /// Seconds since the epoch on the simulated clock (millisecond precision).
+    pub(crate) fn now(&self) -> f64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        #[expect(clippy::cast_precision_loss, reason = "epoch milliseconds fit in f64")]
+        let now = (real + self.clock_offset_ms.load(Ordering::Relaxed)) as f64 / 1000.0;
+        now
+    }
+
+    pub(crate) fn db(&self) -> MutexGuard<'_, db::Db> {
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes one matching fault, if any is armed.
+    pub(crate) fn take_fault(&self, method: &axum::http::Method, path: &str) -> Option<u16> {
+        let mut faults = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = faults
+            .iter()
+            .position(|f| f.method == method && path.contains(&f.path_contains) && f.times > 0)?;
+        let status = faults[index].status;
+        faults[index].times -= 1;
+        if faults[index].times == 0 {
+            faults.remove(index);
+        }
+        Some(status)
+    }
+
+    pub(crate) fn add_fault(&self, fault: Fault) {
+        self.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(fault);
+    }
+
+    pub(crate) fn advance(&self, by: Duration) {
+        self.clock_offset_ms.fetch_add(
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn count_admin_request(&self) {
+        self.admin_requests.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A running simulator. Dropping it without [`RunningSim::shutdown`] leaves the listeners running
+/// until the runtime ends.
+#[derive(Debug)]
+pub struct RunningSim {
+    sim: Arc<Sim>,
+    admin_addr: SocketAddr,
+    proxy_addr: SocketAddr,
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningSim {
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
+    }
+
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}", self.proxy_addr)
+    }
+
+    /// Moves the simulated clock forward: `ttl` expiry and rate-limit windows follow it.
+    pub fn advance_clock(&self, by: Duration) {
+        self.sim.advance(by);
+    }
+
+    /// Arms a fault for the next matching Admin API requests.
+    pub fn inject_fault(&self, fault: Fault) {
+        self.sim.add_fault(fault);
+    }
+
+    /// Admin API requests served so far.
+    pub fn admin_request_count(&self) -> u64 {
+        self.sim.admin_requests.load(Ordering::Relaxed)
+    }
+
+    /// Stops both listeners and waits for them.
+    pub async fn shutdown(self) {
+        for stop in self.stop {
+            let _ = stop.send(());
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Binds both listeners, loads the declarative configuration and starts serving.
+pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
+    let sim = Arc::new(Sim {
+        db: Mutex::new(db::Db::default()),
+        clock_offset_ms: AtomicI64::new(0),
+        faults: Mutex::new(Vec::new()),
+        admin_requests: AtomicU64::new(0),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
+    });
+    if let Some(declarative) = &config.declarative {
+        let now = sim.now();
+        declarative.load_into(&mut sim.db(), now)?;
+    }
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_addr).await?;
+    let proxy_listener = tokio::net::TcpListener::bind(config.proxy_addr).await?;
+    let admin_addr = admin_listener.local_addr()?;
+    let proxy_addr = proxy_listener.local_addr()?;
+    let mut stop = Vec::new();
+    let mut tasks = Vec::new();
+    for (listener, router) in [
+        (admin_listener, admin::router(sim.clone())),
+        (proxy_listener, proxy::router(sim.clone())),
+    ] {
+        let (tx, rx) = oneshot::channel::<()>();
+        stop.push(tx);
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(error = %err, "simulator listener failed");
+            }
+        }));
+    }
+    let purger = sim.clone();
+    let (tx, mut rx) = oneshot::channel::<()>();
+    stop.push(tx);
+    let interval = config.purge_interval;
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut rx => break,
+                () = tokio::time::sleep(interval) => {
+                    let now = purger.now();
+                    purger.db().purge_expired(now);
+                }
+            }
+        }
+    }));
+    Ok(RunningSim {
+        sim,
+        admin_addr,
+        proxy_addr,
+        stop,
+        tasks,
+    })
+}

@@ -1,0 +1,56 @@
+//! `gatekey-kong-sim`: runs the Kong simulator (and optionally the echo upstream) for the local
+//! demo and benchmarks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use gatekey_kong_sim::{DeclarativeConfig, SimConfig};
+
+#[derive(Debug, Parser)]
+#[command(about = "Kong Admin API + proxy simulator (development and tests only)")]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    admin_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    proxy_listen: SocketAddr,
+    /// decK-style declarative configuration to load at startup.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Also start the echo upstream on this address.
+    #[arg(long)]
+    echo_upstream: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let echo = match args.echo_upstream {
+        Some(addr) => Some(gatekey_kong_sim::echo_upstream::start(addr).await?),
+        None => None,
+    };
+    let declarative = args
+        .config
+        .as_deref()
+        .map(DeclarativeConfig::from_file)
+        .transpose()?;
+    let sim = gatekey_kong_sim::start(SimConfig {
+        admin_addr: args.admin_listen,
+        proxy_addr: args.proxy_listen,
+        declarative,
+        ..SimConfig::default()
+    })
+    .await?;
+    tracing::info!(admin = %sim.admin_url(), proxy = %sim.proxy_url(), echo = ?echo.as_ref().map(gatekey_kong_sim::echo_upstream::RunningEcho::url), "Kong simulator listening");
+    tokio::signal::ctrl_c().await?;
+    sim.shutdown().await;
+    if let Some(echo) = echo {
+        echo.shutdown().await;
+    }
+    Ok(())
+}
