@@ -1,1 +1,197 @@
-//! Audit events (owned by the store helper; placeholder).
+//! Audit events: the append-only answer to "who asked for what, and what did Gatekey decide?".
+//! Every authorization decision (allow or deny, with a machine-readable reason) and every
+//! lifecycle step of a credential becomes one event. Events are first-class data, shown to admins
+//! through the API, so they carry no secret: no key, no token; only ids, names and reasons.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+use utoipa::ToSchema;
+
+use crate::issuance::{IssuanceId, ParseIdError};
+
+/// The id of an audit event: a ULID, so events sort by the time they were created.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(transparent)]
+#[schema(value_type = String, example = "01JC2M4ZK7Q6V4D8W3X5Y9T0AB")]
+pub struct AuditEventId(Ulid);
+
+impl AuditEventId {
+    /// A fresh id from the system clock and the thread's random source.
+    #[expect(
+        clippy::new_without_default,
+        reason = "a fresh random id is not a default value"
+    )]
+    pub fn new() -> Self {
+        Self(Ulid::new())
+    }
+}
+
+impl fmt::Display for AuditEventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for AuditEventId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(Ulid::from_string(s)?))
+    }
+}
+
+/// What Gatekey decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+impl Decision {
+    /// The serialized name (`"allow"` or `"deny"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What was attempted or what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A credential was asked for (and issued, or refused, or failed).
+    Mint,
+    /// A credential was revoked, or someone tried to.
+    Revoke,
+    /// An expired credential's Kong side was removed by the reaper.
+    Expire,
+    /// The reconciler resolved a mismatch between Kong and the records.
+    Reconcile,
+    ReadCredential,
+    ListCredentials,
+    ReadAudit,
+    /// A bearer token was verified or rejected.
+    Authenticate,
+}
+
+impl AuditAction {
+    /// Every action, for code that handles them all.
+    pub const ALL: [Self; 8] = [
+        Self::Mint,
+        Self::Revoke,
+        Self::Expire,
+        Self::Reconcile,
+        Self::ReadCredential,
+        Self::ListCredentials,
+        Self::ReadAudit,
+        Self::Authenticate,
+    ];
+
+    /// The serialized name (`"read_credential"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mint => "mint",
+            Self::Revoke => "revoke",
+            Self::Expire => "expire",
+            Self::Reconcile => "reconcile",
+            Self::ReadCredential => "read_credential",
+            Self::ListCredentials => "list_credentials",
+            Self::ReadAudit => "read_audit",
+            Self::Authenticate => "authenticate",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One decision or lifecycle step. Never holds a key or a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    pub action: AuditAction,
+    pub decision: Decision,
+    /// Machine-readable reason, e.g. `granted`, `scope_not_allowed`, `ttl_above_max`.
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: Option<String>,
+    /// The caller's subject, when the caller was identified.
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    pub api_id: Option<String>,
+    /// The credential concerned, if any.
+    pub issuance_id: Option<IssuanceId>,
+    /// Scopes asked for or granted.
+    pub scopes: Vec<String>,
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_and_decisions_serialize_as_their_names() {
+        for action in AuditAction::ALL {
+            assert_eq!(
+                serde_json::to_value(action).expect("serializes"),
+                serde_json::Value::String(action.as_str().to_owned())
+            );
+        }
+        for decision in [Decision::Allow, Decision::Deny] {
+            assert_eq!(
+                serde_json::to_value(decision).expect("serializes"),
+                serde_json::Value::String(decision.as_str().to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn events_round_trip_through_json_with_string_ids() {
+        let event = AuditEvent {
+            id: AuditEventId::new(),
+            at: Utc::now(),
+            action: AuditAction::ReadCredential,
+            decision: Decision::Deny,
+            reason: "not_owner".to_owned(),
+            detail: Some("someone else's credential".to_owned()),
+            subject: Some("user:default/ada".to_owned()),
+            issuer: Some("https://backstage.example".to_owned()),
+            api_id: Some("orders".to_owned()),
+            issuance_id: Some(IssuanceId::new()),
+            scopes: vec!["orders:read".to_owned()],
+            request_id: Some("req-1".to_owned()),
+            client_addr: Some("10.0.0.1".to_owned()),
+        };
+        let json = serde_json::to_value(&event).expect("serializes");
+        assert_eq!(json["id"], event.id.to_string());
+        assert_eq!(json["action"], "read_credential");
+        assert_eq!(
+            serde_json::from_value::<AuditEvent>(json).expect("deserializes"),
+            event
+        );
+        assert!("01JC2M4ZK7Q6V4D8W3X5Y9T0AB".parse::<AuditEventId>().is_ok());
+        assert!("nope".parse::<AuditEventId>().is_err());
+    }
+}

@@ -1,1 +1,195 @@
-//! gatekey-store (placeholder until its module lands).
+//! Gatekey's MongoDB storage: the `issuances` records every credential is reconciled against and
+//! the append-only `audit_events` trail, plus the indexes both need.
+//!
+//! Every write uses write concern `majority` with journaling, because a credential is handed out
+//! only once its record is durable. Documents keep the domain field names, use the ULID text as
+//! `_id` (so `_id` order is creation order) and store timestamps as BSON dates, which TTL indexes
+//! need. Lifecycle changes are conditional updates guarded on the prior state, so concurrent
+//! replicas can never both win a transition.
+
+mod audit;
+mod error;
+mod indexes;
+mod issuances;
+mod page;
+mod time;
+
+use std::fmt;
+use std::time::Duration;
+
+use mongodb::bson::doc;
+use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
+use mongodb::{Client, Database};
+
+pub use audit::{AuditFilter, AuditRepo};
+pub use error::StoreError;
+pub use issuances::{IssuanceFilter, IssuanceRepo};
+pub use page::{Page, PageRequest};
+
+/// Name of the collection holding one document per issuance.
+pub const ISSUANCES: &str = "issuances";
+/// Name of the append-only collection of audit events.
+pub const AUDIT_EVENTS: &str = "audit_events";
+
+/// How long the driver looks for a usable server before an operation fails.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening one connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the primary waits for a majority to acknowledge a write before reporting failure.
+const WRITE_CONCERN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest retention a TTL index can express: `expireAfterSeconds` is a 32-bit signed integer.
+const MAX_RETENTION_DAYS: u32 = (i32::MAX / 86_400).unsigned_abs();
+
+/// Where the data lives and how long it is kept.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// A `mongodb://` or `mongodb+srv://` connection string. May carry credentials, so the
+    /// `Debug` output hides its user information.
+    pub uri: String,
+    pub database: String,
+    /// Issuance records are deleted this many days after they expire (1 to 24855).
+    pub issuance_retention_days: u32,
+    /// Audit events are deleted this many days after they happen; `None` keeps them forever.
+    pub audit_retention_days: Option<u32>,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("uri", &redact_uri(&self.uri))
+            .field("database", &self.database)
+            .field("issuance_retention_days", &self.issuance_retention_days)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .finish()
+    }
+}
+
+/// The connection string without its user information (`user:password@`).
+fn redact_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return "[redacted]".to_owned();
+    };
+    let host_start = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..host_start].rfind('@') {
+        Some(at) => format!("{scheme}://[redacted]@{}", &rest[at + 1..]),
+        None => uri.to_owned(),
+    }
+}
+
+/// Retention in whole days as a TTL index's `expireAfterSeconds`.
+fn retention(days: u32, setting: &'static str) -> Result<u32, StoreError> {
+    if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+        return Err(StoreError::InvalidConfig(format!(
+            "{setting} must be between 1 and {MAX_RETENTION_DAYS} days, not {days}"
+        )));
+    }
+    Ok(days * 86_400)
+}
+
+/// A handle on Gatekey's database. Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Database,
+    issuance_ttl_secs: u32,
+    audit_ttl_secs: Option<u32>,
+}
+
+impl Store {
+    /// Builds the client: write concern `majority` with journaling (10 s timeout), server
+    /// selection within 5 s and connections within 3 s unless the URI sets its own timeouts.
+    /// Connections are opened lazily, so an unreachable server shows up at the first operation
+    /// (call [`Store::ensure_indexes`] or [`Store::ping`] at startup).
+    pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
+        let issuance_ttl_secs =
+            retention(config.issuance_retention_days, "issuance_retention_days")?;
+        let audit_ttl_secs = config
+            .audit_retention_days
+            .map(|days| retention(days, "audit_retention_days"))
+            .transpose()?;
+        if config.database.is_empty() {
+            return Err(StoreError::InvalidConfig(
+                "the database name is empty".to_owned(),
+            ));
+        }
+        let mut options = ClientOptions::parse(&config.uri).await?;
+        options.app_name.get_or_insert_with(|| "gatekey".to_owned());
+        options
+            .server_selection_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+        options.write_concern = Some(
+            WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .w_timeout(WRITE_CONCERN_TIMEOUT)
+                .build(),
+        );
+        let client = Client::with_options(options)?;
+        Ok(Self {
+            db: client.database(&config.database),
+            issuance_ttl_secs,
+            audit_ttl_secs,
+        })
+    }
+
+    /// Creates the indexes both collections need; safe to call at every startup and from many
+    /// replicas at once. A changed retention updates the TTL index in place (`collMod`); unset
+    /// audit retention drops the audit TTL index. An index that exists under one of Gatekey's
+    /// names with other keys or options is reported as [`StoreError::IndexConflict`].
+    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        indexes::ensure(&self.db, self.issuance_ttl_secs, self.audit_ttl_secs).await
+    }
+
+    /// Round trip to the server, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.run_command(doc! { "ping": 1 }).await?;
+        Ok(())
+    }
+
+    /// Issuance records.
+    pub fn issuances(&self) -> IssuanceRepo {
+        IssuanceRepo::new(&self.db)
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> AuditRepo {
+        AuditRepo::new(&self.db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_credentials_in_the_uri() {
+        let config = StoreConfig {
+            uri: "mongodb://gatekey:s3cret@db1:27017,db2:27017/?replicaSet=rs0&authSource=a@b"
+                .to_owned(),
+            database: "gatekey".to_owned(),
+            issuance_retention_days: 90,
+            audit_retention_days: None,
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("[redacted]@db1:27017,db2:27017/?replicaSet=rs0"));
+        assert_eq!(
+            redact_uri("mongodb://localhost:27017/?directConnection=true"),
+            "mongodb://localhost:27017/?directConnection=true"
+        );
+    }
+
+    #[test]
+    fn retention_must_fit_a_ttl_index() {
+        assert_eq!(retention(90, "x").expect("valid"), 90 * 86_400);
+        assert!(retention(MAX_RETENTION_DAYS, "x").is_ok());
+        assert!(matches!(
+            retention(0, "x"),
+            Err(StoreError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            retention(MAX_RETENTION_DAYS + 1, "x"),
+            Err(StoreError::InvalidConfig(_))
+        ));
+    }
+}

@@ -1,0 +1,183 @@
+//! The `audit_events` collection: append-only. Events are inserted and read, never updated; they
+//! leave only through the optional retention TTL index on `at`.
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
+use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
+use gatekey_core::issuance::IssuanceId;
+use mongodb::bson::{self, Document, doc};
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+
+use crate::page::{self, Page, PageRequest};
+use crate::time::{from_bson, to_bson};
+use crate::{AUDIT_EVENTS, StoreError};
+
+/// Most events [`AuditRepo::history`] returns for one issuance.
+const HISTORY_LIMIT: i64 = 1_000;
+
+/// The stored form of an [`AuditEvent`]: same field names, `_id` for the id, `at` a BSON date.
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditDoc {
+    #[serde(rename = "_id")]
+    id: AuditEventId,
+    at: bson::DateTime,
+    action: AuditAction,
+    decision: Decision,
+    reason: String,
+    detail: Option<String>,
+    subject: Option<String>,
+    issuer: Option<String>,
+    api_id: Option<String>,
+    issuance_id: Option<IssuanceId>,
+    scopes: Vec<String>,
+    request_id: Option<String>,
+    client_addr: Option<String>,
+}
+
+impl From<&AuditEvent> for AuditDoc {
+    fn from(event: &AuditEvent) -> Self {
+        Self {
+            id: event.id,
+            at: to_bson(event.at),
+            action: event.action,
+            decision: event.decision,
+            reason: event.reason.clone(),
+            detail: event.detail.clone(),
+            subject: event.subject.clone(),
+            issuer: event.issuer.clone(),
+            api_id: event.api_id.clone(),
+            issuance_id: event.issuance_id,
+            scopes: event.scopes.clone(),
+            request_id: event.request_id.clone(),
+            client_addr: event.client_addr.clone(),
+        }
+    }
+}
+
+impl TryFrom<AuditDoc> for AuditEvent {
+    type Error = StoreError;
+
+    fn try_from(doc: AuditDoc) -> Result<Self, StoreError> {
+        let at = from_bson(doc.at).ok_or_else(|| StoreError::CorruptDocument {
+            collection: AUDIT_EVENTS,
+            id: doc.id.to_string(),
+            detail: format!("at {} is out of range", doc.at),
+        })?;
+        Ok(Self {
+            id: doc.id,
+            at,
+            action: doc.action,
+            decision: doc.decision,
+            reason: doc.reason,
+            detail: doc.detail,
+            subject: doc.subject,
+            issuer: doc.issuer,
+            api_id: doc.api_id,
+            issuance_id: doc.issuance_id,
+            scopes: doc.scopes,
+            request_id: doc.request_id,
+            client_addr: doc.client_addr,
+        })
+    }
+}
+
+/// Which events to return; unset fields match everything, set ones combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub subject: Option<String>,
+    pub api_id: Option<String>,
+    pub issuance_id: Option<IssuanceId>,
+    pub decision: Option<Decision>,
+    pub action: Option<AuditAction>,
+    /// Events at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Events strictly before this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    fn to_document(&self) -> Document {
+        let mut filter = Document::new();
+        if let Some(subject) = &self.subject {
+            filter.insert("subject", subject);
+        }
+        if let Some(api_id) = &self.api_id {
+            filter.insert("api_id", api_id);
+        }
+        if let Some(issuance_id) = self.issuance_id {
+            filter.insert("issuance_id", issuance_id.to_string());
+        }
+        if let Some(decision) = self.decision {
+            filter.insert("decision", decision.as_str());
+        }
+        if let Some(action) = self.action {
+            filter.insert("action", action.as_str());
+        }
+        let mut at = Document::new();
+        if let Some(from) = self.from {
+            at.insert("$gte", to_bson(from));
+        }
+        if let Some(to) = self.to {
+            at.insert("$lt", to_bson(to));
+        }
+        if !at.is_empty() {
+            filter.insert("at", at);
+        }
+        filter
+    }
+}
+
+/// Appends and reads audit events. Obtained from [`crate::Store::audit`].
+#[derive(Debug, Clone)]
+pub struct AuditRepo {
+    collection: Collection<AuditDoc>,
+}
+
+impl AuditRepo {
+    pub(crate) fn new(db: &Database) -> Self {
+        Self {
+            collection: db.collection(AUDIT_EVENTS),
+        }
+    }
+
+    /// Appends one event (write concern `majority`). An existing id is
+    /// [`StoreError::DuplicateId`].
+    pub async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.collection
+            .insert_one(AuditDoc::from(event))
+            .await
+            .map_err(|err| StoreError::from_insert(err, AUDIT_EVENTS, event.id.to_string()))?;
+        Ok(())
+    }
+
+    /// Events matching `filter`, newest first (by id), one page at a time.
+    pub async fn query(
+        &self,
+        filter: &AuditFilter,
+        request: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        page::fetch::<_, AuditEventId, _>(
+            &self.collection,
+            filter.to_document(),
+            request,
+            |event: &AuditEvent| event.id.to_string(),
+            AuditEvent::try_from,
+        )
+        .await
+    }
+
+    /// The whole story of one credential, oldest first (by `at`, then id): the decision, the
+    /// issue or failure, reads, the revocation or expiry. At most 1000 events.
+    pub async fn history(&self, issuance_id: &IssuanceId) -> Result<Vec<AuditEvent>, StoreError> {
+        self.collection
+            .find(doc! { "issuance_id": issuance_id.to_string() })
+            .sort(doc! { "at": 1, "_id": 1 })
+            .limit(HISTORY_LIMIT)
+            .await?
+            .map_err(StoreError::from)
+            .and_then(|doc| async { AuditEvent::try_from(doc) })
+            .try_collect()
+            .await
+    }
+}

@@ -1,0 +1,309 @@
+//! The `issuances` collection: one document per credential, moved through its lifecycle only by
+//! conditional updates (`_id` and an allowed prior state), so the state machine of
+//! [`IssuanceState::can_transition_to`] holds even with many replicas writing at once.
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
+use gatekey_core::issuance::{Issuance, IssuanceId, IssuanceState, KongRef};
+use mongodb::bson::{self, Document, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+
+use crate::page::{self, Page, PageRequest};
+use crate::time::{from_bson, to_bson};
+use crate::{ISSUANCES, StoreError};
+
+/// Most records one reaper query returns; the reaper calls again after handling a batch.
+const REAPER_BATCH: i64 = 500;
+
+/// The stored form of an [`Issuance`]: same field names, `_id` for the id, BSON dates.
+#[derive(Debug, Serialize, Deserialize)]
+struct IssuanceDoc {
+    #[serde(rename = "_id")]
+    id: IssuanceId,
+    subject: String,
+    issuer: String,
+    api_id: String,
+    scopes: Vec<String>,
+    acl_groups: Vec<String>,
+    purpose: Option<String>,
+    ttl_seconds: u32,
+    state: IssuanceState,
+    issued_at: bson::DateTime,
+    expires_at: bson::DateTime,
+    kong: Option<KongRef>,
+    key_fingerprint: Option<String>,
+    failure_reason: Option<String>,
+    revoked_at: Option<bson::DateTime>,
+    revoked_by: Option<String>,
+    request_id: Option<String>,
+    updated_at: bson::DateTime,
+}
+
+impl From<&Issuance> for IssuanceDoc {
+    fn from(issuance: &Issuance) -> Self {
+        Self {
+            id: issuance.id,
+            subject: issuance.subject.clone(),
+            issuer: issuance.issuer.clone(),
+            api_id: issuance.api_id.clone(),
+            scopes: issuance.scopes.clone(),
+            acl_groups: issuance.acl_groups.clone(),
+            purpose: issuance.purpose.clone(),
+            ttl_seconds: issuance.ttl_seconds,
+            state: issuance.state,
+            issued_at: to_bson(issuance.issued_at),
+            expires_at: to_bson(issuance.expires_at),
+            kong: issuance.kong.clone(),
+            key_fingerprint: issuance.key_fingerprint.clone(),
+            failure_reason: issuance.failure_reason.clone(),
+            revoked_at: issuance.revoked_at.map(to_bson),
+            revoked_by: issuance.revoked_by.clone(),
+            request_id: issuance.request_id.clone(),
+            updated_at: to_bson(issuance.updated_at),
+        }
+    }
+}
+
+impl TryFrom<IssuanceDoc> for Issuance {
+    type Error = StoreError;
+
+    fn try_from(doc: IssuanceDoc) -> Result<Self, StoreError> {
+        let id = doc.id;
+        let date = |at: bson::DateTime, field: &str| {
+            from_bson(at).ok_or_else(|| StoreError::CorruptDocument {
+                collection: ISSUANCES,
+                id: id.to_string(),
+                detail: format!("{field} {at} is out of range"),
+            })
+        };
+        Ok(Self {
+            id,
+            subject: doc.subject,
+            issuer: doc.issuer,
+            api_id: doc.api_id,
+            scopes: doc.scopes,
+            acl_groups: doc.acl_groups,
+            purpose: doc.purpose,
+            ttl_seconds: doc.ttl_seconds,
+            state: doc.state,
+            issued_at: date(doc.issued_at, "issued_at")?,
+            expires_at: date(doc.expires_at, "expires_at")?,
+            kong: doc.kong,
+            key_fingerprint: doc.key_fingerprint,
+            failure_reason: doc.failure_reason,
+            revoked_at: doc
+                .revoked_at
+                .map(|at| date(at, "revoked_at"))
+                .transpose()?,
+            revoked_by: doc.revoked_by,
+            request_id: doc.request_id,
+            updated_at: date(doc.updated_at, "updated_at")?,
+        })
+    }
+}
+
+/// Which issuances to list; unset fields match everything, set ones combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssuanceFilter {
+    pub subject: Option<String>,
+    pub api_id: Option<String>,
+    pub state: Option<IssuanceState>,
+}
+
+impl IssuanceFilter {
+    fn to_document(&self) -> Document {
+        let mut filter = Document::new();
+        if let Some(subject) = &self.subject {
+            filter.insert("subject", subject);
+        }
+        if let Some(api_id) = &self.api_id {
+            filter.insert("api_id", api_id);
+        }
+        if let Some(state) = self.state {
+            filter.insert("state", state.as_str());
+        }
+        filter
+    }
+}
+
+/// Reads and writes issuance records. Obtained from [`crate::Store::issuances`].
+#[derive(Debug, Clone)]
+pub struct IssuanceRepo {
+    collection: Collection<IssuanceDoc>,
+}
+
+impl IssuanceRepo {
+    pub(crate) fn new(db: &Database) -> Self {
+        Self {
+            collection: db.collection(ISSUANCES),
+        }
+    }
+
+    /// Records a new issuance (normally `pending`). An existing id is
+    /// [`StoreError::DuplicateId`].
+    pub async fn insert_pending(&self, issuance: &Issuance) -> Result<(), StoreError> {
+        self.collection
+            .insert_one(IssuanceDoc::from(issuance))
+            .await
+            .map_err(|err| StoreError::from_insert(err, ISSUANCES, issuance.id.to_string()))?;
+        Ok(())
+    }
+
+    /// `pending -> active`: the Kong side exists; records where it is and the key's fingerprint.
+    pub async fn mark_active(
+        &self,
+        id: &IssuanceId,
+        kong: KongRef,
+        key_fingerprint: String,
+        at: DateTime<Utc>,
+    ) -> Result<Issuance, StoreError> {
+        let kong = doc! {
+            "consumer_id": kong.consumer_id,
+            "consumer_username": kong.consumer_username,
+            "credential_id": kong.credential_id,
+        };
+        self.transition(
+            id,
+            IssuanceState::Active,
+            doc! { "kong": kong, "key_fingerprint": key_fingerprint, "updated_at": to_bson(at) },
+        )
+        .await
+    }
+
+    /// `pending -> failed`, with the reason the mint failed.
+    pub async fn mark_failed(
+        &self,
+        id: &IssuanceId,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Issuance, StoreError> {
+        self.transition(
+            id,
+            IssuanceState::Failed,
+            doc! { "failure_reason": reason, "updated_at": to_bson(at) },
+        )
+        .await
+    }
+
+    /// `active -> revoked`, by the given subject.
+    pub async fn mark_revoked(
+        &self,
+        id: &IssuanceId,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Issuance, StoreError> {
+        let at = to_bson(at);
+        self.transition(
+            id,
+            IssuanceState::Revoked,
+            doc! { "revoked_by": by, "revoked_at": at, "updated_at": at },
+        )
+        .await
+    }
+
+    /// Moves the record to `to` in one atomic update guarded on a prior state that may move
+    /// there, and returns the updated record. When the guard fails, nothing changes and the
+    /// current state is reported as [`StoreError::InvalidTransition`] (or the record is missing).
+    async fn transition(
+        &self,
+        id: &IssuanceId,
+        to: IssuanceState,
+        mut set: Document,
+    ) -> Result<Issuance, StoreError> {
+        let allowed_from: Vec<&str> = IssuanceState::ALL
+            .into_iter()
+            .filter(|from| from.can_transition_to(to))
+            .map(IssuanceState::as_str)
+            .collect();
+        set.insert("state", to.as_str());
+        let updated = self
+            .collection
+            .find_one_and_update(
+                doc! { "_id": id.to_string(), "state": { "$in": allowed_from } },
+                doc! { "$set": set },
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        if let Some(doc) = updated {
+            return Issuance::try_from(doc);
+        }
+        match self.get(id).await? {
+            Some(current) => Err(StoreError::InvalidTransition {
+                from: current.state,
+                to,
+            }),
+            None => Err(StoreError::NotFound { id: *id }),
+        }
+    }
+
+    /// One record by id.
+    pub async fn get(&self, id: &IssuanceId) -> Result<Option<Issuance>, StoreError> {
+        self.collection
+            .find_one(doc! { "_id": id.to_string() })
+            .await?
+            .map(Issuance::try_from)
+            .transpose()
+    }
+
+    /// Records matching `filter`, newest first, one page at a time.
+    pub async fn list(
+        &self,
+        filter: &IssuanceFilter,
+        request: &PageRequest,
+    ) -> Result<Page<Issuance>, StoreError> {
+        page::fetch::<_, IssuanceId, _>(
+            &self.collection,
+            filter.to_document(),
+            request,
+            |issuance: &Issuance| issuance.id.to_string(),
+            Issuance::try_from,
+        )
+        .await
+    }
+
+    /// `pending` records issued before `cutoff`, oldest first, at most 500: mints that never
+    /// finished (a crash between the record and Kong), for the reaper to resolve.
+    pub async fn list_pending_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<Issuance>, StoreError> {
+        self.reaper_batch(
+            doc! { "state": IssuanceState::Pending.as_str(), "issued_at": { "$lt": to_bson(cutoff) } },
+            doc! { "issued_at": 1 },
+        )
+        .await
+    }
+
+    /// `active` records whose lifetime is over at `now` (`expires_at <= now`, as in
+    /// [`Issuance::is_expired`]), earliest expiry first, at most 500.
+    pub async fn list_active_expired_before(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Issuance>, StoreError> {
+        self.reaper_batch(
+            doc! { "state": IssuanceState::Active.as_str(), "expires_at": { "$lte": to_bson(now) } },
+            doc! { "expires_at": 1 },
+        )
+        .await
+    }
+
+    async fn reaper_batch(
+        &self,
+        filter: Document,
+        mut sort: Document,
+    ) -> Result<Vec<Issuance>, StoreError> {
+        // `_id` breaks ties, so batches come in a stable order.
+        sort.insert("_id", 1);
+        self.collection
+            .find(filter)
+            .sort(sort)
+            .limit(REAPER_BATCH)
+            .await?
+            .map_err(StoreError::from)
+            .and_then(|doc| async { Issuance::try_from(doc) })
+            .try_collect()
+            .await
+    }
+}

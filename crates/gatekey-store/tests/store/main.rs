@@ -1,0 +1,7 @@
+//! The store against a real MongoDB-protocol server: `MONGODB_URI` when set (CI, or a real
+//! mongod), otherwise a `secantusd-py` process per test. Each test uses its own database.
+
+mod audit;
+mod indexes;
+mod issuances;
+mod support;

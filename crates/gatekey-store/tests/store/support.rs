@@ -1,0 +1,191 @@
+//! One place for test fixtures: a server, a fresh database with its store, and records.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, TimeZone as _, Utc};
+use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
+use gatekey_core::issuance::{Issuance, IssuanceState, NewIssuance};
+use gatekey_store::{Store, StoreConfig};
+use mongodb::bson::Document;
+use mongodb::{Client, Collection, Database};
+
+/// A MongoDB-protocol server: the shared one in `MONGODB_URI`, or a process killed on drop.
+#[derive(Debug)]
+struct Mongo {
+    uri: String,
+    child: Option<Child>,
+}
+
+impl Mongo {
+    fn start() -> Self {
+        if let Ok(uri) = std::env::var("MONGODB_URI") {
+            return Self { uri, child: None };
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new("secantusd-py")
+            .args(["--port", &port.to_string(), "--storage-path", ":memory:"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("secantusd-py starts (pip install SecantusDB==0.7.0b3, or set MONGODB_URI)");
+        for _ in 0..300 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+                    child: Some(child),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("secantusd-py did not listen on port {port}");
+    }
+}
+
+impl Drop for Mongo {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A database of its own, so tests sharing one server never see each other's data.
+fn unique_database() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .subsec_nanos();
+    format!(
+        "gatekey_store_{}_{nanos}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A store on a fresh database, and a plain driver handle on the same database to look at
+/// what was really written.
+#[derive(Debug)]
+pub struct TestDb {
+    pub store: Store,
+    pub config: StoreConfig,
+    pub db: Database,
+    _mongo: Mongo,
+}
+
+impl TestDb {
+    /// A fresh database with Gatekey's indexes (90 days of issuances, audit kept forever).
+    pub async fn start() -> Self {
+        let db = Self::empty(90, None).await;
+        db.store.ensure_indexes().await.expect("indexes");
+        db
+    }
+
+    /// A fresh database without indexes.
+    pub async fn empty(issuance_retention_days: u32, audit_retention_days: Option<u32>) -> Self {
+        let mongo = Mongo::start();
+        let config = StoreConfig {
+            uri: mongo.uri.clone(),
+            database: unique_database(),
+            issuance_retention_days,
+            audit_retention_days,
+        };
+        let store = Store::connect(&config).await.expect("store connects");
+        let db = Client::with_uri_str(&mongo.uri)
+            .await
+            .expect("client")
+            .database(&config.database);
+        Self {
+            store,
+            config,
+            db,
+            _mongo: mongo,
+        }
+    }
+
+    /// Another store on the same database, with other retention settings.
+    pub async fn reconfigured(
+        &self,
+        issuance_retention_days: u32,
+        audit_retention_days: Option<u32>,
+    ) -> Store {
+        Store::connect(&StoreConfig {
+            issuance_retention_days,
+            audit_retention_days,
+            ..self.config.clone()
+        })
+        .await
+        .expect("store connects")
+    }
+
+    pub fn raw(&self, collection: &str) -> Collection<Document> {
+        self.db.collection(collection)
+    }
+}
+
+/// A fixed instant plus `secs`, so tests control time.
+pub fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, 0)
+        .single()
+        .expect("valid instant")
+}
+
+/// A pending issuance for `subject` on `api_id`, issued at `issued_at`, valid 10 minutes.
+pub fn issuance(subject: &str, api_id: &str, issued_at: DateTime<Utc>) -> Issuance {
+    Issuance::new_pending(
+        NewIssuance {
+            subject: subject.to_owned(),
+            issuer: "https://backstage.example".to_owned(),
+            api_id: api_id.to_owned(),
+            scopes: vec![format!("{api_id}:read")],
+            acl_groups: vec![format!("{api_id}-read")],
+            purpose: Some("try it".to_owned()),
+            ttl_seconds: 600,
+            request_id: Some("req-1".to_owned()),
+        },
+        issued_at,
+    )
+}
+
+/// The same issuance in another state.
+pub fn in_state(mut issuance: Issuance, state: IssuanceState) -> Issuance {
+    issuance.state = state;
+    issuance
+}
+
+/// An audit event at `at`.
+pub fn event(
+    at: DateTime<Utc>,
+    action: AuditAction,
+    decision: Decision,
+    subject: &str,
+    api_id: &str,
+) -> AuditEvent {
+    AuditEvent {
+        id: AuditEventId::new(),
+        at,
+        action,
+        decision,
+        reason: match decision {
+            Decision::Allow => "granted".to_owned(),
+            Decision::Deny => "scope_not_allowed".to_owned(),
+        },
+        detail: None,
+        subject: Some(subject.to_owned()),
+        issuer: Some("https://backstage.example".to_owned()),
+        api_id: Some(api_id.to_owned()),
+        issuance_id: None,
+        scopes: vec![format!("{api_id}:read")],
+        request_id: Some("req-1".to_owned()),
+        client_addr: Some("10.0.0.7".to_owned()),
+    }
+}
