@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatekey_auth::AuthError;
 use gatekey_core::policy::{Denial, DenyReason};
+use gatekey_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -52,7 +53,7 @@ pub enum ApiError {
     #[error("Kong Admin API failed: {0}")]
     Kong(#[from] gatekey_kong::KongError),
     #[error("MongoDB failed: {0}")]
-    Store(#[from] gatekey_store::StoreError),
+    Store(#[from] StoreError),
     #[error("request timed out")]
     Timeout,
     #[error("internal error: {0}")]
@@ -133,6 +134,24 @@ impl ApiError {
                 "kong_unavailable",
                 "Gateway error",
                 "the Kong Admin API failed; nothing was issued".to_owned(),
+            ),
+            Self::Store(StoreError::InvalidCursor(_) | StoreError::InvalidLimit { .. }) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "Bad request",
+                "the page cursor or limit is not valid".to_owned(),
+            ),
+            Self::Store(StoreError::NotFound { .. }) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "no such credential".to_owned(),
+            ),
+            Self::Store(StoreError::InvalidTransition { from, to }) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                format!("the credential is {} and cannot become {}", from.as_str(), to.as_str()),
             ),
             Self::Store(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

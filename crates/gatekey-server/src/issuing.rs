@@ -10,9 +10,10 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Duration as ChronoDuration;
 use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
-use gatekey_core::issuance::{Issuance, IssuanceId, IssuanceState, KongRef, key_fingerprint};
+use gatekey_core::issuance::{
+    Issuance, IssuanceId, IssuanceState, KongRef, NewIssuance, key_fingerprint,
+};
 use gatekey_core::policy::{ApiPolicy, Denial, MintGrant, RateLimit};
 use gatekey_kong::{KongError, NewAcl, NewConsumer, NewKeyAuth, NewPlugin};
 use rand::TryRngCore as _;
@@ -125,28 +126,20 @@ impl AppState {
         grant: MintGrant,
         purpose: Option<String>,
     ) -> Result<Minted, ApiError> {
-        let now = self.clock.now();
-        let id = IssuanceId::new();
-        let issuance = Issuance {
-            id,
-            subject: caller.principal.subject.clone(),
-            issuer: caller.principal.issuer.clone(),
-            api_id: grant.api_id.clone(),
-            scopes: grant.scopes.clone(),
-            acl_groups: grant.acl_groups.clone(),
-            purpose,
-            ttl_seconds: grant.ttl_seconds,
-            state: IssuanceState::Pending,
-            issued_at: now,
-            expires_at: now + ChronoDuration::seconds(i64::from(grant.ttl_seconds)),
-            kong: None,
-            key_fingerprint: None,
-            failure_reason: None,
-            revoked_at: None,
-            revoked_by: None,
-            request_id: caller.context.request_id.clone(),
-            updated_at: now,
-        };
+        let issuance = Issuance::new_pending(
+            NewIssuance {
+                subject: caller.principal.subject.clone(),
+                issuer: caller.principal.issuer.clone(),
+                api_id: grant.api_id.clone(),
+                scopes: grant.scopes.clone(),
+                acl_groups: grant.acl_groups.clone(),
+                purpose,
+                ttl_seconds: grant.ttl_seconds,
+                request_id: caller.context.request_id.clone(),
+            },
+            self.clock.now(),
+        );
+        let id = issuance.id;
         let mut granted = self.audit_event(caller, AuditAction::Mint, Decision::Allow, "granted");
         granted.api_id = Some(grant.api_id.clone());
         granted.issuance_id = Some(id);
@@ -205,22 +198,21 @@ impl AppState {
             })
             .await?;
         let acls = futures::future::try_join_all(issuance.acl_groups.iter().map(|group| {
-            self.kong.add_acl_group(
-                &consumer.id,
-                &NewAcl {
-                    group: group.clone(),
-                    tags: Some(tags.clone()),
-                },
-            )
+            let acl = NewAcl {
+                group: group.clone(),
+                tags: Some(tags.clone()),
+            };
+            let consumer_id = consumer.id.clone();
+            async move { self.kong.add_acl_group(&consumer_id, &acl).await }
         }));
-        let credential = self.kong.create_key_auth(
-            &consumer.id,
-            &NewKeyAuth {
+        let credential = async {
+            let new_key = NewKeyAuth {
                 key: Some(key.clone()),
                 ttl: Some(issuance.ttl_seconds),
                 tags: Some(tags.clone()),
-            },
-        );
+            };
+            self.kong.create_key_auth(&consumer.id, &new_key).await
+        };
         let plugin = async {
             match rate_limit {
                 Some(limit) => self
