@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::VerifiedIdentity;
 use crate::config::IssuerConfig;
 use crate::error::AuthError;
-use crate::VerifiedIdentity;
 
 fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthError> {
     match claims.get(name) {
@@ -46,7 +46,10 @@ pub fn check_time_and_audience(
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
         _ => return Err(AuthError::WrongAudience),
     };
-    if !audiences.iter().any(|aud| issuer.audiences.iter().any(|a| a == aud)) {
+    if !audiences
+        .iter()
+        .any(|aud| issuer.audiences.iter().any(|a| a == aud))
+    {
         return Err(AuthError::WrongAudience);
     }
     Ok(())
@@ -62,7 +65,10 @@ fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     Some(current)
 }
 
-pub fn identity(claims: Map<String, Value>, issuer: &IssuerConfig) -> Result<VerifiedIdentity, AuthError> {
+pub fn identity(
+    claims: Map<String, Value>,
+    issuer: &IssuerConfig,
+) -> Result<VerifiedIdentity, AuthError> {
     let subject = lookup(&claims, &issuer.subject_claim)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -76,7 +82,10 @@ pub fn identity(claims: Map<String, Value>, issuer: &IssuerConfig) -> Result<Ver
             _ => Vec::new(),
         };
         for value in values.into_iter().filter(|v| !v.is_empty()) {
-            groups.insert(format!("{}{value}", claim.prefix.as_deref().unwrap_or_default()));
+            groups.insert(format!(
+                "{}{value}",
+                claim.prefix.as_deref().unwrap_or_default()
+            ));
         }
     }
     let exp = seconds(&claims, "exp")?.unwrap_or_default();

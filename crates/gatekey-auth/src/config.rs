@@ -70,7 +70,10 @@ impl VerifierConfig {
             problems.push("no trusted issuer is configured".to_owned());
         }
         if self.clock_skew > MAX_CLOCK_SKEW {
-            problems.push(format!("clock skew must be at most {} s", MAX_CLOCK_SKEW.as_secs()));
+            problems.push(format!(
+                "clock skew must be at most {} s",
+                MAX_CLOCK_SKEW.as_secs()
+            ));
         }
         let mut seen = HashSet::new();
         for issuer in &self.issuers {
@@ -99,6 +102,10 @@ impl VerifierConfig {
                 problems.push(format!("{at}: subject_claim must not be empty"));
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
+        }
     }
 }

@@ -37,7 +37,10 @@ pub struct Issuer {
 /// `typ` values compare case-insensitively and without the `application/` prefix (RFC 7515 4.1.9).
 fn normalize_typ(typ: &str) -> String {
     let lower = typ.to_ascii_lowercase();
-    lower.strip_prefix("application/").unwrap_or(&lower).to_owned()
+    lower
+        .strip_prefix("application/")
+        .unwrap_or(&lower)
+        .to_owned()
 }
 
 impl Issuer {
@@ -55,10 +58,13 @@ impl Issuer {
                     .map_err(|_| ConfigError(vec![format!("unknown algorithm {name}")]))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        IssuerUrl::new(config.issuer.clone()).map_err(|e| {
-            ConfigError(vec![format!("issuer '{}': bad URL: {e}", config.name)])
-        })?;
-        let mut jose_types: Vec<String> = config.allowed_jose_types.iter().map(|t| normalize_typ(t)).collect();
+        IssuerUrl::new(config.issuer.clone())
+            .map_err(|e| ConfigError(vec![format!("issuer '{}': bad URL: {e}", config.name)]))?;
+        let mut jose_types: Vec<String> = config
+            .allowed_jose_types
+            .iter()
+            .map(|t| normalize_typ(t))
+            .collect();
         jose_types.push("jwt".to_owned());
         Ok(Self {
             config,
@@ -106,10 +112,15 @@ impl Issuer {
                 let jwks = CoreJsonWebKeySet::fetch_async(&keys.jwks_uri, &self.http)
                     .await
                     .map_err(|e| unavailable(&e))?;
-                Keys { jwks_uri: keys.jwks_uri, jwks, fetched_at: Instant::now() }
+                Keys {
+                    jwks_uri: keys.jwks_uri,
+                    jwks,
+                    fetched_at: Instant::now(),
+                }
             }
             None => {
-                let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| unavailable(&e))?;
+                let issuer =
+                    IssuerUrl::new(self.config.issuer.clone()).map_err(|e| unavailable(&e))?;
                 let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
                     .await
                     .map_err(|e| unavailable(&e))?;
@@ -133,7 +144,10 @@ impl Issuer {
         signing_input: &[u8],
         signature: &[u8],
     ) -> Result<(), AuthError> {
-        let alg_name = header.get("alg").and_then(Value::as_str).ok_or(AuthError::Malformed)?;
+        let alg_name = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or(AuthError::Malformed)?;
         let alg = self
             .algorithms
             .iter()
@@ -186,5 +200,7 @@ fn find_keys<'a>(
 }
 
 fn unavailable(err: &dyn std::fmt::Display) -> AuthError {
-    AuthError::IssuerUnavailable { detail: err.to_string() }
+    AuthError::IssuerUnavailable {
+        detail: err.to_string(),
+    }
 }

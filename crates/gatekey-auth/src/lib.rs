@@ -100,14 +100,24 @@ impl TokenVerifier {
         issuer
             .verify_signature(&header, signing_input.as_bytes(), &signature)
             .await?;
-        claims::check_time_and_audience(&claims, issuer.config(), self.config.clock_skew, Utc::now())?;
+        claims::check_time_and_audience(
+            &claims,
+            issuer.config(),
+            self.config.clock_skew,
+            Utc::now(),
+        )?;
         claims::identity(claims, issuer.config())
     }
 
     /// Discovers every issuer and loads its keys if not cached yet; reports which answer.
     pub async fn check_issuers(&self) -> Vec<IssuerHealth> {
         let mut health = Vec::with_capacity(self.issuers.len());
-        for issuer in self.config.issuers.iter().filter_map(|c| self.issuers.get(&c.issuer)) {
+        for issuer in self
+            .config
+            .issuers
+            .iter()
+            .filter_map(|c| self.issuers.get(&c.issuer))
+        {
             let result = issuer.ensure_keys().await;
             health.push(IssuerHealth {
                 name: issuer.config().name.clone(),
@@ -126,6 +136,8 @@ fn header_len(token: &str) -> usize {
 }
 
 fn decode_json(part: &str) -> Result<Map<String, Value>, AuthError> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| AuthError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| AuthError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed)
 }

@@ -41,7 +41,8 @@ pub struct KeySet {
 impl KeySet {
     pub fn generate() -> Self {
         let mut rng = rand_core_06::OsRng;
-        let rsa = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA-2048 generation with the OS RNG succeeds");
+        let rsa = rsa::RsaPrivateKey::new(&mut rng, 2048)
+            .expect("RSA-2048 generation with the OS RNG succeeds");
         let ec = p256::ecdsa::SigningKey::random(&mut rng);
         Self {
             rsa,
@@ -63,7 +64,8 @@ impl KeySet {
         match alg {
             SigningAlg::Rs256 => {
                 let key = RsaSigningKey::<Sha256>::new(self.rsa.clone());
-                let signature: rsa::pkcs1v15::Signature = rsa::signature::Signer::sign(&key, message);
+                let signature: rsa::pkcs1v15::Signature =
+                    rsa::signature::Signer::sign(&key, message);
                 rsa::signature::SignatureEncoding::to_vec(&signature)
             }
             SigningAlg::Es256 => {
@@ -76,7 +78,8 @@ impl KeySet {
     pub fn jwks(&self) -> Value {
         let public = self.rsa.to_public_key();
         let point = self.ec.verifying_key().to_encoded_point(false);
-        let coordinate = |c: Option<&p256::FieldBytes>| c.map(|b| URL_SAFE_NO_PAD.encode(b)).unwrap_or_default();
+        let coordinate =
+            |c: Option<&p256::FieldBytes>| c.map(|b| URL_SAFE_NO_PAD.encode(b)).unwrap_or_default();
         json!({"keys": [
             {
                 "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.rsa_kid,

@@ -49,7 +49,10 @@ struct Provider {
 
 impl Provider {
     fn sign(&self, spec: &TokenSpec) -> String {
-        let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keys = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         token::sign(&keys, &self.issuer, spec)
     }
 }
@@ -76,7 +79,11 @@ impl RunningIdp {
     /// Replaces both keys with new ones under new `kid`s; tokens signed before stop verifying.
     pub fn rotate_keys(&self) {
         let fresh = keys::KeySet::generate();
-        *self.provider.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        *self
+            .provider
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
     }
 
     /// How many times the JWKS was served.
@@ -161,7 +168,10 @@ async fn discovery(State(provider): State<Arc<Provider>>) -> Json<Value> {
 
 async fn jwks(State(provider): State<Arc<Provider>>) -> Json<Value> {
     provider.jwks_fetches.fetch_add(1, Ordering::Relaxed);
-    let keys = provider.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let keys = provider
+        .keys
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Json(keys.jwks())
 }
 
@@ -195,7 +205,9 @@ async fn issue_token(
     let Ok(Json(request)) = body else {
         return (
             StatusCode::BAD_REQUEST,
-            Json(json!({"error": "invalid_request", "error_description": "send JSON {\"sub\": ..., \"groups\": [...], \"aud\"?, \"ttl_seconds\"?, \"alg\"?}"})),
+            Json(
+                json!({"error": "invalid_request", "error_description": "send JSON {\"sub\": ..., \"groups\": [...], \"aud\"?, \"ttl_seconds\"?, \"alg\"?}"}),
+            ),
         );
     };
     let spec = TokenSpec::new(&request.sub, [request.aud.as_str()])

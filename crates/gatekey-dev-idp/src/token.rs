@@ -46,7 +46,10 @@ impl TokenSpec {
     /// Sets the `groups` claim.
     #[must_use]
     pub fn groups<'a>(self, groups: impl IntoIterator<Item = &'a str>) -> Self {
-        let groups: Vec<Value> = groups.into_iter().map(|g| Value::String(g.to_owned())).collect();
+        let groups: Vec<Value> = groups
+            .into_iter()
+            .map(|g| Value::String(g.to_owned()))
+            .collect();
         self.claim("groups", Value::Array(groups))
     }
 
@@ -104,10 +107,15 @@ fn encode(value: &Value) -> String {
 }
 
 pub fn sign(keys: &KeySet, issuer: &str, spec: &TokenSpec) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let iat = now.saturating_sub(spec.issued_ago).as_secs();
     let mut claims = spec.extra_claims.clone();
-    claims.insert("iss".into(), json!(spec.issuer_override.as_deref().unwrap_or(issuer)));
+    claims.insert(
+        "iss".into(),
+        json!(spec.issuer_override.as_deref().unwrap_or(issuer)),
+    );
     claims.insert("sub".into(), json!(spec.subject));
     claims.insert("aud".into(), json!(spec.audience));
     claims.insert("iat".into(), json!(iat));

@@ -6,7 +6,9 @@ use clap::Parser;
 use gatekey_dev_idp::DevIdpConfig;
 
 #[derive(Debug, Parser)]
-#[command(about = "Development OpenID provider (never for production: it signs whatever it is asked)")]
+#[command(
+    about = "Development OpenID provider (never for production: it signs whatever it is asked)"
+)]
 struct Args {
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
