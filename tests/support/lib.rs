@@ -91,7 +91,9 @@ impl Mongo {
         if let Ok(uri) = std::env::var("MONGODB_URI") {
             return Ok(Self { uri, child: None });
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = Command::new("secantusd-py")
             .args(["--port", &port.to_string(), "--storage-path", ":memory:"])
             .stdout(Stdio::null())
@@ -166,9 +168,12 @@ impl Stack {
         std::fs::write(&policy_file, policy)?;
         let database = unique_database("e2e");
 
-        let mut settings = Settings::default();
-        settings.listen = "127.0.0.1:0".parse()?;
-        settings.policy_file = policy_file;
+        let defaults = Settings::default();
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".parse()?,
+            policy_file,
+            ..defaults
+        };
         settings.mongodb.uri.clone_from(&mongo.uri);
         settings.mongodb.database.clone_from(&database);
         settings.kong.admin_url = kong.admin_url();
@@ -208,7 +213,8 @@ impl Stack {
 
     /// A valid RS256 token for `subject` in `groups`.
     pub fn token(&self, subject: &str, groups: &[&str]) -> String {
-        self.idp.sign(&TokenSpec::new(subject, [AUDIENCE]).groups(groups.iter().copied()))
+        self.idp
+            .sign(&TokenSpec::new(subject, [AUDIENCE]).groups(groups.iter().copied()))
     }
 
     /// Calls Gatekey with an optional bearer token and JSON body; returns status and JSON.

@@ -23,17 +23,27 @@ async fn refused(stack: &Stack, token: Option<&str>) -> (StatusCode, String, ser
         .unwrap_or_default()
         .to_owned();
     assert_eq!(
-        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json")
     );
-    (status, challenge, response.json().await.expect("problem json"))
+    (
+        status,
+        challenge,
+        response.json().await.expect("problem json"),
+    )
 }
 
 #[tokio::test]
 async fn me_reports_subject_issuer_groups_and_admin() {
     let stack = Stack::start().await.expect("stack");
     let token = stack.token("user:default/root", &["platform-admins", "orders-team"]);
-    let (status, me) = stack.call(Method::GET, "/v1/me", Some(&token), None).await.expect("me");
+    let (status, me) = stack
+        .call(Method::GET, "/v1/me", Some(&token), None)
+        .await
+        .expect("me");
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["subject"], "user:default/root");
     assert_eq!(me["issuer"], stack.idp.issuer());
@@ -51,7 +61,10 @@ async fn es256_tokens_are_accepted_too() {
             .groups(["payments-team"])
             .alg(gatekey_dev_idp::SigningAlg::Es256),
     );
-    let (status, me) = stack.call(Method::GET, "/v1/me", Some(&token), None).await.expect("me");
+    let (status, me) = stack
+        .call(Method::GET, "/v1/me", Some(&token), None)
+        .await
+        .expect("me");
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["groups"], json!(["payments-team"]));
     stack.stop().await;
@@ -66,20 +79,41 @@ async fn missing_expired_foreign_and_unsigned_tokens_get_401_with_a_bearer_chall
     assert_eq!(problem["code"], "missing_token");
 
     let expired = stack.idp.sign(
-        &TokenSpec::new("user:default/jane", [AUDIENCE]).expires_in(Duration::ZERO).issued_ago(Duration::from_secs(3600)),
+        &TokenSpec::new("user:default/jane", [AUDIENCE])
+            .expires_in(Duration::ZERO)
+            .issued_ago(Duration::from_secs(3600)),
     );
-    let wrong_audience = stack.idp.sign(&TokenSpec::new("user:default/jane", ["someone-else"]));
-    let other_idp = gatekey_dev_idp::start(gatekey_dev_idp::DevIdpConfig::default()).await.expect("idp");
+    let wrong_audience = stack
+        .idp
+        .sign(&TokenSpec::new("user:default/jane", ["someone-else"]));
+    let other_idp = gatekey_dev_idp::start(gatekey_dev_idp::DevIdpConfig::default())
+        .await
+        .expect("idp");
     let wrong_issuer = other_idp.sign(&TokenSpec::new("user:default/jane", [AUDIENCE]));
     let valid = stack.token("user:default/jane", &[]);
     let payload = valid.split('.').nth(1).expect("payload").to_owned();
-    let alg_none = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#));
-    for token in [expired, wrong_audience, wrong_issuer, alg_none, "not-a-jwt".to_owned()] {
+    let alg_none = format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
+    );
+    for token in [
+        expired,
+        wrong_audience,
+        wrong_issuer,
+        alg_none,
+        "not-a-jwt".to_owned(),
+    ] {
         let (status, challenge, problem) = refused(&stack, Some(&token)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
-        assert!(challenge.starts_with("Bearer realm=\"gatekey\", error=\"invalid_token\""), "{challenge}");
+        assert!(
+            challenge.starts_with("Bearer realm=\"gatekey\", error=\"invalid_token\""),
+            "{challenge}"
+        );
         assert_eq!(problem["code"], "invalid_token");
-        assert!(!problem.to_string().contains(&token), "the token must not be echoed");
+        assert!(
+            !problem.to_string().contains(&token),
+            "the token must not be echoed"
+        );
     }
     other_idp.shutdown().await;
     stack.stop().await;

@@ -10,7 +10,12 @@ use serde_json::{Value, json};
 
 async fn mint(stack: &Stack, token: &str, body: &Value) -> (StatusCode, Value) {
     stack
-        .call(Method::POST, "/v1/apis/orders/credentials", Some(token), Some(body))
+        .call(
+            Method::POST,
+            "/v1/apis/orders/credentials",
+            Some(token),
+            Some(body),
+        )
         .await
         .expect("mint call")
 }
@@ -19,19 +24,31 @@ async fn mint(stack: &Stack, token: &str, body: &Value) -> (StatusCode, Value) {
 async fn api_list_shows_only_apis_and_scopes_the_callers_groups_may_request() {
     let stack = Stack::start().await.expect("stack");
     let payments = stack.token("user:default/jane", &["payments-team"]);
-    let (status, body) = stack.call(Method::GET, "/v1/apis", Some(&payments), None).await.expect("list");
+    let (status, body) = stack
+        .call(Method::GET, "/v1/apis", Some(&payments), None)
+        .await
+        .expect("list");
     assert_eq!(status, StatusCode::OK);
     let items = body["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{body}");
     assert_eq!(items[0]["id"], "orders");
-    assert_eq!(items[0]["scopes"], json!([{"name": "read", "description": ""}]));
+    assert_eq!(
+        items[0]["scopes"],
+        json!([{"name": "read", "description": ""}])
+    );
     assert_eq!(items[0]["max_ttl_seconds"], 3600);
     assert_eq!(items[0]["entity_ref"], "api:default/orders");
 
     let nobody = stack.token("user:default/nobody", &["interns"]);
-    let (_, body) = stack.call(Method::GET, "/v1/apis", Some(&nobody), None).await.expect("list");
+    let (_, body) = stack
+        .call(Method::GET, "/v1/apis", Some(&nobody), None)
+        .await
+        .expect("list");
     assert_eq!(body["items"], json!([]));
-    let (status, body) = stack.call(Method::GET, "/v1/apis/billing", Some(&payments), None).await.expect("get");
+    let (status, body) = stack
+        .call(Method::GET, "/v1/apis/billing", Some(&payments), None)
+        .await
+        .expect("get");
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     stack.stop().await;
 }
@@ -40,37 +57,78 @@ async fn api_list_shows_only_apis_and_scopes_the_callers_groups_may_request() {
 async fn minted_key_works_on_granted_routes_only_and_stops_after_revoke() {
     let stack = Stack::start().await.expect("stack");
     let jane = stack.token("user:default/jane", &["payments-team"]);
-    let (status, minted) =
-        mint(&stack, &jane, &json!({"scopes": ["read"], "ttl_seconds": 300, "purpose": "e2e"})).await;
+    let (status, minted) = mint(
+        &stack,
+        &jane,
+        &json!({"scopes": ["read"], "ttl_seconds": 300, "purpose": "e2e"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{minted}");
     let key = minted["key"].as_str().expect("key");
     assert!(key.starts_with("gk_"));
     assert_eq!(minted["header_name"], "apikey");
     assert_eq!(minted["credential"]["state"], "active");
     assert_eq!(minted["credential"]["scopes"], json!(["read"]));
-    let fingerprint = minted["credential"]["key_fingerprint"].as_str().expect("fingerprint");
+    let fingerprint = minted["credential"]["key_fingerprint"]
+        .as_str()
+        .expect("fingerprint");
     assert!(fingerprint.starts_with("sha256:") && !fingerprint.contains(key));
 
-    assert_eq!(stack.call_gateway(Method::GET, "/orders", key).await.expect("read"), StatusCode::OK);
     assert_eq!(
-        stack.call_gateway(Method::POST, "/orders", key).await.expect("write"),
+        stack
+            .call_gateway(Method::GET, "/orders", key)
+            .await
+            .expect("read"),
+        StatusCode::OK
+    );
+    assert_eq!(
+        stack
+            .call_gateway(Method::POST, "/orders", key)
+            .await
+            .expect("write"),
         StatusCode::FORBIDDEN,
         "a read key must not reach the write route"
     );
 
     let id = minted["credential"]["id"].as_str().expect("id");
-    let (status, revoked) =
-        stack.call(Method::DELETE, &format!("/v1/credentials/{id}"), Some(&jane), None).await.expect("revoke");
+    let (status, revoked) = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}"),
+            Some(&jane),
+            None,
+        )
+        .await
+        .expect("revoke");
     assert_eq!(status, StatusCode::OK, "{revoked}");
     assert_eq!(revoked["state"], "revoked");
     assert_eq!(
-        stack.call_gateway(Method::GET, "/orders", key).await.expect("after revoke"),
+        stack
+            .call_gateway(Method::GET, "/orders", key)
+            .await
+            .expect("after revoke"),
         StatusCode::UNAUTHORIZED
     );
-    let (status, again) =
-        stack.call(Method::DELETE, &format!("/v1/credentials/{id}"), Some(&jane), None).await.expect("revoke twice");
-    assert_eq!((status, &again["state"]), (StatusCode::OK, &json!("revoked")));
-    assert!(stack.kong_consumers_tagged(&format!("gatekey-issuance:{id}")).await.expect("kong").is_empty());
+    let (status, again) = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}"),
+            Some(&jane),
+            None,
+        )
+        .await
+        .expect("revoke twice");
+    assert_eq!(
+        (status, &again["state"]),
+        (StatusCode::OK, &json!("revoked"))
+    );
+    assert!(
+        stack
+            .kong_consumers_tagged(&format!("gatekey-issuance:{id}"))
+            .await
+            .expect("kong")
+            .is_empty()
+    );
     stack.stop().await;
 }
 
@@ -78,18 +136,40 @@ async fn minted_key_works_on_granted_routes_only_and_stops_after_revoke() {
 async fn key_stops_working_when_its_ttl_passes_and_the_record_reads_expired() {
     let stack = Stack::start().await.expect("stack");
     let jane = stack.token("user:default/jane", &["payments-team"]);
-    let (status, minted) = mint(&stack, &jane, &json!({"scopes": ["read"], "ttl_seconds": 2})).await;
+    let (status, minted) = mint(
+        &stack,
+        &jane,
+        &json!({"scopes": ["read"], "ttl_seconds": 2}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{minted}");
     let key = minted["key"].as_str().expect("key");
-    assert_eq!(stack.call_gateway(Method::GET, "/orders", key).await.expect("read"), StatusCode::OK);
+    assert_eq!(
+        stack
+            .call_gateway(Method::GET, "/orders", key)
+            .await
+            .expect("read"),
+        StatusCode::OK
+    );
     // Real time, not only the simulator's clock: Gatekey's own record must also read expired.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(
-        stack.call_gateway(Method::GET, "/orders", key).await.expect("after ttl"),
+        stack
+            .call_gateway(Method::GET, "/orders", key)
+            .await
+            .expect("after ttl"),
         StatusCode::UNAUTHORIZED
     );
     let id = minted["credential"]["id"].as_str().expect("id");
-    let (_, record) = stack.call(Method::GET, &format!("/v1/credentials/{id}"), Some(&jane), None).await.expect("get");
+    let (_, record) = stack
+        .call(
+            Method::GET,
+            &format!("/v1/credentials/{id}"),
+            Some(&jane),
+            None,
+        )
+        .await
+        .expect("get");
     assert_eq!(record["state"], "expired");
     stack.stop().await;
 }
@@ -99,16 +179,54 @@ async fn denials_carry_their_reason_and_status() {
     let stack = Stack::start().await.expect("stack");
     let jane = stack.token("user:default/jane", &["payments-team"]);
     let cases = [
-        ("/v1/apis/orders/credentials", json!({"scopes": ["write"]}), StatusCode::FORBIDDEN, "scope_not_allowed"),
-        ("/v1/apis/billing/credentials", json!({"scopes": ["read"]}), StatusCode::FORBIDDEN, "scope_not_allowed"),
-        ("/v1/apis/orders/credentials", json!({"scopes": ["read"], "ttl_seconds": 3601}), StatusCode::UNPROCESSABLE_ENTITY, "ttl_above_max"),
-        ("/v1/apis/nope/credentials", json!({"scopes": ["read"]}), StatusCode::NOT_FOUND, "unknown_api"),
-        ("/v1/apis/orders/credentials", json!({"scopes": ["delete"]}), StatusCode::UNPROCESSABLE_ENTITY, "unknown_scope"),
-        ("/v1/apis/orders/credentials", json!({"scopes": []}), StatusCode::UNPROCESSABLE_ENTITY, "no_scopes_requested"),
-        ("/v1/apis/orders/credentials", json!({"scopes": "read"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (
+            "/v1/apis/orders/credentials",
+            json!({"scopes": ["write"]}),
+            StatusCode::FORBIDDEN,
+            "scope_not_allowed",
+        ),
+        (
+            "/v1/apis/billing/credentials",
+            json!({"scopes": ["read"]}),
+            StatusCode::FORBIDDEN,
+            "scope_not_allowed",
+        ),
+        (
+            "/v1/apis/orders/credentials",
+            json!({"scopes": ["read"], "ttl_seconds": 3601}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ttl_above_max",
+        ),
+        (
+            "/v1/apis/nope/credentials",
+            json!({"scopes": ["read"]}),
+            StatusCode::NOT_FOUND,
+            "unknown_api",
+        ),
+        (
+            "/v1/apis/orders/credentials",
+            json!({"scopes": ["delete"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_scope",
+        ),
+        (
+            "/v1/apis/orders/credentials",
+            json!({"scopes": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_scopes_requested",
+        ),
+        (
+            "/v1/apis/orders/credentials",
+            json!({"scopes": "read"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
     ];
     for (path, body, expected_status, code) in cases {
-        let (status, problem) = stack.call(Method::POST, path, Some(&jane), Some(&body)).await.expect("call");
+        let (status, problem) = stack
+            .call(Method::POST, path, Some(&jane), Some(&body))
+            .await
+            .expect("call");
         assert_eq!(status, expected_status, "{path} {body}: {problem}");
         assert_eq!(problem["code"], code, "{problem}");
         assert_eq!(problem["status"], expected_status.as_u16());
@@ -117,14 +235,40 @@ async fn denials_carry_their_reason_and_status() {
     // Every denial of a mint is in the audit trail with its reason.
     let admin = stack.token("user:default/root", &["platform-admins"]);
     let (_, audit) = stack
-        .call(Method::GET, "/v1/audit?subject=user:default/jane&decision=deny", Some(&admin), None)
+        .call(
+            Method::GET,
+            "/v1/audit?subject=user:default/jane&decision=deny",
+            Some(&admin),
+            None,
+        )
         .await
         .expect("audit");
-    let reasons: Vec<&str> = audit["items"].as_array().expect("items").iter().filter_map(|e| e["reason"].as_str()).collect();
-    for reason in ["scope_not_allowed", "ttl_above_max", "unknown_api", "unknown_scope", "no_scopes_requested"] {
-        assert!(reasons.contains(&reason), "{reason} missing from {reasons:?}");
+    let reasons: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    for reason in [
+        "scope_not_allowed",
+        "ttl_above_max",
+        "unknown_api",
+        "unknown_scope",
+        "no_scopes_requested",
+    ] {
+        assert!(
+            reasons.contains(&reason),
+            "{reason} missing from {reasons:?}"
+        );
     }
-    assert!(stack.kong_consumers_tagged("gatekey").await.expect("kong").is_empty(), "nothing may reach Kong");
+    assert!(
+        stack
+            .kong_consumers_tagged("gatekey")
+            .await
+            .expect("kong")
+            .is_empty(),
+        "nothing may reach Kong"
+    );
     stack.stop().await;
 }
 
@@ -142,8 +286,18 @@ async fn kong_failure_mid_mint_leaves_no_consumer_and_a_failed_record() {
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
     assert_eq!(problem["code"], "kong_unavailable");
     assert!(problem.get("key").is_none());
-    assert!(stack.kong_consumers_tagged("gatekey").await.expect("kong").is_empty(), "consumer rolled back");
-    let (_, list) = stack.call(Method::GET, "/v1/credentials", Some(&jane), None).await.expect("list");
+    assert!(
+        stack
+            .kong_consumers_tagged("gatekey")
+            .await
+            .expect("kong")
+            .is_empty(),
+        "consumer rolled back"
+    );
+    let (_, list) = stack
+        .call(Method::GET, "/v1/credentials", Some(&jane), None)
+        .await
+        .expect("list");
     let items = list["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{list}");
     assert_eq!(items[0]["state"], "failed");
@@ -157,11 +311,24 @@ async fn audit_tells_the_whole_story_of_one_credential() {
     let jane = stack.token("user:default/jane", &["payments-team"]);
     let (_, minted) = mint(&stack, &jane, &json!({"scopes": ["read"]})).await;
     let id = minted["credential"]["id"].as_str().expect("id").to_owned();
-    stack.call(Method::DELETE, &format!("/v1/credentials/{id}"), Some(&jane), None).await.expect("revoke");
+    stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}"),
+            Some(&jane),
+            None,
+        )
+        .await
+        .expect("revoke");
 
     let admin = stack.token("user:default/root", &["platform-admins"]);
     let (status, audit) = stack
-        .call(Method::GET, &format!("/v1/audit?issuance_id={id}"), Some(&admin), None)
+        .call(
+            Method::GET,
+            &format!("/v1/audit?issuance_id={id}"),
+            Some(&admin),
+            None,
+        )
         .await
         .expect("audit");
     assert_eq!(status, StatusCode::OK, "{audit}");
@@ -169,20 +336,35 @@ async fn audit_tells_the_whole_story_of_one_credential() {
         .as_array()
         .expect("items")
         .iter()
-        .map(|e| (e["action"].as_str().unwrap_or("").to_owned(), e["reason"].as_str().unwrap_or("").to_owned()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_owned(),
+                e["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     // Newest first.
     assert_eq!(
         story,
-        [("revoke".into(), "revoked".into()), ("mint".into(), "issued".into()), ("mint".into(), "granted".into())]
+        [
+            ("revoke".into(), "revoked".into()),
+            ("mint".into(), "issued".into()),
+            ("mint".into(), "granted".into())
+        ]
     );
     for event in audit["items"].as_array().expect("items") {
         assert_eq!(event["subject"], "user:default/jane");
         assert!(event["request_id"].is_string(), "{event}");
     }
     // Non-admins may not read the audit trail, and that refusal is itself audited.
-    let (status, problem) = stack.call(Method::GET, "/v1/audit", Some(&jane), None).await.expect("audit");
-    assert_eq!((status, &problem["code"]), (StatusCode::FORBIDDEN, &json!("not_admin")));
+    let (status, problem) = stack
+        .call(Method::GET, "/v1/audit", Some(&jane), None)
+        .await
+        .expect("audit");
+    assert_eq!(
+        (status, &problem["code"]),
+        (StatusCode::FORBIDDEN, &json!("not_admin"))
+    );
     stack.stop().await;
 }
 
@@ -195,15 +377,45 @@ async fn a_user_cannot_see_or_revoke_another_users_credential() {
     let id = minted["credential"]["id"].as_str().expect("id");
     let key = minted["key"].as_str().expect("key");
 
-    let (status, _) = stack.call(Method::GET, &format!("/v1/credentials/{id}"), Some(&bob), None).await.expect("get");
+    let (status, _) = stack
+        .call(
+            Method::GET,
+            &format!("/v1/credentials/{id}"),
+            Some(&bob),
+            None,
+        )
+        .await
+        .expect("get");
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = stack.call(Method::DELETE, &format!("/v1/credentials/{id}"), Some(&bob), None).await.expect("revoke");
+    let (status, _) = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}"),
+            Some(&bob),
+            None,
+        )
+        .await
+        .expect("revoke");
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(stack.call_gateway(Method::GET, "/orders", key).await.expect("still works"), StatusCode::OK);
-    let (_, list) = stack.call(Method::GET, "/v1/credentials", Some(&bob), None).await.expect("list");
+    assert_eq!(
+        stack
+            .call_gateway(Method::GET, "/orders", key)
+            .await
+            .expect("still works"),
+        StatusCode::OK
+    );
+    let (_, list) = stack
+        .call(Method::GET, "/v1/credentials", Some(&bob), None)
+        .await
+        .expect("list");
     assert_eq!(list["items"], json!([]));
     let (status, _) = stack
-        .call(Method::GET, "/v1/credentials?subject=user:default/jane", Some(&bob), None)
+        .call(
+            Method::GET,
+            "/v1/credentials?subject=user:default/jane",
+            Some(&bob),
+            None,
+        )
         .await
         .expect("list other");
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -211,11 +423,24 @@ async fn a_user_cannot_see_or_revoke_another_users_credential() {
     // An admin sees and may revoke anyone's.
     let admin = stack.token("user:default/root", &["platform-admins"]);
     let (_, list) = stack
-        .call(Method::GET, "/v1/credentials?subject=user:default/jane", Some(&admin), None)
+        .call(
+            Method::GET,
+            "/v1/credentials?subject=user:default/jane",
+            Some(&admin),
+            None,
+        )
         .await
         .expect("admin list");
     assert_eq!(list["items"][0]["id"], *id);
-    let (status, _) = stack.call(Method::DELETE, &format!("/v1/credentials/{id}"), Some(&admin), None).await.expect("admin revoke");
+    let (status, _) = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .expect("admin revoke");
     assert_eq!(status, StatusCode::OK);
     stack.stop().await;
 }
@@ -238,16 +463,31 @@ async fn credentials_list_pages_newest_first_without_gaps() {
             Some(c) => format!("/v1/credentials?limit=2&cursor={c}"),
             None => "/v1/credentials?limit=2".to_owned(),
         };
-        let (status, page) = stack.call(Method::GET, &path, Some(&jane), None).await.expect("page");
+        let (status, page) = stack
+            .call(Method::GET, &path, Some(&jane), None)
+            .await
+            .expect("page");
         assert_eq!(status, StatusCode::OK, "{page}");
-        seen.extend(page["items"].as_array().expect("items").iter().map(|c| c["id"].as_str().expect("id").to_owned()));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|c| c["id"].as_str().expect("id").to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
         }
     }
     assert_eq!(seen, ids);
-    let (status, problem) = stack.call(Method::GET, "/v1/credentials?limit=0", Some(&jane), None).await.expect("bad limit");
-    assert_eq!((status, &problem["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_query")));
+    let (status, problem) = stack
+        .call(Method::GET, "/v1/credentials?limit=0", Some(&jane), None)
+        .await
+        .expect("bad limit");
+    assert_eq!(
+        (status, &problem["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_query"))
+    );
     stack.stop().await;
 }

@@ -8,11 +8,22 @@ use serde_json::json;
 #[tokio::test]
 async fn probes_report_process_and_dependencies() {
     let stack = Stack::start().await.expect("stack");
-    let (status, health) = stack.call(Method::GET, "/healthz", None, None).await.expect("healthz");
+    let (status, health) = stack
+        .call(Method::GET, "/healthz", None, None)
+        .await
+        .expect("healthz");
     assert_eq!((status, health), (StatusCode::OK, json!({"status": "ok"})));
-    let (status, ready) = stack.call(Method::GET, "/readyz", None, None).await.expect("readyz");
+    let (status, ready) = stack
+        .call(Method::GET, "/readyz", None, None)
+        .await
+        .expect("readyz");
     assert_eq!(status, StatusCode::OK, "{ready}");
-    let names: Vec<&str> = ready["checks"].as_array().expect("checks").iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = ready["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["kong", "mongodb", "issuer:test-idp"]);
 
     stack.kong.inject_fault(gatekey_kong_sim::Fault {
@@ -21,7 +32,10 @@ async fn probes_report_process_and_dependencies() {
         status: 500,
         times: 10,
     });
-    let (status, ready) = stack.call(Method::GET, "/readyz", None, None).await.expect("readyz");
+    let (status, ready) = stack
+        .call(Method::GET, "/readyz", None, None)
+        .await
+        .expect("readyz");
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
     assert_eq!(ready["status"], "not_ready");
     stack.stop().await;
@@ -30,10 +44,21 @@ async fn probes_report_process_and_dependencies() {
 #[tokio::test]
 async fn openapi_document_and_docs_page_are_served() {
     let stack = Stack::start().await.expect("stack");
-    let (status, doc) = stack.call(Method::GET, "/openapi.json", None, None).await.expect("openapi");
+    let (status, doc) = stack
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .expect("openapi");
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(doc["paths"]["/v1/apis/{id}/credentials"]["post"]["operationId"], "mintCredential");
-    let docs = stack.http.get(format!("{}/docs", stack.gatekey_url)).send().await.expect("docs");
+    assert_eq!(
+        doc["paths"]["/v1/apis/{id}/credentials"]["post"]["operationId"],
+        "mintCredential"
+    );
+    let docs = stack
+        .http
+        .get(format!("{}/docs", stack.gatekey_url))
+        .send()
+        .await
+        .expect("docs");
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.expect("html").contains("openapi"));
     stack.stop().await;
@@ -45,23 +70,66 @@ async fn malformed_requests_get_problem_json_and_every_response_a_request_id() {
     let token = stack.token("user:default/jane", &["payments-team"]);
     let url = format!("{}/v1/apis/orders/credentials", stack.gatekey_url);
     let cases = [
-        (stack.http.post(&url).bearer_auth(&token).header(header::CONTENT_TYPE, "application/json").body("{"), StatusCode::BAD_REQUEST, "invalid_body"),
-        (stack.http.post(&url).bearer_auth(&token).body("{}"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        (stack.http.post(&url).bearer_auth(&token).header(header::CONTENT_TYPE, "application/json").body(vec![b' '; 70_000]), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        (stack.http.get(format!("{}/v1/nothing-here", stack.gatekey_url)), StatusCode::NOT_FOUND, "not_found"),
+        (
+            stack
+                .http
+                .post(&url)
+                .bearer_auth(&token)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body("{"),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            stack.http.post(&url).bearer_auth(&token).body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            stack
+                .http
+                .post(&url)
+                .bearer_auth(&token)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(vec![b' '; 70_000]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            stack
+                .http
+                .get(format!("{}/v1/nothing-here", stack.gatekey_url)),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
     ];
     for (request, expected, code) in cases {
         let response = request.send().await.expect("call");
         assert_eq!(response.status(), expected);
         assert!(response.headers().contains_key("x-request-id"));
         assert_eq!(
-            response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
             Some("application/problem+json")
         );
         let problem: serde_json::Value = response.json().await.expect("json");
         assert_eq!(problem["code"], code, "{problem}");
     }
-    let response = stack.http.get(format!("{}/healthz", stack.gatekey_url)).header("x-request-id", "trace-me").send().await.expect("call");
-    assert_eq!(response.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-me"));
+    let response = stack
+        .http
+        .get(format!("{}/healthz", stack.gatekey_url))
+        .header("x-request-id", "trace-me")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("trace-me")
+    );
     stack.stop().await;
 }

@@ -11,6 +11,10 @@ use crate::VerifiedIdentity;
 use crate::config::IssuerConfig;
 use crate::error::AuthError;
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "NumericDate may be fractional; whole seconds are what is compared"
+)]
 fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),

@@ -107,28 +107,24 @@ impl Issuer {
             return Err(AuthError::UnknownKey);
         }
         *last = Some(Instant::now());
-        let fetched = match cached {
-            Some(keys) => {
-                let jwks = CoreJsonWebKeySet::fetch_async(&keys.jwks_uri, &self.http)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                Keys {
-                    jwks_uri: keys.jwks_uri,
-                    jwks,
-                    fetched_at: Instant::now(),
-                }
+        let fetched = if let Some(keys) = cached {
+            let jwks = CoreJsonWebKeySet::fetch_async(&keys.jwks_uri, &self.http)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            Keys {
+                jwks_uri: keys.jwks_uri,
+                jwks,
+                fetched_at: Instant::now(),
             }
-            None => {
-                let issuer =
-                    IssuerUrl::new(self.config.issuer.clone()).map_err(|e| unavailable(&e))?;
-                let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                Keys {
-                    jwks_uri: metadata.jwks_uri().clone(),
-                    jwks: metadata.jwks().clone(),
-                    fetched_at: Instant::now(),
-                }
+        } else {
+            let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| unavailable(&e))?;
+            let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            Keys {
+                jwks_uri: metadata.jwks_uri().clone(),
+                jwks: metadata.jwks().clone(),
+                fetched_at: Instant::now(),
             }
         };
         tracing::info!(issuer = %self.config.name, keys = fetched.jwks.keys().len(), "fetched JWKS");

@@ -59,7 +59,7 @@ pub struct TokenVerifier {
 
 impl TokenVerifier {
     /// Validates the configuration. Nothing is fetched until the first token or readiness check.
-    pub fn new(config: VerifierConfig, http: reqwest::Client) -> Result<Self, ConfigError> {
+    pub fn new(config: VerifierConfig, http: &reqwest::Client) -> Result<Self, ConfigError> {
         config.validate()?;
         let issuers = config
             .issuers

@@ -40,7 +40,7 @@ fn verifier(issuers: Vec<IssuerConfig>) -> TokenVerifier {
             jwks_refresh_min_interval: Duration::from_secs(30),
             ..VerifierConfig::default()
         },
-        reqwest::Client::new(),
+        &reqwest::Client::new(),
     )
     .expect("valid config")
 }
@@ -208,7 +208,7 @@ async fn rotation_is_picked_up_once_and_random_kids_do_not_hammer_the_idp() {
             jwks_refresh_min_interval: Duration::from_millis(300),
             ..VerifierConfig::default()
         },
-        reqwest::Client::new(),
+        &reqwest::Client::new(),
     )
     .expect("config");
     verifier
@@ -286,7 +286,7 @@ fn configuration_problems_are_all_reported() {
             clock_skew: Duration::from_secs(900),
             ..VerifierConfig::default()
         },
-        reqwest::Client::new(),
+        &reqwest::Client::new(),
     )
     .expect_err("invalid");
     let text = err.to_string();
@@ -299,7 +299,7 @@ fn configuration_problems_are_all_reported() {
     ] {
         assert!(text.contains(needle), "{needle} missing from {text}");
     }
-    let none = TokenVerifier::new(VerifierConfig::default(), reqwest::Client::new())
+    let none = TokenVerifier::new(VerifierConfig::default(), &reqwest::Client::new())
         .expect_err("no issuers");
     assert!(none.to_string().contains("no trusted issuer"));
 }

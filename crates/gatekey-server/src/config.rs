@@ -210,7 +210,8 @@ impl Settings {
         if self.http.body_limit_bytes < 1024 {
             problems.push("http.body_limit_bytes must be at least 1024".to_owned());
         }
-        if !self.mongodb.uri.starts_with("mongodb://") && !self.mongodb.uri.starts_with("mongodb+srv://")
+        if !self.mongodb.uri.starts_with("mongodb://")
+            && !self.mongodb.uri.starts_with("mongodb+srv://")
         {
             problems.push("mongodb.uri must start with mongodb:// or mongodb+srv://".to_owned());
         }
@@ -256,6 +257,10 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail closures return figment::Error"
+)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -292,7 +297,10 @@ algorithms = ["RS256"]
                 &format!("{MINIMAL}\n[kong]\nadmin_token = \"secret\"\n"),
             )?;
             let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("refused");
-            assert!(err.to_string().contains("GATEKEY_KONG__ADMIN_TOKEN"), "{err}");
+            assert!(
+                err.to_string().contains("GATEKEY_KONG__ADMIN_TOKEN"),
+                "{err}"
+            );
             Ok(())
         });
     }
@@ -307,7 +315,10 @@ algorithms = ["RS256"]
             jail.set_env("GATEKEY_KONG__ADMIN_TOKEN_HEADER", "Kong-Admin-Token");
             let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
             assert!(settings.kong.admin_token.is_some());
-            assert!(!format!("{settings:?}").contains("secret-token"), "token leaked in Debug");
+            assert!(
+                !format!("{settings:?}").contains("secret-token"),
+                "token leaked in Debug"
+            );
             Ok(())
         });
     }

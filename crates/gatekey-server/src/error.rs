@@ -61,6 +61,10 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per error: the whole HTTP mapping stays in one place"
+    )]
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         match self {
             Self::MissingToken => (
@@ -75,7 +79,12 @@ impl ApiError {
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                (status, err.oauth_error_code(), "Token refused", err.description())
+                (
+                    status,
+                    err.oauth_error_code(),
+                    "Token refused",
+                    err.description(),
+                )
             }
             Self::Denied(denial) => {
                 let status = match denial.reason {
@@ -151,7 +160,11 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "conflict",
                 "Conflict",
-                format!("the credential is {} and cannot become {}", from.as_str(), to.as_str()),
+                format!(
+                    "the credential is {} and cannot become {}",
+                    from.as_str(),
+                    to.as_str()
+                ),
             ),
             Self::Store(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

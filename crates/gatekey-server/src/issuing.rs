@@ -149,12 +149,19 @@ impl AppState {
         self.store.issuances().insert_pending(&issuance).await?;
 
         let key = generate_key()?;
-        let kong_side = self.create_kong_side(api, &issuance, &key, grant.rate_limit).await;
+        let kong_side = self
+            .create_kong_side(api, &issuance, &key, grant.rate_limit)
+            .await;
         let outcome = match kong_side {
             Ok(kong_ref) => self
                 .store
                 .issuances()
-                .mark_active(&id, kong_ref, key_fingerprint(key.expose_secret()), self.clock.now())
+                .mark_active(
+                    &id,
+                    kong_ref,
+                    key_fingerprint(key.expose_secret()),
+                    self.clock.now(),
+                )
                 .await
                 .map_err(ApiError::from),
             Err(err) => Err(ApiError::from(err)),
@@ -164,7 +171,7 @@ impl AppState {
                 let mut issued = granted;
                 issued.id = AuditEventId::new();
                 issued.at = self.clock.now();
-                issued.reason = "issued".to_owned();
+                "issued".clone_into(&mut issued.reason);
                 if let Err(err) = self.audit(issued).await {
                     tracing::warn!(error = %err, issuance = %id, "issued, but the audit event was not written");
                 }
@@ -260,7 +267,8 @@ impl AppState {
         {
             tracing::error!(error = %err, issuance = %issuance.id, "could not mark the issuance failed");
         }
-        let mut failed = self.audit_event(caller, AuditAction::Mint, Decision::Allow, "issue_failed");
+        let mut failed =
+            self.audit_event(caller, AuditAction::Mint, Decision::Allow, "issue_failed");
         failed.detail = Some(reason);
         failed.api_id = Some(issuance.api_id.clone());
         failed.issuance_id = Some(issuance.id);
@@ -285,10 +293,10 @@ impl AppState {
                 });
             }
         }
-        let consumer = issuance
-            .kong
-            .as_ref()
-            .map_or_else(|| consumer_username(&issuance.id), |k| k.consumer_id.clone());
+        let consumer = issuance.kong.as_ref().map_or_else(
+            || consumer_username(&issuance.id),
+            |k| k.consumer_id.clone(),
+        );
         self.kong.delete_consumer(&consumer).await?;
         let revoked = self
             .store

@@ -11,7 +11,11 @@ use gatekey_server::startup::{Application, load_policy};
 use gatekey_server::{routes, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "gatekey", version, about = "Short-lived, scoped Kong credentials")]
+#[command(
+    name = "gatekey",
+    version,
+    about = "Short-lived, scoped Kong credentials"
+)]
 struct Cli {
     /// Configuration file (TOML); `GATEKEY_*` variables override it.
     #[arg(long, short, global = true, env = "GATEKEY_CONFIG")]
@@ -50,7 +54,10 @@ async fn main() -> ExitCode {
                 .and_then(|s| load_policy(&s).map_err(|e| e.to_string()))
             {
                 Ok(policy) => {
-                    println!("configuration OK; policy has {} APIs", policy.apis().count());
+                    println!(
+                        "configuration OK; policy has {} APIs",
+                        policy.apis().count()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(err) => {

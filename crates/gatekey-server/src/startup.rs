@@ -155,7 +155,7 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
         ),
         ..VerifierConfig::default()
     };
-    TokenVerifier::new(config, http).map_err(|e| StartupError::Auth(e.to_string()))
+    TokenVerifier::new(config, &http).map_err(|e| StartupError::Auth(e.to_string()))
 }
 
 impl Application {
@@ -185,12 +185,13 @@ impl Application {
             settings.request_timeout(),
             settings.http.body_limit_bytes,
         );
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: settings.listen,
             source,

@@ -44,10 +44,20 @@ fn document_names_operations_schemas_security_and_problem_responses() {
         assert!(operation_ids.contains(&id), "operation {id} missing");
     }
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
-    for name in ["Problem", "MintCredentialRequest", "MintedCredential", "Credential", "ApiSummary", "AuditEvent"] {
+    for name in [
+        "Problem",
+        "MintCredentialRequest",
+        "MintedCredential",
+        "Credential",
+        "ApiSummary",
+        "AuditEvent",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     let mint = &doc["paths"]["/v1/apis/{id}/credentials"]["post"];
     assert!(mint["responses"]["403"]["content"]["application/problem+json"].is_object());
     assert_eq!(mint["security"][0]["bearer"], serde_json::json!([]));

@@ -88,7 +88,10 @@ pub struct ApiList {
     ),
     security(("bearer" = []))
 )]
-pub async fn list_apis(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiList>, ApiError> {
+pub async fn list_apis(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ApiList>, ApiError> {
     let items = state
         .policy
         .visible_apis(&caller.principal)

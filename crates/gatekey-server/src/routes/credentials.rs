@@ -149,7 +149,10 @@ pub async fn mint_credential(
         scopes: body.scopes,
         ttl_seconds: body.ttl_seconds,
     };
-    let grant = match state.policy.decide_mint(&caller.principal, &api_id, &request) {
+    let grant = match state
+        .policy
+        .decide_mint(&caller.principal, &api_id, &request)
+    {
         Ok(grant) => grant,
         Err(denial) => {
             return Err(state
@@ -160,7 +163,9 @@ pub async fn mint_credential(
     let api = state
         .policy
         .api(&api_id)
-        .ok_or(ApiError::Internal("granted API vanished from the policy".to_owned()))?
+        .ok_or(ApiError::Internal(
+            "granted API vanished from the policy".to_owned(),
+        ))?
         .clone();
     let minted = state.mint(&caller, &api, grant, body.purpose).await?;
     let location = format!("/v1/credentials/{}", minted.issuance.id);
@@ -257,20 +262,28 @@ async fn load_accessible(
     id: &str,
     action: AuditAction,
 ) -> Result<Issuance, ApiError> {
-    let id: IssuanceId = id.parse().map_err(|_| ApiError::NotFound { what: "credential" })?;
+    let id: IssuanceId = id
+        .parse()
+        .map_err(|_| ApiError::NotFound { what: "credential" })?;
     let issuance = state
         .store
         .issuances()
         .get(&id)
         .await?
         .ok_or(ApiError::NotFound { what: "credential" })?;
-    if let Err(denial) =
-        state
-            .policy
-            .decide_credential_access(&caller.principal, &issuance.issuer, &issuance.subject)
-    {
+    if let Err(denial) = state.policy.decide_credential_access(
+        &caller.principal,
+        &issuance.issuer,
+        &issuance.subject,
+    ) {
         return Err(state
-            .deny(caller, action, denial, Some(&issuance.api_id), Some(issuance.id))
+            .deny(
+                caller,
+                action,
+                denial,
+                Some(&issuance.api_id),
+                Some(issuance.id),
+            )
             .await);
     }
     Ok(issuance)

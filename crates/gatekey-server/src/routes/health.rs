@@ -56,7 +56,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let kong = async {
         match tokio::time::timeout(CHECK_TIMEOUT, state.kong.status()).await {
             Ok(Ok(status)) if status.database.reachable => check("kong", None),
-            Ok(Ok(_)) => check("kong", Some("Kong reports its database unreachable".to_owned())),
+            Ok(Ok(_)) => check(
+                "kong",
+                Some("Kong reports its database unreachable".to_owned()),
+            ),
             Ok(Err(err)) => check("kong", Some(err.to_string())),
             Err(_) => check("kong", Some("timed out".to_owned())),
         }
@@ -72,7 +75,16 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         match tokio::time::timeout(CHECK_TIMEOUT, state.verifier.check_issuers()).await {
             Ok(health) => health
                 .into_iter()
-                .map(|h| check(&format!("issuer:{}", h.name), if h.reachable { None } else { h.error.or(Some("unreachable".to_owned())) }))
+                .map(|h| {
+                    check(
+                        &format!("issuer:{}", h.name),
+                        if h.reachable {
+                            None
+                        } else {
+                            h.error.or(Some("unreachable".to_owned()))
+                        },
+                    )
+                })
                 .collect(),
             Err(_) => vec![check("issuers", Some("timed out".to_owned()))],
         }
@@ -81,7 +93,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let mut checks = vec![kong, mongo];
     checks.extend(issuers);
     let ready = checks.iter().all(|c| c.ok);
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(Readiness {

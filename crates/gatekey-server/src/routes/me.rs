@@ -36,7 +36,10 @@ pub struct Identity {
     ),
     security(("bearer" = []))
 )]
-pub async fn get_me(State(state): State<AppState>, caller: Caller) -> Result<Json<Identity>, ApiError> {
+pub async fn get_me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Identity>, ApiError> {
     let admin = state.policy.is_admin(&caller.principal);
     Ok(Json(Identity {
         subject: caller.principal.subject,

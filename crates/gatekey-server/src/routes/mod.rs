@@ -77,7 +77,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apis::get_api))
         .routes(routes!(credentials::mint_credential))
         .routes(routes!(credentials::list_credentials))
-        .routes(routes!(credentials::get_credential, credentials::revoke_credential))
+        .routes(routes!(
+            credentials::get_credential,
+            credentials::revoke_credential
+        ))
         .routes(routes!(audit::query_audit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -104,7 +107,9 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                ]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
