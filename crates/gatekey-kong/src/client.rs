@@ -77,8 +77,9 @@ impl KongClient {
         if let Some(auth) = &config.admin_auth {
             let name = HeaderName::from_bytes(auth.header.as_bytes())
                 .map_err(|_| KongError::Config(format!("invalid header name {:?}", auth.header)))?;
-            let mut value = HeaderValue::from_str(auth.token.expose_secret())
-                .map_err(|_| KongError::Config("the admin token is not a valid header value".to_owned()))?;
+            let mut value = HeaderValue::from_str(auth.token.expose_secret()).map_err(|_| {
+                KongError::Config("the admin token is not a valid header value".to_owned())
+            })?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -93,15 +94,18 @@ impl KongClient {
             let certificates = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| KongError::Config(format!("invalid CA certificate PEM: {e}")))?;
             if certificates.is_empty() {
-                return Err(KongError::Config("the CA certificate PEM holds no certificate".to_owned()));
+                return Err(KongError::Config(
+                    "the CA certificate PEM holds no certificate".to_owned(),
+                ));
             }
             for certificate in certificates {
                 builder = builder.add_root_certificate(certificate);
             }
         }
         if let Some(pem) = &config.client_identity_pem {
-            let identity = reqwest::Identity::from_pem(pem)
-                .map_err(|e| KongError::Config(format!("invalid client certificate/key PEM: {e}")))?;
+            let identity = reqwest::Identity::from_pem(pem).map_err(|e| {
+                KongError::Config(format!("invalid client certificate/key PEM: {e}"))
+            })?;
             builder = builder.identity(identity);
         }
         let http = builder
@@ -196,7 +200,9 @@ impl KongClient {
     }
 
     async fn delete(&self, path: &str) -> Result<(), KongError> {
-        self.send::<()>(Method::DELETE, path, &[], None).await.map(|_| ())
+        self.send::<()>(Method::DELETE, path, &[], None)
+            .await
+            .map(|_| ())
     }
 
     /// `GET /`: node information.
@@ -210,7 +216,8 @@ impl KongClient {
     }
 
     pub async fn create_consumer(&self, consumer: &NewConsumer) -> Result<Consumer, KongError> {
-        self.call(Method::POST, "consumers", &[], Some(consumer)).await
+        self.call(Method::POST, "consumers", &[], Some(consumer))
+            .await
     }
 
     /// `PUT /consumers/{username}`: creates or replaces (an existing consumer keeps its id).
@@ -219,22 +226,30 @@ impl KongClient {
         username: &str,
         consumer: &NewConsumer,
     ) -> Result<Consumer, KongError> {
-        self.call(Method::PUT, &format!("consumers/{}", segment(username)), &[], Some(consumer))
-            .await
+        self.call(
+            Method::PUT,
+            &format!("consumers/{}", segment(username)),
+            &[],
+            Some(consumer),
+        )
+        .await
     }
 
     pub async fn get_consumer(&self, id_or_username: &str) -> Result<Option<Consumer>, KongError> {
-        self.get_optional(&format!("consumers/{}", segment(id_or_username))).await
+        self.get_optional(&format!("consumers/{}", segment(id_or_username)))
+            .await
     }
 
     /// Deletes a consumer and, by cascade, its credentials, ACL groups and plugins. A missing
     /// consumer is not an error.
     pub async fn delete_consumer(&self, id_or_username: &str) -> Result<(), KongError> {
-        self.delete(&format!("consumers/{}", segment(id_or_username))).await
+        self.delete(&format!("consumers/{}", segment(id_or_username)))
+            .await
     }
 
     pub async fn list_consumers(&self, query: &ListQuery) -> Result<Page<Consumer>, KongError> {
-        self.call::<_, ()>(Method::GET, "consumers", &query.pairs(), None).await
+        self.call::<_, ()>(Method::GET, "consumers", &query.pairs(), None)
+            .await
     }
 
     /// Every consumer matching `query`'s tags, following all pages.
@@ -252,13 +267,23 @@ impl KongClient {
     }
 
     pub async fn add_acl_group(&self, consumer: &str, acl: &NewAcl) -> Result<Acl, KongError> {
-        self.call(Method::POST, &format!("consumers/{}/acls", segment(consumer)), &[], Some(acl))
-            .await
+        self.call(
+            Method::POST,
+            &format!("consumers/{}/acls", segment(consumer)),
+            &[],
+            Some(acl),
+        )
+        .await
     }
 
     pub async fn list_acl_groups(&self, consumer: &str) -> Result<Page<Acl>, KongError> {
-        self.call::<_, ()>(Method::GET, &format!("consumers/{}/acls", segment(consumer)), &[], None)
-            .await
+        self.call::<_, ()>(
+            Method::GET,
+            &format!("consumers/{}/acls", segment(consumer)),
+            &[],
+            None,
+        )
+        .await
     }
 
     pub async fn create_key_auth(
@@ -300,8 +325,12 @@ impl KongClient {
     }
 
     pub async fn delete_key_auth(&self, consumer: &str, id: &str) -> Result<(), KongError> {
-        self.delete(&format!("consumers/{}/key-auth/{}", segment(consumer), segment(id)))
-            .await
+        self.delete(&format!(
+            "consumers/{}/key-auth/{}",
+            segment(consumer),
+            segment(id)
+        ))
+        .await
     }
 
     pub async fn add_consumer_plugin(
@@ -319,22 +348,30 @@ impl KongClient {
     }
 
     pub async fn get_service(&self, name_or_id: &str) -> Result<Option<Service>, KongError> {
-        self.get_optional(&format!("services/{}", segment(name_or_id))).await
+        self.get_optional(&format!("services/{}", segment(name_or_id)))
+            .await
     }
 
     pub async fn list_services(&self, query: &ListQuery) -> Result<Page<Service>, KongError> {
-        self.call::<_, ()>(Method::GET, "services", &query.pairs(), None).await
+        self.call::<_, ()>(Method::GET, "services", &query.pairs(), None)
+            .await
     }
 
     /// Routes, of one service when given.
     pub async fn list_routes(&self, service: Option<&str>) -> Result<Page<Route>, KongError> {
-        let path = service.map_or_else(|| "routes".to_owned(), |s| format!("services/{}/routes", segment(s)));
+        let path = service.map_or_else(
+            || "routes".to_owned(),
+            |s| format!("services/{}/routes", segment(s)),
+        );
         self.call::<_, ()>(Method::GET, &path, &[], None).await
     }
 
     /// Plugins, of one service when given.
     pub async fn list_plugins(&self, service: Option<&str>) -> Result<Page<Plugin>, KongError> {
-        let path = service.map_or_else(|| "plugins".to_owned(), |s| format!("services/{}/plugins", segment(s)));
+        let path = service.map_or_else(
+            || "plugins".to_owned(),
+            |s| format!("services/{}/plugins", segment(s)),
+        );
         self.call::<_, ()>(Method::GET, &path, &[], None).await
     }
 }

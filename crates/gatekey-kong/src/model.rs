@@ -149,6 +149,7 @@ pub struct NewKeyAuth {
     pub tags: Option<Vec<String>>,
 }
 
+#[expect(clippy::ref_option, reason = "serde serialize_with signature")]
 fn expose_optional<S: Serializer>(key: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match key {
         Some(key) => s.serialize_str(key.expose_secret()),
