@@ -9,7 +9,7 @@ source scripts/lib.sh
 ensure_secantus
 log "building gatekey, the Kong simulator and the dev OpenID provider"
 cargo build --locked -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
-bin=target/debug
+bin="${CARGO_TARGET_DIR:-target}/debug"
 mkdir -p .cache/dev
 
 pids=()
