@@ -1,17 +1,20 @@
 //! The simulator's database: Kong's entities as JSON rows ordered by id, with Kong's constraints
-//! (unique keys, required fields, foreign keys, cascade deletes) and `ttl` rows that vanish from
-//! every read once expired and are purged later.
+//! (known fields, unique keys, required fields, primary keys, cascade deletes) and `ttl` rows that
+//! vanish from every read once expired but keep their unique key until the purge removes them,
+//! as Postgres-backed Kong does.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng as _;
+use rand::distr::Alphanumeric;
 use serde_json::{Map, Value, json};
 
 use crate::errors::KongError;
+use crate::plugins;
 
-/// Kong's `ttl` upper bound.
+/// Kong's `ttl` upper bound (`DAO_MAX_TTL`).
 pub const MAX_TTL: i64 = 100_000_000;
 
 /// Entity kinds the simulator stores.
@@ -25,16 +28,129 @@ pub enum Table {
     Routes,
 }
 
+impl Table {
+    /// The schema name Kong uses in messages.
+    fn schema_name(self) -> &'static str {
+        match self {
+            Self::Consumers => "consumers",
+            Self::KeyAuths => "keyauth_credentials",
+            Self::Acls => "acls",
+            Self::Plugins => "plugins",
+            Self::Services => "services",
+            Self::Routes => "routes",
+        }
+    }
+
+    /// The field a non-UUID path segment is looked up by.
+    fn endpoint_key(self) -> &'static str {
+        match self {
+            Self::Consumers => "username",
+            Self::KeyAuths => "key",
+            Self::Acls => "group",
+            Self::Plugins => "instance_name",
+            Self::Services | Self::Routes => "name",
+        }
+    }
+
+    /// Fields a client may send (anything else is `unknown field`).
+    fn known_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Consumers => &[
+                "id",
+                "created_at",
+                "updated_at",
+                "username",
+                "custom_id",
+                "tags",
+            ],
+            Self::KeyAuths => &["id", "created_at", "consumer", "key", "tags"],
+            Self::Acls => &["id", "created_at", "consumer", "group", "tags"],
+            Self::Plugins => &[
+                "id",
+                "created_at",
+                "updated_at",
+                "name",
+                "instance_name",
+                "config",
+                "enabled",
+                "protocols",
+                "tags",
+                "consumer",
+                "service",
+                "route",
+            ],
+            Self::Services => &[
+                "id",
+                "created_at",
+                "updated_at",
+                "name",
+                "url",
+                "protocol",
+                "host",
+                "port",
+                "path",
+                "retries",
+                "connect_timeout",
+                "write_timeout",
+                "read_timeout",
+                "enabled",
+                "tags",
+                "client_certificate",
+                "tls_verify",
+                "tls_verify_depth",
+                "ca_certificates",
+            ],
+            Self::Routes => &[
+                "id",
+                "created_at",
+                "updated_at",
+                "name",
+                "protocols",
+                "methods",
+                "hosts",
+                "paths",
+                "headers",
+                "snis",
+                "sources",
+                "destinations",
+                "https_redirect_status_code",
+                "regex_priority",
+                "strip_path",
+                "path_handling",
+                "preserve_host",
+                "request_buffering",
+                "response_buffering",
+                "tags",
+                "service",
+            ],
+        }
+    }
+
+    fn has_ttl(self) -> bool {
+        self == Self::KeyAuths
+    }
+}
+
+/// One stored entity.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub value: Map<String, Value>,
-    /// Epoch seconds after which the row is invisible (key-auth `ttl`).
+    /// Simulated epoch seconds after which the row is invisible (key-auth `ttl`).
     pub expires_at: Option<f64>,
 }
 
 impl Row {
     fn live(&self, now: f64) -> bool {
         self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// The id of the entity a foreign key field (`consumer`, `service`, `route`) points at.
+    pub fn parent(&self, field: &str) -> Option<&str> {
+        self.value.get(field)?.get("id")?.as_str()
+    }
+
+    pub fn str_field(&self, field: &str) -> Option<&str> {
+        self.value.get(field)?.as_str()
     }
 }
 
@@ -49,31 +165,29 @@ pub enum Tags {
 impl Tags {
     /// Parses `tags=a,b` (AND) or `tags=a/b` (OR); mixing both is refused, as is more than 5.
     pub fn parse(raw: Option<&str>) -> Result<Self, KongError> {
-        let Some(raw) = raw else { return Ok(Self::Any) };
-        if raw.contains(',') && raw.contains('/') {
-            return Err(KongError::InvalidOptions(
-                "invalid option (tags: invalid filter syntax)".to_owned(),
-            ));
-        }
-        let (items, all): (Vec<String>, bool) = if raw.contains('/') {
-            (raw.split('/').map(str::to_owned).collect(), false)
-        } else {
-            (raw.split(',').map(str::to_owned).collect(), true)
+        let invalid = |reason: &str| KongError::InvalidOption {
+            option: "tags",
+            reason: reason.to_owned(),
         };
-        if items.len() > 5 {
-            return Err(KongError::InvalidOptions(
-                "invalid option (tags: cannot query more than 5 tags)".to_owned(),
-            ));
+        let Some(raw) = raw else { return Ok(Self::Any) };
+        if raw.is_empty() {
+            return Err(invalid("cannot be null"));
         }
+        if raw.contains(',') && raw.contains('/') {
+            return Err(invalid("invalid filter syntax"));
+        }
+        let or = raw.contains('/');
+        let items: Vec<String> = raw.split([',', '/']).map(str::to_owned).collect();
         if items.iter().any(String::is_empty) {
-            return Err(KongError::InvalidOptions(
-                "invalid option (tags: invalid filter syntax)".to_owned(),
-            ));
+            return Err(invalid("invalid filter syntax"));
         }
-        Ok(if all {
-            Self::All(items)
-        } else {
+        if items.len() > 5 {
+            return Err(invalid("cannot query more than 5 tags"));
+        }
+        Ok(if or {
             Self::OneOf(items)
+        } else {
+            Self::All(items)
         })
     }
 
@@ -95,6 +209,7 @@ impl Tags {
 #[derive(Debug)]
 pub struct ListPage {
     pub data: Vec<Value>,
+    /// Token for the next page; only set when at least one more row exists.
     pub offset: Option<String>,
 }
 
@@ -104,8 +219,9 @@ pub struct Db {
     tables: BTreeMap<Table, BTreeMap<String, Row>>,
 }
 
+/// Kong treats a path segment shaped like a UUID as an id, never as an endpoint key.
 pub fn is_uuid(text: &str) -> bool {
-    uuid::Uuid::parse_str(text).is_ok() && text.len() == 36
+    text.len() == 36 && uuid::Uuid::parse_str(text).is_ok()
 }
 
 fn new_id() -> String {
@@ -117,16 +233,42 @@ fn epoch(now: f64) -> Value {
     json!(now.floor() as i64)
 }
 
-/// A 32-character key like the ones Kong generates.
+/// A 32-character `[A-Za-z0-9]` key like the ones Kong generates.
 fn generate_key() -> String {
-    let bytes: [u8; 24] = rand::rng().random();
-    URL_SAFE_NO_PAD.encode(bytes)
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// Refuses fields the entity does not have, and `ttl` on entities without TTL support.
+fn check_fields(table: Table, body: &Map<String, Value>, allow_ttl: bool) -> Result<(), KongError> {
+    let ttl_given = body.get("ttl").is_some_and(|ttl| !ttl.is_null());
+    if ttl_given && !(allow_ttl && table.has_ttl()) {
+        return Err(KongError::InvalidOption {
+            option: "ttl",
+            reason: format!("cannot be used with '{}'", table.schema_name()),
+        });
+    }
+    let mut unknown: Vec<(String, String)> = body
+        .keys()
+        .filter(|k| k.as_str() != "ttl" && !table.known_fields().contains(&k.as_str()))
+        .map(|k| (k.clone(), "unknown field".to_owned()))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        unknown.sort();
+        Err(KongError::Schema(unknown))
+    }
 }
 
 fn tags_of(body: &Map<String, Value>) -> Result<Value, KongError> {
     match body.get("tags") {
         None | Some(Value::Null) => Ok(Value::Null),
         Some(Value::Array(items)) => {
+            let mut tags: Vec<Value> = Vec::new();
             for item in items {
                 let Some(tag) = item.as_str() else {
                     return Err(KongError::schema("tags", "expected a string"));
@@ -134,11 +276,16 @@ fn tags_of(body: &Map<String, Value>) -> Result<Value, KongError> {
                 if tag.is_empty() || tag.contains(',') || tag.contains('/') {
                     return Err(KongError::schema(
                         "tags",
-                        "invalid tag: expected printable ascii (except `,` and `/`) or valid utf-8 sequences",
+                        format!(
+                            "invalid tag '{tag}': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
+                        ),
                     ));
                 }
+                if !tags.contains(item) {
+                    tags.push(item.clone());
+                }
             }
-            Ok(Value::Array(items.clone()))
+            Ok(Value::Array(tags))
         }
         Some(_) => Err(KongError::schema("tags", "expected a set")),
     }
@@ -147,129 +294,201 @@ fn tags_of(body: &Map<String, Value>) -> Result<Value, KongError> {
 fn optional_string(body: &Map<String, Value>, field: &str) -> Result<Value, KongError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(Value::Null),
-        Some(Value::String(s)) if !s.is_empty() => Ok(Value::String(s.clone())),
-        Some(Value::String(_)) => Err(KongError::schema(field, "length must be at least 1")),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(KongError::schema(field, "length must be at least 1"))
+        }
+        Some(Value::String(s)) => Ok(Value::String(s.clone())),
         Some(_) => Err(KongError::schema(field, "expected a string")),
     }
 }
 
-impl Db {
-    fn table(&self, table: Table) -> Option<&BTreeMap<String, Row>> {
-        self.tables.get(&table)
+/// The id a POST asks for (validated) or a fresh one.
+fn requested_id(body: &Map<String, Value>) -> Result<String, KongError> {
+    match body.get("id") {
+        None | Some(Value::Null) => Ok(new_id()),
+        Some(Value::String(id)) if is_uuid(id) => Ok(id.to_ascii_lowercase()),
+        Some(_) => Err(KongError::schema("id", "expected a valid UUID")),
     }
+}
 
-    fn table_mut(&mut self, table: Table) -> &mut BTreeMap<String, Row> {
-        self.tables.entry(table).or_default()
+/// The absolute expiry a `ttl` asks for: `None` when absent, null or 0.
+fn ttl_expiry(body: &Map<String, Value>, now: f64) -> Result<Option<f64>, KongError> {
+    let Some(value) = body.get("ttl").filter(|ttl| !ttl.is_null()) else {
+        return Ok(None);
+    };
+    let ttl = value
+        .as_i64()
+        .filter(|ttl| (0..=MAX_TTL).contains(ttl))
+        .ok_or_else(|| KongError::InvalidOption {
+            option: "ttl",
+            reason: format!("must be an integer between 0 and {MAX_TTL}"),
+        })?;
+    #[expect(clippy::cast_precision_loss, reason = "ttl is at most 1e8")]
+    Ok((ttl > 0).then_some(now + ttl as f64))
+}
+
+impl Db {
+    fn table(&self, table: Table) -> impl Iterator<Item = (&String, &Row)> {
+        self.tables.get(&table).into_iter().flatten()
     }
 
     /// A live row by id.
     pub fn get(&self, table: Table, id: &str, now: f64) -> Option<&Row> {
-        self.table(table)?.get(id).filter(|row| row.live(now))
+        self.tables.get(&table)?.get(id).filter(|row| row.live(now))
     }
 
-    fn find_by(&self, table: Table, field: &str, value: &str, now: f64) -> Option<String> {
-        self.table(table)?
-            .iter()
-            .find(|(_, row)| {
-                row.live(now) && row.value.get(field).and_then(Value::as_str) == Some(value)
-            })
+    /// Resolves an id or endpoint key (`username`, `name`, `key`, ...) to the id of a live row.
+    pub fn resolve(&self, table: Table, key: &str, now: f64) -> Option<String> {
+        if is_uuid(key) {
+            let id = key.to_ascii_lowercase();
+            return self.get(table, &id, now).map(|_| id);
+        }
+        self.table(table)
+            .find(|(_, row)| row.live(now) && row.str_field(table.endpoint_key()) == Some(key))
             .map(|(id, _)| id.clone())
     }
 
-    /// Resolves an id or endpoint key (`username`, `name`, `key`) to an id.
-    pub fn resolve(&self, table: Table, key: &str, now: f64) -> Option<String> {
-        if is_uuid(key) {
-            return self.get(table, key, now).map(|_| key.to_owned());
-        }
-        let field = match table {
-            Table::Consumers => "username",
-            Table::KeyAuths => "key",
-            Table::Acls => "group",
-            Table::Services | Table::Routes | Table::Plugins => "name",
-        };
-        self.find_by(table, field, key, now)
-    }
-
-    /// Lists live rows matching `parent` and `tags`, paginated by id.
+    /// Live rows matching `filter` and `tags`, `size` at a time in id order after `offset`.
     pub fn list(
         &self,
         table: Table,
-        filter: &dyn Fn(&Map<String, Value>) -> bool,
+        filter: &dyn Fn(&Row) -> bool,
         tags: &Tags,
         size: usize,
         offset: Option<&str>,
         now: f64,
     ) -> Result<ListPage, KongError> {
-        let after = match offset {
-            None => None,
-            Some(raw) => {
-                let decoded = URL_SAFE_NO_PAD
-                    .decode(raw)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .filter(|id| is_uuid(id))
-                    .ok_or_else(|| KongError::InvalidOffset(raw.to_owned()))?;
-                Some(decoded)
-            }
-        };
+        let after = offset.map(decode_offset).transpose()?;
         let mut rows = self
             .table(table)
-            .into_iter()
-            .flatten()
             .filter(|(id, _)| after.as_ref().is_none_or(|a| id.as_str() > a.as_str()))
-            .filter(|(_, row)| row.live(now) && filter(&row.value) && tags.matches(&row.value));
+            .filter(|(_, row)| row.live(now) && filter(row) && tags.matches(&row.value));
         let mut data = Vec::new();
         let mut last = None;
         for (id, row) in rows.by_ref().take(size) {
             data.push(render(row, now));
-            last = Some(id.clone());
+            last = Some(id.as_str());
         }
-        let offset = if rows.next().is_some() {
-            last.map(|id| URL_SAFE_NO_PAD.encode(id))
-        } else {
-            None
+        let offset = match (rows.next(), last) {
+            (Some(_), Some(last)) => Some(URL_SAFE_NO_PAD.encode(json!([last]).to_string())),
+            _ => None,
         };
         Ok(ListPage { data, offset })
     }
 
-    fn unique_violation(
-        &self,
-        table: Table,
-        field: &str,
-        value: &Value,
-        except: Option<&str>,
-        scope: Option<(&str, &str)>,
-        now: f64,
-    ) -> Option<KongError> {
-        if value.is_null() {
-            return None;
-        }
-        let clash = self.table(table)?.iter().any(|(id, row)| {
-            Some(id.as_str()) != except
-                && row.live(now)
-                && row.value.get(field) == Some(value)
-                && scope.is_none_or(|(parent, parent_id)| {
-                    row.value
-                        .get(parent)
-                        .and_then(|p| p.get("id"))
-                        .and_then(Value::as_str)
-                        == Some(parent_id)
-                })
-        });
-        clash.then(|| {
-            let mut fields = Map::new();
-            if let Some((parent, parent_id)) = scope {
-                fields.insert(parent.to_owned(), json!({"id": parent_id}));
-            }
-            fields.insert(field.to_owned(), value.clone());
-            KongError::Unique(fields)
-        })
+    /// Live rows of a table, for the proxy.
+    pub fn rows(&self, table: Table, now: f64) -> impl Iterator<Item = &Row> {
+        self.table(table)
+            .map(|(_, row)| row)
+            .filter(move |row| row.live(now))
     }
 
-    /// Creates or replaces (PUT) a consumer.
-    pub fn put_consumer(
+    /// A unique-constraint clash with any stored row (expired rows included: Postgres keeps them
+    /// until the purge), other than `except`.
+    fn unique_clash(
+        &self,
+        table: Table,
+        key: &[(&str, &Value)],
+        except: &str,
+    ) -> Result<(), KongError> {
+        if key.iter().any(|(_, value)| value.is_null()) {
+            return Ok(());
+        }
+        let clash = self.table(table).any(|(id, row)| {
+            id != except
+                && key
+                    .iter()
+                    .all(|(field, value)| row.value.get(*field) == Some(*value))
+        });
+        if clash {
+            Err(KongError::Unique(
+                key.iter()
+                    .map(|(field, value)| ((*field).to_owned(), (*value).clone()))
+                    .collect(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn refuse_existing_id(&self, table: Table, id: &str) -> Result<(), KongError> {
+        if self.tables.get(&table).is_some_and(|t| t.contains_key(id)) {
+            Err(KongError::PrimaryKey(id.to_owned()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn created_at(&self, table: Table, id: &str, now: f64) -> Value {
+        self.get(table, id, now)
+            .and_then(|row| row.value.get("created_at").cloned())
+            .unwrap_or_else(|| epoch(now))
+    }
+
+    /// Writes a row built with `json!({...})` and returns it as the Admin API shows it.
+    fn store(
         &mut self,
-        id: Option<String>,
+        table: Table,
+        id: &str,
+        value: Value,
+        expires_at: Option<f64>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        let Value::Object(value) = value else {
+            return Err(KongError::Internal);
+        };
+        let row = Row { value, expires_at };
+        let rendered = render(&row, now);
+        self.tables
+            .entry(table)
+            .or_default()
+            .insert(id.to_owned(), row);
+        Ok(rendered)
+    }
+
+    /// `POST /consumers`.
+    pub fn create_consumer(
+        &mut self,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::Consumers, body, false)?;
+        let id = requested_id(body)?;
+        self.refuse_existing_id(Table::Consumers, &id)?;
+        self.write_consumer(&id, body, now)
+    }
+
+    /// `PUT /consumers/{c}`: full replacement; an existing consumer keeps its id and created_at.
+    pub fn upsert_consumer(
+        &mut self,
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::Consumers, body, false)?;
+        self.write_consumer(id, body, now)
+    }
+
+    /// `PATCH /consumers/{c}`: the stored consumer with `patch` applied.
+    pub fn patch_consumer(
+        &mut self,
+        id: &str,
+        patch: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::Consumers, patch, false)?;
+        let mut merged = self
+            .get(Table::Consumers, id, now)
+            .ok_or(KongError::NotFound)?
+            .value
+            .clone();
+        merged.extend(patch.clone());
+        self.write_consumer(id, &merged, now)
+    }
+
+    fn write_consumer(
+        &mut self,
+        id: &str,
         body: &Map<String, Value>,
         now: f64,
     ) -> Result<Value, KongError> {
@@ -277,76 +496,35 @@ impl Db {
         let custom_id = optional_string(body, "custom_id")?;
         let tags = tags_of(body)?;
         if username.is_null() && custom_id.is_null() {
-            return Err(KongError::Schema(vec![(
-                "@entity".to_owned(),
-                "at least one of these fields must be non-empty: 'custom_id', 'username'"
-                    .to_owned(),
-            )]));
+            return Err(KongError::schema(
+                "@entity",
+                "at least one of these fields must be non-empty: 'custom_id', 'username'",
+            ));
         }
-        let existing = id
-            .as_deref()
-            .and_then(|id| self.get(Table::Consumers, id, now))
-            .cloned();
-        let id = id.unwrap_or_else(new_id);
-        for (field, value) in [("username", &username), ("custom_id", &custom_id)] {
-            if let Some(err) =
-                self.unique_violation(Table::Consumers, field, value, Some(&id), None, now)
-            {
-                return Err(err);
-            }
-        }
-        let created_at = existing
-            .as_ref()
-            .and_then(|row| row.value.get("created_at").cloned())
-            .unwrap_or_else(|| epoch(now));
+        self.unique_clash(Table::Consumers, &[("username", &username)], id)?;
+        self.unique_clash(Table::Consumers, &[("custom_id", &custom_id)], id)?;
         let value = json!({
             "id": id, "username": username, "custom_id": custom_id, "tags": tags,
-            "created_at": created_at, "updated_at": epoch(now),
+            "created_at": self.created_at(Table::Consumers, id, now), "updated_at": epoch(now),
         });
-        self.insert(Table::Consumers, &id, value, None)
+        self.store(Table::Consumers, id, value, None, now)
     }
 
-    fn insert(
-        &mut self,
-        table: Table,
-        id: &str,
-        value: Value,
-        expires_at: Option<f64>,
-    ) -> Result<Value, KongError> {
-        let Value::Object(map) = value else {
-            return Err(KongError::Internal);
-        };
-        let row = Row {
-            value: map,
-            expires_at,
-        };
-        let rendered = Value::Object(row.value.clone());
-        self.table_mut(table).insert(id.to_owned(), row);
-        Ok(rendered)
-    }
-
-    /// Deletes a row and everything that references it.
+    /// Deletes a row and, by cascade, everything that references it.
     pub fn delete_cascade(&mut self, table: Table, id: &str) {
-        self.table_mut(table).remove(id);
+        if let Some(rows) = self.tables.get_mut(&table) {
+            rows.remove(id);
+        }
         let parent_field = match table {
             Table::Consumers => "consumer",
             Table::Services => "service",
             Table::Routes => "route",
             Table::KeyAuths | Table::Acls | Table::Plugins => return,
         };
-        let children = [Table::KeyAuths, Table::Acls, Table::Plugins, Table::Routes];
-        for child in children {
+        for child in [Table::KeyAuths, Table::Acls, Table::Plugins, Table::Routes] {
             let doomed: Vec<String> = self
                 .table(child)
-                .into_iter()
-                .flatten()
-                .filter(|(_, row)| {
-                    row.value
-                        .get(parent_field)
-                        .and_then(|p| p.get("id"))
-                        .and_then(Value::as_str)
-                        == Some(id)
-                })
+                .filter(|(_, row)| row.parent(parent_field) == Some(id))
                 .map(|(child_id, _)| child_id.clone())
                 .collect();
             for child_id in doomed {
@@ -355,126 +533,143 @@ impl Db {
         }
     }
 
-    /// Creates or replaces a key-auth credential of `consumer_id`.
-    pub fn put_key_auth(
+    /// `POST /consumers/{c}/key-auth`.
+    pub fn create_key_auth(
         &mut self,
         consumer_id: &str,
-        id: Option<String>,
         body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::KeyAuths, body, true)?;
+        let id = requested_id(body)?;
+        self.refuse_existing_id(Table::KeyAuths, &id)?;
+        let expires_at = ttl_expiry(body, now)?;
+        self.write_key_auth(consumer_id, &id, body, expires_at, now)
+    }
+
+    /// `PUT /consumers/{c}/key-auth/{k}`: full replacement; no `ttl` means no expiry.
+    pub fn upsert_key_auth(
+        &mut self,
+        consumer_id: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::KeyAuths, body, true)?;
+        let expires_at = ttl_expiry(body, now)?;
+        self.write_key_auth(consumer_id, id, body, expires_at, now)
+    }
+
+    /// `PATCH /consumers/{c}/key-auth/{k}`: `ttl` restarts the expiry (0 removes it), otherwise
+    /// the expiry is kept.
+    pub fn patch_key_auth(
+        &mut self,
+        id: &str,
+        patch: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::KeyAuths, patch, true)?;
+        let row = self
+            .get(Table::KeyAuths, id, now)
+            .ok_or(KongError::NotFound)?
+            .clone();
+        let expires_at = if patch.get("ttl").is_some_and(|ttl| !ttl.is_null()) {
+            ttl_expiry(patch, now)?
+        } else {
+            row.expires_at
+        };
+        let consumer_id = row
+            .parent("consumer")
+            .map(str::to_owned)
+            .ok_or(KongError::Internal)?;
+        let mut merged = row.value;
+        merged.extend(patch.clone());
+        self.write_key_auth(&consumer_id, id, &merged, expires_at, now)
+    }
+
+    fn write_key_auth(
+        &mut self,
+        consumer_id: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        expires_at: Option<f64>,
         now: f64,
     ) -> Result<Value, KongError> {
         let key = match body.get("key") {
             None | Some(Value::Null) => Value::String(generate_key()),
             Some(Value::String(k)) if !k.is_empty() => Value::String(k.clone()),
+            Some(Value::String(_)) => {
+                return Err(KongError::schema("key", "length must be at least 1"));
+            }
             Some(_) => return Err(KongError::schema("key", "expected a string")),
         };
         let tags = tags_of(body)?;
-        let expires_at = ttl_expiry(body, now)?;
-        let existing = id
-            .as_deref()
-            .and_then(|id| self.get(Table::KeyAuths, id, now))
-            .cloned();
-        let id = id.unwrap_or_else(new_id);
-        if let Some(err) = self.unique_violation(Table::KeyAuths, "key", &key, Some(&id), None, now)
-        {
-            return Err(err);
-        }
-        let created_at = existing
-            .as_ref()
-            .and_then(|row| row.value.get("created_at").cloned())
-            .unwrap_or_else(|| epoch(now));
+        self.unique_clash(Table::KeyAuths, &[("key", &key)], id)?;
         let value = json!({
             "id": id, "key": key, "tags": tags, "consumer": {"id": consumer_id},
-            "created_at": created_at, "ttl": Value::Null,
+            "created_at": self.created_at(Table::KeyAuths, id, now), "ttl": Value::Null,
         });
-        self.insert(Table::KeyAuths, &id, value, expires_at)?;
-        Ok(self
-            .get(Table::KeyAuths, &id, now)
-            .map_or(Value::Null, |row| render(row, now)))
+        self.store(Table::KeyAuths, id, value, expires_at, now)
     }
 
-    /// PATCH of a key-auth credential: `key`, `tags`, and `ttl` (which restarts the expiry).
-    pub fn patch_key_auth(
-        &mut self,
-        id: &str,
-        body: &Map<String, Value>,
-        now: f64,
-    ) -> Result<Value, KongError> {
-        let Some(row) = self.get(Table::KeyAuths, id, now).cloned() else {
-            return Err(KongError::NotFound);
-        };
-        let mut merged = row.value.clone();
-        for (field, value) in body {
-            merged.insert(field.clone(), value.clone());
-        }
-        let expires_at = if body.contains_key("ttl") {
-            ttl_expiry(body, now)?
-        } else {
-            row.expires_at
-        };
-        if let Some(key) = merged.get("key").cloned()
-            && let Some(err) =
-                self.unique_violation(Table::KeyAuths, "key", &key, Some(id), None, now)
-        {
-            return Err(err);
-        }
-        merged.insert("tags".to_owned(), tags_of(&merged)?);
-        merged.insert("ttl".to_owned(), Value::Null);
-        self.insert(Table::KeyAuths, id, Value::Object(merged), expires_at)?;
-        Ok(self
-            .get(Table::KeyAuths, id, now)
-            .map_or(Value::Null, |row| render(row, now)))
-    }
-
-    /// Adds an ACL group to `consumer_id`.
-    pub fn insert_acl(
+    /// `POST /consumers/{c}/acls`: one group; the same group twice for a consumer is a 409.
+    pub fn create_acl(
         &mut self,
         consumer_id: &str,
         body: &Map<String, Value>,
         now: f64,
     ) -> Result<Value, KongError> {
+        check_fields(Table::Acls, body, false)?;
+        let id = requested_id(body)?;
+        self.refuse_existing_id(Table::Acls, &id)?;
         let group = match body.get("group") {
-            Some(Value::String(g)) if !g.is_empty() => Value::String(g.clone()),
             None | Some(Value::Null) => {
                 return Err(KongError::schema("group", "required field missing"));
+            }
+            Some(Value::String(g)) if !g.is_empty() => Value::String(g.clone()),
+            Some(Value::String(_)) => {
+                return Err(KongError::schema("group", "length must be at least 1"));
             }
             Some(_) => return Err(KongError::schema("group", "expected a string")),
         };
         let tags = tags_of(body)?;
-        if let Some(err) = self.unique_violation(
+        let consumer = json!({"id": consumer_id});
+        self.unique_clash(
             Table::Acls,
-            "group",
-            &group,
-            None,
-            Some(("consumer", consumer_id)),
-            now,
-        ) {
-            return Err(err);
-        }
-        let id = new_id();
+            &[("consumer", &consumer), ("group", &group)],
+            &id,
+        )?;
         let value = json!({
-            "id": id, "group": group, "tags": tags, "consumer": {"id": consumer_id},
-            "created_at": epoch(now),
+            "id": id, "group": group, "tags": tags, "consumer": consumer, "created_at": epoch(now),
         });
-        self.insert(Table::Acls, &id, value, None)
+        self.store(Table::Acls, &id, value, None, now)
     }
 
-    /// Adds a plugin scoped to any of consumer, service, route (or global).
-    pub fn insert_plugin(
+    /// `POST /plugins` and the scoped variants; `scope` pins consumer/service/route ids.
+    pub fn create_plugin(
         &mut self,
         scope: &[(&str, &str)],
         body: &Map<String, Value>,
         now: f64,
     ) -> Result<Value, KongError> {
+        check_fields(Table::Plugins, body, false)?;
+        let id = requested_id(body)?;
+        self.refuse_existing_id(Table::Plugins, &id)?;
         let name = match body.get("name") {
-            Some(Value::String(n)) => n.clone(),
-            _ => return Err(KongError::schema("name", "required field missing")),
+            Some(Value::String(name)) => name.clone(),
+            None | Some(Value::Null) => {
+                return Err(KongError::schema("name", "required field missing"));
+            }
+            Some(_) => return Err(KongError::schema("name", "expected a string")),
         };
-        let config = crate::proxy::plugin_config(&name, body.get("config"))?;
-        let tags = tags_of(body)?;
-        let id = new_id();
+        let consumer_scoped = scope.iter().any(|(field, _)| *field == "consumer");
+        let config = plugins::validate(&name, body.get("config"), consumer_scoped)?;
+        let instance_name = optional_string(body, "instance_name")?;
+        self.unique_clash(Table::Plugins, &[("instance_name", &instance_name)], &id)?;
         let mut value = json!({
-            "id": id, "name": name, "config": config, "enabled": true, "tags": tags,
+            "id": id, "name": name, "instance_name": instance_name, "config": config,
+            "enabled": body.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            "tags": tags_of(body)?,
             "protocols": ["grpc", "grpcs", "http", "https"],
             "consumer": Value::Null, "service": Value::Null, "route": Value::Null,
             "created_at": epoch(now), "updated_at": epoch(now),
@@ -482,153 +677,182 @@ impl Db {
         for (field, parent_id) in scope {
             value[*field] = json!({"id": parent_id});
         }
-        let duplicate = self
-            .table(Table::Plugins)
-            .into_iter()
-            .flatten()
-            .any(|(_, row)| {
-                row.value.get("name") == value.get("name")
-                    && ["consumer", "service", "route"]
-                        .iter()
-                        .all(|f| row.value.get(*f) == value.get(*f))
-            });
+        let key: Vec<(&str, &Value)> = ["name", "consumer", "route", "service"]
+            .iter()
+            .map(|f| (*f, &value[*f]))
+            .collect();
+        let duplicate = self.table(Table::Plugins).any(|(_, row)| {
+            key.iter()
+                .all(|(field, wanted)| row.value.get(*field).unwrap_or(&Value::Null) == *wanted)
+        });
         if duplicate {
-            let mut fields = Map::new();
-            for f in ["consumer", "service", "route"] {
-                fields.insert(f.to_owned(), value[f].clone());
-            }
-            fields.insert("name".to_owned(), value["name"].clone());
-            return Err(KongError::Unique(fields));
+            return Err(KongError::Unique(
+                key.iter()
+                    .map(|(field, v)| ((*field).to_owned(), (*v).clone()))
+                    .collect(),
+            ));
         }
-        self.insert(Table::Plugins, &id, value, None)
+        self.store(Table::Plugins, &id, value, None, now)
     }
 
-    /// Creates a service from `url` or protocol/host/port/path.
-    pub fn insert_service(
+    /// `POST /services`: from `url` or protocol/host/port/path.
+    pub fn create_service(
         &mut self,
         body: &Map<String, Value>,
         now: f64,
     ) -> Result<Value, KongError> {
+        check_fields(Table::Services, body, false)?;
+        let id = requested_id(body)?;
+        self.refuse_existing_id(Table::Services, &id)?;
         let name = optional_string(body, "name")?;
-        let (protocol, host, port, path) =
-            if let Some(url) = body.get("url").and_then(Value::as_str) {
-                {
-                    let parsed = reqwest::Url::parse(url)
-                        .map_err(|_| KongError::schema("url", "missing host in url"))?;
-                    let host = parsed
-                        .host_str()
-                        .ok_or_else(|| KongError::schema("url", "missing host in url"))?
-                        .to_owned();
-                    let port = parsed.port_or_known_default().unwrap_or(80);
-                    let path = match parsed.path() {
-                        "/" | "" => Value::Null,
-                        p => Value::String(p.to_owned()),
-                    };
-                    (parsed.scheme().to_owned(), host, port, path)
-                }
-            } else {
-                {
-                    let host = body
-                        .get("host")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| KongError::schema("host", "required field missing"))?
-                        .to_owned();
-                    let protocol = body
-                        .get("protocol")
-                        .and_then(Value::as_str)
-                        .unwrap_or("http")
-                        .to_owned();
-                    let port = body
-                        .get("port")
-                        .and_then(Value::as_u64)
+        let (protocol, host, port, path) = match body.get("url") {
+            Some(Value::String(raw)) => {
+                let url = url::Url::parse(raw)
+                    .map_err(|_| KongError::schema("url", "missing host in url"))?;
+                let host = url
+                    .host_str()
+                    .ok_or_else(|| KongError::schema("url", "missing host in url"))?
+                    .to_owned();
+                let port = url.port_or_known_default().unwrap_or(80);
+                let path = match url.path() {
+                    "" | "/" if !raw.ends_with('/') => Value::Null,
+                    path => Value::String(path.to_owned()),
+                };
+                (url.scheme().to_owned(), host, port, path)
+            }
+            Some(_) => return Err(KongError::schema("url", "expected a string")),
+            None => {
+                let host = match body.get("host") {
+                    Some(Value::String(host)) if !host.is_empty() => host.clone(),
+                    _ => return Err(KongError::schema("host", "required field missing")),
+                };
+                let protocol = body
+                    .get("protocol")
+                    .and_then(Value::as_str)
+                    .unwrap_or("http")
+                    .to_owned();
+                let default_port = if protocol == "https" { 443 } else { 80 };
+                let port = match body.get("port") {
+                    None | Some(Value::Null) => default_port,
+                    Some(port) => port
+                        .as_u64()
                         .and_then(|p| u16::try_from(p).ok())
-                        .unwrap_or(80);
-                    (
-                        protocol,
-                        host,
-                        port,
-                        body.get("path").cloned().unwrap_or(Value::Null),
-                    )
-                }
-            };
-        if let Some(err) = self.unique_violation(Table::Services, "name", &name, None, None, now) {
-            return Err(err);
+                        .ok_or_else(|| {
+                            KongError::schema("port", "value should be between 0 and 65535")
+                        })?,
+                };
+                (
+                    protocol,
+                    host,
+                    port,
+                    body.get("path").cloned().unwrap_or(Value::Null),
+                )
+            }
+        };
+        if !["http", "https"].contains(&protocol.as_str()) {
+            return Err(KongError::schema(
+                "protocol",
+                "expected one of: http, https",
+            ));
         }
-        let id = new_id();
+        self.unique_clash(Table::Services, &[("name", &name)], &id)?;
         let value = json!({
             "id": id, "name": name, "protocol": protocol, "host": host, "port": port, "path": path,
             "retries": 5, "connect_timeout": 60000, "write_timeout": 60000, "read_timeout": 60000,
-            "enabled": true, "tags": tags_of(body)?, "created_at": epoch(now), "updated_at": epoch(now),
+            "enabled": true, "tags": tags_of(body)?, "client_certificate": Value::Null,
+            "tls_verify": Value::Null, "tls_verify_depth": Value::Null, "ca_certificates": Value::Null,
+            "created_at": epoch(now), "updated_at": epoch(now),
         });
-        self.insert(Table::Services, &id, value, None)
+        self.store(Table::Services, &id, value, None, now)
     }
 
-    /// Creates a route, optionally attached to a service.
-    pub fn insert_route(
+    /// `POST /routes` and `POST /services/{s}/routes`.
+    pub fn create_route(
         &mut self,
         service_id: Option<&str>,
         body: &Map<String, Value>,
         now: f64,
     ) -> Result<Value, KongError> {
+        check_fields(Table::Routes, body, false)?;
+        let id = requested_id(body)?;
+        self.refuse_existing_id(Table::Routes, &id)?;
         let name = optional_string(body, "name")?;
-        let paths = body.get("paths").cloned().unwrap_or(Value::Null);
-        let methods = body.get("methods").cloned().unwrap_or(Value::Null);
-        if paths.is_null() && methods.is_null() && body.get("hosts").is_none() {
-            return Err(KongError::Schema(vec![(
-                "@entity".to_owned(),
-                "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https'".to_owned(),
-            )]));
+        let strings = |field: &str| -> Result<Value, KongError> {
+            match body.get(field) {
+                None | Some(Value::Null) => Ok(Value::Null),
+                Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                    Ok(Value::Array(items.clone()))
+                }
+                Some(_) => Err(KongError::schema(field, "expected an array of strings")),
+            }
+        };
+        let paths = strings("paths")?;
+        let methods = strings("methods")?;
+        let hosts = strings("hosts")?;
+        if paths.is_null() && methods.is_null() && hosts.is_null() {
+            return Err(KongError::schema(
+                "@entity",
+                "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'",
+            ));
         }
-        if let Some(err) = self.unique_violation(Table::Routes, "name", &name, None, None, now) {
-            return Err(err);
+        if let Some(bad) = paths
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|p| !p.starts_with('/'))
+        {
+            return Err(KongError::schema(
+                "paths",
+                format!(
+                    "invalid path: '{bad}' (should start with: '/' (fixed path) or '~/' (regex path))"
+                ),
+            ));
         }
-        let id = new_id();
+        self.unique_clash(Table::Routes, &[("name", &name)], &id)?;
+        let flag = |field: &str, default: bool| {
+            body.get(field).and_then(Value::as_bool).unwrap_or(default)
+        };
         let value = json!({
-            "id": id, "name": name, "paths": paths, "methods": methods,
-            "strip_path": body.get("strip_path").and_then(Value::as_bool).unwrap_or(true),
-            "preserve_host": false, "protocols": ["http", "https"],
+            "id": id, "name": name, "paths": paths, "methods": methods, "hosts": hosts,
+            "strip_path": flag("strip_path", true), "preserve_host": flag("preserve_host", false),
+            "protocols": body.get("protocols").cloned().unwrap_or_else(|| json!(["http", "https"])),
+            "path_handling": "v0", "regex_priority": 0, "https_redirect_status_code": 426,
+            "request_buffering": true, "response_buffering": true,
+            "headers": Value::Null, "snis": Value::Null, "sources": Value::Null, "destinations": Value::Null,
             "service": service_id.map(|s| json!({"id": s})),
             "tags": tags_of(body)?, "created_at": epoch(now), "updated_at": epoch(now),
         });
-        self.insert(Table::Routes, &id, value, None)
+        self.store(Table::Routes, &id, value, None, now)
     }
 
-    /// Live rows of a table, for the proxy.
-    pub fn rows(&self, table: Table, now: f64) -> impl Iterator<Item = &Row> {
-        self.table(table)
-            .into_iter()
-            .flat_map(|t| t.values())
-            .filter(move |row| row.live(now))
-    }
-
-    /// Removes expired `ttl` rows, as Kong's cleanup timer does.
-    pub fn purge_expired(&mut self, now: f64) {
+    /// Removes expired `ttl` rows, as Kong's cleanup timer does; returns how many.
+    pub fn purge_expired(&mut self, now: f64) -> usize {
+        let mut purged = 0;
         for table in self.tables.values_mut() {
+            let before = table.len();
             table.retain(|_, row| row.live(now));
+            purged += before - table.len();
         }
+        purged
     }
 }
 
-fn ttl_expiry(body: &Map<String, Value>, now: f64) -> Result<Option<f64>, KongError> {
-    match body.get("ttl") {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => {
-            let ttl = value
-                .as_i64()
-                .ok_or_else(|| KongError::schema("ttl", "expected an integer"))?;
-            if !(0..=MAX_TTL).contains(&ttl) {
-                return Err(KongError::schema(
-                    "ttl",
-                    format!("value should be between 0 and {MAX_TTL}"),
-                ));
-            }
-            #[expect(clippy::cast_precision_loss, reason = "ttl is at most 1e8")]
-            Ok((ttl > 0).then_some(now + ttl as f64))
-        }
+fn decode_offset(raw: &str) -> Result<String, KongError> {
+    let bad = |reason| KongError::InvalidOffset {
+        offset: raw.to_owned(),
+        reason,
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad("bad base64 encoding"))?;
+    match serde_json::from_slice::<Vec<String>>(&bytes).as_deref() {
+        Ok([id]) if is_uuid(id) => Ok(id.clone()),
+        _ => Err(bad("bad json encoding")),
     }
 }
 
-/// The row as the Admin API shows it: `ttl` is the remaining whole seconds.
+/// The row as the Admin API shows it: `ttl` is the remaining whole seconds (floor).
 pub fn render(row: &Row, now: f64) -> Value {
     let mut value = row.value.clone();
     if let Some(at) = row.expires_at {
@@ -640,4 +864,52 @@ pub fn render(row: &Row, now: f64) -> Value {
         value.insert("ttl".to_owned(), json!(remaining));
     }
     Value::Object(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_filters_parse_and_or_and_refuse_mixing() {
+        assert_eq!(
+            Tags::parse(Some("a,b")).expect("and"),
+            Tags::All(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            Tags::parse(Some("a/b")).expect("or"),
+            Tags::OneOf(vec!["a".into(), "b".into()])
+        );
+        assert!(Tags::parse(Some("a,b/c")).is_err());
+        assert!(Tags::parse(Some("a,b,c,d,e,f")).is_err());
+        assert!(Tags::parse(Some("")).is_err());
+    }
+
+    #[test]
+    fn generated_keys_are_32_alphanumerics() {
+        let key = generate_key();
+        assert_eq!(key.len(), 32);
+        assert!(key.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn offsets_round_trip_and_garbage_is_refused() {
+        let id = new_id();
+        let token = URL_SAFE_NO_PAD.encode(json!([id]).to_string());
+        assert_eq!(decode_offset(&token).expect("valid"), id);
+        assert!(matches!(
+            decode_offset("!!!"),
+            Err(KongError::InvalidOffset {
+                reason: "bad base64 encoding",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_offset(&URL_SAFE_NO_PAD.encode("nope")),
+            Err(KongError::InvalidOffset {
+                reason: "bad json encoding",
+                ..
+            })
+        ));
+    }
 }

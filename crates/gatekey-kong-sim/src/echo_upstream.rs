@@ -9,6 +9,9 @@ use axum::extract::Request;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+/// Largest request body echoed back.
+const BODY_LIMIT: usize = 1024 * 1024;
+
 /// A running echo server.
 #[derive(Debug)]
 pub struct RunningEcho {
@@ -18,6 +21,7 @@ pub struct RunningEcho {
 }
 
 impl RunningEcho {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -28,6 +32,7 @@ impl RunningEcho {
     }
 }
 
+/// Answers with the request's method, path, query, headers (lowercase names) and body text.
 async fn echo(request: Request) -> axum::Json<Value> {
     let headers: BTreeMap<String, String> = request
         .headers()
@@ -39,11 +44,15 @@ async fn echo(request: Request) -> axum::Json<Value> {
             )
         })
         .collect();
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let body = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
     axum::Json(json!({
-        "method": request.method().as_str(),
-        "path": request.uri().path(),
-        "query": request.uri().query(),
-        "headers": headers,
+        "method": method, "path": path, "query": query, "headers": headers, "body": body,
     }))
 }
 

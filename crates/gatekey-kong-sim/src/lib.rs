@@ -11,6 +11,7 @@ mod db;
 mod declarative;
 pub mod echo_upstream;
 mod errors;
+mod plugins;
 mod proxy;
 
 use std::net::SocketAddr;
@@ -18,10 +19,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
-use tokio::sync::oneshot;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
-pub use declarative::DeclarativeConfig;
+pub use declarative::{DeclarativeConfig, DeclarativeError};
+
+/// The Kong version the simulator reports and imitates.
+pub(crate) const KONG_VERSION: &str = "3.9.1";
 
 /// How to run the simulator.
 #[derive(Debug, Clone)]
@@ -45,12 +49,15 @@ impl Default for SimConfig {
     }
 }
 
-/// Makes the next matching Admin API requests fail (simulator only).
-#[derive(Debug, Clone, Deserialize)]
+/// Makes the next matching Admin API requests fail (simulator only): a 500 answers Kong's
+/// database-error body `{"message":"An unexpected error occurred"}`, other statuses their plain
+/// `{"message": ...}` body. Also accepted as JSON by `POST /_sim/faults`
+/// (`{"method":"POST","path_contains":"/key-auth","status":500,"times":1}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     /// HTTP method to match.
     #[serde(with = "method_serde")]
-    pub method: axum::http::Method,
+    pub method: http::Method,
     /// Substring of the request path to match.
     pub path_contains: String,
     /// Status to answer with.
@@ -62,9 +69,16 @@ pub struct Fault {
 mod method_serde {
     use serde::Deserialize as _;
 
+    pub fn serialize<S: serde::Serializer>(
+        method: &http::Method,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(method.as_str())
+    }
+
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<axum::http::Method, D::Error> {
+    ) -> Result<http::Method, D::Error> {
         let text = String::deserialize(deserializer)?;
         text.to_ascii_uppercase()
             .parse()
@@ -79,6 +93,9 @@ pub(crate) struct Sim {
     clock_offset_ms: AtomicI64,
     faults: Mutex<Vec<Fault>>,
     admin_requests: AtomicU64,
+    /// Reported by `GET /` as `node_id`.
+    pub(crate) node_id: String,
+    /// Client the proxy forwards with.
     pub(crate) http: reqwest::Client,
 }
 
@@ -100,7 +117,7 @@ impl Sim {
     }
 
     /// Takes one matching fault, if any is armed.
-    pub(crate) fn take_fault(&self, method: &axum::http::Method, path: &str) -> Option<u16> {
+    pub(crate) fn take_fault(&self, method: &http::Method, path: &str) -> Option<u16> {
         let mut faults = self
             .faults
             .lock()
@@ -133,6 +150,10 @@ impl Sim {
     pub(crate) fn count_admin_request(&self) {
         self.admin_requests.fetch_add(1, Ordering::Relaxed);
     }
+
+    pub(crate) fn admin_request_count(&self) -> u64 {
+        self.admin_requests.load(Ordering::Relaxed)
+    }
 }
 
 /// A running simulator. Dropping it without [`RunningSim::shutdown`] leaves the listeners running
@@ -142,15 +163,17 @@ pub struct RunningSim {
     sim: Arc<Sim>,
     admin_addr: SocketAddr,
     proxy_addr: SocketAddr,
-    stop: Vec<oneshot::Sender<()>>,
+    stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningSim {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn admin_url(&self) -> String {
         format!("http://{}", self.admin_addr)
     }
 
+    /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn proxy_url(&self) -> String {
         format!("http://{}", self.proxy_addr)
     }
@@ -166,30 +189,33 @@ impl RunningSim {
     }
 
     /// Admin API requests served so far.
+    /// Admin API requests served so far (faulted ones included, `/_sim/` ones not).
     pub fn admin_request_count(&self) -> u64 {
-        self.sim.admin_requests.load(Ordering::Relaxed)
+        self.sim.admin_request_count()
     }
 
     /// Stops both listeners and waits for them.
     pub async fn shutdown(self) {
-        for stop in self.stop {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
     }
 }
 
-/// Binds both listeners, loads the declarative configuration and starts serving.
+/// Binds both listeners, loads the declarative configuration and starts serving; returns as soon
+/// as both listeners are bound.
 pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
     let sim = Arc::new(Sim {
         db: Mutex::new(db::Db::default()),
         clock_offset_ms: AtomicI64::new(0),
         faults: Mutex::new(Vec::new()),
         admin_requests: AtomicU64::new(0),
+        node_id: uuid::Uuid::new_v4().to_string(),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
             .build()?,
     });
     if let Some(declarative) = &config.declarative {
@@ -200,40 +226,47 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
     let proxy_listener = tokio::net::TcpListener::bind(config.proxy_addr).await?;
     let admin_addr = admin_listener.local_addr()?;
     let proxy_addr = proxy_listener.local_addr()?;
-    let mut stop = Vec::new();
-    let mut tasks = Vec::new();
-    for (listener, router) in [
-        (admin_listener, admin::router(sim.clone())),
-        (proxy_listener, proxy::router(sim.clone())),
-    ] {
-        let (tx, rx) = oneshot::channel::<()>();
-        stop.push(tx);
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(err) = served {
-                tracing::error!(error = %err, "simulator listener failed");
+    let (stop, stopped) = watch::channel(false);
+    let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let admin = axum::serve(admin_listener, admin::router(sim.clone()))
+        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    let proxy = axum::serve(
+        proxy_listener,
+        proxy::router(sim.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(until_stopped(stopped.clone()));
+    let mut tasks = vec![
+        tokio::spawn(async move {
+            if let Err(err) = admin.await {
+                tracing::error!(error = %err, "simulator admin listener failed");
             }
-        }));
-    }
-    let purger = sim.clone();
-    let (tx, mut rx) = oneshot::channel::<()>();
-    stop.push(tx);
-    let interval = config.purge_interval;
+        }),
+        tokio::spawn(async move {
+            if let Err(err) = proxy.await {
+                tracing::error!(error = %err, "simulator proxy listener failed");
+            }
+        }),
+    ];
+    let purge_sim = sim.clone();
+    let mut ticks = tokio::time::interval(config.purge_interval.max(Duration::from_millis(10)));
+    let mut stopped_purge = stopped;
     tasks.push(tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = &mut rx => break,
-                () = tokio::time::sleep(interval) => {
-                    let now = purger.now();
-                    purger.db().purge_expired(now);
+                _ = stopped_purge.wait_for(|stop| *stop) => break,
+                _ = ticks.tick() => {
+                    let now = purge_sim.now();
+                    let purged = purge_sim.db().purge_expired(now);
+                    if purged > 0 {
+                        tracing::debug!(purged, "purged expired ttl rows");
+                    }
                 }
             }
         }
     }));
+    tracing::debug!(%admin_addr, %proxy_addr, "Kong simulator started");
     Ok(RunningSim {
         sim,
         admin_addr,

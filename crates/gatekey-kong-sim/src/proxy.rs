@@ -1,95 +1,62 @@
-//! The proxy listener: route matching, then the key-auth, acl and rate-limiting plugins as Kong
-//! 3.7+ runs them (same status codes, bodies and headers), then forwarding to the upstream with
-//! the consumer headers Kong adds.
+//! The proxy listener: route matching, then the key-auth, acl and rate-limiting plugins in Kong's
+//! priority order with Kong 3.7+ status codes, bodies and headers, then forwarding to the
+//! service's upstream with the consumer headers Kong adds. The plugin decisions are plain
+//! functions over the request and the stored rows, so each is easy to test and to read.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::Sim;
-use crate::db::{Row, Table};
-use crate::errors::KongError;
+use crate::db::{Db, Row, Table};
+use crate::plugins::{self, AclConfig, KeyAuthConfig, RateLimitConfig};
+use crate::{KONG_VERSION, Sim};
 
-/// Rate-limiting windows and their lengths in seconds.
-const WINDOWS: [(&str, u64); 4] = [
-    ("second", 1),
-    ("minute", 60),
-    ("hour", 3600),
-    ("day", 86_400),
-];
+/// Largest request body the proxy buffers before forwarding.
+const BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-/// Validates a plugin's configuration and fills Kong's defaults.
-pub fn plugin_config(name: &str, config: Option<&Value>) -> Result<Value, KongError> {
-    let mut config = match config {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(map)) => map.clone(),
-        Some(_) => return Err(KongError::schema("config", "expected a record")),
-    };
-    let mut defaults = |pairs: &[(&str, Value)]| {
-        for (k, v) in pairs {
-            config.entry((*k).to_owned()).or_insert_with(|| v.clone());
-        }
-    };
-    match name {
-        "key-auth" => defaults(&[
-            ("key_names", json!(["apikey"])),
-            ("key_in_header", json!(true)),
-            ("key_in_query", json!(true)),
-            ("key_in_body", json!(false)),
-            ("hide_credentials", json!(false)),
-            ("realm", Value::Null),
-            ("anonymous", Value::Null),
-        ]),
-        "acl" => {
-            defaults(&[("hide_groups_header", json!(false))]);
-            let allow = config.get("allow").is_some_and(|v| !v.is_null());
-            let deny = config.get("deny").is_some_and(|v| !v.is_null());
-            if allow == deny {
-                return Err(KongError::schema(
-                    "config",
-                    "exactly one of these fields must be non-empty: 'config.allow', 'config.deny'",
-                ));
-            }
-        }
-        "rate-limiting" => {
-            defaults(&[
-                ("policy", json!("local")),
-                ("limit_by", json!("consumer")),
-                ("error_code", json!(429)),
-                ("error_message", json!("API rate limit exceeded")),
-                ("fault_tolerant", json!(true)),
-                ("hide_client_headers", json!(false)),
-            ]);
-            if WINDOWS
-                .iter()
-                .all(|(w, _)| config.get(*w).is_none_or(Value::is_null))
-            {
-                return Err(KongError::schema(
-                    "config",
-                    "at least one of these fields must be non-empty: 'config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'",
-                ));
-            }
-        }
-        other => {
-            return Err(KongError::schema(
-                "name",
-                format!(
-                    "plugin '{other}' not enabled; add it to the 'plugins' configuration property"
-                ),
-            ));
-        }
-    }
-    Ok(Value::Object(config))
+/// Request-scoped refusal: status, message and extra headers of Kong's JSON error.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    headers: Vec<(HeaderName, String)>,
 }
 
-#[derive(Debug, Default)]
-struct Counters(HashMap<(String, String, &'static str, u64), u64>);
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_headers(mut self, headers: Vec<(HeaderName, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    fn into_response(self, request_id: &str) -> Response {
+        let mut response = (
+            self.status,
+            axum::Json(json!({"message": self.message, "request_id": request_id})),
+        )
+            .into_response();
+        append_all(response.headers_mut(), &self.headers);
+        response
+    }
+}
+
+/// Rate-limiting counters: (plugin id, identifier, window, window start) -> requests.
+type Counters = HashMap<(String, String, &'static str, u64), u64>;
 
 #[derive(Debug)]
 struct Proxy {
@@ -100,364 +67,409 @@ struct Proxy {
 pub fn router(sim: Arc<Sim>) -> Router {
     let proxy = Arc::new(Proxy {
         sim,
-        counters: Mutex::new(Counters::default()),
+        counters: Mutex::new(HashMap::new()),
     });
     Router::new().fallback(handle).with_state(proxy)
 }
 
-fn request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
-fn kong_error(
-    status: StatusCode,
-    message: &str,
-    request_id: &str,
-    extra: &[(HeaderName, String)],
-) -> Response {
-    let mut response = (
-        status,
-        axum::Json(json!({"message": message, "request_id": request_id})),
-    )
-        .into_response();
+fn append_all(headers: &mut HeaderMap, extra: &[(HeaderName, String)]) {
     for (name, value) in extra {
         if let Ok(value) = HeaderValue::from_str(value) {
-            response.headers_mut().append(name.clone(), value);
+            headers.insert(name.clone(), value);
         }
     }
-    response
 }
 
-fn id_of(value: &Map<String, Value>, field: &str) -> Option<String> {
-    value
-        .get(field)
-        .and_then(|p| p.get("id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), value);
+    }
 }
 
-/// The most specific enabled plugin of `name` for this route/service/consumer.
-fn plugin<'a>(
-    rows: &[&'a Row],
+/// The route a request matched, and the parts of it the rest of the pipeline needs.
+#[derive(Debug)]
+struct Matched {
+    route_id: String,
+    service: Option<Map<String, Value>>,
+    /// Request path after `strip_path`.
+    upstream_path: String,
+}
+
+/// Kong's prefix router: the longest matching path wins; at equal length a route that also
+/// constrains methods wins over one that does not.
+fn match_route(db: &Db, method: &Method, path: &str, now: f64) -> Option<Matched> {
+    let mut best: Option<((usize, bool), &Row, usize)> = None;
+    for route in db.rows(Table::Routes, now) {
+        let methods = route.value.get("methods").and_then(Value::as_array);
+        if methods.is_some_and(|ms| !ms.iter().any(|m| m.as_str() == Some(method.as_str()))) {
+            continue;
+        }
+        let paths: Vec<&str> = route
+            .value
+            .get("paths")
+            .and_then(Value::as_array)
+            .map_or_else(
+                || vec!["/"],
+                |ps| ps.iter().filter_map(Value::as_str).collect(),
+            );
+        for prefix in paths {
+            let rank = (prefix.len(), methods.is_some());
+            if path.starts_with(prefix) && best.as_ref().is_none_or(|(r, _, _)| rank > *r) {
+                best = Some((rank, route, prefix.len()));
+            }
+        }
+    }
+    let (_, route, prefix_len) = best?;
+    let strip = route
+        .value
+        .get("strip_path")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let upstream_path = if strip { &path[prefix_len..] } else { path };
+    Some(Matched {
+        route_id: route.str_field("id")?.to_owned(),
+        service: route
+            .parent("service")
+            .and_then(|id| db.get(Table::Services, id, now))
+            .map(|row| row.value.clone()),
+        upstream_path: upstream_path.to_owned(),
+    })
+}
+
+/// Kong's plugin precedence: the most specific enabled instance of `name` wins (consumer+route+
+/// service, consumer+route, consumer+service, route+service, consumer, route, service, global).
+fn pick_plugin<'a>(
+    rows: &'a [Row],
     name: &str,
     route: &str,
     service: Option<&str>,
     consumer: Option<&str>,
 ) -> Option<&'a Map<String, Value>> {
     rows.iter()
-        .map(|row| &row.value)
-        .filter(|p| p.get("name").and_then(Value::as_str) == Some(name))
-        .filter_map(|p| {
-            let (c, r, s) = (id_of(p, "consumer"), id_of(p, "route"), id_of(p, "service"));
-            let matches = c.as_deref().is_none_or(|c| Some(c) == consumer)
-                && r.as_deref().is_none_or(|r| r == route)
-                && s.as_deref().is_none_or(|s| Some(s) == service);
-            let specificity =
-                u8::from(c.is_some()) * 4 + u8::from(r.is_some()) * 2 + u8::from(s.is_some());
-            matches.then_some((specificity, p))
-        })
-        .max_by_key(|(specificity, _)| *specificity)
-        .map(|(_, p)| p)
-}
-
-struct Matched {
-    route_id: String,
-    service: Option<Map<String, Value>>,
-    upstream_path: String,
-}
-
-fn match_route(sim: &Sim, method: &str, path: &str, now: f64) -> Option<Matched> {
-    let db = sim.db();
-    let mut best: Option<(usize, &Row, String)> = None;
-    for route in db.rows(Table::Routes, now) {
-        let methods_ok = route
-            .value
-            .get("methods")
-            .and_then(Value::as_array)
-            .is_none_or(|ms| ms.iter().any(|m| m.as_str() == Some(method)));
-        if !methods_ok {
-            continue;
-        }
-        let paths: Vec<String> = route
-            .value
-            .get("paths")
-            .and_then(Value::as_array)
-            .map_or_else(
-                || vec!["/".to_owned()],
-                |ps| {
-                    ps.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                },
+        .filter(|row| row.str_field("name") == Some(name))
+        .filter(|row| row.value.get("enabled").and_then(Value::as_bool) != Some(false))
+        .filter_map(|row| {
+            let (c, r, s) = (
+                row.parent("consumer"),
+                row.parent("route"),
+                row.parent("service"),
             );
-        for prefix in paths {
-            if path.starts_with(&prefix)
-                && best.as_ref().is_none_or(|(len, _, _)| prefix.len() > *len)
-            {
-                best = Some((prefix.len(), route, prefix));
-            }
-        }
-    }
-    let (_, route, prefix) = best?;
-    let strip = route
-        .value
-        .get("strip_path")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    let rest = if strip { &path[prefix.len()..] } else { path };
-    let service = id_of(&route.value, "service")
-        .and_then(|id| db.get(Table::Services, &id, now))
-        .map(|row| row.value.clone());
-    Some(Matched {
-        route_id: route
-            .value
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        service,
-        upstream_path: rest.to_owned(),
-    })
+            let applies = c.is_none_or(|c| Some(c) == consumer)
+                && r.is_none_or(|r| r == route)
+                && s.is_none_or(|s| Some(s) == service);
+            let rank = match (c.is_some(), r.is_some(), s.is_some()) {
+                (true, true, true) => 7,
+                (true, true, false) => 6,
+                (true, false, true) => 5,
+                (false, true, true) => 4,
+                (true, false, false) => 3,
+                (false, true, false) => 2,
+                (false, false, true) => 1,
+                (false, false, false) => 0,
+            };
+            applies.then_some((rank, &row.value))
+        })
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, value)| value)
 }
 
-/// The key sent by the client, per key-auth's configuration.
+/// Where key-auth found the key, so `hide_credentials` can remove it.
+#[derive(Debug, PartialEq, Eq)]
+enum KeySource {
+    Header(String),
+    Query(String),
+}
+
+/// What key-auth found in the request.
+#[derive(Debug, PartialEq, Eq)]
 enum KeyLookup {
     Missing,
     Duplicate,
-    Found(String, Option<String>),
+    Found(String, KeySource),
 }
 
-fn find_key(config: &Map<String, Value>, headers: &HeaderMap, query: Option<&str>) -> KeyLookup {
-    let names: Vec<&str> = config
-        .get("key_names")
-        .and_then(Value::as_array)
-        .map(|n| n.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if config
-        .get("key_in_header")
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
-    {
-        for name in &names {
-            let values: Vec<_> = headers.get_all(*name).iter().collect();
-            if values.len() > 1 {
-                return KeyLookup::Duplicate;
-            }
-            if let Some(value) = values.first().and_then(|v| v.to_str().ok()) {
-                return KeyLookup::Found(value.to_owned(), Some((*name).to_owned()));
-            }
+/// key-auth's lookup: for each configured name, the header first, then the query string.
+fn find_key(config: &KeyAuthConfig, headers: &HeaderMap, query: &[(String, String)]) -> KeyLookup {
+    for name in &config.key_names {
+        let mut found: Vec<(String, KeySource)> = Vec::new();
+        if config.key_in_header {
+            found.extend(
+                headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(|v| (v.to_owned(), KeySource::Header(name.clone()))),
+            );
         }
-    }
-    if config
-        .get("key_in_query")
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
-    {
-        let pairs: Vec<(String, String)> = query
-            .unwrap_or_default()
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        for name in &names {
-            let values: Vec<&String> = pairs
-                .iter()
-                .filter(|(k, _)| k == name)
-                .map(|(_, v)| v)
-                .collect();
-            if values.len() > 1 {
-                return KeyLookup::Duplicate;
+        if found.is_empty() && config.key_in_query {
+            found.extend(
+                query
+                    .iter()
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| (v.clone(), KeySource::Query(name.clone()))),
+            );
+        }
+        match found.len() {
+            0 => {}
+            1 => {
+                let (key, source) = found.remove(0);
+                return if key.is_empty() {
+                    KeyLookup::Missing
+                } else {
+                    KeyLookup::Found(key, source)
+                };
             }
-            if let Some(value) = values.first() {
-                return KeyLookup::Found((*value).clone(), None);
-            }
+            _ => return KeyLookup::Duplicate,
         }
     }
     KeyLookup::Missing
 }
 
+/// The consumer key-auth identified.
+#[derive(Debug)]
 struct Authenticated {
     consumer: Map<String, Value>,
+    consumer_id: String,
     credential_id: String,
     groups: Vec<String>,
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "Kong's access phase, plugin by plugin, reads top to bottom"
-)]
-async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
-    let request_id = request_id();
-    let sim = &proxy.sim;
-    let now = sim.now();
-    let (parts, body) = request.into_parts();
-    let Some(matched) = match_route(sim, parts.method.as_str(), parts.uri.path(), now) else {
-        return kong_error(
-            StatusCode::NOT_FOUND,
-            "no Route matched with those values",
-            &request_id,
-            &[],
-        );
+/// key-auth's access phase: the consumer behind the key, or Kong's 401.
+fn authenticate(
+    db: &Db,
+    config: &KeyAuthConfig,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    now: f64,
+) -> Result<(Authenticated, KeySource), Refusal> {
+    let challenge = match &config.realm {
+        Some(realm) => format!("Key realm=\"{realm}\""),
+        None => "Key".to_owned(),
     };
-    let service_id = matched
-        .service
-        .as_ref()
-        .and_then(|s| s.get("id").and_then(Value::as_str).map(str::to_owned));
-    let mut headers = parts.headers.clone();
+    let unauthorized = |message: &str| {
+        Refusal::new(StatusCode::UNAUTHORIZED, message)
+            .with_headers(vec![(header::WWW_AUTHENTICATE, challenge.clone())])
+    };
+    let (key, source) = match find_key(config, headers, query) {
+        KeyLookup::Missing => return Err(unauthorized("No API key found in request")),
+        KeyLookup::Duplicate => return Err(unauthorized("Duplicate API key found")),
+        KeyLookup::Found(key, source) => (key, source),
+    };
+    let credential = db
+        .rows(Table::KeyAuths, now)
+        .find(|row| row.str_field("key") == Some(key.as_str()))
+        .ok_or_else(|| unauthorized("Unauthorized"))?;
+    let consumer_id = credential
+        .parent("consumer")
+        .ok_or_else(|| unauthorized("Unauthorized"))?;
+    let consumer = db
+        .get(Table::Consumers, consumer_id, now)
+        .ok_or_else(|| unauthorized("Unauthorized"))?;
+    let groups = db
+        .rows(Table::Acls, now)
+        .filter(|acl| acl.parent("consumer") == Some(consumer_id))
+        .filter_map(|acl| acl.str_field("group").map(str::to_owned))
+        .collect();
+    let authenticated = Authenticated {
+        consumer: consumer.value.clone(),
+        consumer_id: consumer_id.to_owned(),
+        credential_id: credential.str_field("id").unwrap_or_default().to_owned(),
+        groups,
+    };
+    Ok((authenticated, source))
+}
 
-    let plugins: Vec<Row> = sim.db().rows(Table::Plugins, now).cloned().collect();
-    let plugin_rows: Vec<&Row> = plugins.iter().collect();
-    let mut authenticated: Option<Authenticated> = None;
-    if let Some(key_auth) = plugin(
-        &plugin_rows,
-        "key-auth",
-        &matched.route_id,
-        service_id.as_deref(),
-        None,
-    ) {
-        let config = key_auth
-            .get("config")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let challenge = match config.get("realm").and_then(Value::as_str) {
-            Some(realm) => format!("Key realm=\"{realm}\""),
-            None => "Key".to_owned(),
+/// acl's access phase: no consumer is a 401, a consumer outside the lists a 403.
+fn authorize(config: &AclConfig, authenticated: Option<&Authenticated>) -> Result<(), Refusal> {
+    let Some(auth) = authenticated else {
+        return Err(Refusal::new(StatusCode::UNAUTHORIZED, "Unauthorized"));
+    };
+    if config.admits(&auth.groups) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "You cannot consume this service",
+        ))
+    }
+}
+
+fn header_name(name: &str) -> HeaderName {
+    HeaderName::from_bytes(name.as_bytes()).expect("rate-limit header names are valid tokens")
+}
+
+impl Proxy {
+    /// rate-limiting's access phase (fixed windows on the simulated clock, `policy: local`):
+    /// the headers to add, or the refusal with them. Mirrors `kong/plugins/rate-limiting/handler.lua`.
+    fn rate_limit(
+        &self,
+        plugin_id: &str,
+        config: &RateLimitConfig,
+        identifier: &str,
+        now: f64,
+    ) -> Result<Vec<(HeaderName, String)>, Refusal> {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "simulated epoch seconds are positive and fit in u64"
+        )]
+        let now_s = now.floor() as u64;
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let windows = config.windows();
+        let key = |name: &'static str, length: u64| {
+            (
+                plugin_id.to_owned(),
+                identifier.to_owned(),
+                name,
+                now_s - now_s % length,
+            )
         };
-        let www = [(axum::http::header::WWW_AUTHENTICATE, challenge)];
-        let (key, header) = match find_key(&config, &parts.headers, parts.uri.query()) {
-            KeyLookup::Missing => {
-                return kong_error(
-                    StatusCode::UNAUTHORIZED,
-                    "No API key found in request",
-                    &request_id,
-                    &www,
-                );
-            }
-            KeyLookup::Duplicate => {
-                return kong_error(
-                    StatusCode::UNAUTHORIZED,
-                    "Duplicate API key found",
-                    &request_id,
-                    &www,
-                );
-            }
-            KeyLookup::Found(key, header) => (key, header),
-        };
-        let db = sim.db();
-        let Some(credential) = db
-            .rows(Table::KeyAuths, now)
-            .find(|row| row.value.get("key").and_then(Value::as_str) == Some(key.as_str()))
-        else {
-            return kong_error(StatusCode::UNAUTHORIZED, "Unauthorized", &request_id, &www);
-        };
-        let consumer_id = id_of(&credential.value, "consumer").unwrap_or_default();
-        let Some(consumer) = db.get(Table::Consumers, &consumer_id, now) else {
-            return kong_error(StatusCode::UNAUTHORIZED, "Unauthorized", &request_id, &www);
-        };
-        let groups = db
-            .rows(Table::Acls, now)
-            .filter(|acl| id_of(&acl.value, "consumer").as_deref() == Some(consumer_id.as_str()))
-            .filter_map(|acl| {
-                acl.value
-                    .get("group")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
+        let mut stop = None;
+        let usage: Vec<(&'static str, u64, u64, u64)> = windows
+            .iter()
+            .map(|(name, length, limit)| {
+                let used = counters.get(&key(name, *length)).copied().unwrap_or(0);
+                let remaining = limit.saturating_sub(used);
+                if remaining == 0 {
+                    stop = Some(*name);
+                }
+                (*name, *length, *limit, remaining)
             })
             .collect();
-        authenticated = Some(Authenticated {
-            consumer: consumer.value.clone(),
-            credential_id: credential
-                .value
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            groups,
-        });
-        if config
-            .get("hide_credentials")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-            && let Some(header) = header
-        {
-            headers.remove(header.as_str());
+        let mut headers = Vec::new();
+        let mut tightest: Option<(u64, u64, u64)> = None; // (limit, remaining, window length)
+        let mut reset = 0;
+        for (name, length, limit, remaining) in usage {
+            let remaining = if stop.is_none_or(|s| s == name) {
+                remaining.saturating_sub(1)
+            } else {
+                remaining
+            };
+            if tightest.is_none_or(|(_, r, w)| remaining < r || (remaining == r && length > w)) {
+                tightest = Some((limit, remaining, length));
+                reset = (length - now_s % length).max(1);
+            }
+            headers.push((
+                header_name(&format!("x-ratelimit-limit-{name}")),
+                limit.to_string(),
+            ));
+            headers.push((
+                header_name(&format!("x-ratelimit-remaining-{name}")),
+                remaining.to_string(),
+            ));
         }
+        if let Some((limit, remaining, _)) = tightest {
+            headers.push((header_name("ratelimit-limit"), limit.to_string()));
+            headers.push((header_name("ratelimit-remaining"), remaining.to_string()));
+            headers.push((header_name("ratelimit-reset"), reset.to_string()));
+        }
+        if config.hide_client_headers {
+            headers.clear();
+        }
+        if stop.is_some() {
+            headers.push((header::RETRY_AFTER, reset.to_string()));
+            let status =
+                StatusCode::from_u16(config.error_code).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            return Err(Refusal::new(status, config.error_message.clone()).with_headers(headers));
+        }
+        for (name, length, _) in windows {
+            *counters.entry(key(name, length)).or_insert(0) += 1;
+        }
+        Ok(headers)
     }
-    let consumer_id = authenticated.as_ref().and_then(|a| {
-        a.consumer
-            .get("id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    });
+}
 
-    if let Some(acl) = plugin(
-        &plugin_rows,
-        "acl",
-        &matched.route_id,
-        service_id.as_deref(),
-        consumer_id.as_deref(),
-    ) {
-        let config = acl
-            .get("config")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let Some(auth) = &authenticated else {
-            return kong_error(StatusCode::UNAUTHORIZED, "Unauthorized", &request_id, &[]);
-        };
-        let list = |field: &str| -> Vec<String> {
-            config
-                .get(field)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let allowed = if config.get("allow").is_some_and(|v| !v.is_null()) {
-            let allow = list("allow");
-            auth.groups.iter().any(|g| allow.contains(g))
-        } else {
-            let deny = list("deny");
-            !auth.groups.iter().any(|g| deny.contains(g))
-        };
-        if !allowed {
-            return kong_error(
-                StatusCode::FORBIDDEN,
-                "You cannot consume this service",
-                &request_id,
-                &[],
-            );
-        }
-        if !config
-            .get("hide_groups_header")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-            && !auth.groups.is_empty()
-        {
-            insert(&mut headers, "x-consumer-groups", &auth.groups.join(", "));
-        }
-    }
+/// Everything the access phase decided for a request that may go upstream.
+#[derive(Debug)]
+struct Admitted {
+    service: Map<String, Value>,
+    upstream_path: String,
+    headers: HeaderMap,
+    query: Vec<(String, String)>,
+    response_headers: Vec<(HeaderName, String)>,
+}
 
-    let mut rate_headers = Vec::new();
-    if let Some(limit) = plugin(
-        &plugin_rows,
-        "rate-limiting",
-        &matched.route_id,
-        service_id.as_deref(),
-        consumer_id.as_deref(),
-    ) {
-        match proxy.rate_limit(limit, consumer_id.as_deref().unwrap_or("anonymous"), now) {
-            Ok(headers) => rate_headers = headers,
-            Err((status, message, headers)) => {
-                return kong_error(status, &message, &request_id, &headers);
+/// Route matching and the plugins' access phase.
+fn access(
+    proxy: &Proxy,
+    method: &Method,
+    path: &str,
+    mut headers: HeaderMap,
+    mut query: Vec<(String, String)>,
+    client: SocketAddr,
+) -> Result<Admitted, Refusal> {
+    let sim = &proxy.sim;
+    let now = sim.now();
+    let db = sim.db();
+    let matched = match_route(&db, method, path, now)
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no Route matched with those values"))?;
+    let service = matched.service.ok_or_else(|| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no Service found with those values",
+        )
+    })?;
+    let service_id = service.get("id").and_then(Value::as_str);
+    let rows: Vec<Row> = db.rows(Table::Plugins, now).cloned().collect();
+    let route = matched.route_id.as_str();
+
+    let mut authenticated = None;
+    if let Some(plugin) = pick_plugin(&rows, "key-auth", route, service_id, None) {
+        let config: KeyAuthConfig = plugins::config_of(plugin).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred",
+            )
+        })?;
+        let (auth, source) = authenticate(&db, &config, &headers, &query, now)?;
+        if config.hide_credentials {
+            match source {
+                KeySource::Header(name) => {
+                    headers.remove(name.as_str());
+                }
+                KeySource::Query(name) => query.retain(|(k, _)| *k != name),
             }
         }
+        authenticated = Some(auth);
+    }
+    drop(db);
+    let consumer_id = authenticated.as_ref().map(|a| a.consumer_id.as_str());
+
+    if let Some(plugin) = pick_plugin(&rows, "acl", route, service_id, consumer_id) {
+        let config: AclConfig = plugins::config_of(plugin).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred",
+            )
+        })?;
+        authorize(&config, authenticated.as_ref())?;
+        if let Some(auth) = &authenticated
+            && !config.hide_groups_header
+            && !auth.groups.is_empty()
+        {
+            set(&mut headers, "x-consumer-groups", &auth.groups.join(", "));
+        }
+    }
+
+    let mut response_headers = Vec::new();
+    if let Some(plugin) = pick_plugin(&rows, "rate-limiting", route, service_id, consumer_id) {
+        let config: RateLimitConfig = plugins::config_of(plugin).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred",
+            )
+        })?;
+        let ip = client.ip().to_string();
+        let identifier = match config.limit_by.as_str() {
+            "consumer" => consumer_id.unwrap_or(&ip),
+            "credential" => authenticated
+                .as_ref()
+                .map_or(ip.as_str(), |a| a.credential_id.as_str()),
+            "service" => service_id.unwrap_or(&ip),
+            _ => &ip,
+        };
+        let plugin_id = plugin.get("id").and_then(Value::as_str).unwrap_or_default();
+        response_headers = proxy.rate_limit(plugin_id, &config, identifier, now)?;
     }
 
     if let Some(auth) = &authenticated {
@@ -466,99 +478,168 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             ("x-consumer-username", "username"),
             ("x-consumer-custom-id", "custom_id"),
         ] {
-            if let Some(value) = auth.consumer.get(field).and_then(Value::as_str) {
-                insert(&mut headers, name, value);
+            match auth.consumer.get(field).and_then(Value::as_str) {
+                Some(value) => set(&mut headers, name, value),
+                None => {
+                    headers.remove(name);
+                }
             }
         }
-        insert(&mut headers, "x-credential-identifier", &auth.credential_id);
+        set(&mut headers, "x-credential-identifier", &auth.credential_id);
+        headers.remove("x-anonymous-consumer");
     }
-    let Some(service) = matched.service else {
-        return kong_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "failure to get a peer from the ring-balancer",
-            &request_id,
-            &[],
-        );
-    };
-    let Ok(body) = axum::body::to_bytes(body, 10 * 1024 * 1024).await else {
-        return kong_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request size limit exceeded",
-            &request_id,
-            &[],
-        );
-    };
-    let mut response = forward(
-        sim,
-        &service,
-        &matched.upstream_path,
-        parts.uri.query(),
-        parts.method,
+    Ok(Admitted {
+        service,
+        upstream_path: matched.upstream_path,
         headers,
-        body,
-        &request_id,
-    )
-    .await;
-    for (name, value) in rate_headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(name, value);
-        }
+        query,
+        response_headers,
+    })
+}
+
+async fn handle(
+    State(proxy): State<Arc<Proxy>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let (parts, body) = request.into_parts();
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let admitted = access(
+        &proxy,
+        &parts.method,
+        parts.uri.path(),
+        parts.headers.clone(),
+        query,
+        client,
+    );
+    let mut response = match admitted {
+        Err(refusal) => refusal.into_response(&request_id),
+        Ok(admitted) => match axum::body::to_bytes(body, BODY_LIMIT).await {
+            Err(_) => Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "Request size limit exceeded")
+                .into_response(&request_id),
+            Ok(body) => {
+                let forwarded = Forwarded {
+                    client,
+                    request_id: &request_id,
+                    original_host: parts.headers.get(header::HOST),
+                    original_path: parts.uri.path(),
+                };
+                let extra = admitted.response_headers.clone();
+                let mut response =
+                    forward(&proxy.sim, admitted, parts.method, body, &forwarded).await;
+                append_all(response.headers_mut(), &extra);
+                response
+            }
+        },
+    };
+    let headers = response.headers_mut();
+    set(headers, "x-kong-request-id", &request_id);
+    if !headers.contains_key(header::VIA) {
+        set(
+            headers,
+            "x-kong-response-latency",
+            &started.elapsed().as_millis().to_string(),
+        );
+        set(headers, "server", &format!("kong/{KONG_VERSION}"));
     }
     response
 }
 
-fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), value);
-    }
+/// Facts about the client request Kong passes upstream in `X-Forwarded-*` headers.
+struct Forwarded<'a> {
+    client: SocketAddr,
+    request_id: &'a str,
+    original_host: Option<&'a HeaderValue>,
+    original_path: &'a str,
 }
 
-#[expect(clippy::too_many_arguments, reason = "one forwarded request's parts")]
-async fn forward(
-    sim: &Sim,
+/// The upstream URL: service base path + the (stripped) request path, then the query.
+fn upstream_url(
     service: &Map<String, Value>,
-    rest: &str,
-    query: Option<&str>,
-    method: axum::http::Method,
-    mut headers: HeaderMap,
-    body: Bytes,
-    request_id: &str,
-) -> Response {
+    upstream_path: &str,
+    query: &[(String, String)],
+) -> String {
     let text = |field: &str| {
         service
             .get(field)
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_owned()
     };
     let port = service.get("port").and_then(Value::as_u64).unwrap_or(80);
-    let base_path = service
-        .get("path")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_owned();
-    let rest = if rest.is_empty() || rest.starts_with('/') {
-        rest.to_owned()
+    let base_path = text("path").trim_end_matches('/');
+    let separator = if upstream_path.is_empty() || upstream_path.starts_with('/') {
+        ""
     } else {
-        format!("/{rest}")
+        "/"
     };
-    let mut url = format!(
-        "{}://{}:{port}{base_path}{rest}",
-        text("protocol"),
-        text("host")
-    );
-    if url.ends_with(&format!(":{port}")) {
-        url.push('/');
+    let mut path = format!("{base_path}{separator}{upstream_path}");
+    if path.is_empty() {
+        path.push('/');
     }
-    if let Some(query) = query {
+    let mut url = format!("{}://{}:{port}{path}", text("protocol"), text("host"));
+    if !query.is_empty() {
+        let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
         url.push('?');
-        url.push_str(query);
+        url.push_str(&encoded);
     }
-    for hop in ["host", "connection", "content-length", "transfer-encoding"] {
+    url
+}
+
+/// Drops hop-by-hop headers and adds the `X-Forwarded-*` and request-id headers Kong sends.
+fn upstream_headers(headers: &mut HeaderMap, forwarded: &Forwarded<'_>) {
+    for hop in [
+        "host",
+        "connection",
+        "content-length",
+        "transfer-encoding",
+        "keep-alive",
+        "te",
+        "upgrade",
+    ] {
         headers.remove(hop);
     }
-    insert(&mut headers, "x-kong-request-id", request_id);
+    let client_ip = forwarded.client.ip().to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(previous) => format!("{previous}, {client_ip}"),
+        None => client_ip.clone(),
+    };
+    set(headers, "x-forwarded-for", &forwarded_for);
+    set(headers, "x-real-ip", &client_ip);
+    set(headers, "x-forwarded-proto", "http");
+    if let Some(host) = forwarded.original_host.and_then(|h| h.to_str().ok()) {
+        let (name, port) = host.rsplit_once(':').unwrap_or((host, "80"));
+        set(headers, "x-forwarded-host", name);
+        set(headers, "x-forwarded-port", port);
+    }
+    set(headers, "x-forwarded-path", forwarded.original_path);
+    set(headers, "x-kong-request-id", forwarded.request_id);
+}
+
+/// Sends the admitted request to the service's upstream and relays the answer.
+async fn forward(
+    sim: &Sim,
+    admitted: Admitted,
+    method: Method,
+    body: axum::body::Bytes,
+    forwarded: &Forwarded<'_>,
+) -> Response {
+    let Admitted {
+        service,
+        upstream_path,
+        mut headers,
+        query,
+        ..
+    } = admitted;
+    let url = upstream_url(&service, &upstream_path, &query);
+    upstream_headers(&mut headers, forwarded);
+    let started = Instant::now();
     let upstream = sim
         .http
         .request(method, &url)
@@ -566,135 +647,101 @@ async fn forward(
         .body(body)
         .send()
         .await;
-    match upstream {
-        Ok(response) => {
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await.unwrap_or_default();
-            let mut out = Response::new(Body::from(bytes));
-            *out.status_mut() = status;
-            for (name, value) in &headers {
-                if !matches!(
-                    name.as_str(),
-                    "content-length" | "transfer-encoding" | "connection"
-                ) {
-                    out.headers_mut().append(name.clone(), value.clone());
-                }
-            }
-            out
+    let response = match upstream {
+        Ok(response) => response,
+        Err(err) if err.is_timeout() => {
+            return Refusal::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The upstream server is timing out",
+            )
+            .into_response(forwarded.request_id);
         }
-        Err(_) => kong_error(
+        Err(_) => {
+            return Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "An invalid response was received from the upstream server",
+            )
+            .into_response(forwarded.request_id);
+        }
+    };
+    let status = response.status();
+    let upstream_headers = response.headers().clone();
+    let Ok(bytes) = response.bytes().await else {
+        return Refusal::new(
             StatusCode::BAD_GATEWAY,
             "An invalid response was received from the upstream server",
-            request_id,
-            &[],
-        ),
+        )
+        .into_response(forwarded.request_id);
+    };
+    let mut out = Response::new(Body::from(bytes));
+    *out.status_mut() = status;
+    for (name, value) in &upstream_headers {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
     }
+    let headers = out.headers_mut();
+    set(headers, "via", &format!("1.1 kong/{KONG_VERSION}"));
+    set(
+        headers,
+        "x-kong-upstream-latency",
+        &started.elapsed().as_millis().to_string(),
+    );
+    set(headers, "x-kong-proxy-latency", "0");
+    out
 }
 
-type Refusal = (StatusCode, String, Vec<(HeaderName, String)>);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Proxy {
-    /// Fixed-window counting on the simulated clock; returns the headers Kong adds.
-    fn rate_limit(
-        &self,
-        plugin: &Map<String, Value>,
-        identifier: &str,
-        now: f64,
-    ) -> Result<Vec<(HeaderName, String)>, Refusal> {
-        let config = plugin
-            .get("config")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let plugin_id = plugin
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "epoch seconds"
-        )]
-        let now_s = now.floor() as u64;
-        let mut counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut headers = Vec::new();
-        let mut exceeded = false;
-        let mut tightest: Option<(u64, u64, u64)> = None; // (limit, remaining, reset)
-        let mut retry_after = 0;
-        let windows: Vec<(&'static str, u64, u64)> = WINDOWS
-            .iter()
-            .filter_map(|(name, length)| {
-                config
-                    .get(*name)
-                    .and_then(Value::as_u64)
-                    .map(|limit| (*name, *length, limit))
-            })
-            .collect();
-        for (name, length, limit) in &windows {
-            let start = now_s - now_s % length;
-            let used = counters
-                .0
-                .get(&(plugin_id.clone(), identifier.to_owned(), *name, start))
-                .copied()
-                .unwrap_or(0);
-            let reset = start + length - now_s;
-            if used >= *limit {
-                exceeded = true;
-                retry_after = retry_after.max(reset);
-            }
-            let remaining = limit.saturating_sub(used + 1);
-            headers.push((
-                header(&format!("x-ratelimit-limit-{name}")),
-                limit.to_string(),
-            ));
-            headers.push((
-                header(&format!("x-ratelimit-remaining-{name}")),
-                if used >= *limit {
-                    "0".to_owned()
-                } else {
-                    remaining.to_string()
-                },
-            ));
-            if tightest.is_none_or(|(_, r, _)| remaining < r) {
-                tightest = Some((*limit, if used >= *limit { 0 } else { remaining }, reset));
-            }
+    fn key_auth(names: &[&str], in_query: bool) -> KeyAuthConfig {
+        KeyAuthConfig {
+            key_names: names.iter().map(|n| (*n).to_owned()).collect(),
+            key_in_header: true,
+            key_in_query: in_query,
+            hide_credentials: false,
+            realm: None,
         }
-        if let Some((limit, remaining, reset)) = tightest {
-            headers.push((header("ratelimit-limit"), limit.to_string()));
-            headers.push((header("ratelimit-remaining"), remaining.to_string()));
-            headers.push((header("ratelimit-reset"), reset.to_string()));
-        }
-        if exceeded {
-            headers.push((header("retry-after"), retry_after.to_string()));
-            let status = config
-                .get("error_code")
-                .and_then(Value::as_u64)
-                .and_then(|c| u16::try_from(c).ok())
-                .and_then(|c| StatusCode::from_u16(c).ok())
-                .unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-            let message = config
-                .get("error_message")
-                .and_then(Value::as_str)
-                .unwrap_or("API rate limit exceeded")
-                .to_owned();
-            return Err((status, message, headers));
-        }
-        for (name, length, _) in windows {
-            let start = now_s - now_s % length;
-            *counters
-                .0
-                .entry((plugin_id.clone(), identifier.to_owned(), name, start))
-                .or_insert(0) += 1;
-        }
-        Ok(headers)
     }
-}
 
-fn header(name: &str) -> HeaderName {
-    HeaderName::from_bytes(name.as_bytes()).unwrap_or(HeaderName::from_static("x-ratelimit"))
+    #[test]
+    fn header_key_wins_over_query_key() {
+        let mut headers = HeaderMap::new();
+        headers.insert("apikey", HeaderValue::from_static("from-header"));
+        let query = vec![("apikey".to_owned(), "from-query".to_owned())];
+        assert_eq!(
+            find_key(&key_auth(&["apikey"], true), &headers, &query),
+            KeyLookup::Found("from-header".into(), KeySource::Header("apikey".into()))
+        );
+    }
+
+    #[test]
+    fn query_key_is_ignored_unless_key_in_query() {
+        let query = vec![("apikey".to_owned(), "k".to_owned())];
+        assert_eq!(
+            find_key(&key_auth(&["apikey"], false), &HeaderMap::new(), &query),
+            KeyLookup::Missing
+        );
+    }
+
+    #[test]
+    fn repeated_key_is_a_duplicate_and_empty_key_is_missing() {
+        let query = vec![
+            ("apikey".to_owned(), "a".to_owned()),
+            ("apikey".to_owned(), "b".to_owned()),
+        ];
+        assert_eq!(
+            find_key(&key_auth(&["apikey"], true), &HeaderMap::new(), &query),
+            KeyLookup::Duplicate
+        );
+        let empty = vec![("apikey".to_owned(), String::new())];
+        assert_eq!(
+            find_key(&key_auth(&["apikey"], true), &HeaderMap::new(), &empty),
+            KeyLookup::Missing
+        );
+    }
 }

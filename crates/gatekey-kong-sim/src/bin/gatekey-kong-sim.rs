@@ -1,17 +1,20 @@
 //! `gatekey-kong-sim`: runs the Kong simulator (and optionally the echo upstream) for the local
-//! demo and benchmarks.
+//! demo and benchmarks, where a real Kong is not available.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Parser;
 use gatekey_kong_sim::{DeclarativeConfig, SimConfig};
 
 #[derive(Debug, Parser)]
 #[command(about = "Kong Admin API + proxy simulator (development and tests only)")]
 struct Args {
+    /// Admin API listener (Kong's default port).
     #[arg(long, default_value = "127.0.0.1:8001")]
     admin_listen: SocketAddr,
+    /// Proxy listener (Kong's default port).
     #[arg(long, default_value = "127.0.0.1:8000")]
     proxy_listen: SocketAddr,
     /// decK-style declarative configuration to load at startup.
@@ -20,6 +23,21 @@ struct Args {
     /// Also start the echo upstream on this address.
     #[arg(long)]
     echo_upstream: Option<SocketAddr>,
+}
+
+/// Waits for Ctrl-C, or SIGTERM on Unix (container stop).
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }
 
 #[tokio::main]
@@ -38,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
         .config
         .as_deref()
         .map(DeclarativeConfig::from_file)
-        .transpose()?;
+        .transpose()
+        .context("cannot load --config")?;
     let sim = gatekey_kong_sim::start(SimConfig {
         admin_addr: args.admin_listen,
         proxy_addr: args.proxy_listen,
@@ -46,8 +65,14 @@ async fn main() -> anyhow::Result<()> {
         ..SimConfig::default()
     })
     .await?;
-    tracing::info!(admin = %sim.admin_url(), proxy = %sim.proxy_url(), echo = ?echo.as_ref().map(gatekey_kong_sim::echo_upstream::RunningEcho::url), "Kong simulator listening");
-    tokio::signal::ctrl_c().await?;
+    tracing::info!(admin = %sim.admin_url(), proxy = %sim.proxy_url(), "Kong simulator listening");
+    println!("admin API: {}", sim.admin_url());
+    println!("proxy:     {}", sim.proxy_url());
+    if let Some(echo) = &echo {
+        println!("echo:      {}", echo.url());
+    }
+    stop_signal().await?;
+    tracing::info!("stopping");
     sim.shutdown().await;
     if let Some(echo) = echo {
         echo.shutdown().await;

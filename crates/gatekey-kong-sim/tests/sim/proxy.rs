@@ -1,0 +1,341 @@
+//! Proxy behaviour: key-auth, acl and rate-limiting as Kong 3.7+ answers, and what reaches the
+//! upstream.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Harness, header, read};
+
+#[tokio::test]
+async fn valid_key_in_header_reaches_upstream_with_consumer_headers() {
+    let h = Harness::start().await;
+    let consumer = h
+        .consumer_with_key("alice", "alice-key", &["orders-read", "other"])
+        .await;
+    let response = h
+        .proxy(
+            Method::GET,
+            "/orders/42?expand=items",
+            &[("apikey", "alice-key")],
+        )
+        .await;
+    assert!(header(&response, "x-kong-request-id").is_some());
+    let (status, echoed) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert_eq!(echoed["method"], "GET");
+    assert_eq!(
+        echoed["path"], "/base/42",
+        "strip_path removes /orders, service path is prefixed"
+    );
+    assert_eq!(echoed["query"], "expand=items");
+    let headers = &echoed["headers"];
+    assert_eq!(headers["x-consumer-id"], consumer["id"]);
+    assert_eq!(headers["x-consumer-username"], "alice");
+    assert_eq!(headers["x-consumer-custom-id"], "cid-alice");
+    let mut groups: Vec<&str> = headers["x-consumer-groups"]
+        .as_str()
+        .expect("groups header")
+        .split(", ")
+        .collect();
+    groups.sort_unstable();
+    assert_eq!(groups, ["orders-read", "other"]);
+    assert_eq!(
+        headers["x-credential-identifier"].as_str().map(str::len),
+        Some(36)
+    );
+    assert_eq!(
+        headers["apikey"], "alice-key",
+        "credentials are not hidden by default"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn missing_key_is_401_with_www_authenticate() {
+    let h = Harness::start().await;
+    let response = h.proxy(Method::GET, "/orders", &[]).await;
+    assert_eq!(header(&response, "www-authenticate"), Some("Key"));
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["message"], "No API key found in request");
+    assert_eq!(body["request_id"].as_str().map(str::len), Some(32));
+
+    let response = h.proxy(Method::GET, "/limited", &[]).await;
+    assert_eq!(
+        header(&response, "www-authenticate"),
+        Some("Key realm=\"gatekey\"")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_key_is_401_unauthorized() {
+    let h = Harness::start().await;
+    let response = h.proxy(Method::GET, "/orders", &[("apikey", "nope")]).await;
+    assert_eq!(header(&response, "www-authenticate"), Some("Key"));
+    let (status, body) = read(response).await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("Unauthorized"))
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn expired_key_is_401_after_the_clock_moves() {
+    let h = Harness::start().await;
+    h.consumer_with_key("bo", "permanent", &["orders-read"])
+        .await;
+    let (status, _) = h
+        .admin(
+            Method::POST,
+            "/consumers/bo/key-auth",
+            Some(json!({"key": "temp", "ttl": 60})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        h.proxy(Method::GET, "/orders", &[("apikey", "temp")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    h.sim.advance_clock(Duration::from_secs(61));
+    let (status, body) = read(h.proxy(Method::GET, "/orders", &[("apikey", "temp")]).await).await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("Unauthorized"))
+    );
+    assert_eq!(
+        h.proxy(Method::GET, "/orders", &[("apikey", "permanent")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn consumer_outside_the_acl_allow_list_is_403() {
+    let h = Harness::start().await;
+    h.consumer_with_key("cy", "cy-key", &["billing-read"]).await;
+    let (status, body) = read(
+        h.proxy(Method::GET, "/orders", &[("apikey", "cy-key")])
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["message"], "You cannot consume this service");
+    assert!(body["request_id"].is_string());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_kong_headers_until_the_window_resets() {
+    let h = Harness::start().await;
+    h.consumer_with_key("di", "di-key", &[]).await;
+    let first = h
+        .proxy(Method::GET, "/limited/x", &[("x-api-key", "di-key")])
+        .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(header(&first, "x-ratelimit-limit-minute"), Some("2"));
+    assert_eq!(header(&first, "x-ratelimit-remaining-minute"), Some("1"));
+    assert_eq!(header(&first, "ratelimit-limit"), Some("2"));
+    let (_, echoed) = read(first).await;
+    assert_eq!(
+        echoed["path"], "/limited/x",
+        "strip_path: false keeps the prefix"
+    );
+    assert_eq!(
+        h.proxy(Method::GET, "/limited", &[("x-api-key", "di-key")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let refused = h
+        .proxy(Method::GET, "/limited", &[("x-api-key", "di-key")])
+        .await;
+    assert_eq!(header(&refused, "ratelimit-limit"), Some("2"));
+    assert_eq!(header(&refused, "ratelimit-remaining"), Some("0"));
+    assert_eq!(header(&refused, "x-ratelimit-remaining-minute"), Some("0"));
+    let reset: u64 = header(&refused, "ratelimit-reset")
+        .expect("reset")
+        .parse()
+        .expect("number");
+    assert!((1..=60).contains(&reset));
+    assert_eq!(
+        header(&refused, "retry-after"),
+        Some(reset.to_string().as_str())
+    );
+    let (status, body) = read(refused).await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!("API rate limit exceeded")
+        )
+    );
+
+    h.sim.advance_clock(Duration::from_secs(60));
+    assert_eq!(
+        h.proxy(Method::GET, "/limited", &[("x-api-key", "di-key")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn consumer_scoped_rate_limit_applies_to_that_consumer_only() {
+    let h = Harness::start().await;
+    h.consumer_with_key("ed", "ed-key", &["orders-read"]).await;
+    h.consumer_with_key("flo", "flo-key", &["orders-read"])
+        .await;
+    let (status, _) = h
+        .admin(
+            Method::POST,
+            "/consumers/ed/plugins",
+            Some(json!({"name": "rate-limiting", "config": {"hour": 1}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        h.proxy(Method::GET, "/orders", &[("apikey", "ed-key")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let refused = h
+        .proxy(Method::GET, "/orders", &[("apikey", "ed-key")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&refused, "x-ratelimit-limit-hour"), Some("1"));
+    for _ in 0..3 {
+        assert_eq!(
+            h.proxy(Method::GET, "/orders", &[("apikey", "flo-key")])
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn key_in_query_string_is_accepted_unless_disabled() {
+    let h = Harness::start().await;
+    h.consumer_with_key("gil", "gil-key", &["orders-read"])
+        .await;
+    let (status, echoed) = read(
+        h.proxy(Method::GET, "/orders?apikey=gil-key&a=1", &[])
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echoed["headers"]["x-consumer-username"], "gil");
+    let (status, body) = read(
+        h.proxy(Method::GET, "/headers-only?apikey=gil-key", &[])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!("No API key found in request")
+        )
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn hide_credentials_strips_the_key_before_the_upstream() {
+    let h = Harness::start().await;
+    h.consumer_with_key("hu", "hu-key", &[]).await;
+    let (status, echoed) = read(
+        h.proxy(Method::GET, "/headers-only", &[("apikey", "hu-key")])
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(echoed["headers"].get("apikey").is_none(), "{echoed}");
+    assert_eq!(echoed["headers"]["x-consumer-username"], "hu");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_key_is_401_duplicate() {
+    let h = Harness::start().await;
+    h.consumer_with_key("ivy", "ivy-key", &["orders-read"])
+        .await;
+    let response = h
+        .proxy(
+            Method::GET,
+            "/orders",
+            &[("apikey", "ivy-key"), ("apikey", "ivy-key")],
+        )
+        .await;
+    assert_eq!(header(&response, "www-authenticate"), Some("Key"));
+    let (status, body) = read(response).await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("Duplicate API key found"))
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unmatched_paths_methods_and_dead_upstreams_get_kong_errors() {
+    let h = Harness::start().await;
+    let (status, body) = read(h.proxy(Method::GET, "/nowhere", &[]).await).await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (
+            StatusCode::NOT_FOUND,
+            json!("no Route matched with those values")
+        )
+    );
+    assert!(body["request_id"].is_string());
+    let (status, _) = read(h.proxy(Method::POST, "/orders", &[]).await).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "orders-read only matches GET"
+    );
+    let (status, body) = read(h.proxy(Method::GET, "/dead", &[]).await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        body["message"],
+        "An invalid response was received from the upstream server"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn request_body_and_method_are_forwarded() {
+    let h = Harness::start().await;
+    h.consumer_with_key("jan", "jan-key", &[]).await;
+    let response = h
+        .http
+        .put(format!("{}/headers-only/items", h.sim.proxy_url()))
+        .header("apikey", "jan-key")
+        .body("payload")
+        .send()
+        .await
+        .expect("send");
+    let (status, echoed) = read(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            echoed["method"].clone(),
+            echoed["body"].clone(),
+            echoed["path"].clone()
+        ),
+        (json!("PUT"), json!("payload"), json!("/items"))
+    );
+    h.stop().await;
+}
