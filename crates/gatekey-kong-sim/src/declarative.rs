@@ -27,7 +27,7 @@ pub enum DeclarativeError {
     Entity {
         what: &'static str,
         name: String,
-        error: KongError,
+        error: Box<KongError>,
     },
     #[error("{what} {name} refers to unknown {target} {reference:?}")]
     Reference {
@@ -120,7 +120,11 @@ impl DeclarativeConfig {
     pub(crate) fn load_into(&self, db: &mut Db, now: f64) -> Result<(), DeclarativeError> {
         let fail = |what: &'static str, fields: &Map<String, Value>| {
             let name = label(fields);
-            move |error| DeclarativeError::Entity { what, name, error }
+            move |error| DeclarativeError::Entity {
+                what,
+                name,
+                error: Box::new(error),
+            }
         };
         for service in &self.services {
             let created = db
@@ -209,7 +213,7 @@ fn load_route(
         .map_err(|error| DeclarativeError::Entity {
             what: "route",
             name: label(&route.fields),
-            error,
+            error: Box::new(error),
         })?;
     let route_id = id_of(&created);
     for plugin in &route.plugins {
@@ -217,7 +221,7 @@ fn load_route(
             .map_err(|error| DeclarativeError::Entity {
                 what: "plugin",
                 name: label(plugin),
-                error,
+                error: Box::new(error),
             })?;
     }
     Ok(())

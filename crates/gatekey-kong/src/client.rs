@@ -1,226 +1,216 @@
-//! The HTTP side: one keep-alive connection pool per client, a deadline on every call, the admin
-//! token header when configured, and bounded retries of idempotent calls (GET, PUT, DELETE) on
-//! connection errors, timeouts and 5xx. POSTs are never retried: a lost response could otherwise
-//! create an entity twice.
+//! The Admin API calls Gatekey makes, and the one transport they share: a pooled HTTP client with
+//! a deadline on every attempt, bounded retries of idempotent calls only (GET, PUT, DELETE; a
+//! POST whose answer was lost may have created the entity), Kong's error bodies decoded into
+//! [`KongError`], and a `kong_admin` debug span per call with method, path, status, attempts and
+//! elapsed time. Paths are logged with credential segments redacted; bodies are never logged.
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 use url::Url;
 
+use crate::config::KongConfig;
 use crate::error::KongError;
 use crate::model::{
     Acl, Consumer, KeyAuth, ListQuery, NewAcl, NewConsumer, NewKeyAuth, NewPlugin, NodeInfo,
     NodeStatus, Page, Plugin, Route, Service,
 };
+use crate::path::AdminPath;
 
-/// A header and token the Admin API (or the Kong route in front of it) requires.
-#[derive(Debug, Clone)]
-pub struct AdminAuth {
-    /// e.g. `Kong-Admin-Token`.
-    pub header: String,
-    pub token: SecretString,
+/// Backoff before retry `n` (1-based): 100 ms doubling, at most 2 s.
+fn backoff(retry: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << retry.saturating_sub(1).min(5)))
+        .min(Duration::from_secs(2))
 }
 
-/// How to reach the Admin API.
-#[derive(Debug, Clone)]
-pub struct KongConfig {
-    pub admin_url: Url,
-    pub request_timeout: Duration,
-    pub connect_timeout: Duration,
-    pub admin_auth: Option<AdminAuth>,
-    /// Extra root CA, PEM.
-    pub ca_cert_pem: Option<Vec<u8>>,
-    /// Client certificate and private key, PEM, for mutual TLS.
-    pub client_identity_pem: Option<Vec<u8>>,
-    /// Retries of idempotent calls.
-    pub max_retries: u32,
-}
+/// Nested lists (a consumer's credentials and groups) are read in one page of Kong's maximum.
+const NESTED_PAGE_SIZE: u32 = 1000;
 
-impl KongConfig {
-    /// Defaults for `admin_url`: 5 s per call, 2 s to connect, 2 retries, no auth.
-    pub fn new(admin_url: Url) -> Self {
-        Self {
-            admin_url,
-            request_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-            admin_auth: None,
-            ca_cert_pem: None,
-            client_identity_pem: None,
-            max_retries: 2,
-        }
-    }
-}
-
-/// A Kong Admin API client. Cheap to clone; clones share the connection pool.
+/// A Kong Admin API client. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct KongClient {
     http: reqwest::Client,
+    /// Always ends with `/`, so relative paths keep a configured path prefix.
     base: Url,
     max_retries: u32,
 }
 
-/// Percent-encodes one path segment.
-fn segment(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
+type Query = Vec<(&'static str, String)>;
 
 impl KongClient {
+    /// Builds the client; fails with [`KongError::Config`] on an unusable header, CA or client
+    /// certificate. Does not contact Kong: call [`Self::node_info`] or [`Self::status`] for that.
     pub fn new(config: &KongConfig) -> Result<Self, KongError> {
-        let mut headers = HeaderMap::new();
-        if let Some(auth) = &config.admin_auth {
-            let name = HeaderName::from_bytes(auth.header.as_bytes())
-                .map_err(|_| KongError::Config(format!("invalid header name {:?}", auth.header)))?;
-            let mut value = HeaderValue::from_str(auth.token.expose_secret()).map_err(|_| {
-                KongError::Config("the admin token is not a valid header value".to_owned())
-            })?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
+        if !matches!(config.admin_url.scheme(), "http" | "https") {
+            return Err(KongError::Config(format!(
+                "admin_url {} is not an http(s) URL",
+                config.admin_url
+            )));
         }
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("gatekey/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &config.ca_cert_pem {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| KongError::Config(format!("invalid CA certificate PEM: {e}")))?;
-            if certificates.is_empty() {
-                return Err(KongError::Config(
-                    "the CA certificate PEM holds no certificate".to_owned(),
-                ));
-            }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        if let Some(pem) = &config.client_identity_pem {
-            let identity = reqwest::Identity::from_pem(pem).map_err(|e| {
-                KongError::Config(format!("invalid client certificate/key PEM: {e}"))
-            })?;
-            builder = builder.identity(identity);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| KongError::Config(format!("cannot build the HTTP client: {e}")))?;
         let mut base = config.admin_url.clone();
+        base.set_query(None);
+        base.set_fragment(None);
         if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
         }
         Ok(Self {
-            http,
+            http: config.http_client()?,
             base,
             max_retries: config.max_retries,
         })
     }
 
-    fn url(&self, path: &str, query: &[(&'static str, String)]) -> Result<Url, KongError> {
-        let mut url = self
-            .base
-            .join(path.trim_start_matches('/'))
-            .map_err(|e| KongError::Config(format!("bad path {path}: {e}")))?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        Ok(url)
-    }
-
-    /// Sends one call (retrying idempotent ones) and returns status and body.
+    /// Sends one call, retrying idempotent ones, and returns the body of a 2xx answer.
     async fn send<B: Serialize + ?Sized>(
         &self,
         method: Method,
-        path: &str,
-        query: &[(&'static str, String)],
+        path: &AdminPath,
+        query: &Query,
         body: Option<&B>,
     ) -> Result<(StatusCode, Vec<u8>), KongError> {
-        let url = self.url(path, query)?;
-        let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE);
-        let attempts = if idempotent { self.max_retries + 1 } else { 1 };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let started = Instant::now();
-            let mut request = self.http.request(method.clone(), url.clone());
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let result = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    match response.bytes().await {
-                        Ok(bytes) if status.is_success() => Ok((status, bytes.to_vec())),
-                        Ok(bytes) => Err(KongError::from_response(status.as_u16(), &bytes)),
-                        Err(err) => Err(transport(err)),
-                    }
-                }
-                Err(err) => Err(transport(err)),
-            };
-            tracing::debug!(
-                %method,
-                path,
-                status = result.as_ref().map_or_else(|e| e.status().unwrap_or(0), |(s, _)| s.as_u16()),
-                elapsed_ms = started.elapsed().as_millis(),
-                attempt,
-                "kong admin call"
-            );
-            match result {
-                Err(err) if err.is_retryable() && attempt < attempts => {
-                    tokio::time::sleep(Duration::from_millis(50 * (1 << attempt.min(6)))).await;
-                }
-                other => return other,
-            }
+        let mut url = self
+            .base
+            .join(path.encoded())
+            .map_err(|e| KongError::InvalidArgument(format!("{}: {e}", path.logged())))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
         }
+        let span = tracing::debug_span!(
+            "kong_admin",
+            method = %method,
+            path = %path.logged(),
+            status = Empty,
+            attempts = Empty,
+            elapsed_ms = Empty,
+        );
+        let retries = match method {
+            Method::GET | Method::PUT | Method::DELETE => self.max_retries,
+            _ => 0,
+        };
+        async move {
+            let started = Instant::now();
+            let mut attempt = 0;
+            let outcome = loop {
+                attempt += 1;
+                let mut request = self.http.request(method.clone(), url.clone());
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                let result = match request.send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        match response.bytes().await {
+                            Ok(bytes) if status.is_success() => Ok((status, bytes.to_vec())),
+                            Ok(bytes) => Err(KongError::from_response(status.as_u16(), &bytes)),
+                            Err(err) => Err(transport(err, path)),
+                        }
+                    }
+                    Err(err) => Err(transport(err, path)),
+                };
+                match result {
+                    Err(err) if err.is_retryable() && attempt <= retries => {
+                        tracing::debug!(error = %err, attempt, "kong admin call failed; retrying");
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    other => break other,
+                }
+            };
+            let status = match &outcome {
+                Ok((status, _)) => Some(status.as_u16()),
+                Err(err) => err.status(),
+            };
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let span = tracing::Span::current();
+            span.record("status", status);
+            span.record("attempts", attempt);
+            span.record("elapsed_ms", elapsed_ms);
+            match &outcome {
+                Ok(_) => tracing::debug!(status, elapsed_ms, attempts = attempt, "kong admin call"),
+                Err(err) => tracing::debug!(
+                    status,
+                    elapsed_ms,
+                    attempts = attempt,
+                    error = %err,
+                    "kong admin call failed"
+                ),
+            }
+            outcome
+        }
+        .instrument(span)
+        .await
     }
 
     async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
-        path: &str,
-        query: &[(&'static str, String)],
+        path: &AdminPath,
+        query: &Query,
         body: Option<&B>,
     ) -> Result<T, KongError> {
-        let (_, bytes) = self.send(method, path, query, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| KongError::Decode(format!("{path}: {e}")))
+        let call = format!("{method} {}", path.logged());
+        let (_, body) = self.send(method, path, query, body).await?;
+        serde_json::from_slice(&body).map_err(|source| KongError::Decode { call, source })
     }
 
-    async fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, KongError> {
-        match self.call::<T, ()>(Method::GET, path, &[], None).await {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &AdminPath,
+        query: &Query,
+    ) -> Result<T, KongError> {
+        self.call::<T, ()>(Method::GET, path, query, None).await
+    }
+
+    /// GET that turns 404 into `None`.
+    async fn find<T: DeserializeOwned>(&self, path: &AdminPath) -> Result<Option<T>, KongError> {
+        match self.get(path, &Query::new()).await {
             Ok(value) => Ok(Some(value)),
-            Err(KongError::NotFound) => Ok(None),
+            Err(KongError::NotFound { .. }) => Ok(None),
             Err(err) => Err(err),
         }
     }
 
-    async fn delete(&self, path: &str) -> Result<(), KongError> {
-        self.send::<()>(Method::DELETE, path, &[], None)
+    /// DELETE that treats 404 as done: the entity is absent either way, and a retried DELETE
+    /// whose first attempt succeeded gets a 404 on nested endpoints.
+    async fn delete(&self, path: &AdminPath) -> Result<(), KongError> {
+        match self
+            .send::<()>(Method::DELETE, path, &Query::new(), None)
             .await
-            .map(|_| ())
+        {
+            Ok(_) | Err(KongError::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
-    /// `GET /`: node information.
+    fn consumer(id_or_username: &str) -> Result<AdminPath, KongError> {
+        AdminPath::root("consumers").seg(id_or_username)
+    }
+
+    /// `GET /`: version, edition, hostname and whether the node takes writes.
     pub async fn node_info(&self) -> Result<NodeInfo, KongError> {
-        self.call::<_, ()>(Method::GET, "", &[], None).await
+        self.get(&AdminPath::node(), &Query::new()).await
     }
 
-    /// `GET /status`: answers 200 even when the database is down; read `database.reachable`.
+    /// `GET /status`: 200 even when Kong's database is down; read `database.reachable`.
     pub async fn status(&self) -> Result<NodeStatus, KongError> {
-        self.call::<_, ()>(Method::GET, "status", &[], None).await
+        self.get(&AdminPath::root("status"), &Query::new()).await
     }
 
+    /// `POST /consumers` (never retried). A taken username or custom_id is a
+    /// [`KongError::UniqueViolation`]; neither given is a [`KongError::SchemaViolation`].
     pub async fn create_consumer(&self, consumer: &NewConsumer) -> Result<Consumer, KongError> {
-        self.call(Method::POST, "consumers", &[], Some(consumer))
+        let path = AdminPath::root("consumers");
+        self.call(Method::POST, &path, &Query::new(), Some(consumer))
             .await
     }
 
-    /// `PUT /consumers/{username}`: creates or replaces (an existing consumer keeps its id).
+    /// `PUT /consumers/{username}`: creates the consumer or replaces it whole (fields left `None`
+    /// become null; an existing consumer keeps its id). The path wins over `consumer.username`.
+    /// A username shaped like a UUID is taken by Kong as an id.
     pub async fn upsert_consumer(
         &self,
         username: &str,
@@ -228,31 +218,32 @@ impl KongClient {
     ) -> Result<Consumer, KongError> {
         self.call(
             Method::PUT,
-            &format!("consumers/{}", segment(username)),
-            &[],
+            &Self::consumer(username)?,
+            &Query::new(),
             Some(consumer),
         )
         .await
     }
 
+    /// `GET /consumers/{id or username}`; `None` when absent.
     pub async fn get_consumer(&self, id_or_username: &str) -> Result<Option<Consumer>, KongError> {
-        self.get_optional(&format!("consumers/{}", segment(id_or_username)))
-            .await
+        self.find(&Self::consumer(id_or_username)?).await
     }
 
-    /// Deletes a consumer and, by cascade, its credentials, ACL groups and plugins. A missing
-    /// consumer is not an error.
+    /// `DELETE /consumers/{id or username}`; also `Ok` when absent. Kong cascades the delete to
+    /// the consumer's key-auth credentials, ACL groups and consumer-scoped plugins.
     pub async fn delete_consumer(&self, id_or_username: &str) -> Result<(), KongError> {
-        self.delete(&format!("consumers/{}", segment(id_or_username)))
-            .await
+        self.delete(&Self::consumer(id_or_username)?).await
     }
 
+    /// `GET /consumers`: one page, ordered by id.
     pub async fn list_consumers(&self, query: &ListQuery) -> Result<Page<Consumer>, KongError> {
-        self.call::<_, ()>(Method::GET, "consumers", &query.pairs(), None)
+        self.get(&AdminPath::root("consumers"), &query.pairs()?)
             .await
     }
 
-    /// Every consumer matching `query`'s tags, following all pages.
+    /// Every consumer matching `query` (from its `offset`, in pages of its `size`), following
+    /// all pages.
     pub async fn list_all_consumers(&self, query: &ListQuery) -> Result<Vec<Consumer>, KongError> {
         let mut query = query.clone();
         let mut all = Vec::new();
@@ -260,126 +251,197 @@ impl KongClient {
             let page = self.list_consumers(&query).await?;
             all.extend(page.data);
             match page.offset {
-                Some(offset) => query.offset = Some(offset),
+                Some(offset) if query.offset.as_ref() != Some(&offset) => {
+                    query.offset = Some(offset);
+                }
+                Some(_) => {
+                    return Err(KongError::Decode {
+                        call: "GET /consumers".to_owned(),
+                        source: serde::de::Error::custom(
+                            "the same offset came back twice; stopping instead of looping",
+                        ),
+                    });
+                }
                 None => return Ok(all),
             }
         }
     }
 
+    /// `POST /consumers/{c}/acls` (never retried). A group the consumer already has is a
+    /// [`KongError::UniqueViolation`]; an unknown consumer is [`KongError::NotFound`].
     pub async fn add_acl_group(&self, consumer: &str, acl: &NewAcl) -> Result<Acl, KongError> {
-        self.call(
-            Method::POST,
-            &format!("consumers/{}/acls", segment(consumer)),
-            &[],
-            Some(acl),
-        )
-        .await
+        let path = Self::consumer(consumer)?.lit("acls");
+        self.call(Method::POST, &path, &Query::new(), Some(acl))
+            .await
     }
 
+    /// `GET /consumers/{c}/acls`: the consumer's groups (up to 1000); [`KongError::NotFound`]
+    /// when the consumer is absent.
     pub async fn list_acl_groups(&self, consumer: &str) -> Result<Page<Acl>, KongError> {
-        self.call::<_, ()>(
-            Method::GET,
-            &format!("consumers/{}/acls", segment(consumer)),
-            &[],
-            None,
-        )
-        .await
+        let path = Self::consumer(consumer)?.lit("acls");
+        self.get(&path, &nested_page()).await
     }
 
+    /// `GET /acls`: ACL groups of every consumer, e.g. by tag to find leftovers.
+    pub async fn list_top_level_acls(&self, query: &ListQuery) -> Result<Page<Acl>, KongError> {
+        self.get(&AdminPath::root("acls"), &query.pairs()?).await
+    }
+
+    /// `POST /consumers/{c}/key-auth` (never retried). Without a key Kong generates one (read it
+    /// from the answer); a key already in use is a [`KongError::UniqueViolation`] (Kong may still
+    /// hold an expired key until its purge timer runs).
     pub async fn create_key_auth(
         &self,
         consumer: &str,
         key_auth: &NewKeyAuth,
     ) -> Result<KeyAuth, KongError> {
-        self.call(
-            Method::POST,
-            &format!("consumers/{}/key-auth", segment(consumer)),
-            &[],
-            Some(key_auth),
-        )
-        .await
+        let path = Self::consumer(consumer)?.lit("key-auth");
+        self.call(Method::POST, &path, &Query::new(), Some(key_auth))
+            .await
     }
 
-    /// A credential by id or key; `None` once it is gone, including after its `ttl`.
+    /// `GET /consumers/{c}/key-auth/{id or key}`; `None` when the consumer or credential is
+    /// absent, belongs elsewhere, or its `ttl` has run out.
     pub async fn get_key_auth(
         &self,
         consumer: &str,
         id_or_key: &str,
     ) -> Result<Option<KeyAuth>, KongError> {
-        self.get_optional(&format!(
-            "consumers/{}/key-auth/{}",
-            segment(consumer),
-            segment(id_or_key)
-        ))
-        .await
+        let path = Self::consumer(consumer)?
+            .lit("key-auth")
+            .secret_seg(id_or_key)?;
+        self.find(&path).await
     }
 
+    /// `GET /consumers/{c}/key-auth`: the consumer's live credentials (up to 1000);
+    /// [`KongError::NotFound`] when the consumer is absent.
     pub async fn list_key_auths(&self, consumer: &str) -> Result<Page<KeyAuth>, KongError> {
-        self.call::<_, ()>(
-            Method::GET,
-            &format!("consumers/{}/key-auth", segment(consumer)),
-            &[],
-            None,
-        )
-        .await
+        let path = Self::consumer(consumer)?.lit("key-auth");
+        self.get(&path, &nested_page()).await
     }
 
+    /// `GET /key-auths`: live credentials of every consumer, e.g. by tag to find leftovers.
+    pub async fn list_top_level_key_auths(
+        &self,
+        query: &ListQuery,
+    ) -> Result<Page<KeyAuth>, KongError> {
+        self.get(&AdminPath::root("key-auths"), &query.pairs()?)
+            .await
+    }
+
+    /// `DELETE /consumers/{c}/key-auth/{id or key}`; `Ok` also when the consumer or credential
+    /// is absent (Kong answers 404 there), so revoking twice is fine.
     pub async fn delete_key_auth(&self, consumer: &str, id: &str) -> Result<(), KongError> {
-        self.delete(&format!(
-            "consumers/{}/key-auth/{}",
-            segment(consumer),
-            segment(id)
-        ))
-        .await
+        let path = Self::consumer(consumer)?.lit("key-auth").secret_seg(id)?;
+        self.delete(&path).await
     }
 
+    /// `POST /consumers/{c}/plugins` (never retried), e.g. `rate-limiting`.
     pub async fn add_consumer_plugin(
         &self,
         consumer: &str,
         plugin: &NewPlugin,
     ) -> Result<Plugin, KongError> {
-        self.call(
-            Method::POST,
-            &format!("consumers/{}/plugins", segment(consumer)),
-            &[],
-            Some(plugin),
-        )
-        .await
+        let path = Self::consumer(consumer)?.lit("plugins");
+        self.call(Method::POST, &path, &Query::new(), Some(plugin))
+            .await
     }
 
+    /// `GET /services/{name or id}`; `None` when absent.
     pub async fn get_service(&self, name_or_id: &str) -> Result<Option<Service>, KongError> {
-        self.get_optional(&format!("services/{}", segment(name_or_id)))
+        self.find(&AdminPath::root("services").seg(name_or_id)?)
             .await
     }
 
+    /// `GET /services`: one page.
     pub async fn list_services(&self, query: &ListQuery) -> Result<Page<Service>, KongError> {
-        self.call::<_, ()>(Method::GET, "services", &query.pairs(), None)
+        self.get(&AdminPath::root("services"), &query.pairs()?)
             .await
     }
 
-    /// Routes, of one service when given.
-    pub async fn list_routes(&self, service: Option<&str>) -> Result<Page<Route>, KongError> {
-        let path = service.map_or_else(
-            || "routes".to_owned(),
-            |s| format!("services/{}/routes", segment(s)),
-        );
-        self.call::<_, ()>(Method::GET, &path, &[], None).await
+    /// `GET /routes`, or `GET /services/{s}/routes` ([`KongError::NotFound`] when the service is
+    /// absent): one page.
+    pub async fn list_routes(
+        &self,
+        service: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<Route>, KongError> {
+        let path = match service {
+            Some(service) => AdminPath::root("services").seg(service)?.lit("routes"),
+            None => AdminPath::root("routes"),
+        };
+        self.get(&path, &query.pairs()?).await
     }
 
-    /// Plugins, of one service when given.
-    pub async fn list_plugins(&self, service: Option<&str>) -> Result<Page<Plugin>, KongError> {
-        let path = service.map_or_else(
-            || "plugins".to_owned(),
-            |s| format!("services/{}/plugins", segment(s)),
-        );
-        self.call::<_, ()>(Method::GET, &path, &[], None).await
+    /// `GET /plugins`, or `GET /services/{s}/plugins` (plugins attached to that service itself,
+    /// not to its routes): one page.
+    pub async fn list_plugins(
+        &self,
+        service: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<Plugin>, KongError> {
+        let path = match service {
+            Some(service) => AdminPath::root("services").seg(service)?.lit("plugins"),
+            None => AdminPath::root("plugins"),
+        };
+        self.get(&path, &query.pairs()?).await
     }
 }
 
-fn transport(err: reqwest::Error) -> KongError {
+fn nested_page() -> Query {
+    vec![("size", NESTED_PAGE_SIZE.to_string())]
+}
+
+/// Classifies a reqwest failure. Its message carries the URL, which is dropped when the path
+/// holds a credential.
+fn transport(err: reqwest::Error, path: &AdminPath) -> KongError {
     if err.is_timeout() {
         KongError::Timeout
+    } else if path.has_secret() {
+        KongError::Transport(err.without_url())
     } else {
         KongError::Transport(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(3), Duration::from_millis(400));
+        assert_eq!(backoff(30), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn base_url_keeps_its_path_prefix() {
+        let config = KongConfig::new(Url::parse("https://gw.internal/kong-admin").expect("url"));
+        let client = KongClient::new(&config).expect("client");
+        assert_eq!(client.base.as_str(), "https://gw.internal/kong-admin/");
+        let url = client
+            .base
+            .join(
+                AdminPath::root("consumers")
+                    .seg("a b")
+                    .expect("seg")
+                    .encoded(),
+            )
+            .expect("join");
+        assert_eq!(
+            url.as_str(),
+            "https://gw.internal/kong-admin/consumers/a%20b"
+        );
+    }
+
+    #[test]
+    fn non_http_admin_urls_are_refused() {
+        let config = KongConfig::new(Url::parse("mailto:kong@example.com").expect("url"));
+        assert!(matches!(
+            KongClient::new(&config),
+            Err(KongError::Config(_))
+        ));
     }
 }

@@ -1,18 +1,25 @@
-//! A typed client for the Kong Admin API (Kong Gateway 3.x, DB mode or hybrid control plane):
-//! exactly the entities Gatekey uses, with Kong's error bodies decoded into [`KongError`],
-//! timeouts on every call, an optional admin token header, a custom CA and client certificate,
-//! and retries of idempotent calls only.
+//! A typed client for the Kong Admin API (Kong Gateway 3.x OSS, DB mode or a hybrid control
+//! plane): exactly the entities Gatekey mints and checks (consumers, key-auth credentials, ACL
+//! groups, consumer plugins, services, routes, plugins), Kong's error bodies decoded into one
+//! [`KongError`], a deadline on every call, retries of idempotent calls only, and the transport
+//! options a protected Admin API needs (header token, extra CA, client certificate).
 //!
-//! The contract it is written against is `../shared/kong-admin-contract.md`; the tests in
-//! `tests/contract.rs` run against the simulator and, with `KONG_ADMIN_URL`, a real Kong.
+//! Secrets (the admin token, credential keys, the client private key) have redacting `Debug`
+//! output and never appear in log lines or decoded errors.
+//!
+//! The contract it is written against is `shared/kong-admin-contract.md`; `tests/contract.rs`
+//! runs against the in-repo simulator and, when `KONG_ADMIN_URL` is set, against a real Kong.
 
 mod client;
+mod config;
 mod error;
 mod model;
+mod path;
 
-pub use client::{AdminAuth, KongClient, KongConfig};
+pub use client::KongClient;
+pub use config::{AdminAuth, KongConfig};
 pub use error::KongError;
 pub use model::{
-    Acl, Consumer, KeyAuth, ListQuery, NewAcl, NewConsumer, NewKeyAuth, NewPlugin, NodeInfo,
-    NodeStatus, Page, Plugin, Route, Service, TagFilter,
+    Acl, Consumer, DatabaseStatus, EntityRef, KeyAuth, ListQuery, NewAcl, NewConsumer, NewKeyAuth,
+    NewPlugin, NodeConfiguration, NodeInfo, NodeStatus, Page, Plugin, Route, Service, TagFilter,
 };

@@ -1,0 +1,138 @@
+//! Admin API paths built from caller-supplied names. Every segment is percent-encoded, so a
+//! username such as `a/b?c` addresses that consumer and not another endpoint, and each path also
+//! has a log form in which credential segments (a key-auth key) are replaced by a placeholder.
+
+use std::fmt::Write as _;
+
+use crate::error::KongError;
+
+/// A relative Admin API path (no leading slash) and its loggable form.
+#[derive(Debug, Clone)]
+pub(crate) struct AdminPath {
+    encoded: String,
+    logged: String,
+    has_secret: bool,
+}
+
+impl AdminPath {
+    /// Starts at a fixed collection name such as `consumers`.
+    pub(crate) fn root(collection: &'static str) -> Self {
+        Self {
+            encoded: collection.to_owned(),
+            logged: format!("/{collection}"),
+            has_secret: false,
+        }
+    }
+
+    /// `GET /` itself.
+    pub(crate) fn node() -> Self {
+        Self {
+            encoded: String::new(),
+            logged: "/".to_owned(),
+            has_secret: false,
+        }
+    }
+
+    /// Appends a fixed segment.
+    pub(crate) fn lit(mut self, segment: &'static str) -> Self {
+        self.encoded.push('/');
+        self.encoded.push_str(segment);
+        self.logged.push('/');
+        self.logged.push_str(segment);
+        self
+    }
+
+    /// Appends a caller-supplied segment (an id or a name), logged as is.
+    pub(crate) fn seg(mut self, value: &str) -> Result<Self, KongError> {
+        let encoded = encode_segment(value)?;
+        self.encoded.push('/');
+        self.encoded.push_str(&encoded);
+        self.logged.push('/');
+        self.logged.push_str(&encoded);
+        Ok(self)
+    }
+
+    /// Appends a segment that may be a credential (a key-auth key); logged as `{redacted}`.
+    pub(crate) fn secret_seg(mut self, value: &str) -> Result<Self, KongError> {
+        let encoded = encode_segment(value)?;
+        self.encoded.push('/');
+        self.encoded.push_str(&encoded);
+        self.logged.push_str("/{redacted}");
+        self.has_secret = true;
+        Ok(self)
+    }
+
+    pub(crate) fn encoded(&self) -> &str {
+        &self.encoded
+    }
+
+    pub(crate) fn logged(&self) -> &str {
+        &self.logged
+    }
+
+    /// Whether [`Self::encoded`] holds a credential, so must not appear in messages either.
+    pub(crate) fn has_secret(&self) -> bool {
+        self.has_secret
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters. Empty, `.` and `..` segments
+/// are refused: they would be dropped or resolved by the URL layer or by Kong's nginx and so
+/// address a different endpoint (`GET /consumers/` lists every consumer).
+fn encode_segment(value: &str) -> Result<String, KongError> {
+    if matches!(value, "" | "." | "..") {
+        return Err(KongError::InvalidArgument(format!(
+            "{value:?} cannot name a Kong entity in a path"
+        )));
+    }
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_non_ascii_characters_are_encoded() {
+        let path = AdminPath::root("consumers")
+            .seg("a b/c?d#e%f+é")
+            .expect("valid segment");
+        assert_eq!(path.encoded(), "consumers/a%20b%2Fc%3Fd%23e%25f%2B%C3%A9");
+        let path = AdminPath::root("consumers")
+            .seg("2f1c0e9a-6b0c-4d5e-9f00-000000000001")
+            .expect("valid segment");
+        assert_eq!(
+            path.encoded(),
+            "consumers/2f1c0e9a-6b0c-4d5e-9f00-000000000001"
+        );
+    }
+
+    #[test]
+    fn segments_that_would_change_the_endpoint_are_refused() {
+        for bad in ["", ".", ".."] {
+            assert!(matches!(
+                AdminPath::root("consumers").seg(bad),
+                Err(KongError::InvalidArgument(_))
+            ));
+        }
+        assert!(AdminPath::root("consumers").seg("...").is_ok());
+    }
+
+    #[test]
+    fn secret_segments_are_not_logged() {
+        let path = AdminPath::root("consumers")
+            .seg("alice")
+            .and_then(|p| p.lit("key-auth").secret_seg("s3cr3t"))
+            .expect("valid segments");
+        assert_eq!(path.encoded(), "consumers/alice/key-auth/s3cr3t");
+        assert_eq!(path.logged(), "/consumers/alice/key-auth/{redacted}");
+    }
+}
