@@ -39,6 +39,8 @@ pub enum StartupError {
     },
     #[error("token verification: {0}")]
     Auth(String),
+    #[error("kong.admin_url is not a URL: {0}")]
+    KongUrl(String),
     #[error("Kong client: {0}")]
     Kong(#[from] gatekey_kong::KongError),
     #[error("MongoDB: {0}")]
@@ -101,7 +103,7 @@ fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
         admin_url: kong
             .admin_url
             .parse()
-            .map_err(|_| StartupError::Auth("unreachable: validated".to_owned()))?,
+            .map_err(|e| StartupError::KongUrl(format!("{}: {e}", kong.admin_url)))?,
         request_timeout: Duration::from_millis(kong.request_timeout_ms),
         connect_timeout: Duration::from_millis(kong.connect_timeout_ms),
         admin_auth,
