@@ -1,62 +1,41 @@
-//! Claim checks after the signature holds: time (`exp`, `nbf`, `iat` with bounded skew) and
-//! audience, then the mapping of the subject and groups claims.
+//! What `openidconnect` does not check: `nbf` and a future `iat` (with the bounded skew), and the
+//! mapping of the configured subject and groups claims.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::VerifiedIdentity;
 use crate::config::IssuerConfig;
 use crate::error::AuthError;
 
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "NumericDate may be fractional; whole seconds are what is compared"
-)]
-fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthError> {
-    match claims.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_i64()
-            .or_else(|| value.as_f64().map(|f| f as i64))
-            .map(Some)
-            .ok_or(AuthError::Malformed),
-    }
-}
-
-pub fn check_time_and_audience(
+/// Refuses tokens whose `nbf` or `iat` lies beyond `now + skew`.
+pub fn check_not_before(
     claims: &Map<String, Value>,
-    issuer: &IssuerConfig,
-    skew: Duration,
+    issued_at: DateTime<Utc>,
     now: DateTime<Utc>,
+    skew: chrono::Duration,
 ) -> Result<(), AuthError> {
-    let now = now.timestamp();
-    let skew = i64::try_from(skew.as_secs()).unwrap_or(i64::MAX);
-    let exp = seconds(claims, "exp")?.ok_or_else(|| AuthError::MissingClaim("exp".to_owned()))?;
-    if now > exp.saturating_add(skew) {
-        return Err(AuthError::Expired);
+    let latest = now + skew;
+    if issued_at > latest {
+        return Err(AuthError::NotYetValid);
     }
-    for name in ["nbf", "iat"] {
-        if let Some(at) = seconds(claims, name)?
-            && at > now.saturating_add(skew)
-        {
-            return Err(AuthError::NotYetValid);
+    match claims.get("nbf") {
+        None | Some(Value::Null) => Ok(()),
+        Some(nbf) => {
+            let nbf = nbf.as_f64().ok_or(AuthError::Malformed)?;
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "NumericDate values are far below 2^52 seconds"
+            )]
+            let latest = latest.timestamp() as f64;
+            if nbf > latest {
+                Err(AuthError::NotYetValid)
+            } else {
+                Ok(())
+            }
         }
     }
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(aud)) => vec![aud.as_str()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-        _ => return Err(AuthError::WrongAudience),
-    };
-    if !audiences
-        .iter()
-        .any(|aud| issuer.audiences.iter().any(|a| a == aud))
-    {
-        return Err(AuthError::WrongAudience);
-    }
-    Ok(())
 }
 
 /// Follows a dot path through nested objects.
@@ -69,36 +48,29 @@ fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     Some(current)
 }
 
-pub fn identity(
-    claims: Map<String, Value>,
-    issuer: &IssuerConfig,
-) -> Result<VerifiedIdentity, AuthError> {
-    let subject = lookup(&claims, &issuer.subject_claim)
+/// The subject at the configured claim path; absent, empty or not a string is refused.
+pub fn subject(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Result<String, AuthError> {
+    lookup(claims, &issuer.subject_claim)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| AuthError::MissingClaim(issuer.subject_claim.clone()))?
-        .to_owned();
+        .map(str::to_owned)
+        .ok_or_else(|| AuthError::MissingClaim(issuer.subject_claim.clone()))
+}
+
+/// Groups from every configured claim (a string or an array of strings), prefixed,
+/// deduplicated and sorted. Missing claims and other value types contribute nothing.
+pub fn groups(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Vec<String> {
     let mut groups = BTreeSet::new();
     for claim in &issuer.groups_claims {
-        let values: Vec<&str> = match lookup(&claims, &claim.path) {
+        let values: Vec<&str> = match lookup(claims, &claim.path) {
             Some(Value::String(value)) => vec![value.as_str()],
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         };
+        let prefix = claim.prefix.as_deref().unwrap_or_default();
         for value in values.into_iter().filter(|v| !v.is_empty()) {
-            groups.insert(format!(
-                "{}{value}",
-                claim.prefix.as_deref().unwrap_or_default()
-            ));
+            groups.insert(format!("{prefix}{value}"));
         }
     }
-    let exp = seconds(&claims, "exp")?.unwrap_or_default();
-    Ok(VerifiedIdentity {
-        subject,
-        issuer: issuer.issuer.clone(),
-        issuer_name: issuer.name.clone(),
-        groups: groups.into_iter().collect(),
-        expires_at: DateTime::from_timestamp(exp, 0).unwrap_or_default(),
-        claims,
-    })
+    groups.into_iter().collect()
 }

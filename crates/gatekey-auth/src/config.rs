@@ -1,48 +1,79 @@
-//! Trusted issuers and verification limits, checked once at startup.
+//! Trusted issuers and verification limits, validated once at startup so a bad setting fails with
+//! a readable list of every problem rather than with refused tokens later.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use openidconnect::core::CoreJwsSigningAlgorithm;
+use openidconnect::{IssuerUrl, JsonWebTokenType, NormalizedJsonWebTokenType};
+
 /// Largest clock skew the configuration may allow.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// Algorithms an issuer may be pinned to (asymmetric only).
-pub const SUPPORTED_ALGORITHMS: [&str; 6] = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"];
+/// Algorithms an issuer may be pinned to: asymmetric only. `none` and HS* are never accepted.
+pub const SUPPORTED_ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
 
-/// A claim holding groups, and the prefix added to each value.
+/// A claim holding groups, and the prefix added to each of its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupsClaim {
-    /// Dot path into the claims, e.g. `groups` or `realm_access.roles`.
+    /// Dot path into the claims, e.g. `groups` or `realm_access.roles`. The value may be a string
+    /// or an array of strings; anything else contributes no group.
     pub path: String,
+    /// Prepended to every value, e.g. `ci:repo:`.
     pub prefix: Option<String>,
 }
 
 /// One trusted issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerConfig {
+    /// Label for logs, `/v1/me` and readiness reports.
     pub name: String,
-    /// Exact `iss`.
+    /// Exact `iss` value. Discovery is at `<issuer>/.well-known/openid-configuration`.
     pub issuer: String,
-    /// At least one must appear in `aud`.
+    /// Accepted audiences: at least one must be in `aud` (other audiences may be present too).
     pub audiences: Vec<String>,
-    /// Pinned signing algorithms.
+    /// Pinned signing algorithms, from [`SUPPORTED_ALGORITHMS`].
     pub algorithms: Vec<String>,
-    /// Dot path of the subject claim.
+    /// Dot path of the subject claim; `sub` by default.
     pub subject_claim: String,
+    /// Where the caller's groups are.
     pub groups_claims: Vec<GroupsClaim>,
-    /// JOSE `typ` values accepted besides `JWT`, e.g. `vnd.backstage.user`.
+    /// JOSE `typ` values accepted besides `JWT` (e.g. `vnd.backstage.user`); compared after
+    /// normalization (lowercase, `application/` prefix added when there is no `/`).
     pub allowed_jose_types: Vec<String>,
+}
+
+impl Default for IssuerConfig {
+    /// Empty name, issuer and audiences (which validation refuses), RS256, subject `sub`.
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            issuer: String::new(),
+            audiences: Vec::new(),
+            algorithms: vec!["RS256".to_owned()],
+            subject_claim: "sub".to_owned(),
+            groups_claims: Vec::new(),
+            allowed_jose_types: Vec::new(),
+        }
+    }
 }
 
 /// The verifier's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierConfig {
+    /// Trusted issuers; at least one.
     pub issuers: Vec<IssuerConfig>,
+    /// Tolerance for `exp`, `nbf` and `iat`; default 60 s, at most [`MAX_CLOCK_SKEW`].
     pub clock_skew: Duration,
-    /// An unknown `kid` refreshes an issuer's JWKS at most this often.
+    /// An unknown `kid` refreshes an issuer's JWKS at most this often (default 30 s). Failed
+    /// fetches are retried after this interval or 5 s, whichever is shorter.
     pub jwks_refresh_min_interval: Duration,
-    /// Keys older than this are re-fetched on next use.
+    /// Keys older than this are re-fetched on next use (default 1 h). If the issuer is down then,
+    /// the old keys keep working and the issuer is reported unreachable.
     pub jwks_max_age: Duration,
+    /// Longer tokens are refused before parsing (default 16 KiB).
     pub max_token_bytes: usize,
 }
 
@@ -58,54 +89,122 @@ impl Default for VerifierConfig {
     }
 }
 
-/// A configuration that cannot work.
+/// A configuration that cannot work; lists every problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid token verification settings:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct ConfigError(pub Vec<String>);
 
+/// An issuer's settings in the types the verifier uses.
+#[derive(Debug)]
+pub(crate) struct ParsedIssuer {
+    pub url: IssuerUrl,
+    pub algorithms: Vec<CoreJwsSigningAlgorithm>,
+    pub jose_types: Vec<NormalizedJsonWebTokenType>,
+}
+
+/// `typ` as `openidconnect` compares it.
+pub(crate) fn normalize_jose_type(typ: &str) -> Option<NormalizedJsonWebTokenType> {
+    JsonWebTokenType::new(typ.to_owned()).normalize().ok()
+}
+
+fn parse_algorithm(name: &str) -> Option<CoreJwsSigningAlgorithm> {
+    if !SUPPORTED_ALGORITHMS.contains(&name) {
+        return None;
+    }
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+}
+
 impl VerifierConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks everything and converts each issuer's settings, in configuration order.
+    pub(crate) fn validate(&self) -> Result<Vec<ParsedIssuer>, ConfigError> {
         let mut problems = Vec::new();
         if self.issuers.is_empty() {
             problems.push("no trusted issuer is configured".to_owned());
         }
         if self.clock_skew > MAX_CLOCK_SKEW {
             problems.push(format!(
-                "clock skew must be at most {} s",
+                "clock_skew is {} s; it must be at most {} s",
+                self.clock_skew.as_secs(),
                 MAX_CLOCK_SKEW.as_secs()
             ));
         }
-        let mut seen = HashSet::new();
+        if self.max_token_bytes == 0 {
+            problems.push("max_token_bytes must be positive".to_owned());
+        }
+        if self.jwks_max_age.is_zero() {
+            problems.push("jwks_max_age must be positive".to_owned());
+        }
+        let mut names = HashSet::new();
+        let mut urls = HashSet::new();
+        let mut parsed = Vec::with_capacity(self.issuers.len());
         for issuer in &self.issuers {
             let at = format!("issuer '{}'", issuer.name);
-            if !seen.insert(issuer.issuer.as_str()) {
+            if issuer.name.is_empty() {
+                problems.push(format!("issuer {}: give it a name", issuer.issuer));
+            } else if !names.insert(issuer.name.as_str()) {
+                problems.push(format!("{at}: the name is used twice"));
+            }
+            if !urls.insert(issuer.issuer.as_str()) {
                 problems.push(format!("{at}: {} is configured twice", issuer.issuer));
             }
-            if !(issuer.issuer.starts_with("https://") || issuer.issuer.starts_with("http://")) {
-                problems.push(format!("{at}: issuer must be an http(s) URL"));
-            }
-            if issuer.audiences.is_empty() {
+            let url = check_url(&issuer.issuer)
+                .map_err(|problem| problems.push(format!("{at}: {problem}")))
+                .ok();
+            if issuer.audiences.iter().all(String::is_empty) {
                 problems.push(format!("{at}: list at least one accepted audience"));
             }
             if issuer.algorithms.is_empty() {
-                problems.push(format!("{at}: pin at least one algorithm"));
+                problems.push(format!("{at}: pin at least one signing algorithm"));
             }
-            for alg in &issuer.algorithms {
-                if !SUPPORTED_ALGORITHMS.contains(&alg.as_str()) {
-                    problems.push(format!(
-                        "{at}: algorithm {alg} is not supported (use one of {})",
+            let mut algorithms = Vec::new();
+            for name in &issuer.algorithms {
+                match parse_algorithm(name) {
+                    Some(alg) => algorithms.push(alg),
+                    None if name == "none" || name.starts_with("HS") => problems.push(format!(
+                        "{at}: algorithm {name} is never accepted (unsigned or symmetric); pin one of {}",
                         SUPPORTED_ALGORITHMS.join(", ")
-                    ));
+                    )),
+                    None => problems.push(format!(
+                        "{at}: algorithm {name} is not supported; use one of {}",
+                        SUPPORTED_ALGORITHMS.join(", ")
+                    )),
                 }
             }
             if issuer.subject_claim.is_empty() {
                 problems.push(format!("{at}: subject_claim must not be empty"));
             }
+            if issuer.groups_claims.iter().any(|g| g.path.is_empty()) {
+                problems.push(format!("{at}: a groups claim has an empty path"));
+            }
+            let mut jose_types =
+                vec![normalize_jose_type("JWT").expect("JWT is a valid JOSE type")];
+            for typ in &issuer.allowed_jose_types {
+                match normalize_jose_type(typ) {
+                    Some(normalized) => jose_types.push(normalized),
+                    None => {
+                        problems.push(format!("{at}: JOSE type {typ:?} is not a valid media type"));
+                    }
+                }
+            }
+            if let Some(url) = url {
+                parsed.push(ParsedIssuer {
+                    url,
+                    algorithms,
+                    jose_types,
+                });
+            }
         }
         if problems.is_empty() {
-            Ok(())
+            Ok(parsed)
         } else {
             Err(ConfigError(problems))
         }
     }
+}
+
+fn check_url(issuer: &str) -> Result<IssuerUrl, String> {
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        return Err(format!("issuer {issuer:?} must be an http(s) URL"));
+    }
+    IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))
 }

@@ -1,202 +1,395 @@
-//! One trusted issuer: its pinned algorithms, accepted token types, and cached discovery + JWKS
-//! (fetched with the `openidconnect` crate), refreshed on an unknown `kid` at most once per
-//! interval, with concurrent refreshes coalesced behind one lock.
+//! One trusted issuer: its pinned algorithms and accepted token types, its cached discovery +
+//! JWKS (fetched with the `openidconnect` crate), and signature and claims verification with
+//! `openidconnect`'s ID token verifier against this issuer's keys only.
+//!
+//! Key fetching is serialized per issuer behind one mutex, so concurrent refreshes coalesce: a
+//! caller that waited while another fetched uses that result. An unknown `kid` refreshes the JWKS
+//! at most once per `jwks_refresh_min_interval`; failed fetches are not retried for a short
+//! backoff, so neither random key ids nor an outage turn into a flood of requests to the IdP.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreGenderClaim, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
-use openidconnect::{IssuerUrl, JsonWebKey as _, JsonWebKeyAlgorithm, JsonWebKeySetUrl};
+use openidconnect::{
+    AdditionalClaims, ClaimsVerificationError, ClientId, IdTokenVerifier, IssuerUrl,
+    JsonWebKeySetUrl, Nonce, NormalizedJsonWebTokenType, SignatureVerificationError,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, RwLock};
 
-use crate::config::{ConfigError, IssuerConfig, VerifierConfig};
+use crate::config::{IssuerConfig, ParsedIssuer, VerifierConfig, normalize_jose_type};
 use crate::error::AuthError;
+use crate::jws::Unverified;
 
-#[derive(Debug, Clone)]
+/// Longest wait before a failed discovery or JWKS fetch is tried again.
+const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Every claim `openidconnect` does not model itself (`groups`, `ent`, `repository`, `nbf`...).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub(crate) struct OtherClaims {
+    #[serde(flatten)]
+    claims: Map<String, Value>,
+}
+
+impl AdditionalClaims for OtherClaims {}
+
+/// A bearer token parsed by `openidconnect`, not yet verified.
+pub(crate) type BearerToken = openidconnect::IdToken<
+    OtherClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+/// What a successful verification yields.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    pub claims: Map<String, Value>,
+    pub expires_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
 struct Keys {
     jwks_uri: JsonWebKeySetUrl,
     jwks: CoreJsonWebKeySet,
     fetched_at: Instant,
+    generation: u64,
 }
 
 #[derive(Debug)]
-pub struct Issuer {
-    config: IssuerConfig,
-    algorithms: Vec<(String, CoreJwsSigningAlgorithm)>,
-    jose_types: Vec<String>,
-    http: reqwest::Client,
-    keys: RwLock<Option<Keys>>,
-    /// When keys were last fetched; held while fetching so concurrent refreshes coalesce.
-    last_fetch: Mutex<Option<Instant>>,
+struct Failure {
+    at: Instant,
+    detail: String,
+}
+
+/// Guarded by the fetch mutex: only its holder fetches.
+#[derive(Debug, Default)]
+struct FetchLog {
+    generation: u64,
+    last_unknown_kid_refresh: Option<Instant>,
+    failure: Option<Failure>,
+}
+
+/// Why keys are being loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Nothing cached yet.
+    Missing,
+    /// Cached keys are older than the maximum age (or a readiness check saw a failure); on
+    /// failure the cached keys stay in use.
+    Stale,
+    /// A token names a `kid` the cached keys lack.
+    UnknownKid,
+}
+
+/// How often keys may be fetched, and for how long they are used.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FetchLimits {
     refresh_min_interval: Duration,
+    failure_backoff: Duration,
     max_age: Duration,
 }
 
-/// `typ` values compare case-insensitively and without the `application/` prefix (RFC 7515 4.1.9).
-fn normalize_typ(typ: &str) -> String {
-    let lower = typ.to_ascii_lowercase();
-    lower
-        .strip_prefix("application/")
-        .unwrap_or(&lower)
-        .to_owned()
+impl From<&VerifierConfig> for FetchLimits {
+    fn from(config: &VerifierConfig) -> Self {
+        Self {
+            refresh_min_interval: config.jwks_refresh_min_interval,
+            failure_backoff: config.jwks_refresh_min_interval.min(MAX_FAILURE_BACKOFF),
+            max_age: config.jwks_max_age,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Issuer {
+    config: IssuerConfig,
+    url: IssuerUrl,
+    algorithms: Vec<CoreJwsSigningAlgorithm>,
+    jose_types: Vec<NormalizedJsonWebTokenType>,
+    http: reqwest::Client,
+    limits: FetchLimits,
+    keys: RwLock<Option<Arc<Keys>>>,
+    fetch: Mutex<FetchLog>,
 }
 
 impl Issuer {
     pub fn new(
         config: IssuerConfig,
+        parsed: ParsedIssuer,
         http: reqwest::Client,
-        verifier: &VerifierConfig,
-    ) -> Result<Self, ConfigError> {
-        let algorithms = config
-            .algorithms
-            .iter()
-            .map(|name| {
-                serde_json::from_value::<CoreJwsSigningAlgorithm>(Value::String(name.clone()))
-                    .map(|alg| (name.clone(), alg))
-                    .map_err(|_| ConfigError(vec![format!("unknown algorithm {name}")]))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        IssuerUrl::new(config.issuer.clone())
-            .map_err(|e| ConfigError(vec![format!("issuer '{}': bad URL: {e}", config.name)]))?;
-        let mut jose_types: Vec<String> = config
-            .allowed_jose_types
-            .iter()
-            .map(|t| normalize_typ(t))
-            .collect();
-        jose_types.push("jwt".to_owned());
-        Ok(Self {
+        limits: FetchLimits,
+    ) -> Self {
+        Self {
             config,
-            algorithms,
-            jose_types,
+            url: parsed.url,
+            algorithms: parsed.algorithms,
+            jose_types: parsed.jose_types,
             http,
+            limits,
             keys: RwLock::new(None),
-            last_fetch: Mutex::new(None),
-            refresh_min_interval: verifier.jwks_refresh_min_interval,
-            max_age: verifier.jwks_max_age,
-        })
+            fetch: Mutex::new(FetchLog::default()),
+        }
     }
 
     pub fn config(&self) -> &IssuerConfig {
         &self.config
     }
 
-    /// Discovery + JWKS, fetched when missing or older than the maximum age.
-    pub async fn ensure_keys(&self) -> Result<CoreJsonWebKeySet, AuthError> {
-        if let Some(keys) = self.keys.read().await.as_ref()
-            && keys.fetched_at.elapsed() < self.max_age
-        {
-            return Ok(keys.jwks.clone());
+    /// Refuses, before any key is fetched, headers this issuer can never accept.
+    pub fn check_header(&self, token: &Unverified) -> Result<(), AuthError> {
+        let header = &token.header;
+        if header.alg == "none" || header.alg.starts_with("HS") {
+            return Err(AuthError::UnsupportedAlgorithm);
         }
-        self.refresh(true).await
+        let pinned =
+            serde_json::from_value::<CoreJwsSigningAlgorithm>(Value::String(header.alg.clone()))
+                .is_ok_and(|alg| self.algorithms.contains(&alg));
+        if !pinned {
+            return Err(AuthError::UnsupportedAlgorithm);
+        }
+        if let Some(typ) = &header.typ
+            && !normalize_jose_type(typ).is_some_and(|typ| self.jose_types.contains(&typ))
+        {
+            return Err(AuthError::DisallowedTokenType);
+        }
+        if header.crit.is_some() || header.cty.is_some() {
+            return Err(AuthError::Malformed);
+        }
+        Ok(())
     }
 
-    /// Fetches keys again unless that happened within the refresh interval (then returns the
-    /// cached ones). `force` skips the interval when nothing is cached yet or keys are stale.
-    async fn refresh(&self, force: bool) -> Result<CoreJsonWebKeySet, AuthError> {
-        let mut last = self.last_fetch.lock().await;
-        let cached = self.keys.read().await.clone();
-        let recently = last.is_some_and(|at| at.elapsed() < self.refresh_min_interval);
-        if let Some(keys) = &cached
-            && (recently || (force && keys.fetched_at.elapsed() < self.max_age))
-        {
-            return Ok(keys.jwks.clone());
-        }
-        if cached.is_none() && recently && !force {
-            return Err(AuthError::UnknownKey);
-        }
-        *last = Some(Instant::now());
-        let fetched = if let Some(keys) = cached {
-            let jwks = CoreJsonWebKeySet::fetch_async(&keys.jwks_uri, &self.http)
-                .await
-                .map_err(|e| unavailable(&e))?;
-            Keys {
-                jwks_uri: keys.jwks_uri,
-                jwks,
-                fetched_at: Instant::now(),
-            }
-        } else {
-            let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| unavailable(&e))?;
-            let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
-                .await
-                .map_err(|e| unavailable(&e))?;
-            Keys {
-                jwks_uri: metadata.jwks_uri().clone(),
-                jwks: metadata.jwks().clone(),
-                fetched_at: Instant::now(),
-            }
-        };
-        tracing::info!(issuer = %self.config.name, keys = fetched.jwks.keys().len(), "fetched JWKS");
-        let jwks = fetched.jwks.clone();
-        *self.keys.write().await = Some(fetched);
-        Ok(jwks)
-    }
-
-    /// Checks algorithm, token type and signature against this issuer's keys only.
-    pub async fn verify_signature(
+    /// Verifies signature, issuer, audience and expiry with `openidconnect`, refreshing the JWKS
+    /// once (rate limited) when the token's `kid` is unknown.
+    pub async fn verify(
         &self,
-        header: &Map<String, Value>,
-        signing_input: &[u8],
-        signature: &[u8],
-    ) -> Result<(), AuthError> {
-        let alg_name = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or(AuthError::Malformed)?;
-        let alg = self
-            .algorithms
+        token: &BearerToken,
+        unverified: &Unverified,
+        now: DateTime<Utc>,
+        skew: chrono::Duration,
+    ) -> Result<Verified, AuthError> {
+        // The client id is the configured audience the token names; with none, the first one, so
+        // that openidconnect refuses the audience.
+        let audiences = unverified.audiences();
+        let audience = self
+            .config
+            .audiences
             .iter()
-            .find(|(name, _)| name == alg_name)
-            .map(|(_, alg)| alg.clone())
-            .ok_or(AuthError::UnsupportedAlgorithm)?;
-        if let Some(typ) = header.get("typ") {
-            let typ = typ.as_str().ok_or(AuthError::Malformed)?;
-            if !self.jose_types.contains(&normalize_typ(typ)) {
-                return Err(AuthError::DisallowedTokenType);
+            .find(|a| audiences.contains(&a.as_str()))
+            .or_else(|| self.config.audiences.first())
+            .ok_or(AuthError::WrongAudience)?;
+        let (keys, just_fetched) = self.current_keys().await?;
+        match self.check(token, &keys, audience, now, skew) {
+            Err(AuthError::UnknownKey) if unverified.header.kid.is_some() && !just_fetched => {
+                match self.load(Some(keys.generation), Need::UnknownKid).await? {
+                    Some(newer) => self.check(token, &newer, audience, now, skew),
+                    None => Err(AuthError::UnknownKey),
+                }
+            }
+            result => result,
+        }
+    }
+
+    fn check(
+        &self,
+        token: &BearerToken,
+        keys: &Keys,
+        audience: &str,
+        now: DateTime<Utc>,
+        skew: chrono::Duration,
+    ) -> Result<Verified, AuthError> {
+        let verifier: IdTokenVerifier<'_, CoreJsonWebKey> = IdTokenVerifier::new_public_client(
+            ClientId::new(audience.to_owned()),
+            self.url.clone(),
+            keys.jwks.clone(),
+        )
+        .set_allowed_algs(self.algorithms.iter().cloned())
+        .set_allowed_jose_types(self.jose_types.iter().cloned())
+        // Any other audience may appear next to an accepted one.
+        .set_other_audience_verifier_fn(|_| true)
+        // openidconnect has no leeway: `exp` is compared with this time.
+        .set_time_fn(move || now - skew);
+        // Bearer tokens carry no nonce of ours.
+        let claims = token
+            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .map_err(refusal)?;
+        let Value::Object(all) = serde_json::to_value(claims).map_err(|_| AuthError::Malformed)?
+        else {
+            return Err(AuthError::Malformed);
+        };
+        Ok(Verified {
+            claims: all,
+            expires_at: claims.expiration(),
+            issued_at: claims.issue_time(),
+        })
+    }
+
+    /// Cached keys if fresh enough, else loaded now. The flag says they were (re)loaded during
+    /// this call, so an unknown `kid` need not trigger another fetch.
+    async fn current_keys(&self) -> Result<(Arc<Keys>, bool), AuthError> {
+        let cached = self.keys.read().await.clone();
+        if let Some(keys) = &cached
+            && keys.fetched_at.elapsed() < self.limits.max_age
+        {
+            return Ok((Arc::clone(keys), false));
+        }
+        let need = if cached.is_some() {
+            Need::Stale
+        } else {
+            Need::Missing
+        };
+        let keys = self
+            .load(cached.map(|k| k.generation), need)
+            .await?
+            .ok_or_else(|| self.unavailable("no keys".to_owned()))?;
+        Ok((keys, true))
+    }
+
+    /// Fetches keys unless someone else did since `observed` was seen. `None` only for
+    /// [`Need::UnknownKid`] within the refresh interval.
+    async fn load(
+        &self,
+        observed: Option<u64>,
+        need: Need,
+    ) -> Result<Option<Arc<Keys>>, AuthError> {
+        let mut log = self.fetch.lock().await;
+        let current = self.keys.read().await.clone();
+        if let Some(keys) = &current
+            && Some(keys.generation) != observed
+        {
+            return Ok(Some(Arc::clone(keys)));
+        }
+        if need == Need::UnknownKid {
+            if log
+                .last_unknown_kid_refresh
+                .is_some_and(|at| at.elapsed() < self.limits.refresh_min_interval)
+            {
+                return Ok(None);
+            }
+            log.last_unknown_kid_refresh = Some(Instant::now());
+        }
+        if let Some(failure) = &log.failure
+            && failure.at.elapsed() < self.limits.failure_backoff
+        {
+            let detail = failure.detail.clone();
+            return self.after_failure(current, need, detail);
+        }
+        match self.download(current.as_deref()).await {
+            Ok((jwks_uri, jwks)) => {
+                log.generation += 1;
+                log.failure = None;
+                tracing::info!(issuer = %self.config.name, keys = jwks.keys().len(), reason = ?need, "fetched JWKS");
+                let keys = Arc::new(Keys {
+                    jwks_uri,
+                    jwks,
+                    fetched_at: Instant::now(),
+                    generation: log.generation,
+                });
+                *self.keys.write().await = Some(Arc::clone(&keys));
+                Ok(Some(keys))
+            }
+            Err(detail) => {
+                tracing::warn!(issuer = %self.config.name, error = %detail, reason = ?need, "fetching the issuer's keys failed");
+                log.failure = Some(Failure {
+                    at: Instant::now(),
+                    detail: detail.clone(),
+                });
+                self.after_failure(current, need, detail)
             }
         }
-        let kid = header.get("kid").and_then(Value::as_str);
-        let jwks = self.ensure_keys().await?;
-        let jwks = if find_keys(&jwks, kid, &alg).is_empty() && kid.is_some() {
-            // An unknown kid: the issuer may have rotated. Refresh (rate limited) and look again.
-            self.refresh(false).await?
-        } else {
-            jwks
-        };
-        let candidates = find_keys(&jwks, kid, &alg);
-        if candidates.is_empty() {
-            return Err(AuthError::UnknownKey);
+    }
+
+    fn after_failure(
+        &self,
+        current: Option<Arc<Keys>>,
+        need: Need,
+        detail: String,
+    ) -> Result<Option<Arc<Keys>>, AuthError> {
+        match (need, current) {
+            (Need::Stale, Some(keys)) => Ok(Some(keys)),
+            _ => Err(self.unavailable(detail)),
         }
-        if candidates
-            .iter()
-            .any(|key| key.verify_signature(&alg, signing_input, signature).is_ok())
-        {
-            Ok(())
-        } else {
-            Err(AuthError::InvalidSignature)
+    }
+
+    /// Discovery + JWKS the first time, the JWKS alone afterwards.
+    async fn download(
+        &self,
+        previous: Option<&Keys>,
+    ) -> Result<(JsonWebKeySetUrl, CoreJsonWebKeySet), String> {
+        if let Some(previous) = previous {
+            let jwks = CoreJsonWebKeySet::fetch_async(&previous.jwks_uri, &self.http)
+                .await
+                .map_err(|e| format!("fetching the JWKS: {}", error_chain(&e)))?;
+            return Ok((previous.jwks_uri.clone(), jwks));
         }
+        let metadata = CoreProviderMetadata::discover_async(self.url.clone(), &self.http)
+            .await
+            .map_err(|e| format!("OpenID discovery: {}", error_chain(&e)))?;
+        Ok((metadata.jwks_uri().clone(), metadata.jwks().clone()))
+    }
+
+    fn unavailable(&self, detail: String) -> AuthError {
+        AuthError::IssuerUnavailable {
+            issuer: self.config.name.clone(),
+            detail,
+        }
+    }
+
+    /// Loads keys if missing or stale, retries after a recorded failure, and says what is wrong.
+    pub async fn problem(&self) -> Option<String> {
+        if let Err(err) = self.current_keys().await {
+            return Some(err.to_string());
+        }
+        let failed = self.fetch.lock().await.failure.is_some();
+        if failed {
+            let observed = self.keys.read().await.as_ref().map(|k| k.generation);
+            if let Err(err) = self.load(observed, Need::Stale).await {
+                return Some(err.to_string());
+            }
+        }
+        self.fetch
+            .lock()
+            .await
+            .failure
+            .as_ref()
+            .map(|failure| self.unavailable(failure.detail.clone()).to_string())
     }
 }
 
-fn find_keys<'a>(
-    jwks: &'a CoreJsonWebKeySet,
-    kid: Option<&str>,
-    alg: &CoreJwsSigningAlgorithm,
-) -> Vec<&'a CoreJsonWebKey> {
-    jwks.keys()
-        .iter()
-        .filter(|key| kid.is_none_or(|kid| key.key_id().is_some_and(|id| id.as_str() == kid)))
-        .filter(|key| match key.signing_alg() {
-            JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
-            JsonWebKeyAlgorithm::Unspecified => true,
-            JsonWebKeyAlgorithm::Unsupported => false,
-        })
-        .collect()
+/// Maps `openidconnect`'s verdict to Gatekey's reasons.
+fn refusal(err: ClaimsVerificationError) -> AuthError {
+    match err {
+        ClaimsVerificationError::Expired(_) => AuthError::Expired,
+        ClaimsVerificationError::InvalidAudience(_) => AuthError::WrongAudience,
+        ClaimsVerificationError::InvalidIssuer(_) => AuthError::UntrustedIssuer,
+        ClaimsVerificationError::SignatureVerification(err) => match err {
+            SignatureVerificationError::NoMatchingKey
+            | SignatureVerificationError::AmbiguousKeyId(_)
+            | SignatureVerificationError::InvalidKey(_) => AuthError::UnknownKey,
+            SignatureVerificationError::DisallowedAlg(_)
+            | SignatureVerificationError::UnsupportedAlg(_) => AuthError::UnsupportedAlgorithm,
+            SignatureVerificationError::NoSignature => AuthError::Malformed,
+            _ => AuthError::InvalidSignature,
+        },
+        // Nonce, acr, auth_time checks accept everything; `Unsupported` is a JOSE feature
+        // (typ, cty, crit, JWE) that the header check already refused.
+        _ => AuthError::Malformed,
+    }
 }
 
-fn unavailable(err: &dyn std::fmt::Display) -> AuthError {
-    AuthError::IssuerUnavailable {
-        detail: err.to_string(),
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
+    text
 }

@@ -1,34 +1,39 @@
 //! Bearer token verification against several trusted OpenID Connect issuers (Backstage, the
 //! company IdP, CI workload identity), and the mapping of their claims to a subject and groups.
 //!
-//! The issuer is chosen by the token's `iss`, and only that issuer's keys are tried, so a token
-//! of issuer A carrying a `kid` of issuer B fails. Discovery and JWKS come from the `openidconnect`
-//! crate and are cached; an unknown `kid` refreshes an issuer's JWKS at most once per interval,
-//! with concurrent refreshes coalesced, so a flood of made-up key ids cannot hammer the IdP.
-//! Algorithms are pinned per issuer; `none` and HMAC are always refused. `exp`, `nbf`, `iat` are
-//! checked with a bounded clock skew, and the audience against the issuer's accepted audiences.
+//! The issuer is chosen by the token's unverified `iss` (exact match), and only that issuer's keys
+//! are tried, so a token of issuer A carrying a `kid` of issuer B fails. Discovery, JWKS and the
+//! checks of signature, `iss`, `aud` and `exp` come from the `openidconnect` crate; this crate adds
+//! what it lacks for bearer tokens: clock skew (through its time function), `nbf`, a future
+//! `iat`, per-issuer algorithm pinning with `none` and HS* always refused, a size limit, rate
+//! limited JWKS refresh on unknown key ids, and claim mapping.
+//!
+//! Tokens are never logged and appear in no `Debug` output of this crate.
 
 mod claims;
 mod config;
 mod error;
 mod issuer;
+mod jws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-pub use config::{ConfigError, GroupsClaim, IssuerConfig, VerifierConfig};
+pub use config::{
+    ConfigError, GroupsClaim, IssuerConfig, MAX_CLOCK_SKEW, SUPPORTED_ALGORITHMS, VerifierConfig,
+};
 pub use error::AuthError;
 
-use crate::issuer::Issuer;
+use crate::issuer::{BearerToken, Issuer};
+use crate::jws::Unverified;
 
 /// Who a verified token says the caller is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedIdentity {
+    /// Value of the issuer's subject claim.
     pub subject: String,
     /// The token's `iss`.
     pub issuer: String,
@@ -36,108 +41,125 @@ pub struct VerifiedIdentity {
     pub issuer_name: String,
     /// Mapped, prefixed, deduplicated and sorted.
     pub groups: Vec<String>,
+    /// The token's `exp`.
     pub expires_at: DateTime<Utc>,
-    /// Every claim of the token, for mappers that need more.
+    /// Every verified claim, for mappers that need more (`aud` always as an array).
     pub claims: Map<String, Value>,
 }
 
 /// Reachability of one issuer, for readiness probes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerHealth {
+    /// Configured name.
     pub name: String,
+    /// Configured issuer URL.
     pub issuer: String,
+    /// Discovery and JWKS were fetched and the last fetch succeeded.
     pub reachable: bool,
+    /// What failed, for operators.
     pub error: Option<String>,
 }
 
-/// Verifies bearer tokens. Cheap to clone; clones share caches.
+/// Verifies bearer tokens. Cheap to clone; clones share the key caches.
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
-    issuers: Arc<HashMap<String, Issuer>>,
-    config: Arc<VerifierConfig>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// In configuration order.
+    issuers: Vec<Issuer>,
+    by_iss: HashMap<String, usize>,
+    clock_skew: chrono::Duration,
+    max_token_bytes: usize,
 }
 
 impl TokenVerifier {
-    /// Validates the configuration. Nothing is fetched until the first token or readiness check.
+    /// Validates the configuration (every problem is listed in the error). Nothing is fetched
+    /// until the first token or readiness check. `http` should not follow redirects.
     pub fn new(config: VerifierConfig, http: &reqwest::Client) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let issuers = config
+        let parsed = config.validate()?;
+        let clock_skew = chrono::Duration::from_std(config.clock_skew)
+            .map_err(|e| ConfigError(vec![format!("clock_skew: {e}")]))?;
+        let limits = issuer::FetchLimits::from(&config);
+        let issuers: Vec<Issuer> = config
             .issuers
+            .into_iter()
+            .zip(parsed)
+            .map(|(issuer, parsed)| Issuer::new(issuer, parsed, http.clone(), limits))
+            .collect();
+        let by_iss = issuers
             .iter()
-            .map(|issuer| {
-                Ok((
-                    issuer.issuer.clone(),
-                    Issuer::new(issuer.clone(), http.clone(), &config)?,
-                ))
-            })
-            .collect::<Result<HashMap<_, _>, ConfigError>>()?;
+            .enumerate()
+            .map(|(index, issuer)| (issuer.config().issuer.clone(), index))
+            .collect();
         Ok(Self {
-            issuers: Arc::new(issuers),
-            config: Arc::new(config),
+            inner: Arc::new(Inner {
+                issuers,
+                by_iss,
+                clock_skew,
+                max_token_bytes: config.max_token_bytes,
+            }),
         })
     }
 
-    /// Verifies `token` and maps its claims.
-    pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, AuthError> {
-        if token.len() > self.config.max_token_bytes {
+    /// Verifies `bearer_token` (the value after `Bearer `) and maps its claims.
+    pub async fn verify(&self, bearer_token: &str) -> Result<VerifiedIdentity, AuthError> {
+        let result = self.verify_inner(bearer_token).await;
+        if let Err(err) = &result {
+            tracing::debug!(reason = %err, "bearer token refused");
+        }
+        result
+    }
+
+    async fn verify_inner(&self, token: &str) -> Result<VerifiedIdentity, AuthError> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_bytes {
             return Err(AuthError::TooLarge);
         }
-        let parts: Vec<&str> = token.split('.').collect();
-        let [header, payload, signature] = parts.as_slice() else {
-            return Err(AuthError::Malformed);
-        };
-        let header: Map<String, Value> = decode_json(header)?;
-        let claims: Map<String, Value> = decode_json(payload)?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| AuthError::Malformed)?;
-        let iss = claims
-            .get("iss")
-            .and_then(Value::as_str)
+        let unverified = Unverified::parse(token)?;
+        let issuer = unverified
+            .issuer()
+            .and_then(|iss| inner.by_iss.get(iss))
+            .map(|&index| &inner.issuers[index])
             .ok_or(AuthError::UntrustedIssuer)?;
-        let issuer = self.issuers.get(iss).ok_or(AuthError::UntrustedIssuer)?;
-        let signing_input = &token[..header_len(token)];
-        issuer
-            .verify_signature(&header, signing_input.as_bytes(), &signature)
+        issuer.check_header(&unverified)?;
+        // openidconnect requires these; name the missing one rather than "malformed".
+        for claim in ["sub", "exp", "iat"] {
+            if !unverified.claims.contains_key(claim) {
+                return Err(AuthError::MissingClaim(claim.to_owned()));
+            }
+        }
+        let parsed: BearerToken = token.parse().map_err(|_| AuthError::Malformed)?;
+        let now = Utc::now();
+        let verified = issuer
+            .verify(&parsed, &unverified, now, inner.clock_skew)
             .await?;
-        claims::check_time_and_audience(
-            &claims,
-            issuer.config(),
-            self.config.clock_skew,
-            Utc::now(),
-        )?;
-        claims::identity(claims, issuer.config())
+        claims::check_not_before(&verified.claims, verified.issued_at, now, inner.clock_skew)?;
+        let config = issuer.config();
+        Ok(VerifiedIdentity {
+            subject: claims::subject(&verified.claims, config)?,
+            issuer: config.issuer.clone(),
+            issuer_name: config.name.clone(),
+            groups: claims::groups(&verified.claims, config),
+            expires_at: verified.expires_at,
+            claims: verified.claims,
+        })
     }
 
-    /// Discovers every issuer and loads its keys if not cached yet; reports which answer.
+    /// Discovers every issuer and loads its keys if not cached (or retries a failed fetch), in
+    /// parallel, and reports which answer. For readiness probes.
     pub async fn check_issuers(&self) -> Vec<IssuerHealth> {
-        let mut health = Vec::with_capacity(self.issuers.len());
-        for issuer in self
-            .config
-            .issuers
-            .iter()
-            .filter_map(|c| self.issuers.get(&c.issuer))
-        {
-            let result = issuer.ensure_keys().await;
-            health.push(IssuerHealth {
+        let checks = self.inner.issuers.iter().map(|issuer| async move {
+            let error = issuer.problem().await;
+            IssuerHealth {
                 name: issuer.config().name.clone(),
                 issuer: issuer.config().issuer.clone(),
-                reachable: result.is_ok(),
-                error: result.err().map(|e| e.description()),
-            });
-        }
-        health
+                reachable: error.is_none(),
+                error,
+            }
+        });
+        futures::future::join_all(checks).await
     }
-}
-
-/// Length of `header.payload`, the JWS signing input.
-fn header_len(token: &str) -> usize {
-    token.rfind('.').unwrap_or(token.len())
-}
-
-fn decode_json(part: &str) -> Result<Map<String, Value>, AuthError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| AuthError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed)
 }
