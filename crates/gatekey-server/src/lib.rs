@@ -4,7 +4,10 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod issuing;
+pub mod limits;
+pub mod reconciler;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -1,6 +1,8 @@
 //! Building and running the application from [`Settings`]: load the policy, connect the adapters,
 //! bind the listener (port 0 in tests) and serve until SIGINT/SIGTERM, finishing in-flight
-//! requests before exiting.
+//! requests before exiting. Shutdown stops accepting connections, lets in-flight requests finish,
+//! waits for mint tasks whose requests are already gone, then stops the reconciler (releasing
+//! its lease so another replica takes over at once).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,10 +15,12 @@ use gatekey_kong::{AdminAuth, KongClient, KongConfig};
 use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
+use crate::reconciler::{ReaperStats, Reconciler, ReconcilerConfig};
 use crate::routes;
-use crate::state::{AppState, AppStateInner};
+use crate::state::{AppState, AppStateInner, Reliability};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +64,8 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     local_addr: SocketAddr,
+    state: AppState,
+    reconciler: Option<Reconciler>,
 }
 
 /// Reads and validates the policy file named in the settings.
@@ -181,11 +187,31 @@ impl Application {
             kong,
             store,
             clock: Arc::new(SystemClock),
+            reliability: Reliability {
+                limits: settings.limits.clone(),
+                mint_deadline: settings.request_timeout(),
+                mint_tasks: TaskTracker::new(),
+                reaper_stats: Arc::new(ReaperStats::default()),
+            },
+        });
+        let reconciler = settings.reconciler.enabled.then(|| {
+            let r = &settings.reconciler;
+            Reconciler::new(
+                state.clone(),
+                ReconcilerConfig {
+                    interval: Duration::from_secs(r.interval_seconds),
+                    lease: Duration::from_secs(r.lease_seconds),
+                    orphan_grace: Duration::from_secs(r.orphan_grace_seconds),
+                    pending_timeout: Duration::from_secs(r.pending_timeout_seconds),
+                    instance: Reconciler::instance_name(),
+                },
+            )
         });
         let router = routes::router(
-            state,
+            state.clone(),
             settings.request_timeout(),
             settings.http.body_limit_bytes,
+            settings.http.header_limit_bytes,
         );
         let listener =
             TcpListener::bind(settings.listen)
@@ -202,7 +228,14 @@ impl Application {
             listener,
             router,
             local_addr,
+            state,
+            reconciler,
         })
+    }
+
+    /// The shared state (for wiring metrics: the reaper's counts are in its `reliability`).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -215,13 +248,36 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let (stop_reconciler, stopped) = tokio::sync::watch::channel(false);
+        let reconciler = self
+            .reconciler
+            .map(|reconciler| tokio::spawn(reconciler.run(stopped)));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        // Mints whose requests were dropped still finish or roll back before the process ends;
+        // each is bounded by its own deadline plus the rollback's Kong and MongoDB calls.
+        let mint_tasks = &self.state.reliability.mint_tasks;
+        mint_tasks.close();
+        let patience = self.state.reliability.mint_deadline * 2;
+        if tokio::time::timeout(patience, mint_tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                running = mint_tasks.len(),
+                "mints still running at exit; the reconciler resolves their records"
+            );
+        }
+        let _ = stop_reconciler.send(true);
+        if let Some(reconciler) = reconciler {
+            let _ = reconciler.await;
+        }
+        served
     }
 
     /// Serves until SIGINT or SIGTERM.

@@ -107,6 +107,14 @@ impl IdempotencyRepo {
         Ok(result.modified_count == 1)
     }
 
+    /// Unbinds `scope` if it still names `issuance_id` (a request refused before minting).
+    pub async fn release(&self, scope: &str, issuance_id: IssuanceId) -> Result<(), StoreError> {
+        self.collection
+            .delete_one(doc! { "_id": scope, "issuance_id": issuance_id.to_string() })
+            .await?;
+        Ok(())
+    }
+
     /// What `scope` is bound to, if anything.
     pub async fn get(&self, scope: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         let Some(doc) = self.collection.find_one(doc! { "_id": scope }).await? else {
