@@ -192,9 +192,16 @@ impl AppState {
         granted.api_id = Some(issuance.api_id.clone());
         granted.issuance_id = Some(id);
         granted.scopes.clone_from(&issuance.scopes);
-        // Fail closed: no audit record, no credential.
-        self.audit(granted.clone()).await?;
-        self.store.issuances().insert_pending(&issuance).await?;
+        let deadline = self.reliability.mint_deadline;
+        // Fail closed: no audit record, no credential. If the record write hangs past the
+        // deadline it may still land as `pending`; the reconciler resolves it.
+        tokio::time::timeout(deadline, async {
+            self.audit(granted.clone()).await?;
+            self.store.issuances().insert_pending(&issuance).await?;
+            Ok::<_, ApiError>(())
+        })
+        .await
+        .unwrap_or(Err(ApiError::Timeout))?;
 
         let key = generate_key()?;
         let create_and_record = async {
@@ -216,7 +223,7 @@ impl AppState {
                 .await?;
             Ok(active)
         };
-        let outcome = tokio::time::timeout(self.reliability.mint_deadline, create_and_record)
+        let outcome = tokio::time::timeout(deadline, create_and_record)
             .await
             .unwrap_or(Err(ApiError::Timeout));
         match outcome {
@@ -235,7 +242,13 @@ impl AppState {
                 })
             }
             Err(err) => {
-                self.abandon_mint(caller, &issuance, &err).await;
+                // A rollback that hangs (MongoDB or Kong unreachable) is left to the reconciler.
+                if tokio::time::timeout(deadline, self.abandon_mint(caller, &issuance, &err))
+                    .await
+                    .is_err()
+                {
+                    tracing::error!(issuance = %id, "rollback timed out; the reconciler will finish it");
+                }
                 Err(err)
             }
         }
