@@ -285,6 +285,8 @@ impl Issuer {
                 log.generation += 1;
                 log.failure = None;
                 tracing::info!(issuer = %self.config.name, keys = jwks.keys().len(), reason = ?need, "fetched JWKS");
+                metrics::counter!("gatekey_jwks_refreshes_total", "issuer" => self.config.name.clone())
+                    .increment(1);
                 let keys = Arc::new(Keys {
                     jwks_uri,
                     jwks,

@@ -164,6 +164,8 @@ impl Application {
     /// Loads the policy, connects MongoDB (creating indexes), builds the Kong client and token
     /// verifier, and binds the listener.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        // Installed before the adapters start emitting (discovery, index creation).
+        crate::metrics::handle();
         let policy = load_policy(settings)?;
         let kong = kong_client(settings)?;
         let verifier = verifier(settings)?;
@@ -215,13 +217,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let upkeep = crate::metrics::spawn_upkeep();
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        upkeep.abort();
+        served
     }
 
     /// Serves until SIGINT or SIGTERM.

@@ -145,6 +145,7 @@ pub async fn mint_credential(
             detail: format!("purpose must be at most {MAX_PURPOSE_CHARS} characters"),
         });
     }
+    tracing::Span::current().record("api", api_id.as_str());
     let request = MintRequest {
         scopes: body.scopes,
         ttl_seconds: body.ttl_seconds,
@@ -271,6 +272,7 @@ async fn load_accessible(
         .get(&id)
         .await?
         .ok_or(ApiError::NotFound { what: "credential" })?;
+    tracing::Span::current().record("api", issuance.api_id.as_str());
     if let Err(denial) = state.policy.decide_credential_access(
         &caller.principal,
         &issuance.issuer,
