@@ -125,6 +125,9 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// `tracing` filter directives, e.g. `info,gatekey_server=debug`.
     pub filter: String,
+    /// OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`); unset exports
+    /// no traces.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Settings {
@@ -161,6 +164,7 @@ impl Default for Settings {
             log: LogSettings {
                 format: LogFormat::Pretty,
                 filter: "info".to_owned(),
+                otlp_endpoint: None,
             },
         }
     }
@@ -225,6 +229,13 @@ impl Settings {
             problems.push(format!(
                 "kong.admin_url '{}' is not an absolute URL",
                 self.kong.admin_url
+            ));
+        }
+        if let Some(endpoint) = &self.log.otlp_endpoint
+            && !url::Url::parse(endpoint).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+        {
+            problems.push(format!(
+                "log.otlp_endpoint '{endpoint}' is not an http(s) URL"
             ));
         }
         if self.kong.request_timeout_ms == 0 || self.kong.connect_timeout_ms == 0 {
