@@ -1,6 +1,7 @@
 //! The `gatekey` binary: `gatekey serve` runs the service, `gatekey openapi` prints the OpenAPI
 //! document the committed `openapi/gatekey.json` is generated from, `gatekey check-config`
-//! validates configuration and policy without starting anything.
+//! validates configuration and policy without starting anything, `gatekey healthcheck` probes a
+//! running instance (for container health checks in images that have no shell or curl).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,12 @@ enum Command {
     Openapi,
     /// Validate the configuration and the policy file, then exit.
     CheckConfig,
+    /// Exit 0 when the service answers `/healthz` with 200 (for container health checks).
+    Healthcheck {
+        /// The URL to probe; defaults to `/healthz` on loopback at the configured port.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -66,7 +73,42 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Healthcheck { url } => healthcheck(cli.config, url).await,
         Command::Serve => serve(cli.config).await,
+    }
+}
+
+async fn healthcheck(config: Option<PathBuf>, url: Option<String>) -> ExitCode {
+    let url = match url {
+        Some(url) => url,
+        None => match Settings::load(config.as_deref()) {
+            Ok(settings) => format!("http://127.0.0.1:{}/healthz", settings.listen.port()),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let answer = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map(|client| client.get(&url).send());
+    match answer {
+        Ok(request) => match request.await {
+            Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+            Ok(response) => {
+                eprintln!("unhealthy: {url} answered {}", response.status());
+                ExitCode::FAILURE
+            }
+            Err(err) => {
+                eprintln!("unhealthy: {url}: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(err) => {
+            eprintln!("error: cannot build an HTTP client: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 
