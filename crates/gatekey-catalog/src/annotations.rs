@@ -175,7 +175,9 @@ pub fn parse_scopes(value: &str) -> Result<Vec<ScopePolicy>, Skip> {
     serde_yaml_ng::from_str::<Vec<ScopePolicy>>(value).map_err(|err| {
         Skip::new(
             SkipReason::InvalidAnnotation,
-            format!("{SCOPES} is not a list of scopes ({{name, acl_group, allowed_groups}}): {err}"),
+            format!(
+                "{SCOPES} is not a list of scopes ({{name, acl_group, allowed_groups}}): {err}"
+            ),
         )
     })
 }
@@ -221,7 +223,8 @@ mod tests {
         .expect("entity")
     }
 
-    const SCOPES_YAML: &str = "- name: read\n  acl_group: orders-read\n  allowed_groups: [group:default/payments-team]\n";
+    const SCOPES_YAML: &str =
+        "- name: read\n  acl_group: orders-read\n  allowed_groups: [group:default/payments-team]\n";
 
     fn complete() -> Vec<(&'static str, &'static str)> {
         vec![
@@ -240,7 +243,11 @@ mod tests {
         assert_eq!(api.owner.as_deref(), Some("group:default/orders-team"));
         assert_eq!(api.key_header, "apikey");
         assert_eq!(
-            (api.min_ttl_seconds, api.default_ttl_seconds, api.max_ttl_seconds),
+            (
+                api.min_ttl_seconds,
+                api.default_ttl_seconds,
+                api.max_ttl_seconds
+            ),
             (60, 900, 3600)
         );
         assert_eq!(api.scopes[0].acl_group, "orders-read");
@@ -303,7 +310,13 @@ mod tests {
 
     #[test]
     fn durations_accept_seconds_and_one_unit() {
-        for (text, seconds) in [("900", 900), ("90s", 90), ("15m", 900), ("1h", 3600), ("2d", 172_800)] {
+        for (text, seconds) in [
+            ("900", 900),
+            ("90s", 90),
+            ("15m", 900),
+            ("1h", 3600),
+            ("2d", 172_800),
+        ] {
             assert_eq!(parse_duration_seconds(MAX_TTL, text).expect(text), seconds);
         }
         for text in ["", "1.5h", "1h30m", "-5", "10w", "99999999999"] {
@@ -314,6 +327,9 @@ mod tests {
     #[test]
     fn only_entities_with_a_gatekey_annotation_are_managed() {
         assert!(is_managed(&entity(&[(KEY_HEADER, "apikey")])));
-        assert!(!is_managed(&entity(&[("backstage.io/techdocs-ref", "dir:.")])));
+        assert!(!is_managed(&entity(&[(
+            "backstage.io/techdocs-ref",
+            "dir:."
+        )])));
     }
 }

@@ -85,8 +85,11 @@ impl CatalogSource {
                 Ok(snapshot)
             }
             Err(err) => {
-                self.inner.state.write().expect("catalog state lock").last_error =
-                    Some(err.to_string());
+                self.inner
+                    .state
+                    .write()
+                    .expect("catalog state lock")
+                    .last_error = Some(err.to_string());
                 Err(err)
             }
         }
