@@ -136,22 +136,21 @@ impl UserinfoGroups {
             return Ok(identity);
         }
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let groups = match self.inner.cache.get(&key) {
-            Some(cached) => cached.groups,
-            None => {
-                let groups = Arc::new(self.fetch(endpoint, token, &identity).await?);
-                let remaining = (identity.expires_at - Utc::now())
-                    .to_std()
-                    .unwrap_or_default();
-                self.inner.cache.insert(
-                    key,
-                    CachedGroups {
-                        groups: Arc::clone(&groups),
-                        until: Instant::now() + remaining,
-                    },
-                );
-                groups
-            }
+        let groups = if let Some(cached) = self.inner.cache.get(&key) {
+            cached.groups
+        } else {
+            let groups = Arc::new(self.fetch(endpoint, token, &identity).await?);
+            let remaining = (identity.expires_at - Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            self.inner.cache.insert(
+                key,
+                CachedGroups {
+                    groups: Arc::clone(&groups),
+                    until: Instant::now() + remaining,
+                },
+            );
+            groups
         };
         let merged: BTreeSet<String> = identity
             .groups

@@ -60,6 +60,8 @@ struct Inner {
 struct State {
     snapshot: Option<Arc<CatalogSnapshot>>,
     last_error: Option<String>,
+    /// Skips of the previous read by entity ref, so an unchanged problem is warned about once.
+    warned: BTreeMap<String, Skip>,
 }
 
 impl CatalogSource {
@@ -140,34 +142,50 @@ impl CatalogSource {
             .collect()
     }
 
-    fn count_skip(&self, entity: &str, skip: &Skip) {
-        let index = SkipReason::ALL
-            .iter()
-            .position(|r| *r == skip.reason)
-            .expect("every reason is in ALL");
-        self.inner.skipped_total[index].fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(entity, reason = %skip.reason, detail = %skip.detail, "catalog entity skipped");
+    /// Counts every skip of every read (a persisting problem keeps the rate above zero) and
+    /// warns when an entity's problem is new or changed since the previous read.
+    fn record_skips(&self, skips: BTreeMap<String, Skip>) -> BTreeMap<SkipReason, u64> {
+        let mut by_reason = BTreeMap::new();
+        let mut state = self.inner.state.write().expect("catalog state lock");
+        for (entity, skip) in &skips {
+            let index = SkipReason::ALL
+                .iter()
+                .position(|r| *r == skip.reason)
+                .expect("every reason is in ALL");
+            self.inner.skipped_total[index].fetch_add(1, Ordering::Relaxed);
+            *by_reason.entry(skip.reason).or_insert(0) += 1;
+            if state.warned.get(entity) == Some(skip) {
+                tracing::debug!(entity, reason = %skip.reason, "catalog entity still skipped");
+            } else {
+                tracing::warn!(entity, reason = %skip.reason, detail = %skip.detail, "catalog entity skipped");
+            }
+        }
+        state.warned = skips;
+        by_reason
     }
 
     /// Maps raw entities to API entries; the first entity (by entity ref) wins a duplicate id.
     fn map(&self, items: Vec<serde_json::Value>) -> CatalogSnapshot {
         let entities_read = items.len();
-        let mut skipped = BTreeMap::new();
+        let mut skips = BTreeMap::new();
+        let mut unnamed = 0_usize;
         let mut skip = |entity: &str, skip: Skip| {
-            self.count_skip(entity, &skip);
-            *skipped.entry(skip.reason).or_insert(0) += 1;
+            skips.insert(entity.to_owned(), skip);
         };
         let mut entities = Vec::new();
         for item in items {
             match serde_json::from_value::<Entity>(item) {
                 Ok(entity) => entities.push(entity),
-                Err(err) => skip(
-                    "(unnamed)",
-                    Skip {
-                        reason: SkipReason::MalformedEntity,
-                        detail: err.to_string(),
-                    },
-                ),
+                Err(err) => {
+                    unnamed += 1;
+                    skip(
+                        &format!("(entity #{unnamed} without kind or name)"),
+                        Skip {
+                            reason: SkipReason::MalformedEntity,
+                            detail: err.to_string(),
+                        },
+                    );
+                }
             }
         }
         entities.sort_by_key(Entity::entity_ref);
@@ -199,7 +217,7 @@ impl CatalogSource {
         CatalogSnapshot {
             apis: apis.into_values().collect(),
             entities_read,
-            skipped,
+            skipped: self.record_skips(skips),
             fetched_at: SystemTime::now(),
         }
     }

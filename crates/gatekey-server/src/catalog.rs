@@ -76,15 +76,14 @@ pub async fn refresh_forever(source: CatalogSource, policy: Arc<PolicyHolder>, i
                     tracing::info!("the Backstage catalog answers again");
                 }
                 failing = false;
-                match policy.apply_catalog(&snapshot) {
-                    Ok(()) => tracing::debug!(
+                if let Err(err) = policy.apply_catalog(&snapshot) {
+                    tracing::error!(error = %err, "catalog entries do not merge with the policy file; keeping the previous policy");
+                } else {
+                    tracing::debug!(
                         apis = snapshot.apis.len(),
                         entities = snapshot.entities_read,
                         "catalog refreshed"
-                    ),
-                    Err(err) => {
-                        tracing::error!(error = %err, "catalog entries do not merge with the policy file; keeping the previous policy")
-                    }
+                    );
                 }
             }
             Err(err) => {
