@@ -332,4 +332,15 @@ mod tests {
             "dir:."
         )])));
     }
+
+    #[test]
+    fn the_documented_example_entity_is_valid() {
+        let text = include_str!("../../../deploy/backstage/api-entity.example.yaml");
+        let entity: Entity = serde_yaml_ng::from_str(text).expect("example entity");
+        let api = api_from_entity(&entity).expect("example maps to an API");
+        assert_eq!(api.id, "orders");
+        assert_eq!(api.entity_ref.as_deref(), Some("api:default/orders"));
+        assert_eq!((api.default_ttl_seconds, api.max_ttl_seconds), (900, 3600));
+        assert_eq!(api.scopes.len(), 2);
+    }
 }
