@@ -98,3 +98,69 @@ pub async fn refresh_forever(source: CatalogSource, policy: Arc<PolicyHolder>, i
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    const FILE: &str = r"
+version: 1
+admin_groups: [group:default/platform-admins]
+apis:
+  - id: billing
+    title: Billing (file)
+    kong_service: billing
+    gateway_url: http://gw/billing
+    default_ttl_seconds: 60
+    max_ttl_seconds: 60
+    scopes: [{name: read, acl_group: billing-read, allowed_groups: [group:default/finance]}]
+";
+
+    fn catalog_api(id: &str) -> gatekey_core::policy::ApiPolicy {
+        let mut api = Policy::parse("p.yaml", FILE)
+            .expect("file")
+            .api("billing")
+            .expect("billing")
+            .clone();
+        api.id = id.to_owned();
+        api.title = format!("{id} (catalog)");
+        api.entity_ref = Some(format!("api:default/{id}"));
+        api
+    }
+
+    #[test]
+    fn the_policy_file_wins_and_catalog_apis_are_added() {
+        let holder = PolicyHolder::new(Policy::parse("p.yaml", FILE).expect("file"));
+        let snapshot = CatalogSnapshot {
+            apis: vec![catalog_api("billing"), catalog_api("orders")],
+            entities_read: 2,
+            skipped: std::collections::BTreeMap::new(),
+            fetched_at: SystemTime::now(),
+        };
+        holder.apply_catalog(&snapshot).expect("merge");
+        let policy = holder.current();
+        assert_eq!(
+            policy.api("billing").expect("billing").title,
+            "Billing (file)"
+        );
+        assert_eq!(
+            policy.api("orders").expect("orders").title,
+            "orders (catalog)"
+        );
+        assert_eq!(
+            policy.admin_groups().collect::<Vec<_>>(),
+            ["group:default/platform-admins"]
+        );
+        // A later read without `orders` drops it again.
+        holder
+            .apply_catalog(&CatalogSnapshot {
+                apis: Vec::new(),
+                ..snapshot
+            })
+            .expect("merge");
+        assert!(holder.current().api("orders").is_none());
+        assert!(holder.current().api("billing").is_some());
+    }
+}
