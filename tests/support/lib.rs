@@ -190,6 +190,7 @@ impl Stack {
                 prefix: None,
             }],
             allowed_jose_types: Vec::new(),
+            groups_from_userinfo: false,
         }];
         let app = Application::build(&settings).await?;
         let gatekey_url = format!("http://{}", app.local_addr());

@@ -1,6 +1,7 @@
 //! The Gatekey HTTP service: axum routes over the adapters (token verifier, Kong client, MongoDB
 //! store) and the pure policy in `gatekey-core`. `main.rs` is a thin CLI around [`startup`].
 
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod extract;

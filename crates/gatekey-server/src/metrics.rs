@@ -4,18 +4,21 @@
 //! command latency in `gatekey-store`, JWKS refreshes in `gatekey-auth`), so they need no
 //! dependency on the server; this module installs the process-wide Prometheus recorder, measures
 //! HTTP requests by route template, and derives the business counters from audit events, which
-//! every decision and lifecycle step already passes through. No label ever carries a subject, a
+//! every decision and lifecycle step already passes through; the catalog's age and skip counts
+//! are read from the catalog source at scrape time. No label ever carries a subject, a
 //! token or a key: labels are route templates, API ids from the policy, and machine reasons.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gatekey_core::audit::{AuditAction, AuditEvent};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::state::AppState;
 
 /// Histogram buckets for every `*_seconds` metric: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -56,8 +59,18 @@ pub fn spawn_upkeep() -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// `GET /metrics`: the Prometheus text exposition format.
-pub async fn render() -> Response {
+/// `GET /metrics`: the Prometheus text exposition format. Values kept by the catalog source are
+/// copied in at scrape time.
+pub async fn render(State(state): State<AppState>) -> Response {
+    if let Some(catalog) = &state.catalog {
+        if let Some(age) = catalog.source.age_seconds() {
+            metrics::gauge!("gatekey_catalog_age_seconds").set(age);
+        }
+        for (reason, total) in catalog.source.skipped_totals() {
+            metrics::counter!("gatekey_catalog_entities_skipped_total", "reason" => reason.as_str())
+                .absolute(total);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatekey_auth::{GroupsClaim, IssuerConfig, TokenVerifier, VerifierConfig};
+use gatekey_auth::{
+    GroupsClaim, IssuerConfig, TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig,
+};
+use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogSource};
 use gatekey_core::SystemClock;
 use gatekey_core::policy::Policy;
 use gatekey_kong::{AdminAuth, KongClient, KongConfig};
@@ -14,9 +17,10 @@ use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::catalog::{PolicyHolder, refresh_forever};
+use crate::config::{CatalogSettings, Settings};
 use crate::routes;
-use crate::state::{AppState, AppStateInner};
+use crate::state::{AppState, AppStateInner, CatalogHandle};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,8 @@ pub enum StartupError {
         path: String,
         source: gatekey_core::policy::PolicyError,
     },
+    #[error("Backstage catalog: {0}")]
+    Catalog(#[from] gatekey_catalog::CatalogError),
     #[error("cannot read {what} {path}: {source}")]
     File {
         what: &'static str,
@@ -60,6 +66,8 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     local_addr: SocketAddr,
+    catalog: Option<CatalogSource>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Reads and validates the policy file named in the settings.
@@ -122,12 +130,59 @@ fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
     Ok(KongClient::new(&config)?)
 }
 
-fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
-    let http = reqwest::Client::builder()
+fn issuer_http_client() -> Result<reqwest::Client, StartupError> {
+    Ok(reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+        .build()?)
+}
+
+/// Userinfo lookups for the issuers with `groups_from_userinfo`.
+fn userinfo_groups(settings: &Settings) -> Result<UserinfoGroups, StartupError> {
+    let issuers = settings
+        .auth
+        .issuers
+        .iter()
+        .filter(|issuer| issuer.groups_from_userinfo)
+        .map(|issuer| UserinfoIssuer {
+            name: issuer.name.clone(),
+            issuer: issuer.issuer.clone(),
+            groups_claims: issuer
+                .groups_claims
+                .iter()
+                .map(|claim| GroupsClaim {
+                    path: claim.path.clone(),
+                    prefix: claim.prefix.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(UserinfoGroups::new(issuers, &issuer_http_client()?))
+}
+
+fn catalog_source(catalog: &CatalogSettings) -> Result<CatalogSource, StartupError> {
+    let token = match (&catalog.token, &catalog.token_file) {
+        (Some(token), _) => token.clone(),
+        (None, Some(file)) => {
+            let bytes = read_file("Backstage catalog token file", file)?;
+            SecretString::from(String::from_utf8_lossy(&bytes).trim().to_owned())
+        }
+        (None, None) => SecretString::from(String::new()),
+    };
+    let client = CatalogClient::new(&CatalogConfig {
+        backend_url: catalog.backend_url.parse().map_err(|e| {
+            gatekey_catalog::CatalogError::Config(format!("{}: {e}", catalog.backend_url))
+        })?,
+        token,
+        page_size: catalog.page_size,
+        request_timeout: Duration::from_secs(catalog.request_timeout_seconds),
+    })?;
+    Ok(CatalogSource::new(client))
+}
+
+fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
+    let http = issuer_http_client()?;
     let issuers = settings
         .auth
         .issuers
@@ -166,9 +221,20 @@ impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         // Installed before the adapters start emitting (discovery, index creation).
         crate::metrics::handle();
-        let policy = load_policy(settings)?;
+        let policy = Arc::new(PolicyHolder::new(load_policy(settings)?));
         let kong = kong_client(settings)?;
         let verifier = verifier(settings)?;
+        let userinfo = userinfo_groups(settings)?;
+        let catalog = settings
+            .catalog
+            .as_ref()
+            .map(|catalog| {
+                catalog_source(catalog).map(|source| CatalogHandle {
+                    source,
+                    max_staleness: catalog.max_staleness_seconds.map(Duration::from_secs),
+                })
+            })
+            .transpose()?;
         let store = Store::connect(&StoreConfig {
             uri: settings.mongodb.uri.clone(),
             database: settings.mongodb.database.clone(),
@@ -177,9 +243,26 @@ impl Application {
         })
         .await?;
         store.ensure_indexes().await?;
+        // Not awaited: Backstage being down must not stop Gatekey; `/readyz` says when it loaded.
+        let background = settings
+            .catalog
+            .as_ref()
+            .zip(catalog.as_ref())
+            .map(|(settings, handle)| {
+                tokio::spawn(refresh_forever(
+                    handle.source.clone(),
+                    Arc::clone(&policy),
+                    Duration::from_secs(settings.refresh_interval_seconds),
+                ))
+            })
+            .into_iter()
+            .collect();
+        let catalog_source = catalog.as_ref().map(|handle| handle.source.clone());
         let state = AppState::new(AppStateInner {
-            policy: Arc::new(policy),
+            policy,
             verifier,
+            userinfo,
+            catalog,
             kong,
             store,
             clock: Arc::new(SystemClock),
@@ -204,7 +287,14 @@ impl Application {
             listener,
             router,
             local_addr,
+            catalog: catalog_source,
+            background,
         })
+    }
+
+    /// The Backstage catalog source, when configured: its age and skip counters.
+    pub fn catalog(&self) -> Option<&CatalogSource> {
+        self.catalog.as_ref()
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -226,6 +316,9 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         upkeep.abort();
+        for task in self.background {
+            task.abort();
+        }
         served
     }
 

@@ -3,12 +3,15 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
-use gatekey_auth::TokenVerifier;
+use gatekey_auth::{TokenVerifier, UserinfoGroups};
+use gatekey_catalog::CatalogSource;
 use gatekey_core::Clock;
-use gatekey_core::policy::Policy;
 use gatekey_kong::KongClient;
 use gatekey_store::Store;
+
+use crate::catalog::PolicyHolder;
 
 /// Cheap to clone; everything lives in one allocation.
 #[derive(Debug, Clone)]
@@ -16,11 +19,24 @@ pub struct AppState(Arc<AppStateInner>);
 
 #[derive(Debug)]
 pub struct AppStateInner {
-    pub policy: Arc<Policy>,
+    /// The policy file merged with the Backstage catalog; read it once per request.
+    pub policy: Arc<PolicyHolder>,
     pub verifier: TokenVerifier,
+    /// Groups from userinfo for tokens that lack them (Backstage without `ent`).
+    pub userinfo: UserinfoGroups,
+    /// The Backstage catalog source, when configured, and the staleness `/readyz` tolerates.
+    pub catalog: Option<CatalogHandle>,
     pub kong: KongClient,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+}
+
+/// The catalog source as the server sees it.
+#[derive(Debug, Clone)]
+pub struct CatalogHandle {
+    pub source: CatalogSource,
+    /// Beyond this age of the last good read, `/readyz` reports the catalog as failing.
+    pub max_staleness: Option<Duration>,
 }
 
 impl AppState {

@@ -150,10 +150,9 @@ pub async fn mint_credential(
         scopes: body.scopes,
         ttl_seconds: body.ttl_seconds,
     };
-    let grant = match state
-        .policy
-        .decide_mint(&caller.principal, &api_id, &request)
-    {
+    // One policy for the decision and the API it grants, even if the catalog refreshes meanwhile.
+    let policy = state.policy.current();
+    let grant = match policy.decide_mint(&caller.principal, &api_id, &request) {
         Ok(grant) => grant,
         Err(denial) => {
             return Err(state
@@ -161,8 +160,7 @@ pub async fn mint_credential(
                 .await);
         }
     };
-    let api = state
-        .policy
+    let api = policy
         .api(&api_id)
         .ok_or(ApiError::Internal(
             "granted API vanished from the policy".to_owned(),
@@ -206,7 +204,7 @@ pub async fn list_credentials(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListCredentialsQuery>,
 ) -> Result<Json<CredentialPage>, ApiError> {
-    let admin = state.policy.is_admin(&caller.principal);
+    let admin = state.policy.current().is_admin(&caller.principal);
     let subject = match query.subject {
         Some(subject) if subject != caller.principal.subject => {
             if !admin {
@@ -273,7 +271,7 @@ async fn load_accessible(
         .await?
         .ok_or(ApiError::NotFound { what: "credential" })?;
     tracing::Span::current().record("api", issuance.api_id.as_str());
-    if let Err(denial) = state.policy.decide_credential_access(
+    if let Err(denial) = state.policy.current().decide_credential_access(
         &caller.principal,
         &issuance.issuer,
         &issuance.subject,
