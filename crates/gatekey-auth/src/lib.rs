@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod issuer;
 mod jws;
+mod presets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use config::{
     ConfigError, GroupsClaim, IssuerConfig, MAX_CLOCK_SKEW, SUPPORTED_ALGORITHMS, VerifierConfig,
 };
 pub use error::AuthError;
+pub use presets::IssuerPreset;
 
 use crate::issuer::{BearerToken, Issuer};
 use crate::jws::Unverified;
