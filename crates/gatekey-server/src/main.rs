@@ -1,6 +1,7 @@
 //! The `gatekey` binary: `gatekey serve` runs the service, `gatekey openapi` prints the OpenAPI
 //! document the committed `openapi/gatekey.json` is generated from, `gatekey check-config`
-//! validates configuration and policy without starting anything.
+//! validates configuration and policy without starting anything. `gatekey credentials …` and
+//! `gatekey apis` are the client subcommands of `gatekey-cli`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Openapi,
     /// Validate the configuration and the policy file, then exit.
     CheckConfig,
+    #[command(flatten)]
+    Client(gatekey_cli::ClientCommand),
 }
 
 #[tokio::main]
@@ -67,6 +70,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve => serve(cli.config).await,
+        Command::Client(command) => gatekey_cli::run(command).await,
     }
 }
 
