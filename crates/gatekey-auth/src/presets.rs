@@ -111,7 +111,10 @@ mod tests {
     use super::*;
 
     fn claims(value: Value) -> Map<String, Value> {
-        value.as_object().expect("object").clone()
+        match value {
+            Value::Object(claims) => claims,
+            other => panic!("claims must be an object: {other}"),
+        }
     }
 
     #[test]

@@ -105,8 +105,11 @@ fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-impl From<gatekey_client::Error<Problem>> for CliError {
-    fn from(error: gatekey_client::Error<Problem>) -> Self {
+impl CliError {
+    /// Converts the generated client's error. Statuses the OpenAPI document does not list (a 429
+    /// from a proxy or a newer server) still carry a problem body when Gatekey sent them, so it is
+    /// read here.
+    pub async fn from_client(error: gatekey_client::Error<Problem>) -> Self {
         use gatekey_client::Error;
         match error {
             Error::ErrorResponse(response) => {
@@ -122,17 +125,30 @@ impl From<gatekey_client::Error<Problem>> for CliError {
                     retry_after,
                 }
             }
-            Error::UnexpectedResponse(response) => Self::Api {
-                status: response.status().as_u16(),
-                code: "unexpected_status".to_owned(),
-                detail: response
-                    .status()
-                    .canonical_reason()
-                    .unwrap_or("undocumented status")
-                    .to_owned(),
-                request_id: header(response.headers(), "x-request-id"),
-                retry_after: header(response.headers(), "retry-after"),
-            },
+            Error::UnexpectedResponse(response) => {
+                let status = response.status();
+                let request_id = header(response.headers(), "x-request-id");
+                let retry_after = header(response.headers(), "retry-after");
+                let problem = response.json::<Problem>().await.ok();
+                Self::Api {
+                    status: status.as_u16(),
+                    code: problem
+                        .as_ref()
+                        .map_or("unexpected_status", |p| p.code.as_str())
+                        .to_owned(),
+                    detail: problem.map_or_else(
+                        || {
+                            status
+                                .canonical_reason()
+                                .unwrap_or("undocumented status")
+                                .to_owned()
+                        },
+                        |p| p.detail,
+                    ),
+                    request_id,
+                    retry_after,
+                }
+            }
             Error::CommunicationError(source)
             | Error::InvalidUpgrade(source)
             | Error::ResponseBodyError(source) => Self::Unreachable {

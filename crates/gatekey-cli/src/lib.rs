@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use gatekey_client::types::MintCredentialRequest;
+use gatekey_client::types::{MintCredentialRequest, Problem};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use url::Url;
 
@@ -126,15 +126,14 @@ pub struct ApisArgs {
 
 /// Whole seconds from `15m`, `1h 30m`, `90s` or `900`.
 fn parse_ttl(value: &str) -> Result<u32, String> {
-    let seconds = match value.parse::<u64>() {
-        Ok(seconds) => seconds,
-        Err(_) => {
-            let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
-            if duration.subsec_nanos() != 0 {
-                return Err("use whole seconds".to_owned());
-            }
-            duration.as_secs()
+    let seconds = if let Ok(seconds) = value.parse::<u64>() {
+        seconds
+    } else {
+        let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+        if duration.subsec_nanos() != 0 {
+            return Err("use whole seconds".to_owned());
         }
+        duration.as_secs()
     };
     match u32::try_from(seconds) {
         Ok(0) => Err("must be positive".to_owned()),
@@ -188,6 +187,16 @@ async fn connect(connection: &Connection) -> Result<gatekey_client::Client, CliE
     Ok(gatekey_client::Client::new_with_client(base, http))
 }
 
+/// The body of a successful answer, or the failure it stands for.
+async fn answer<T>(
+    result: Result<gatekey_client::ResponseValue<T>, gatekey_client::Error<Problem>>,
+) -> Result<T, CliError> {
+    match result {
+        Ok(response) => Ok(response.into_inner()),
+        Err(error) => Err(CliError::from_client(error).await),
+    }
+}
+
 /// Runs `command`, writing results to `out` and diagnostics (including the masked mint
 /// summary) to `log`.
 pub async fn execute(
@@ -198,7 +207,7 @@ pub async fn execute(
     match command {
         ClientCommand::Apis(args) => {
             let client = connect(&args.connection).await?;
-            let apis = client.list_apis().send().await?.into_inner();
+            let apis = answer(client.list_apis().send().await).await?;
             match args.format {
                 ReadFormat::Human => render::api_table(out, &apis),
                 ReadFormat::Json => render::json(out, &apis),
@@ -211,7 +220,7 @@ pub async fn execute(
             if let Some(api) = args.api {
                 request = request.api_id(api);
             }
-            let page = request.send().await?.into_inner();
+            let page = answer(request.send().await).await?;
             match args.format {
                 ReadFormat::Human => render::credential_table(out, &page),
                 ReadFormat::Json => render::json(out, &page),
@@ -219,12 +228,7 @@ pub async fn execute(
         }
         ClientCommand::Credentials(CredentialsCommand::Revoke(args)) => {
             let client = connect(&args.connection).await?;
-            let revoked = client
-                .revoke_credential()
-                .id(args.id)
-                .send()
-                .await?
-                .into_inner();
+            let revoked = answer(client.revoke_credential().id(args.id).send().await).await?;
             match args.format {
                 ReadFormat::Human => {
                     writeln!(out, "revoked {}", revoked.id)?;
@@ -251,14 +255,16 @@ async fn mint(args: MintArgs, out: &mut dyn Write, log: &mut dyn Write) -> Resul
         })?,
         purpose: args.purpose,
     };
-    let minted = client
-        .mint_credential()
-        .id(args.api)
-        .idempotency_key(idempotency_key)
-        .body(body)
-        .send()
-        .await?
-        .into_inner();
+    let minted = answer(
+        client
+            .mint_credential()
+            .id(args.api)
+            .idempotency_key(idempotency_key)
+            .body(body)
+            .send()
+            .await,
+    )
+    .await?;
     match args.format {
         MintFormat::Json => render::json(out, &minted)?,
         MintFormat::Env => render::env_lines(out, &args.env_prefix, &minted)?,

@@ -34,7 +34,7 @@ enum Command {
     /// Validate the configuration and the policy file, then exit.
     CheckConfig,
     #[command(flatten)]
-    Client(gatekey_cli::ClientCommand),
+    Client(Box<gatekey_cli::ClientCommand>),
 }
 
 #[tokio::main]
@@ -70,7 +70,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve => serve(cli.config).await,
-        Command::Client(command) => gatekey_cli::run(command).await,
+        Command::Client(command) => gatekey_cli::run(*command).await,
     }
 }
 
