@@ -101,7 +101,7 @@ pub fn credential_table(out: &mut dyn Write, page: &CredentialPage) -> Result<()
     Ok(())
 }
 
-pub fn credential_row(out: &mut dyn Write, credential: &Credential) -> Result<(), CliError> {
+fn credential_row(out: &mut dyn Write, credential: &Credential) -> Result<(), CliError> {
     writeln!(
         out,
         "{:<26}  {:<16}  {:<16}  {:<8}  {:<25}  {}",
