@@ -27,8 +27,12 @@ cargo test --workspace --no-fail-fast --locked 2>&1 | tee target/test-logs/cargo
 
 [ "${1:-}" = "--cargo-only" ] && exit 0
 
-for suite in scripts/backstage-e2e.sh; do
+suites=(
+  "scripts/clients.sh --no-cargo-tests"
+  scripts/backstage-e2e.sh
+)
+for suite in "${suites[@]}"; do
   log "suite: $suite"
-  "$suite"
+  $suite
 done
 log "all tests passed"

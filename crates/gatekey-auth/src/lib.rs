@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod issuer;
 mod jws;
+mod presets;
 mod userinfo;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ pub use config::{
     ConfigError, GroupsClaim, IssuerConfig, MAX_CLOCK_SKEW, SUPPORTED_ALGORITHMS, VerifierConfig,
 };
 pub use error::AuthError;
+pub use presets::IssuerPreset;
 pub use userinfo::{UserinfoGroups, UserinfoIssuer};
 
 use crate::issuer::{BearerToken, Issuer};

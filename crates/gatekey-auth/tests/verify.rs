@@ -518,6 +518,7 @@ fn configuration_errors_are_readable() {
             path: String::new(),
             prefix: None,
         }],
+        preset: None,
         allowed_jose_types: Vec::new(),
     };
     let duplicate = IssuerConfig {

@@ -96,6 +96,9 @@ pub struct IssuerSettings {
     pub subject_claim: String,
     #[serde(default)]
     pub groups_claims: Vec<GroupsClaimSettings>,
+    /// A CI system's claim mapping (`github-actions`, `gitlab-ci`), added to `groups_claims`.
+    #[serde(default)]
+    pub preset: Option<gatekey_auth::IssuerPreset>,
     /// Extra JOSE `typ` values to accept, e.g. `vnd.backstage.user`.
     #[serde(default)]
     pub allowed_jose_types: Vec<String>,

@@ -1,7 +1,8 @@
 //! The `gatekey` binary: `gatekey serve` runs the service, `gatekey openapi` prints the OpenAPI
 //! document the committed `openapi/gatekey.json` is generated from, `gatekey check-config`
 //! validates configuration and policy without starting anything, `gatekey healthcheck` probes a
-//! running instance (for container health checks in images that have no shell or curl).
+//! running instance (for container health checks in images that have no shell or curl), and
+//! `gatekey credentials …` / `gatekey apis` are the client subcommands of `gatekey-cli`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    #[command(flatten)]
+    Client(Box<gatekey_cli::ClientCommand>),
 }
 
 #[tokio::main]
@@ -75,6 +78,7 @@ async fn main() -> ExitCode {
         }
         Command::Healthcheck { url } => healthcheck(cli.config, url).await,
         Command::Serve => serve(cli.config).await,
+        Command::Client(command) => gatekey_cli::run(*command).await,
     }
 }
 

@@ -201,6 +201,7 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
                     prefix: claim.prefix.clone(),
                 })
                 .collect(),
+            preset: issuer.preset,
             allowed_jose_types: issuer.allowed_jose_types.clone(),
         })
         .collect();

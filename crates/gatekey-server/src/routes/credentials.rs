@@ -116,7 +116,11 @@ pub struct ListCredentialsQuery {
     path = "/v1/apis/{id}/credentials",
     operation_id = "mintCredential",
     tag = "credentials",
-    params(("id" = String, Path, description = "API id")),
+    params(
+        ("id" = String, Path, description = "API id"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false,
+            description = "Client-chosen key (e.g. a UUID) that makes retries of this mint safe"),
+    ),
     request_body = MintCredentialRequest,
     responses(
         (status = 201, description = "Minted; the key is in this response only", body = MintedCredential,
