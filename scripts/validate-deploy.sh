@@ -89,7 +89,7 @@ log "rendered manifests against the Kubernetes ${KUBERNETES_VERSION} schemas"
   "$OUT/helm-default.yaml" "$OUT/helm-production.yaml"
 
 log "deploy tests (pytest deploy/tests)"
-GATEKEY_BIN=target/debug/gatekey RENDERED_DIR="$OUT" \
+GATEKEY_BIN=target/debug/gatekey RENDERED_DIR="$OUT" HELM="$HELM" \
   "$BIN/python" -m pytest -q -p no:cacheprovider deploy/tests
 
 log "deploy validation finished in $(( $(date +%s) - start )) s (after installs)"

@@ -1,11 +1,14 @@
 """Structure of the manifests `helm template` renders (schemas are checked by
 kubernetes-validate in validate-deploy.sh): probes, hardening, scaling, secrets, monitoring."""
 
+import subprocess
 import tomllib
 
 import pytest
 
-from conftest import one
+from conftest import DEPLOY, one, required_env_path
+
+CHART = DEPLOY / "helm" / "gatekey"
 
 
 def container(docs):
@@ -116,3 +119,28 @@ def test_production_values_mount_the_kong_token_and_scrape_metrics(helm_producti
     assert monitor["spec"]["selector"]["matchLabels"] == \
         one(helm_production, "Service")["spec"]["selector"]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
+
+
+@pytest.mark.parametrize("override,problem", [
+    ("replicaCont=3", "Additional property replicaCont is not allowed"),
+    ("config.kong.adminUrl=kong:8001", "config.kong.adminUrl"),
+    ("config.log.format=text", "config.log.format"),
+])
+def test_the_values_schema_refuses_mistakes(override, problem):
+    helm = required_env_path("HELM")
+    result = subprocess.run(
+        [str(helm), "template", "gatekey", str(CHART), "--set", override],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert problem in result.stderr, result.stderr
+
+
+def test_a_kong_token_without_its_header_is_refused():
+    helm = required_env_path("HELM")
+    result = subprocess.run(
+        [str(helm), "template", "gatekey", str(CHART), "--set", "secrets.kongAdminToken.name=kong"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert "config.kong.adminTokenHeader is required" in result.stderr
