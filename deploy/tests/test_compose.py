@@ -52,6 +52,10 @@ def test_gatekey_is_built_from_the_deploy_dockerfile_with_a_read_only_config(com
     assert gatekey["build"] == {"context": "../..", "dockerfile": "deploy/Dockerfile"}
     assert gatekey["read_only"] is True
     assert "./gatekey:/etc/gatekey:ro" in gatekey["volumes"]
+    # The image listens on 8080 (GATEKEY_LISTEN in deploy/Dockerfile).
+    dockerfile = (DEPLOY / "Dockerfile").read_text("utf-8")
+    assert "GATEKEY_LISTEN=0.0.0.0:8080" in dockerfile
+    assert "8080:8080" in gatekey["ports"]
     for dependency in ("kong-config", "keycloak", "backstage"):
         assert dependency in gatekey["depends_on"]
 
