@@ -1,8 +1,11 @@
 """The image is multi-stage, runs as a non-root user and has a HEALTHCHECK that works without
 a shell (hadolint lints the rest in validate-deploy.sh)."""
 
+import fnmatch
 import json
 import re
+import shutil
+import subprocess
 
 from conftest import DEPLOY, ROOT
 
@@ -66,8 +69,13 @@ def test_gatekey_healthcheck_probes_healthz_in_exec_form():
     assert entrypoint == ['["/usr/local/bin/gatekey"]']
 
 
+def dockerignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text("utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def test_the_build_context_leaves_out_build_output_and_vcs():
-    ignored = (ROOT / ".dockerignore").read_text("utf-8").split()
+    ignored = dockerignore_patterns()
     for entry in (".git", "target", "**/node_modules"):
         assert entry in ignored
     # Every workspace member must stay in the context.
@@ -78,3 +86,44 @@ def test_the_build_context_leaves_out_build_output_and_vcs():
 def test_backstage_image_runs_as_the_node_user():
     runtime = stages(DEPLOY / "compose" / "backstage" / "Dockerfile")[-1]
     assert [rest for keyword, rest in runtime if keyword == "USER"] == ["1000:1000"]
+
+
+def docker_context_files() -> list[str]:
+    """Tracked files that `.dockerignore` leaves in the build context (its patterns are top-level
+    names, `**/name` and `*.suffix`, which this matcher covers)."""
+    patterns = dockerignore_patterns()
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+
+    def ignored(path: str) -> bool:
+        parts = path.split("/")
+        for pattern in patterns:
+            if pattern.startswith("**/") and pattern[3:] in parts:
+                return True
+            if fnmatch.fnmatch(parts[0], pattern) or fnmatch.fnmatch(path, pattern):
+                return True
+        return False
+
+    return [path for path in tracked if not ignored(path)]
+
+
+def test_the_build_context_holds_the_whole_cargo_workspace(tmp_path):
+    for path in docker_context_files():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / path, target)
+    result = subprocess.run(
+        ["cargo", "metadata", "--locked", "--offline", "--no-deps", "--format-version", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    packages = {p["name"] for p in json.loads(result.stdout)["packages"]}
+    assert "gatekey-server" in packages
+
+
+def test_the_server_embeds_no_file_from_outside_the_build_context():
+    kept = set(docker_context_files())
+    for source in (ROOT / "crates").glob("*/src/**/*.rs"):
+        for embedded in re.findall(r'include_(?:str|bytes)!\("([^"]+)"\)', source.read_text("utf-8")):
+            path = (source.parent / embedded).resolve().relative_to(ROOT).as_posix()
+            assert path in kept, f"{source} embeds {path}, which .dockerignore leaves out"
