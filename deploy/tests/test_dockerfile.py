@@ -124,6 +124,7 @@ def test_the_build_context_holds_the_whole_cargo_workspace(tmp_path):
 def test_the_server_embeds_no_file_from_outside_the_build_context():
     kept = set(docker_context_files())
     for source in (ROOT / "crates").glob("*/src/**/*.rs"):
-        for embedded in re.findall(r'include_(?:str|bytes)!\("([^"]+)"\)', source.read_text("utf-8")):
+        text = source.read_text("utf-8")
+        for embedded in re.findall(r'include_(?:str|bytes)!\("([^"]+)"\)', text):
             path = (source.parent / embedded).resolve().relative_to(ROOT).as_posix()
             assert path in kept, f"{source} embeds {path}, which .dockerignore leaves out"
