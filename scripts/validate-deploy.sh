@@ -63,9 +63,11 @@ ensure_python_tools
 ensure_helm
 log "building gatekey (for check-config)"
 cargo build -q --locked -p gatekey-server --bin gatekey
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --locked --offline \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
 start=$(date +%s)
-OUT=target/deploy-validation
+OUT="$TARGET_DIR/deploy-validation"
 rm -rf "$OUT" && mkdir -p "$OUT"
 BIN="$TOOLS/venv/bin"
 
@@ -93,7 +95,7 @@ log "rendered manifests against the Kubernetes ${KUBERNETES_VERSION} schemas"
   "$OUT/helm-default.yaml" "$OUT/helm-production.yaml"
 
 log "deploy tests (pytest deploy/tests)"
-GATEKEY_BIN=target/debug/gatekey RENDERED_DIR="$OUT" HELM="$HELM" \
+GATEKEY_BIN="$TARGET_DIR/debug/gatekey" RENDERED_DIR="$OUT" HELM="$HELM" \
   "$BIN/python" -m pytest -q -p no:cacheprovider deploy/tests
 
 log "deploy validation finished in $(( $(date +%s) - start )) s (after installs)"
