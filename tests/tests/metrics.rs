@@ -15,9 +15,8 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
-#[tokio::test]
-async fn metrics_expose_decisions_mints_latencies_and_no_secrets() {
-    let stack = Stack::start().await.expect("stack");
+/// A mint, a denied mint, a revoke and an unmatched route; returns the key and the token used.
+async fn generate_traffic(stack: &Stack) -> (String, String) {
     let jane = stack.token("user:default/jane", &["payments-team"]);
     let (status, minted) = stack
         .call(
@@ -56,6 +55,14 @@ async fn metrics_expose_decisions_mints_latencies_and_no_secrets() {
         .await
         .expect("unmatched");
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    (key, jane)
+}
+
+#[tokio::test]
+async fn metrics_expose_decisions_mints_latencies_and_no_secrets() {
+    let stack = Stack::start().await.expect("stack");
+    let (key, jane) = generate_traffic(&stack).await;
 
     let response = stack
         .http
@@ -113,6 +120,11 @@ async fn metrics_expose_decisions_mints_latencies_and_no_secrets() {
     assert!(
         text.contains(r#"gatekey_http_request_duration_seconds_bucket{method="POST",route="/v1/apis/{id}/credentials",le="0.005"}"#),
         "latency histograms use the configured buckets:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("gatekey_active_credentials ")),
+        "the live credential gauge is exported:\n{text}"
     );
     for secret in [key.as_str(), jane.as_str(), "user:default/jane"] {
         assert!(!text.contains(secret), "/metrics leaks {secret}");

@@ -59,9 +59,14 @@ pub fn spawn_upkeep() -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// `GET /metrics`: the Prometheus text exposition format. Values kept by the catalog source are
-/// copied in at scrape time.
+/// `GET /metrics`: the Prometheus text exposition format. The live credential count (one indexed
+/// MongoDB count) and the values kept by the catalog source are read at scrape time.
 pub async fn render(State(state): State<AppState>) -> Response {
+    match state.store.issuances().count_live(state.clock.now()).await {
+        #[expect(clippy::cast_precision_loss, reason = "a gauge is a float")]
+        Ok(live) => metrics::gauge!("gatekey_active_credentials").set(live as f64),
+        Err(err) => tracing::warn!(error = %err, "cannot count active credentials for /metrics"),
+    }
     if let Some(catalog) = &state.catalog {
         if let Some(age) = catalog.source.age_seconds() {
             metrics::gauge!("gatekey_catalog_age_seconds").set(age);
