@@ -11,8 +11,6 @@
 //! 6. insert the `issued` audit event.
 //!
 //! No token check, no policy, no HTTP server: what remains is what no implementation of a mint
-//! can avoid. The floor writes to its own database (with Gatekey's indexes, created by
-//! `gatekey-store`) and its own Kong simulator, both empty when it starts.
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! RSS of `gatekey`. `docs/performance.md` explains the method and holds the committed results.
 //!
 //! Data volume: the simulator and SecantusDB slow down as they fill, so the floor gets a fresh
-//! simulator and a fresh database (with Gatekey's indexes) and performs exactly as many
+//! simulator and a fresh SecantusDB (with Gatekey's indexes) and performs exactly as many
 //! operations, warm-up included, as Gatekey's mint did on its own fresh stores.
 
 mod error;
@@ -168,7 +168,7 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
     let ws = stack::Workspace::new(bin_dir)?;
 
     progress("starting SecantusDB, the Kong simulator, the dev OpenID provider and gatekey");
-    let mongo = stack::start_mongo(&ws).await?;
+    let mongo = stack::start_mongo(&ws, "secantusd").await?;
     let mongo_uri = stack::mongo_uri(&mongo);
     let kong = stack::start_kong(&ws, "kong").await?;
     let idp = stack::start_idp(&ws).await?;
@@ -190,10 +190,9 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         ws: &ws,
         target: Arc::new(Gatekey::new(http.clone(), gatekey.url(), &tokens)),
         http,
-        mongo_uri,
         issuer: idp.url(),
         mint_figures: None,
-        floor_kong: None,
+        floor_stores: None,
     };
     let mut results = Vec::new();
     for &scenario in &args.scenarios {
@@ -206,7 +205,9 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         });
     }
     let Run {
-        target, floor_kong, ..
+        target,
+        floor_stores,
+        ..
     } = run;
     drop(target);
     let mut report = Report {
@@ -222,16 +223,11 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
     };
     report.evaluate();
 
-    for process in [
-        Some(gatekey),
-        Some(idp),
-        Some(kong),
-        floor_kong,
-        Some(mongo),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    let mut processes = vec![gatekey, idp, kong, mongo];
+    if let Some((floor_kong, floor_mongo)) = floor_stores {
+        processes.extend([floor_kong, floor_mongo]);
+    }
+    for process in processes {
         process.stop().await;
     }
     if args.keep_logs {
@@ -249,12 +245,11 @@ struct Run<'a> {
     ws: &'a stack::Workspace,
     http: reqwest::Client,
     target: Arc<Gatekey>,
-    mongo_uri: String,
     issuer: String,
     /// The mint's figures, which size the floor.
     mint_figures: Option<Measured>,
-    /// The floor's own simulator, kept running until the end.
-    floor_kong: Option<stack::Process>,
+    /// The floor's own simulator and SecantusDB, kept running until the end.
+    floor_stores: Option<(stack::Process, stack::Process)>,
 }
 
 impl Run<'_> {
@@ -310,18 +305,20 @@ impl Run<'_> {
                 .await
             }
             Scenario::Floor => {
+                // Fresh stores: both slow down as they fill (see docs/performance.md).
                 let fresh_kong = stack::start_kong(self.ws, "kong-floor").await?;
+                let fresh_mongo = stack::start_mongo(self.ws, "secantusd-floor").await?;
                 let floor = Arc::new(
                     Floor::connect(
                         self.http.clone(),
-                        &self.mongo_uri,
-                        "gatekey_bench_floor",
+                        &stack::mongo_uri(&fresh_mongo),
+                        "gatekey_bench",
                         fresh_kong.url(),
                         self.issuer.clone(),
                     )
                     .await?,
                 );
-                self.floor_kong = Some(fresh_kong);
+                self.floor_stores = Some((fresh_kong, fresh_mongo));
                 // Same data volume as Gatekey's mint: as many operations, warm-up included.
                 let budget = self
                     .mint_figures

@@ -159,8 +159,9 @@ fn free_port() -> Result<u16, BenchError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// SecantusDB with in-memory storage (`secantusd-py` on the `PATH`, see `scripts/lib.sh`).
-pub async fn start_mongo(ws: &Workspace) -> Result<Process, BenchError> {
+/// SecantusDB with in-memory storage (`secantusd-py` on the `PATH`, see `scripts/lib.sh`),
+/// logging to `<name>.log`.
+pub async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
     let port = free_port()?;
     let args = [
         "--port".to_owned(),
@@ -173,7 +174,7 @@ pub async fn start_mongo(ws: &Workspace) -> Result<Process, BenchError> {
         Path::new("secantusd-py"),
         &args,
         &[],
-        ws.path("secantusd.log"),
+        ws.path(&format!("{name}.log")),
         port,
     )
     .await
