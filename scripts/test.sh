@@ -31,6 +31,7 @@ suites=(
   "scripts/clients.sh --no-cargo-tests"
   scripts/backstage-e2e.sh
   scripts/validate-deploy.sh
+  "scripts/bench.sh --short"
 )
 for suite in "${suites[@]}"; do
   log "suite: $suite"
