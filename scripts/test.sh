@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test exactly as CI does. Starts a MongoDB-protocol server unless MONGODB_URI is set;
-# set KONG_ADMIN_URL to run the Kong client contract tests against a real Kong as well.
+# Runs every test exactly as CI does: the cargo workspace, then the suites that need more than
+# cargo (each installs what it needs into local caches and starts its own processes).
+# Starts a MongoDB-protocol server unless MONGODB_URI is set; set KONG_ADMIN_URL to run the Kong
+# client contract tests against a real Kong as well. `scripts/test.sh --cargo-only` skips the
+# other suites for a quick local loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,3 +24,17 @@ fi
 
 log "cargo test (workspace)"
 cargo test --workspace --no-fail-fast --locked 2>&1 | tee target/test-logs/cargo-test.log
+
+[ "${1:-}" = "--cargo-only" ] && exit 0
+
+suites=(
+  "scripts/clients.sh --no-cargo-tests"
+  scripts/backstage-e2e.sh
+  scripts/validate-deploy.sh
+  "scripts/bench.sh --short"
+)
+for suite in "${suites[@]}"; do
+  log "suite: $suite"
+  $suite
+done
+log "all tests passed"

@@ -156,6 +156,15 @@ impl Stack {
     }
 
     pub async fn start_with_policy(policy: &str) -> anyhow::Result<Self> {
+        Self::start_with(policy, |_| {}).await
+    }
+
+    /// Starts with `policy`, letting `configure` adjust Gatekey's settings (e.g. an issuer preset)
+    /// before the application is built.
+    pub async fn start_with(
+        policy: &str,
+        configure: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
         let mongo = Mongo::start()?;
         let upstream = echo_upstream::start("127.0.0.1:0".parse()?).await?;
         let declarative =
@@ -192,8 +201,11 @@ impl Stack {
                 path: "groups".to_owned(),
                 prefix: None,
             }],
+            preset: None,
             allowed_jose_types: Vec::new(),
+            groups_from_userinfo: false,
         }];
+        configure(&mut settings);
         let app = Application::build(&settings).await?;
         let gatekey_url = format!("http://{}", app.local_addr());
         let (shutdown, signal) = oneshot::channel::<()>();

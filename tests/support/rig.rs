@@ -126,7 +126,9 @@ impl Rig {
                 path: "groups".to_owned(),
                 prefix: None,
             }],
+            preset: None,
             allowed_jose_types: Vec::new(),
+            groups_from_userinfo: false,
         }];
         settings
     }

@@ -39,7 +39,7 @@ pub fn check_not_before(
 }
 
 /// Follows a dot path through nested objects.
-fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
     let mut current = claims.get(parts.next()?)?;
     for part in parts {
@@ -57,8 +57,8 @@ pub fn subject(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Result<Str
         .ok_or_else(|| AuthError::MissingClaim(issuer.subject_claim.clone()))
 }
 
-/// Groups from every configured claim (a string or an array of strings), prefixed,
-/// deduplicated and sorted. Missing claims and other value types contribute nothing.
+/// Groups from every configured claim (a string or an array of strings), prefixed, plus the
+/// preset's, deduplicated and sorted. Missing claims and other value types contribute nothing.
 pub fn groups(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Vec<String> {
     let mut groups = BTreeSet::new();
     for claim in &issuer.groups_claims {
@@ -71,6 +71,9 @@ pub fn groups(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Vec<String>
         for value in values.into_iter().filter(|v| !v.is_empty()) {
             groups.insert(format!("{prefix}{value}"));
         }
+    }
+    if let Some(preset) = issuer.preset {
+        groups.extend(preset.groups(claims));
     }
     groups.into_iter().collect()
 }

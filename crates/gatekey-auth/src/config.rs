@@ -7,6 +7,8 @@ use std::time::Duration;
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use openidconnect::{IssuerUrl, JsonWebTokenType, NormalizedJsonWebTokenType};
 
+use crate::presets::IssuerPreset;
+
 /// Largest clock skew the configuration may allow.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
@@ -40,6 +42,8 @@ pub struct IssuerConfig {
     pub subject_claim: String,
     /// Where the caller's groups are.
     pub groups_claims: Vec<GroupsClaim>,
+    /// A CI system's claim mapping, adding its groups to those of `groups_claims`.
+    pub preset: Option<IssuerPreset>,
     /// JOSE `typ` values accepted besides `JWT` (e.g. `vnd.backstage.user`); compared after
     /// normalization (lowercase, `application/` prefix added when there is no `/`).
     pub allowed_jose_types: Vec<String>,
@@ -55,6 +59,7 @@ impl Default for IssuerConfig {
             algorithms: vec!["RS256".to_owned()],
             subject_claim: "sub".to_owned(),
             groups_claims: Vec::new(),
+            preset: None,
             allowed_jose_types: Vec::new(),
         }
     }

@@ -38,6 +38,10 @@ pub enum AuthError {
     /// A required claim (named) is absent or empty.
     #[error("the token lacks the claim {0}")]
     MissingClaim(String),
+    /// The issuer's userinfo endpoint refused the token (401/403), or answered for another
+    /// subject.
+    #[error("the token's issuer refused to describe its user (userinfo)")]
+    UserinfoRefused,
     /// Discovery or the JWKS of the token's issuer could not be fetched; the token may be fine.
     #[error("issuer '{issuer}' cannot be reached to verify the token: {detail}")]
     IssuerUnavailable {

@@ -53,6 +53,8 @@ pub(crate) struct Verified {
     pub claims: Map<String, Value>,
     pub expires_at: DateTime<Utc>,
     pub issued_at: DateTime<Utc>,
+    /// Generation of the key set the signature was checked with.
+    pub key_generation: u64,
 }
 
 #[derive(Debug)]
@@ -227,7 +229,19 @@ impl Issuer {
             claims: all,
             expires_at: claims.expiration(),
             issued_at: claims.issue_time(),
+            key_generation: keys.generation,
         })
+    }
+
+    /// Generation of the cached key set while it is younger than the maximum age; `None` when
+    /// there are no keys or they are due for a re-fetch.
+    pub async fn fresh_key_generation(&self) -> Option<u64> {
+        self.keys
+            .read()
+            .await
+            .as_ref()
+            .filter(|keys| keys.fetched_at.elapsed() < self.limits.max_age)
+            .map(|keys| keys.generation)
     }
 
     /// Cached keys if fresh enough, else loaded now. The flag says they were (re)loaded during
@@ -285,6 +299,8 @@ impl Issuer {
                 log.generation += 1;
                 log.failure = None;
                 tracing::info!(issuer = %self.config.name, keys = jwks.keys().len(), reason = ?need, "fetched JWKS");
+                metrics::counter!("gatekey_jwks_refreshes_total", "issuer" => self.config.name.clone())
+                    .increment(1);
                 let keys = Arc::new(Keys {
                     jwks_uri,
                     jwks,

@@ -6,15 +6,19 @@
 //! checks of signature, `iss`, `aud` and `exp` come from the `openidconnect` crate; this crate adds
 //! what it lacks for bearer tokens: clock skew (through its time function), `nbf`, a future
 //! `iat`, per-issuer algorithm pinning with `none` and HS* always refused, a size limit, rate
-//! limited JWKS refresh on unknown key ids, and claim mapping.
+//! limited JWKS refresh on unknown key ids, and claim mapping. Successful verifications are
+//! remembered by token hash until the token expires or its issuer's keys change (`cache`).
 //!
 //! Tokens are never logged and appear in no `Debug` output of this crate.
 
+mod cache;
 mod claims;
 mod config;
 mod error;
 mod issuer;
 mod jws;
+mod presets;
+mod userinfo;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +30,10 @@ pub use config::{
     ConfigError, GroupsClaim, IssuerConfig, MAX_CLOCK_SKEW, SUPPORTED_ALGORITHMS, VerifierConfig,
 };
 pub use error::AuthError;
+pub use presets::IssuerPreset;
+pub use userinfo::{UserinfoGroups, UserinfoIssuer};
 
+use crate::cache::VerifiedCache;
 use crate::issuer::{BearerToken, Issuer};
 use crate::jws::Unverified;
 
@@ -73,6 +80,7 @@ struct Inner {
     by_iss: HashMap<String, usize>,
     clock_skew: chrono::Duration,
     max_token_bytes: usize,
+    verified: VerifiedCache,
 }
 
 impl TokenVerifier {
@@ -100,6 +108,7 @@ impl TokenVerifier {
                 by_iss,
                 clock_skew,
                 max_token_bytes: config.max_token_bytes,
+                verified: VerifiedCache::new(cache::CAPACITY),
             }),
         })
     }
@@ -118,11 +127,18 @@ impl TokenVerifier {
         if token.len() > inner.max_token_bytes {
             return Err(AuthError::TooLarge);
         }
+        let token_hash = cache::hash(token);
+        let now = Utc::now();
+        if let Some(hit) = inner.verified.get(&token_hash, now)
+            && inner.issuers[hit.issuer].fresh_key_generation().await == Some(hit.key_generation)
+        {
+            return Ok(hit.identity);
+        }
         let unverified = Unverified::parse(token)?;
-        let issuer = unverified
+        let (issuer_index, issuer) = unverified
             .issuer()
             .and_then(|iss| inner.by_iss.get(iss))
-            .map(|&index| &inner.issuers[index])
+            .map(|&index| (index, &inner.issuers[index]))
             .ok_or(AuthError::UntrustedIssuer)?;
         issuer.check_header(&unverified)?;
         // openidconnect requires these; name the missing one rather than "malformed".
@@ -132,20 +148,30 @@ impl TokenVerifier {
             }
         }
         let parsed: BearerToken = token.parse().map_err(|_| AuthError::Malformed)?;
-        let now = Utc::now();
         let verified = issuer
             .verify(&parsed, &unverified, now, inner.clock_skew)
             .await?;
         claims::check_not_before(&verified.claims, verified.issued_at, now, inner.clock_skew)?;
         let config = issuer.config();
-        Ok(VerifiedIdentity {
+        let identity = VerifiedIdentity {
             subject: claims::subject(&verified.claims, config)?,
             issuer: config.issuer.clone(),
             issuer_name: config.name.clone(),
             groups: claims::groups(&verified.claims, config),
             expires_at: verified.expires_at,
             claims: verified.claims,
-        })
+        };
+        inner.verified.insert(
+            token_hash,
+            cache::Entry {
+                identity: identity.clone(),
+                issuer: issuer_index,
+                key_generation: verified.key_generation,
+                valid_until: verified.expires_at + inner.clock_skew,
+            },
+            now,
+        );
+        Ok(identity)
     }
 
     /// Discovers every issuer and loads its keys if not cached (or retries a failed fetch), in

@@ -76,6 +76,26 @@ async fn an_expired_token_is_refused() {
 }
 
 #[tokio::test]
+async fn a_remembered_verification_ends_when_the_token_expires() {
+    let idp = idp().await;
+    let verifier = verifier_with(VerifierConfig {
+        issuers: vec![issuer(&idp, "dev", &["RS256"])],
+        clock_skew: Duration::ZERO,
+        ..VerifierConfig::default()
+    });
+    let token = idp.sign(&spec().expires_in(Duration::from_secs(1)));
+    let first = verifier.verify(&token).await.expect("fresh");
+    let again = verifier.verify(&token).await.expect("remembered");
+    assert_eq!(first, again, "the remembered identity is the verified one");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        verifier.verify(&token).await.expect_err("expired since"),
+        AuthError::Expired
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_token_not_yet_valid_or_issued_in_the_future_is_refused() {
     let idp = idp().await;
     let verifier = verifier(vec![issuer(&idp, "dev", &["RS256"])]);
@@ -518,6 +538,7 @@ fn configuration_errors_are_readable() {
             path: String::new(),
             prefix: None,
         }],
+        preset: None,
         allowed_jose_types: Vec::new(),
     };
     let duplicate = IssuerConfig {

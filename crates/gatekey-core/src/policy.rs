@@ -403,6 +403,11 @@ impl Policy {
             .any(|group| self.admin_groups.contains(group))
     }
 
+    /// Groups whose members are admins.
+    pub fn admin_groups(&self) -> impl Iterator<Item = &String> {
+        self.admin_groups.iter()
+    }
+
     pub fn api(&self, id: &str) -> Option<&ApiPolicy> {
         self.apis.get(id)
     }

@@ -124,6 +124,11 @@ impl KongClient {
                 Ok((status, _)) => Some(status.as_u16()),
                 Err(err) => err.status(),
             };
+            metrics::histogram!(
+                "gatekey_kong_request_duration_seconds",
+                "operation" => format!("{method} {}", path.template()),
+            )
+            .record(started.elapsed().as_secs_f64());
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let span = tracing::Span::current();
             span.record("status", status);

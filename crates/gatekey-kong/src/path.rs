@@ -6,11 +6,13 @@ use std::fmt::Write as _;
 
 use crate::error::KongError;
 
-/// A relative Admin API path (no leading slash) and its loggable form.
+/// A relative Admin API path (no leading slash), its loggable form, and its template (every
+/// caller-supplied segment as `{}`), which names the operation in metrics with bounded cardinality.
 #[derive(Debug, Clone)]
 pub(crate) struct AdminPath {
     encoded: String,
     logged: String,
+    template: String,
     has_secret: bool,
 }
 
@@ -20,6 +22,7 @@ impl AdminPath {
         Self {
             encoded: collection.to_owned(),
             logged: format!("/{collection}"),
+            template: format!("/{collection}"),
             has_secret: false,
         }
     }
@@ -29,6 +32,7 @@ impl AdminPath {
         Self {
             encoded: String::new(),
             logged: "/".to_owned(),
+            template: "/".to_owned(),
             has_secret: false,
         }
     }
@@ -39,6 +43,8 @@ impl AdminPath {
         self.encoded.push_str(segment);
         self.logged.push('/');
         self.logged.push_str(segment);
+        self.template.push('/');
+        self.template.push_str(segment);
         self
     }
 
@@ -49,6 +55,7 @@ impl AdminPath {
         self.encoded.push_str(&encoded);
         self.logged.push('/');
         self.logged.push_str(&encoded);
+        self.template.push_str("/{}");
         Ok(self)
     }
 
@@ -58,6 +65,7 @@ impl AdminPath {
         self.encoded.push('/');
         self.encoded.push_str(&encoded);
         self.logged.push_str("/{redacted}");
+        self.template.push_str("/{}");
         self.has_secret = true;
         Ok(self)
     }
@@ -68,6 +76,11 @@ impl AdminPath {
 
     pub(crate) fn logged(&self) -> &str {
         &self.logged
+    }
+
+    /// `/consumers/{}/acls`: the path with every caller-supplied segment elided.
+    pub(crate) fn template(&self) -> &str {
+        &self.template
     }
 
     /// Whether [`Self::encoded`] holds a credential, so must not appear in messages either.

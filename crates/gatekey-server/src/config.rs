@@ -27,6 +27,9 @@ pub struct Settings {
     pub mongodb: MongoSettings,
     pub kong: KongSettings,
     pub auth: AuthSettings,
+    /// The Backstage catalog as a source of APIs; absent: the policy file alone.
+    #[serde(default)]
+    pub catalog: Option<CatalogSettings>,
     pub log: LogSettings,
     pub limits: LimitSettings,
     pub reconciler: ReconcilerSettings,
@@ -125,9 +128,55 @@ pub struct IssuerSettings {
     pub subject_claim: String,
     #[serde(default)]
     pub groups_claims: Vec<GroupsClaimSettings>,
+    /// A CI system's claim mapping (`github-actions`, `gitlab-ci`), added to `groups_claims`.
+    #[serde(default)]
+    pub preset: Option<gatekey_auth::IssuerPreset>,
     /// Extra JOSE `typ` values to accept, e.g. `vnd.backstage.user`.
     #[serde(default)]
     pub allowed_jose_types: Vec<String>,
+    /// When none of `groups_claims` is in the token, read them from the issuer's userinfo
+    /// endpoint with the caller's token (cached until the token expires). For Backstage, whose
+    /// user tokens omit `ent` by default.
+    #[serde(default)]
+    pub groups_from_userinfo: bool,
+}
+
+/// Where the Backstage catalog is and how often to read it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// The Backstage backend base URL, e.g. `https://backstage.example.com`.
+    pub backend_url: String,
+    /// The static external access token; only from `GATEKEY_CATALOG__TOKEN`.
+    #[serde(default, skip_serializing)]
+    pub token: Option<SecretString>,
+    /// A file holding the token (e.g. a mounted secret).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Seconds between reads, 1 to 3600.
+    #[serde(default = "default_catalog_refresh")]
+    pub refresh_interval_seconds: u64,
+    /// Entities per page, 1 to 1000.
+    #[serde(default = "default_catalog_page_size")]
+    pub page_size: u32,
+    /// Per-request deadline.
+    #[serde(default = "default_catalog_timeout")]
+    pub request_timeout_seconds: u64,
+    /// `/readyz` fails when the last good read is older than this; unset: never for age.
+    #[serde(default)]
+    pub max_staleness_seconds: Option<u64>,
+}
+
+fn default_catalog_refresh() -> u64 {
+    60
+}
+
+fn default_catalog_page_size() -> u32 {
+    200
+}
+
+fn default_catalog_timeout() -> u64 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -157,6 +206,9 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// `tracing` filter directives, e.g. `info,gatekey_server=debug`.
     pub filter: String,
+    /// OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`); unset exports
+    /// no traces.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Settings {
@@ -191,9 +243,11 @@ impl Default for Settings {
                 jwks_refresh_min_interval_seconds: 30,
                 issuers: Vec::new(),
             },
+            catalog: None,
             log: LogSettings {
                 format: LogFormat::Pretty,
                 filter: "info".to_owned(),
+                otlp_endpoint: None,
             },
             limits: LimitSettings {
                 mints_per_subject_per_minute: 30,
@@ -232,6 +286,13 @@ impl Settings {
                 )]));
             }
             let from_file = Figment::from(Toml::file(file));
+            if from_file.find_value("catalog.token").is_ok() {
+                return Err(ConfigError::Invalid(vec![
+                    "catalog.token must not be written in the configuration file: set \
+                     GATEKEY_CATALOG__TOKEN or catalog.token_file"
+                        .to_owned(),
+                ]));
+            }
             if from_file.find_value("kong.admin_token").is_ok() {
                 return Err(ConfigError::Invalid(vec![
                     "kong.admin_token must not be written in the configuration file: set \
@@ -272,6 +333,13 @@ impl Settings {
                 self.kong.admin_url
             ));
         }
+        if let Some(endpoint) = &self.log.otlp_endpoint
+            && !url::Url::parse(endpoint).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+        {
+            problems.push(format!(
+                "log.otlp_endpoint '{endpoint}' is not an http(s) URL"
+            ));
+        }
         if self.kong.request_timeout_ms == 0 || self.kong.connect_timeout_ms == 0 {
             problems.push("kong timeouts must be above 0".to_owned());
         }
@@ -290,6 +358,9 @@ impl Settings {
             problems.push("auth.clock_skew_seconds must be at most 300".to_owned());
         }
         self.validate_reliability(&mut problems);
+        if let Some(catalog) = &self.catalog {
+            validate_catalog(catalog, &mut problems);
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -341,6 +412,30 @@ impl Settings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.http.request_timeout_seconds)
+    }
+}
+
+fn validate_catalog(catalog: &CatalogSettings, problems: &mut Vec<String>) {
+    match url::Url::parse(&catalog.backend_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+        _ => problems.push(format!(
+            "catalog.backend_url '{}' is not an absolute http(s) URL",
+            catalog.backend_url
+        )),
+    }
+    if catalog.token.is_none() == catalog.token_file.is_none() {
+        problems.push(
+            "catalog: set exactly one of GATEKEY_CATALOG__TOKEN and catalog.token_file".to_owned(),
+        );
+    }
+    if !(1..=3600).contains(&catalog.refresh_interval_seconds) {
+        problems.push("catalog.refresh_interval_seconds must be between 1 and 3600".to_owned());
+    }
+    if !(1..=1000).contains(&catalog.page_size) {
+        problems.push("catalog.page_size must be between 1 and 1000".to_owned());
+    }
+    if catalog.request_timeout_seconds == 0 {
+        problems.push("catalog.request_timeout_seconds must be above 0".to_owned());
     }
 }
 
@@ -407,6 +502,39 @@ algorithms = ["RS256"]
                 !format!("{settings:?}").contains("secret-token"),
                 "token leaked in Debug"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn catalog_needs_a_token_from_outside_the_file_and_a_bounded_interval() {
+        Jail::expect_with(|jail| {
+            let with_catalog = format!(
+                "{MINIMAL}\n[catalog]\nbackend_url = \"http://127.0.0.1:7007\"\nrefresh_interval_seconds = 0\n"
+            );
+            jail.create_file("gatekey.toml", &with_catalog)?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("invalid")
+                .to_string();
+            assert!(text.contains("GATEKEY_CATALOG__TOKEN"), "{text}");
+            assert!(text.contains("refresh_interval_seconds"), "{text}");
+            jail.create_file(
+                "gatekey.toml",
+                &with_catalog.replace("refresh_interval_seconds = 0", "token = \"t\""),
+            )?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("token in file")
+                .to_string();
+            assert!(text.contains("must not be written"), "{text}");
+            jail.create_file(
+                "gatekey.toml",
+                &with_catalog.replace("refresh_interval_seconds = 0", ""),
+            )?;
+            jail.set_env("GATEKEY_CATALOG__TOKEN", "catalog-secret");
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            let catalog = settings.catalog.expect("catalog");
+            assert_eq!(catalog.refresh_interval_seconds, 60);
+            assert!(!format!("{catalog:?}").contains("catalog-secret"));
             Ok(())
         });
     }

@@ -72,6 +72,7 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
         let identity = state.verifier.verify(token).await?;
+        let identity = state.userinfo.complete(token, identity).await?;
         let context = RequestContext::from_request_parts(parts, state)
             .await
             .unwrap_or_default();

@@ -81,6 +81,7 @@ pub fn consumer_username(id: &IssuanceId) -> String {
 impl AppState {
     /// Appends an audit event built from the caller and request context.
     pub async fn audit(&self, event: AuditEvent) -> Result<(), ApiError> {
+        crate::metrics::record_audit(&event);
         self.store.audit().append(&event).await?;
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! The `gatekey` binary: `gatekey serve` runs the service, `gatekey openapi` prints the OpenAPI
 //! document the committed `openapi/gatekey.json` is generated from, `gatekey check-config`
-//! validates configuration and policy without starting anything.
+//! validates configuration and policy without starting anything, `gatekey healthcheck` probes a
+//! running instance (for container health checks in images that have no shell or curl), and
+//! `gatekey credentials …` / `gatekey apis` are the client subcommands of `gatekey-cli`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +34,14 @@ enum Command {
     Openapi,
     /// Validate the configuration and the policy file, then exit.
     CheckConfig,
+    /// Exit 0 when the service answers `/healthz` with 200 (for container health checks).
+    Healthcheck {
+        /// The URL to probe; defaults to `/healthz` on loopback at the configured port.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    #[command(flatten)]
+    Client(Box<gatekey_cli::ClientCommand>),
 }
 
 #[tokio::main]
@@ -66,7 +76,43 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Healthcheck { url } => healthcheck(cli.config, url).await,
         Command::Serve => serve(cli.config).await,
+        Command::Client(command) => gatekey_cli::run(*command).await,
+    }
+}
+
+async fn healthcheck(config: Option<PathBuf>, url: Option<String>) -> ExitCode {
+    let url = match url {
+        Some(url) => url,
+        None => match Settings::load(config.as_deref()) {
+            Ok(settings) => format!("http://127.0.0.1:{}/healthz", settings.listen.port()),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let answer = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map(|client| client.get(&url).send());
+    match answer {
+        Ok(request) => match request.await {
+            Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+            Ok(response) => {
+                eprintln!("unhealthy: {url} answered {}", response.status());
+                ExitCode::FAILURE
+            }
+            Err(err) => {
+                eprintln!("unhealthy: {url}: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(err) => {
+            eprintln!("error: cannot build an HTTP client: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -78,7 +124,13 @@ async fn serve(config: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(&settings.log);
+    let _telemetry = match telemetry::init(&settings.log) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = match Application::build(&settings).await {
         Ok(app) => app,
         Err(err) => {

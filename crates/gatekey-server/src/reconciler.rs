@@ -17,12 +17,11 @@
 //!    the reconciler away from consumers a mint is creating or rolling back right now.
 //!    Consumers of `pending` or live `active` records are left alone.
 //!
-//! Every deletion is audited as a `reaped` event (action `expire` or `reconcile`, the kind and
-//! the reaping replica in the detail) and counted in [`ReaperStats`].
+//! Every deletion is audited (action `expire` or `reconcile`, the kind — `expired`, `orphan` or
+//! `stale_pending` — as the reason, the reaping replica in the detail); auditing counts it in
+//! `gatekey_reaper_deletions_total{kind}`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
@@ -49,8 +48,6 @@ pub enum ReapKind {
 }
 
 impl ReapKind {
-    pub const ALL: [Self; 3] = [Self::Expired, Self::Orphan, Self::StalePending];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Expired => "expired",
@@ -64,33 +61,6 @@ impl ReapKind {
             Self::Expired => AuditAction::Expire,
             Self::Orphan | Self::StalePending => AuditAction::Reconcile,
         }
-    }
-}
-
-/// Deletions since the process started, by kind; read by the metrics endpoint.
-#[derive(Debug, Default)]
-pub struct ReaperStats {
-    expired: AtomicU64,
-    orphan: AtomicU64,
-    stale_pending: AtomicU64,
-}
-
-impl ReaperStats {
-    fn counter(&self, kind: ReapKind) -> &AtomicU64 {
-        match kind {
-            ReapKind::Expired => &self.expired,
-            ReapKind::Orphan => &self.orphan,
-            ReapKind::StalePending => &self.stale_pending,
-        }
-    }
-
-    fn record(&self, kind: ReapKind) {
-        self.counter(kind).fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Deletions of one kind so far.
-    pub fn deletions(&self, kind: ReapKind) -> u64 {
-        self.counter(kind).load(Ordering::Relaxed)
     }
 }
 
@@ -328,19 +298,14 @@ impl Reconciler {
 
     /// Counts, logs and audits one deletion.
     async fn reaped(&self, kind: ReapKind, record: Option<&Issuance>, id: IssuanceId, why: &str) {
-        self.state.reliability.reaper_stats.record(kind);
         tracing::info!(issuance = %id, kind = kind.as_str(), "reaped");
         let event = AuditEvent {
             id: AuditEventId::new(),
             at: self.state.clock.now(),
             action: kind.audit_action(),
             decision: Decision::Allow,
-            reason: "reaped".to_owned(),
-            detail: Some(format!(
-                "kind={}; {why}; by {}",
-                kind.as_str(),
-                self.config.instance
-            )),
+            reason: kind.as_str().to_owned(),
+            detail: Some(format!("{why}; by {}", self.config.instance)),
             subject: record.map(|r| r.subject.clone()),
             issuer: record.map(|r| r.issuer.clone()),
             api_id: record.map(|r| r.api_id.clone()),
@@ -353,9 +318,4 @@ impl Reconciler {
             tracing::error!(error = %err, issuance = %id, "could not audit a reaper deletion");
         }
     }
-}
-
-/// The reaper counters as `(kind, deletions)` pairs, for `gatekey_reaper_deletions_total{kind}`.
-pub fn reaper_deletions(stats: &Arc<ReaperStats>) -> [(&'static str, u64); 3] {
-    ReapKind::ALL.map(|kind| (kind.as_str(), stats.deletions(kind)))
 }

@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatekey_auth::{GroupsClaim, IssuerConfig, TokenVerifier, VerifierConfig};
+use gatekey_auth::{
+    GroupsClaim, IssuerConfig, TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig,
+};
+use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogSource};
 use gatekey_core::SystemClock;
 use gatekey_core::policy::Policy;
 use gatekey_kong::{AdminAuth, KongClient, KongConfig};
@@ -17,10 +20,11 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Settings;
-use crate::reconciler::{ReaperStats, Reconciler, ReconcilerConfig};
+use crate::catalog::{PolicyHolder, refresh_forever};
+use crate::config::{CatalogSettings, Settings};
+use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
-use crate::state::{AppState, AppStateInner, Reliability};
+use crate::state::{AppState, AppStateInner, CatalogHandle, Reliability};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,8 @@ pub enum StartupError {
         path: String,
         source: gatekey_core::policy::PolicyError,
     },
+    #[error("Backstage catalog: {0}")]
+    Catalog(#[from] gatekey_catalog::CatalogError),
     #[error("cannot read {what} {path}: {source}")]
     File {
         what: &'static str,
@@ -66,6 +72,8 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     reconciler: Option<Reconciler>,
+    catalog: Option<CatalogSource>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Reads and validates the policy file named in the settings.
@@ -128,12 +136,59 @@ fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
     Ok(KongClient::new(&config)?)
 }
 
-fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
-    let http = reqwest::Client::builder()
+fn issuer_http_client() -> Result<reqwest::Client, StartupError> {
+    Ok(reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+        .build()?)
+}
+
+/// Userinfo lookups for the issuers with `groups_from_userinfo`.
+fn userinfo_groups(settings: &Settings) -> Result<UserinfoGroups, StartupError> {
+    let issuers = settings
+        .auth
+        .issuers
+        .iter()
+        .filter(|issuer| issuer.groups_from_userinfo)
+        .map(|issuer| UserinfoIssuer {
+            name: issuer.name.clone(),
+            issuer: issuer.issuer.clone(),
+            groups_claims: issuer
+                .groups_claims
+                .iter()
+                .map(|claim| GroupsClaim {
+                    path: claim.path.clone(),
+                    prefix: claim.prefix.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(UserinfoGroups::new(issuers, &issuer_http_client()?))
+}
+
+fn catalog_source(catalog: &CatalogSettings) -> Result<CatalogSource, StartupError> {
+    let token = match (&catalog.token, &catalog.token_file) {
+        (Some(token), _) => token.clone(),
+        (None, Some(file)) => {
+            let bytes = read_file("Backstage catalog token file", file)?;
+            SecretString::from(String::from_utf8_lossy(&bytes).trim().to_owned())
+        }
+        (None, None) => SecretString::from(String::new()),
+    };
+    let client = CatalogClient::new(&CatalogConfig {
+        backend_url: catalog.backend_url.parse().map_err(|e| {
+            gatekey_catalog::CatalogError::Config(format!("{}: {e}", catalog.backend_url))
+        })?,
+        token,
+        page_size: catalog.page_size,
+        request_timeout: Duration::from_secs(catalog.request_timeout_seconds),
+    })?;
+    Ok(CatalogSource::new(client))
+}
+
+fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
+    let http = issuer_http_client()?;
     let issuers = settings
         .auth
         .issuers
@@ -152,6 +207,7 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
                     prefix: claim.prefix.clone(),
                 })
                 .collect(),
+            preset: issuer.preset,
             allowed_jose_types: issuer.allowed_jose_types.clone(),
         })
         .collect();
@@ -170,9 +226,22 @@ impl Application {
     /// Loads the policy, connects MongoDB (creating indexes), builds the Kong client and token
     /// verifier, and binds the listener.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        let policy = load_policy(settings)?;
+        // Installed before the adapters start emitting (discovery, index creation).
+        crate::metrics::handle();
+        let policy = Arc::new(PolicyHolder::new(load_policy(settings)?));
         let kong = kong_client(settings)?;
         let verifier = verifier(settings)?;
+        let userinfo = userinfo_groups(settings)?;
+        let catalog = settings
+            .catalog
+            .as_ref()
+            .map(|catalog| {
+                catalog_source(catalog).map(|source| CatalogHandle {
+                    source,
+                    max_staleness: catalog.max_staleness_seconds.map(Duration::from_secs),
+                })
+            })
+            .transpose()?;
         let store = Store::connect(&StoreConfig {
             uri: settings.mongodb.uri.clone(),
             database: settings.mongodb.database.clone(),
@@ -181,9 +250,26 @@ impl Application {
         })
         .await?;
         store.ensure_indexes().await?;
+        // Not awaited: Backstage being down must not stop Gatekey; `/readyz` says when it loaded.
+        let background = settings
+            .catalog
+            .as_ref()
+            .zip(catalog.as_ref())
+            .map(|(settings, handle)| {
+                tokio::spawn(refresh_forever(
+                    handle.source.clone(),
+                    Arc::clone(&policy),
+                    Duration::from_secs(settings.refresh_interval_seconds),
+                ))
+            })
+            .into_iter()
+            .collect();
+        let catalog_source = catalog.as_ref().map(|handle| handle.source.clone());
         let state = AppState::new(AppStateInner {
-            policy: Arc::new(policy),
+            policy,
             verifier,
+            userinfo,
+            catalog,
             kong,
             store,
             clock: Arc::new(SystemClock),
@@ -191,7 +277,6 @@ impl Application {
                 limits: settings.limits.clone(),
                 mint_deadline: settings.request_timeout(),
                 mint_tasks: TaskTracker::new(),
-                reaper_stats: Arc::new(ReaperStats::default()),
             },
         });
         let reconciler = settings.reconciler.enabled.then(|| {
@@ -230,12 +315,14 @@ impl Application {
             local_addr,
             state,
             reconciler,
+            catalog: catalog_source,
+            background,
         })
     }
 
-    /// The shared state (for wiring metrics: the reaper's counts are in its `reliability`).
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The Backstage catalog source, when configured: its age and skip counters.
+    pub fn catalog(&self) -> Option<&CatalogSource> {
+        self.catalog.as_ref()
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -248,6 +335,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let upkeep = crate::metrics::spawn_upkeep();
         let (stop_reconciler, stopped) = tokio::sync::watch::channel(false);
         let reconciler = self
             .reconciler
@@ -276,6 +364,10 @@ impl Application {
         let _ = stop_reconciler.send(true);
         if let Some(reconciler) = reconciler {
             let _ = reconciler.await;
+        }
+        upkeep.abort();
+        for task in self.background {
+            task.abort();
         }
         served
     }

@@ -3,16 +3,18 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
-use gatekey_auth::TokenVerifier;
+use gatekey_auth::{TokenVerifier, UserinfoGroups};
+use gatekey_catalog::CatalogSource;
 use gatekey_core::Clock;
-use gatekey_core::policy::Policy;
 use gatekey_kong::KongClient;
 use gatekey_store::Store;
 use tokio_util::task::TaskTracker;
 
 use crate::config::LimitSettings;
-use crate::reconciler::ReaperStats;
+
+use crate::catalog::PolicyHolder;
 
 /// Cheap to clone; everything lives in one allocation.
 #[derive(Debug, Clone)]
@@ -20,8 +22,13 @@ pub struct AppState(Arc<AppStateInner>);
 
 #[derive(Debug)]
 pub struct AppStateInner {
-    pub policy: Arc<Policy>,
+    /// The policy file merged with the Backstage catalog; read it once per request.
+    pub policy: Arc<PolicyHolder>,
     pub verifier: TokenVerifier,
+    /// Groups from userinfo for tokens that lack them (Backstage without `ent`).
+    pub userinfo: UserinfoGroups,
+    /// The Backstage catalog source, when configured, and the staleness `/readyz` tolerates.
+    pub catalog: Option<CatalogHandle>,
     pub kong: KongClient,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
@@ -29,14 +36,13 @@ pub struct AppStateInner {
 }
 
 /// What keeps mints safe under load and faults: the per-subject limits, the deadline of one
-/// mint, the tracker of in-flight mint tasks (shutdown waits for them), and the reaper's counts.
+/// mint, and the tracker of in-flight mint tasks (shutdown waits for them).
 #[derive(Debug, Clone)]
 pub struct Reliability {
     pub limits: LimitSettings,
     /// A mint still creating its Kong side after this rolls itself back.
     pub mint_deadline: std::time::Duration,
     pub mint_tasks: TaskTracker,
-    pub reaper_stats: Arc<ReaperStats>,
 }
 
 impl Reliability {
@@ -44,6 +50,14 @@ impl Reliability {
     pub fn mint_deadline_chrono(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.mint_deadline).unwrap_or(chrono::Duration::MAX)
     }
+}
+
+/// The catalog source as the server sees it.
+#[derive(Debug, Clone)]
+pub struct CatalogHandle {
+    pub source: CatalogSource,
+    /// Beyond this age of the last good read, `/readyz` reports the catalog as failing.
+    pub max_staleness: Option<Duration>,
 }
 
 impl AppState {

@@ -364,6 +364,17 @@ impl IssuanceRepo {
             .await
     }
 
+    /// How many credentials are usable at `now`: `active` and not yet expired (the
+    /// `gatekey_active_credentials` gauge). Served by the `(state, expires_at)` index.
+    pub async fn count_live(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(self
+            .collection
+            .count_documents(
+                doc! { "state": IssuanceState::Active.as_str(), "expires_at": { "$gt": to_bson(now) } },
+            )
+            .await?)
+    }
+
     async fn reaper_batch(
         &self,
         filter: Document,

@@ -21,6 +21,8 @@ use std::fmt;
 use std::time::Duration;
 
 use mongodb::bson::doc;
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Database};
 
@@ -103,6 +105,18 @@ pub struct Store {
     audit_ttl_secs: Option<u32>,
 }
 
+/// Feeds `gatekey_mongodb_operation_duration_seconds{operation}` from the driver's command
+/// monitoring, so every repository call is measured without wrapping each one.
+fn record_command_latency(event: CommandEvent) {
+    let (operation, duration) = match event {
+        CommandEvent::Succeeded(done) => (done.command_name, done.duration),
+        CommandEvent::Failed(failed) => (failed.command_name, failed.duration),
+        _ => return,
+    };
+    metrics::histogram!("gatekey_mongodb_operation_duration_seconds", "operation" => operation)
+        .record(duration.as_secs_f64());
+}
+
 impl Store {
     /// Builds the client: write concern `majority` with journaling (10 s timeout), server
     /// selection within 5 s and connections within 3 s unless the URI sets its own timeouts.
@@ -126,6 +140,7 @@ impl Store {
             .server_selection_timeout
             .get_or_insert(SERVER_SELECTION_TIMEOUT);
         options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+        options.command_event_handler = Some(EventHandler::callback(record_command_latency));
         options.write_concern = Some(
             WriteConcern::builder()
                 .w(Acknowledgment::Majority)

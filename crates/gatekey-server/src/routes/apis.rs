@@ -1,5 +1,5 @@
 //! `GET /v1/apis` and `GET /v1/apis/{id}`: the APIs a caller may try, with the scopes they may
-//! request and the TTL bounds, straight from the policy.
+//! request and the TTL bounds, from the policy file merged with the Backstage catalog.
 
 use axum::Json;
 use axum::extract::State;
@@ -94,6 +94,7 @@ pub async fn list_apis(
 ) -> Result<Json<ApiList>, ApiError> {
     let items = state
         .policy
+        .current()
         .visible_apis(&caller.principal)
         .into_iter()
         .map(ApiSummary::from)
@@ -122,6 +123,7 @@ pub async fn get_api(
 ) -> Result<Json<ApiSummary>, ApiError> {
     state
         .policy
+        .current()
         .visible_api(&caller.principal, &id)
         .map(|visible| Json(ApiSummary::from(visible)))
         .ok_or_else(|| {

@@ -62,7 +62,7 @@ pub async fn query_audit(
     caller: Caller,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    if let Err(denial) = state.policy.decide_admin(&caller.principal) {
+    if let Err(denial) = state.policy.current().decide_admin(&caller.principal) {
         return Err(state
             .deny(&caller, AuditAction::ReadAudit, denial, None, None)
             .await);

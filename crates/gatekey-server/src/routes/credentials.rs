@@ -117,12 +117,14 @@ pub struct ListCredentialsQuery {
     path = "/v1/apis/{id}/credentials",
     operation_id = "mintCredential",
     tag = "credentials",
-    params(("id" = String, Path, description = "API id")),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: \
-        1 to 255 visible ASCII characters, scoped to the caller, kept 24 hours. A retry with the \
-        same key and body never mints again: it answers 409 `already_issued` with the credential's \
-        Location (the key was shown once), or 409 `idempotency_key_in_progress` while the first \
-        request runs; the same key with another body answers 422 `idempotency_key_reused`.")),
+    params(
+        ("id" = String, Path, description = "API id"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes retries safe: \
+            1 to 255 visible ASCII characters, scoped to the caller, kept 24 hours. A retry with the \
+            same key and body never mints again: it answers 409 `already_issued` with the credential's \
+            Location (the key was shown once), or 409 `idempotency_key_in_progress` while the first \
+            request runs; the same key with another body answers 422 `idempotency_key_reused`."),
+    ),
     request_body = MintCredentialRequest,
     responses(
         (status = 201, description = "Minted; the key is in this response only", body = MintedCredential,
@@ -155,14 +157,14 @@ pub async fn mint_credential(
             detail: format!("purpose must be at most {MAX_PURPOSE_CHARS} characters"),
         });
     }
+    tracing::Span::current().record("api", api_id.as_str());
     let request = MintRequest {
         scopes: body.scopes,
         ttl_seconds: body.ttl_seconds,
     };
-    let grant = match state
-        .policy
-        .decide_mint(&caller.principal, &api_id, &request)
-    {
+    // One policy for the decision and the API it grants, even if the catalog refreshes meanwhile.
+    let policy = state.policy.current();
+    let grant = match policy.decide_mint(&caller.principal, &api_id, &request) {
         Ok(grant) => grant,
         Err(denial) => {
             return Err(state
@@ -170,8 +172,7 @@ pub async fn mint_credential(
                 .await);
         }
     };
-    let api = state
-        .policy
+    let api = policy
         .api(&api_id)
         .ok_or(ApiError::Internal(
             "granted API vanished from the policy".to_owned(),
@@ -237,7 +238,7 @@ pub async fn list_credentials(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListCredentialsQuery>,
 ) -> Result<Json<CredentialPage>, ApiError> {
-    let admin = state.policy.is_admin(&caller.principal);
+    let admin = state.policy.current().is_admin(&caller.principal);
     let subject = match query.subject {
         Some(subject) if subject != caller.principal.subject => {
             if !admin {
@@ -303,7 +304,8 @@ async fn load_accessible(
         .get(&id)
         .await?
         .ok_or(ApiError::NotFound { what: "credential" })?;
-    if let Err(denial) = state.policy.decide_credential_access(
+    tracing::Span::current().record("api", issuance.api_id.as_str());
+    if let Err(denial) = state.policy.current().decide_credential_access(
         &caller.principal,
         &issuance.issuer,
         &issuance.subject,

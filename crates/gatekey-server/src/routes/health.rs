@@ -1,5 +1,8 @@
 //! Probes: `/healthz` says the process serves requests; `/readyz` says its dependencies (Kong,
 //! MongoDB, every trusted issuer) answer, so a load balancer only sends traffic that can succeed.
+//! The Backstage catalog counts once it has been read; afterwards its age is reported and only
+//! fails readiness beyond `catalog.max_staleness_seconds`, because the last good catalog is
+//! still served.
 
 use std::time::Duration;
 
@@ -9,7 +12,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::state::AppState;
+use crate::state::{AppState, CatalogHandle};
 
 /// Deadline for each dependency check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -31,10 +34,28 @@ pub struct Readiness {
 /// One dependency's state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DependencyCheck {
-    /// `kong`, `mongodb`, or `issuer:<name>`.
+    /// `kong`, `mongodb`, `issuer:<name>`, or `catalog`.
     pub name: String,
     pub ok: bool,
     pub error: Option<String>,
+    /// The catalog's age and contents (the `catalog` check only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<CatalogDetails>,
+}
+
+/// How fresh the Backstage catalog Gatekey serves is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogDetails {
+    /// A catalog has been read since start.
+    pub loaded: bool,
+    /// Seconds since the last good read (`gatekey_catalog_age_seconds`).
+    pub age_seconds: Option<u64>,
+    /// API entries in the last good read.
+    pub apis: usize,
+    /// Entities skipped in the last good read (see the log for why).
+    pub skipped_entities: u64,
+    /// The latest refresh failed with this; the last good catalog is still served.
+    pub last_error: Option<String>,
 }
 
 /// The process is up.
@@ -46,7 +67,8 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Kong, MongoDB and every trusted issuer answer.
+/// Kong, MongoDB and every trusted issuer answer, and the Backstage catalog (when configured)
+/// has been read.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Readiness),
@@ -92,6 +114,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let (kong, mongo, issuers) = tokio::join!(kong, mongo, issuers);
     let mut checks = vec![kong, mongo];
     checks.extend(issuers);
+    if let Some(catalog) = &state.catalog {
+        checks.push(catalog_check(catalog));
+    }
     let ready = checks.iter().all(|c| c.ok);
     let status = if ready {
         StatusCode::OK
@@ -112,5 +137,39 @@ fn check(name: &str, error: Option<String>) -> DependencyCheck {
         name: name.to_owned(),
         ok: error.is_none(),
         error,
+        details: None,
+    }
+}
+
+fn catalog_check(catalog: &CatalogHandle) -> DependencyCheck {
+    let status = catalog.source.status();
+    let error = match (status.age, catalog.max_staleness) {
+        (None, _) => Some(format!(
+            "not read yet: {}",
+            status
+                .last_error
+                .as_deref()
+                .unwrap_or("the first read is under way")
+        )),
+        (Some(age), Some(max)) if age > max => Some(format!(
+            "the last good read is {} s old (more than {} s): {}",
+            age.as_secs(),
+            max.as_secs(),
+            status
+                .last_error
+                .as_deref()
+                .unwrap_or("no refresh succeeded since")
+        )),
+        _ => None,
+    };
+    DependencyCheck {
+        details: Some(CatalogDetails {
+            loaded: status.loaded,
+            age_seconds: status.age.map(|age| age.as_secs()),
+            apis: status.apis,
+            skipped_entities: status.skipped_last_read,
+            last_error: status.last_error,
+        }),
+        ..check("catalog", error)
     }
 }

@@ -40,7 +40,7 @@ pub async fn get_me(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Identity>, ApiError> {
-    let admin = state.policy.is_admin(&caller.principal);
+    let admin = state.policy.current().is_admin(&caller.principal);
     Ok(Json(Identity {
         subject: caller.principal.subject,
         issuer: caller.principal.issuer,

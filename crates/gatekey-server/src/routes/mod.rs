@@ -26,6 +26,7 @@ use utoipa_axum::routes;
 use utoipa_scalar::{Scalar, Servable as _};
 
 use crate::error::ApiError;
+use crate::metrics;
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -101,6 +102,8 @@ pub fn router(
     let (routes, api) = api_router().split_for_parts();
     let document = api.to_pretty_json().unwrap_or_default();
     routes
+        .route_layer(axum::middleware::from_fn(metrics::track_http))
+        .route("/metrics", axum::routing::get(metrics::render))
         .route(
             "/openapi.json",
             axum::routing::get(move || async move {
@@ -129,6 +132,7 @@ pub fn router(
                             path = %request.uri().path(),
                             request_id,
                             subject = tracing::field::Empty,
+                            api = tracing::field::Empty,
                         )
                     }),
                 )
@@ -176,6 +180,13 @@ async fn limit_headers(
     next.run(request).await
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound { what: "route" }
+async fn not_found(method: axum::http::Method) -> ApiError {
+    let error = ApiError::NotFound { what: "route" };
+    metrics::record_http(
+        method.as_str().to_owned(),
+        "unmatched".to_owned(),
+        axum::http::StatusCode::NOT_FOUND.as_u16(),
+        Duration::ZERO,
+    );
+    error
 }

@@ -1,0 +1,15 @@
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    AUTHENTICATE = "authenticate"
+    EXPIRE = "expire"
+    LIST_CREDENTIALS = "list_credentials"
+    MINT = "mint"
+    READ_AUDIT = "read_audit"
+    READ_CREDENTIAL = "read_credential"
+    RECONCILE = "reconcile"
+    REVOKE = "revoke"
+
+    def __str__(self) -> str:
+        return str(self.value)

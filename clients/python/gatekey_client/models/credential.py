@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar, cast
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..models.effective_state import EffectiveState
+from ..types import UNSET, Unset
+
+T = TypeVar("T", bound="Credential")
+
+
+@_attrs_define
+class Credential:
+    """A credential's record. The key itself is never stored and never shown again.
+
+    Attributes:
+        id (str):
+        api_id (str):
+        subject (str):
+        issuer (str):
+        scopes (list[str]):
+        state (EffectiveState): The state shown to people: the stored state, except that an active credential past its
+            expiry is reported as `expired` (Kong no longer accepts its key).
+        ttl_seconds (int):
+        issued_at (datetime.datetime):
+        expires_at (datetime.datetime):
+        purpose (None | str | Unset):
+        key_fingerprint (None | str | Unset): `sha256:<hex>` of the key, to match a key someone holds against its
+            record.
+        revoked_at (datetime.datetime | None | Unset):
+        revoked_by (None | str | Unset):
+        failure_reason (None | str | Unset):
+    """
+
+    id: str
+    api_id: str
+    subject: str
+    issuer: str
+    scopes: list[str]
+    state: EffectiveState
+    ttl_seconds: int
+    issued_at: datetime.datetime
+    expires_at: datetime.datetime
+    purpose: None | str | Unset = UNSET
+    key_fingerprint: None | str | Unset = UNSET
+    revoked_at: datetime.datetime | None | Unset = UNSET
+    revoked_by: None | str | Unset = UNSET
+    failure_reason: None | str | Unset = UNSET
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        id = self.id
+
+        api_id = self.api_id
+
+        subject = self.subject
+
+        issuer = self.issuer
+
+        scopes = self.scopes
+
+        state = self.state.value
+
+        ttl_seconds = self.ttl_seconds
+
+        issued_at = self.issued_at.isoformat()
+
+        expires_at = self.expires_at.isoformat()
+
+        purpose: None | str | Unset
+        if isinstance(self.purpose, Unset):
+            purpose = UNSET
+        else:
+            purpose = self.purpose
+
+        key_fingerprint: None | str | Unset
+        if isinstance(self.key_fingerprint, Unset):
+            key_fingerprint = UNSET
+        else:
+            key_fingerprint = self.key_fingerprint
+
+        revoked_at: None | str | Unset
+        if isinstance(self.revoked_at, Unset):
+            revoked_at = UNSET
+        elif isinstance(self.revoked_at, datetime.datetime):
+            revoked_at = self.revoked_at.isoformat()
+        else:
+            revoked_at = self.revoked_at
+
+        revoked_by: None | str | Unset
+        if isinstance(self.revoked_by, Unset):
+            revoked_by = UNSET
+        else:
+            revoked_by = self.revoked_by
+
+        failure_reason: None | str | Unset
+        if isinstance(self.failure_reason, Unset):
+            failure_reason = UNSET
+        else:
+            failure_reason = self.failure_reason
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "id": id,
+                "api_id": api_id,
+                "subject": subject,
+                "issuer": issuer,
+                "scopes": scopes,
+                "state": state,
+                "ttl_seconds": ttl_seconds,
+                "issued_at": issued_at,
+                "expires_at": expires_at,
+            }
+        )
+        if purpose is not UNSET:
+            field_dict["purpose"] = purpose
+        if key_fingerprint is not UNSET:
+            field_dict["key_fingerprint"] = key_fingerprint
+        if revoked_at is not UNSET:
+            field_dict["revoked_at"] = revoked_at
+        if revoked_by is not UNSET:
+            field_dict["revoked_by"] = revoked_by
+        if failure_reason is not UNSET:
+            field_dict["failure_reason"] = failure_reason
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        d = dict(src_dict)
+        id = d.pop("id")
+
+        api_id = d.pop("api_id")
+
+        subject = d.pop("subject")
+
+        issuer = d.pop("issuer")
+
+        scopes = cast(list[str], d.pop("scopes"))
+
+        state = EffectiveState(d.pop("state"))
+
+        ttl_seconds = d.pop("ttl_seconds")
+
+        issued_at = datetime.datetime.fromisoformat(d.pop("issued_at"))
+
+        expires_at = datetime.datetime.fromisoformat(d.pop("expires_at"))
+
+        def _parse_purpose(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        purpose = _parse_purpose(d.pop("purpose", UNSET))
+
+        def _parse_key_fingerprint(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        key_fingerprint = _parse_key_fingerprint(d.pop("key_fingerprint", UNSET))
+
+        def _parse_revoked_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                revoked_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return revoked_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        revoked_at = _parse_revoked_at(d.pop("revoked_at", UNSET))
+
+        def _parse_revoked_by(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        revoked_by = _parse_revoked_by(d.pop("revoked_by", UNSET))
+
+        def _parse_failure_reason(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        failure_reason = _parse_failure_reason(d.pop("failure_reason", UNSET))
+
+        credential = cls(
+            id=id,
+            api_id=api_id,
+            subject=subject,
+            issuer=issuer,
+            scopes=scopes,
+            state=state,
+            ttl_seconds=ttl_seconds,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            purpose=purpose,
+            key_fingerprint=key_fingerprint,
+            revoked_at=revoked_at,
+            revoked_by=revoked_by,
+            failure_reason=failure_reason,
+        )
+
+        credential.additional_properties = d
+        return credential
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

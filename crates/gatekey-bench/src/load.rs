@@ -1,0 +1,268 @@
+//! The load driver: N concurrent clients, each running one operation after another (closed loop,
+//! no think time), first through a warm-up whose operations are not recorded, then through the
+//! measured phase. Each client keeps its own histogram (no shared lock on the hot path); the
+//! histograms are merged at the end.
+//!
+//! A phase is bounded by time or by a number of operations. The floor runs by count: exactly as
+//! many operations as Gatekey's mint completed, so both runs leave the same data volume in the
+//! stores they share the limits of.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latencies are recorded in microseconds, up to a minute, with 3 significant digits.
+const MAX_LATENCY_MICROS: u64 = 60_000_000;
+
+/// How long the two phases last.
+#[derive(Debug, Clone, Copy)]
+pub enum Budget {
+    Time { warmup: Duration, measure: Duration },
+    Count { warmup: u64, measure: u64 },
+}
+
+/// What one operation came to.
+#[derive(Debug)]
+pub enum Outcome {
+    Ok,
+    Failed(String),
+    /// The client has nothing left to do (e.g. no credential left to revoke); it stops.
+    Exhausted,
+}
+
+/// The figures of one measured phase.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub clients: usize,
+    /// Operations started during the warm-up (successful or not).
+    pub warmup_ops: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// From the start of the measured phase to the end of its last operation.
+    pub elapsed: Duration,
+    pub histogram: Histogram<u64>,
+}
+
+/// Percentiles and throughput, as printed and serialized.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub clients: usize,
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+impl Measured {
+    pub fn summary(&self) -> Summary {
+        let ms = |q: f64| value_ms(self.histogram.value_at_quantile(q));
+        let seconds = self.elapsed.as_secs_f64();
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "request counts stay far below 2^52"
+        )]
+        let requests_per_second = if seconds > 0.0 {
+            self.ok as f64 / seconds
+        } else {
+            0.0
+        };
+        Summary {
+            clients: self.clients,
+            requests: self.ok,
+            errors: self.errors,
+            seconds,
+            requests_per_second,
+            p50_ms: ms(0.50),
+            p90_ms: ms(0.90),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: value_ms(self.histogram.max()),
+            first_error: self.first_error.clone(),
+        }
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "latencies in microseconds stay far below 2^52"
+)]
+fn value_ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+/// What one client saw.
+struct ClientLog {
+    warmup_ops: u64,
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    histogram: Histogram<u64>,
+    first_measured_start: Option<Instant>,
+    last_measured_end: Option<Instant>,
+}
+
+enum Phase {
+    Warmup,
+    Measure,
+    Stop,
+}
+
+/// The budget, anchored at the moment the run started.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    budget: Budget,
+    started: Instant,
+}
+
+impl Schedule {
+    /// The phase an operation with this ticket (the n-th started overall) starting now is in.
+    fn phase(&self, ticket: u64, now: Instant) -> Phase {
+        let (warmup, measure) = match self.budget {
+            Budget::Time { warmup, measure } => {
+                let elapsed = now - self.started;
+                (elapsed < warmup, elapsed < warmup + measure)
+            }
+            Budget::Count { warmup, measure } => (ticket < warmup, ticket < warmup + measure),
+        };
+        match (warmup, measure) {
+            (true, _) => Phase::Warmup,
+            (false, true) => Phase::Measure,
+            (false, false) => Phase::Stop,
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).expect("static histogram bounds are valid")
+}
+
+/// One client: operations back to back until its schedule says stop.
+async fn client_loop<F, Fut>(
+    client: usize,
+    op: Arc<F>,
+    tickets: Arc<AtomicU64>,
+    schedule: Schedule,
+) -> ClientLog
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let mut log = ClientLog {
+        warmup_ops: 0,
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        histogram: histogram(),
+        first_measured_start: None,
+        last_measured_end: None,
+    };
+    loop {
+        let ticket = tickets.fetch_add(1, Ordering::Relaxed);
+        let start = Instant::now();
+        let measured = match schedule.phase(ticket, start) {
+            Phase::Warmup => false,
+            Phase::Measure => true,
+            Phase::Stop => break,
+        };
+        let outcome = op(client).await;
+        let end = Instant::now();
+        match outcome {
+            Outcome::Exhausted => break,
+            _ if !measured => log.warmup_ops += 1,
+            Outcome::Ok => {
+                log.ok += 1;
+                let micros = u64::try_from((end - start).as_micros()).unwrap_or(u64::MAX);
+                log.histogram.saturating_record(micros.max(1));
+            }
+            Outcome::Failed(detail) => {
+                log.errors += 1;
+                log.first_error.get_or_insert(detail);
+            }
+        }
+        if measured {
+            log.first_measured_start.get_or_insert(start);
+            log.last_measured_end = Some(end);
+        }
+    }
+    log
+}
+
+/// Runs `op(client_index)` from `clients` concurrent tasks until the budget is spent.
+pub async fn drive<F, Fut>(clients: usize, budget: Budget, op: F) -> Measured
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let op = Arc::new(op);
+    let tickets = Arc::new(AtomicU64::new(0));
+    let schedule = Schedule {
+        budget,
+        started: Instant::now(),
+    };
+    let tasks = (0..clients).map(|client| {
+        tokio::spawn(client_loop(
+            client,
+            Arc::clone(&op),
+            Arc::clone(&tickets),
+            schedule,
+        ))
+    });
+    let mut measured = Measured {
+        clients,
+        warmup_ops: 0,
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+        histogram: histogram(),
+    };
+    let mut first_start: Option<Instant> = None;
+    let mut last_end: Option<Instant> = None;
+    for task in futures::future::join_all(tasks).await {
+        let log = match task {
+            Ok(log) => log,
+            Err(err) => {
+                measured.errors += 1;
+                measured
+                    .first_error
+                    .get_or_insert_with(|| format!("client task failed: {err}"));
+                continue;
+            }
+        };
+        measured.warmup_ops += log.warmup_ops;
+        measured.ok += log.ok;
+        measured.errors += log.errors;
+        if measured.first_error.is_none() {
+            measured.first_error = log.first_error;
+        }
+        measured
+            .histogram
+            .add(&log.histogram)
+            .expect("histograms with equal bounds merge");
+        first_start = match (first_start, log.first_measured_start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        last_end = last_end.max(log.last_measured_end);
+    }
+    // A time budget measures from the end of the warm-up, even if no operation started then.
+    if let Budget::Time { warmup, .. } = budget {
+        first_start = Some(schedule.started + warmup);
+    }
+    if let (Some(first), Some(last)) = (first_start, last_end) {
+        measured.elapsed = last.saturating_duration_since(first);
+    }
+    measured
+}

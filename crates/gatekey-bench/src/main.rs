@@ -1,0 +1,339 @@
+//! `gatekey-bench`: starts the whole stack on loopback as child processes (SecantusDB, the Kong
+//! simulator, the development OpenID provider, `gatekey`), drives load at it from this process
+//! with N keep-alive clients per scenario, and prints one table: throughput and latency
+//! percentiles of `GET /v1/apis`, mint, revoke and `GET /v1/credentials`, and of the FLOOR of a
+//! mint (its raw Kong and MongoDB calls without Gatekey), the ratio mint / floor, and the peak
+//! RSS of `gatekey`. `docs/performance.md` explains the method and holds the committed results.
+//!
+//! Data volume: the simulator and SecantusDB slow down as they fill, so the floor gets a fresh
+//! simulator and a fresh SecantusDB (with Gatekey's indexes) and performs exactly as many
+//! operations, warm-up included, as Gatekey's mint did on its own fresh stores.
+
+mod error;
+mod floor;
+mod load;
+mod report;
+mod scenarios;
+mod stack;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::error::BenchError;
+use crate::floor::Floor;
+use crate::load::{Budget, Measured, drive};
+use crate::report::{Machine, Report, ScenarioResult};
+use crate::scenarios::Gatekey;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Load benchmark of Gatekey and of the floor of a mint (its raw Kong + MongoDB calls)"
+)]
+struct Args {
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up seconds per scenario (not recorded).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Concurrent clients for `GET /v1/apis`.
+    #[arg(long, default_value_t = 64)]
+    read_clients: usize,
+    /// Concurrent clients for mint, revoke, `GET /v1/credentials` and the floor.
+    #[arg(long, default_value_t = 32)]
+    write_clients: usize,
+    /// Scenarios to run, in this order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "apis,mint,revoke,credentials,floor"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// CI smoke mode: 1 s per scenario after 0.25 s of warm-up (proves the bench works; the
+    /// figures mean little).
+    #[arg(long)]
+    short: bool,
+    /// Directory holding `gatekey`, `gatekey-kong-sim` and `gatekey-dev-idp`; default: the
+    /// directory of this binary.
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Keep the scratch directory with every process's configuration and log.
+    #[arg(long)]
+    keep_logs: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// `GET /v1/apis`.
+    Apis,
+    /// `POST /v1/apis/{id}/credentials`.
+    Mint,
+    /// `DELETE /v1/credentials/{id}` of the minted credentials.
+    Revoke,
+    /// `GET /v1/credentials`.
+    Credentials,
+    /// The raw Kong + MongoDB calls of a mint, without Gatekey.
+    Floor,
+}
+
+impl Scenario {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Apis => "apis",
+            Self::Mint => "mint",
+            Self::Revoke => "revoke",
+            Self::Credentials => "credentials",
+            Self::Floor => "floor",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Apis => "GET /v1/apis",
+            Self::Mint => "POST .../credentials (mint)",
+            Self::Revoke => "DELETE /v1/credentials/{id}",
+            Self::Credentials => "GET /v1/credentials",
+            Self::Floor => "floor: raw Kong+MongoDB mint",
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut args = Args::parse();
+    if args.short {
+        args.duration = 1.0;
+        args.warmup = 0.25;
+    }
+    match run(&args).await {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(json) => println!("{json}"),
+                    Err(err) => {
+                        eprintln!("error: cannot render JSON: {err}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", report.table());
+            }
+            // Errors under load mean the bench did not measure what it claims to.
+            let errors: u64 = report.scenarios.iter().map(|s| s.summary.errors).sum();
+            if errors > 0 {
+                eprintln!("error: {errors} requests failed during the run");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn progress(message: &str) {
+    eprintln!("gatekey-bench: {message}");
+}
+
+async fn run(args: &Args) -> Result<Report, BenchError> {
+    if !(args.duration > 0.0 && args.warmup >= 0.0) {
+        return Err(BenchError::Setup(
+            "--duration must be positive and --warmup not negative".to_owned(),
+        ));
+    }
+    if args.read_clients == 0 || args.write_clients == 0 {
+        return Err(BenchError::Setup(
+            "client counts must be positive".to_owned(),
+        ));
+    }
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(PathBuf::from)
+            .ok_or_else(|| BenchError::Setup("cannot tell this binary's directory".to_owned()))?,
+    };
+    let debug_build = bin_dir.file_name().is_some_and(|name| name == "debug");
+    let ws = stack::Workspace::new(bin_dir)?;
+
+    progress("starting SecantusDB, the Kong simulator, the dev OpenID provider and gatekey");
+    let mongo = stack::start_mongo(&ws, "secantusd").await?;
+    let mongo_uri = stack::mongo_uri(&mongo);
+    let kong = stack::start_kong(&ws, "kong").await?;
+    let idp = stack::start_idp(&ws).await?;
+    let gatekey = stack::start_gatekey(&ws, &mongo_uri, &kong, &idp).await?;
+
+    let clients = args.read_clients.max(args.write_clients);
+    let http = reqwest::Client::builder()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(clients * 2)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let mut tokens = Vec::with_capacity(clients);
+    for n in 0..clients {
+        tokens.push(stack::token(&http, &idp, &format!("bench-user-{n}")).await?);
+    }
+    let mut run = Run {
+        args,
+        ws: &ws,
+        target: Arc::new(Gatekey::new(http.clone(), gatekey.url(), &tokens)),
+        http,
+        issuer: idp.url(),
+        mint_figures: None,
+        floor_stores: None,
+    };
+    let mut results = Vec::new();
+    for &scenario in &args.scenarios {
+        progress(&format!("running {}", scenario.label()));
+        let measured = run.scenario(scenario).await?;
+        results.push(ScenarioResult {
+            scenario: scenario.key(),
+            label: scenario.label(),
+            summary: measured.summary(),
+        });
+    }
+    let Run {
+        target,
+        floor_stores,
+        ..
+    } = run;
+    drop(target);
+    let mut report = Report {
+        debug_build,
+        short: args.short,
+        machine: Machine::detect(),
+        warmup_seconds: args.warmup,
+        duration_seconds: args.duration,
+        scenarios: results,
+        mint_to_floor_ratio: None,
+        gatekey_peak_rss_bytes: gatekey.peak_rss_bytes(),
+        targets: Vec::new(),
+    };
+    report.evaluate();
+
+    let mut processes = vec![gatekey, idp, kong, mongo];
+    if let Some((floor_kong, floor_mongo)) = floor_stores {
+        processes.extend([floor_kong, floor_mongo]);
+    }
+    for process in processes {
+        process.stop().await;
+    }
+    if args.keep_logs {
+        progress(&format!(
+            "logs and configuration kept in {}",
+            ws.keep().display()
+        ));
+    }
+    Ok(report)
+}
+
+/// The state scenarios share within one run.
+struct Run<'a> {
+    args: &'a Args,
+    ws: &'a stack::Workspace,
+    http: reqwest::Client,
+    target: Arc<Gatekey>,
+    issuer: String,
+    /// The mint's figures, which size the floor.
+    mint_figures: Option<Measured>,
+    /// The floor's own simulator and SecantusDB, kept running until the end.
+    floor_stores: Option<(stack::Process, stack::Process)>,
+}
+
+impl Run<'_> {
+    fn timed(&self) -> Budget {
+        Budget::Time {
+            warmup: Duration::from_secs_f64(self.args.warmup),
+            measure: Duration::from_secs_f64(self.args.duration),
+        }
+    }
+
+    async fn scenario(&mut self, scenario: Scenario) -> Result<Measured, BenchError> {
+        let target = Arc::clone(&self.target);
+        let (reads, writes, timed) = (
+            self.args.read_clients,
+            self.args.write_clients,
+            self.timed(),
+        );
+        let measured = match scenario {
+            Scenario::Apis => {
+                drive(reads, timed, move |c| {
+                    let target = Arc::clone(&target);
+                    async move { target.list_apis(c).await }
+                })
+                .await
+            }
+            Scenario::Mint => {
+                let measured = drive(writes, timed, move |c| {
+                    let target = Arc::clone(&target);
+                    async move { target.mint(c).await }
+                })
+                .await;
+                self.mint_figures = Some(measured.clone());
+                measured
+            }
+            Scenario::Revoke => {
+                let measured = drive(writes, timed, move |c| {
+                    let target = Arc::clone(&target);
+                    async move { target.revoke(c).await }
+                })
+                .await;
+                if measured.ok == 0 {
+                    progress("nothing was revoked: run the mint scenario before revoke");
+                } else if self.target.unrevoked() == 0 {
+                    progress("every minted credential was revoked before the time ran out");
+                }
+                measured
+            }
+            Scenario::Credentials => {
+                drive(writes, timed, move |c| {
+                    let target = Arc::clone(&target);
+                    async move { target.list_credentials(c).await }
+                })
+                .await
+            }
+            Scenario::Floor => {
+                // Fresh stores: both slow down as they fill (see docs/performance.md).
+                let fresh_kong = stack::start_kong(self.ws, "kong-floor").await?;
+                let fresh_mongo = stack::start_mongo(self.ws, "secantusd-floor").await?;
+                let floor = Arc::new(
+                    Floor::connect(
+                        self.http.clone(),
+                        &stack::mongo_uri(&fresh_mongo),
+                        "gatekey_bench",
+                        fresh_kong.url(),
+                        self.issuer.clone(),
+                    )
+                    .await?,
+                );
+                self.floor_stores = Some((fresh_kong, fresh_mongo));
+                // Same data volume as Gatekey's mint: as many operations, warm-up included.
+                let budget = self
+                    .mint_figures
+                    .as_ref()
+                    .map_or(timed, |mint| Budget::Count {
+                        warmup: mint.warmup_ops,
+                        measure: mint.ok + mint.errors,
+                    });
+                drive(writes, budget, move |c| {
+                    let floor = Arc::clone(&floor);
+                    async move { floor.mint(c).await }
+                })
+                .await
+            }
+        };
+        Ok(measured)
+    }
+}

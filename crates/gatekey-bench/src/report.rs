@@ -1,0 +1,224 @@
+//! The results of one run: the table printed for people, the same figures as JSON, and the
+//! targets of issue 6 checked against them.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::load::Summary;
+
+/// Mint throughput must reach this share of the floor's.
+const MINT_FLOOR_RATIO_TARGET: f64 = 0.85;
+const APIS_RPS_TARGET: f64 = 20_000.0;
+const APIS_P99_MS_TARGET: f64 = 5.0;
+const MINT_P99_MS_TARGET: f64 = 25.0;
+const RSS_MIB_TARGET: f64 = 64.0;
+
+/// Where the run happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: Option<String>,
+    pub kernel: Option<String>,
+}
+
+impl Machine {
+    pub fn detect() -> Self {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, model)| model.trim().to_owned())
+            });
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|s| s.trim().to_owned());
+        Self {
+            cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            cpu_model,
+            kernel,
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    /// Stable key: `apis`, `mint`, `revoke`, `credentials`, `floor`.
+    pub scenario: &'static str,
+    /// What was measured, as shown in the table.
+    pub label: &'static str,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// One target and whether the run met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetCheck {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The binaries were a debug build: the figures only prove that the bench works.
+    pub debug_build: bool,
+    pub short: bool,
+    pub machine: Machine,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub scenarios: Vec<ScenarioResult>,
+    /// Gatekey mint throughput / floor throughput.
+    pub mint_to_floor_ratio: Option<f64>,
+    /// Peak resident set size (VmHWM) of the `gatekey` process over the whole run.
+    pub gatekey_peak_rss_bytes: Option<u64>,
+    pub targets: Vec<TargetCheck>,
+}
+
+impl Report {
+    pub fn scenario(&self, key: &str) -> Option<&Summary> {
+        self.scenarios
+            .iter()
+            .find(|s| s.scenario == key)
+            .map(|s| &s.summary)
+    }
+
+    /// Fills in the ratio and the target checks from the scenarios.
+    pub fn evaluate(&mut self) {
+        self.mint_to_floor_ratio = match (self.scenario("mint"), self.scenario("floor")) {
+            (Some(mint), Some(floor)) if floor.requests_per_second > 0.0 => {
+                Some(mint.requests_per_second / floor.requests_per_second)
+            }
+            _ => None,
+        };
+        let mut targets = Vec::new();
+        if let (Some(ratio), Some(mint)) = (self.mint_to_floor_ratio, self.scenario("mint")) {
+            targets.push(TargetCheck {
+                target: format!(
+                    "mint >= {:.0}% of floor at {} clients, zero errors",
+                    MINT_FLOOR_RATIO_TARGET * 100.0,
+                    mint.clients
+                ),
+                measured: format!("{:.0}%, {} errors", ratio * 100.0, mint.errors),
+                met: ratio >= MINT_FLOOR_RATIO_TARGET && mint.errors == 0,
+            });
+        }
+        if let Some(apis) = self.scenario("apis") {
+            targets.push(TargetCheck {
+                target: format!(
+                    "GET /v1/apis >= {APIS_RPS_TARGET:.0} req/s, p99 < {APIS_P99_MS_TARGET} ms at {} clients",
+                    apis.clients
+                ),
+                measured: format!(
+                    "{:.0} req/s, p99 {:.2} ms",
+                    apis.requests_per_second, apis.p99_ms
+                ),
+                met: apis.requests_per_second >= APIS_RPS_TARGET
+                    && apis.p99_ms < APIS_P99_MS_TARGET
+                    && apis.errors == 0,
+            });
+        }
+        if let Some(rss) = self.gatekey_peak_rss_bytes {
+            let mib = mib(rss);
+            targets.push(TargetCheck {
+                target: format!("gatekey peak RSS < {RSS_MIB_TARGET:.0} MiB"),
+                measured: format!("{mib:.1} MiB"),
+                met: mib < RSS_MIB_TARGET,
+            });
+        }
+        if let Some(mint) = self.scenario("mint") {
+            targets.push(TargetCheck {
+                target: format!(
+                    "mint p99 < {MINT_P99_MS_TARGET:.0} ms at {} clients",
+                    mint.clients
+                ),
+                measured: format!("{:.2} ms", mint.p99_ms),
+                met: mint.p99_ms < MINT_P99_MS_TARGET,
+            });
+        }
+        self.targets = targets;
+    }
+
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let build = if self.debug_build {
+            "DEBUG build: these figures are NOT meaningful"
+        } else {
+            "release build"
+        };
+        let _ = writeln!(
+            out,
+            "gatekey-bench: {build}; {} CPUs ({}); {:.1} s warm-up + {:.1} s per scenario{}",
+            self.machine.cpus,
+            self.machine.cpu_model.as_deref().unwrap_or("unknown CPU"),
+            self.warmup_seconds,
+            self.duration_seconds,
+            if self.short { " (--short)" } else { "" },
+        );
+        let _ = writeln!(
+            out,
+            "{:<30} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
+            "scenario",
+            "clients",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "errors"
+        );
+        for row in &self.scenarios {
+            let s = &row.summary;
+            let _ = writeln!(
+                out,
+                "{:<30} {:>7} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+                row.label,
+                s.clients,
+                s.requests,
+                s.requests_per_second,
+                s.p50_ms,
+                s.p90_ms,
+                s.p99_ms,
+                s.p999_ms,
+                s.errors
+            );
+        }
+        if let Some(ratio) = self.mint_to_floor_ratio {
+            let _ = writeln!(out, "mint / floor throughput: {ratio:.2}");
+        }
+        if let Some(rss) = self.gatekey_peak_rss_bytes {
+            let _ = writeln!(out, "gatekey peak RSS (VmHWM): {:.1} MiB", mib(rss));
+        }
+        for row in &self.scenarios {
+            if let Some(error) = &row.summary.first_error {
+                let _ = writeln!(out, "first error of {}: {error}", row.label);
+            }
+        }
+        if !self.targets.is_empty() {
+            let _ = writeln!(out, "targets:");
+            for check in &self.targets {
+                let _ = writeln!(
+                    out,
+                    "  [{}] {}: {}",
+                    if check.met { "met" } else { "MISSED" },
+                    check.target,
+                    check.measured
+                );
+            }
+        }
+        out
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "memory sizes stay far below 2^52"
+)]
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}

@@ -1,0 +1,148 @@
+//! The operations the bench sends to Gatekey, one HTTP request each, over one keep-alive client.
+//! Client `n` is subject `bench-user-<n>` with its own token, so the token cache and the
+//! per-subject listing see many callers; the credentials a client mints are the ones it later
+//! revokes.
+
+use std::sync::Mutex;
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+
+use crate::load::Outcome;
+use crate::stack::MINT_API;
+
+/// The part of a mint's answer the bench keeps.
+#[derive(serde::Deserialize)]
+struct Minted {
+    credential: MintedCredential,
+}
+
+#[derive(serde::Deserialize)]
+struct MintedCredential {
+    id: String,
+}
+
+/// Gatekey, and what each client needs to call it.
+#[derive(Debug)]
+pub struct Gatekey {
+    http: reqwest::Client,
+    base: String,
+    /// `Bearer <token>` of client n.
+    authorizations: Vec<HeaderValue>,
+    /// Credential ids client n minted and has not revoked yet.
+    minted: Vec<Mutex<Vec<String>>>,
+}
+
+impl Gatekey {
+    pub fn new(http: reqwest::Client, base: String, tokens: &[String]) -> Self {
+        Self {
+            http,
+            base,
+            authorizations: tokens
+                .iter()
+                .map(|token| {
+                    HeaderValue::from_str(&format!("Bearer {token}"))
+                        .expect("a JWT is a valid header value")
+                })
+                .collect(),
+            minted: tokens.iter().map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    fn auth(&self, client: usize) -> HeaderValue {
+        self.authorizations[client % self.authorizations.len()].clone()
+    }
+
+    /// `GET /v1/apis`.
+    pub async fn list_apis(&self, client: usize) -> Outcome {
+        let request = self
+            .http
+            .get(format!("{}/v1/apis", self.base))
+            .header(AUTHORIZATION, self.auth(client));
+        expect_status(request.send().await, StatusCode::OK)
+            .await
+            .map_or_else(Outcome::Failed, |_| Outcome::Ok)
+    }
+
+    /// `POST /v1/apis/{MINT_API}/credentials` for the `read` scope; remembers the credential id.
+    pub async fn mint(&self, client: usize) -> Outcome {
+        let request = self
+            .http
+            .post(format!("{}/v1/apis/{MINT_API}/credentials", self.base))
+            .header(AUTHORIZATION, self.auth(client))
+            .json(&serde_json::json!({
+                "scopes": ["read"],
+                "ttl_seconds": 600,
+                "purpose": "gatekey-bench",
+            }));
+        let body = match expect_status(request.send().await, StatusCode::CREATED).await {
+            Ok(body) => body,
+            Err(detail) => return Outcome::Failed(detail),
+        };
+        match serde_json::from_slice::<Minted>(&body) {
+            Ok(minted) => {
+                self.pool(client).push(minted.credential.id);
+                Outcome::Ok
+            }
+            Err(err) => Outcome::Failed(format!("mint answer without a credential id: {err}")),
+        }
+    }
+
+    /// `DELETE /v1/credentials/{id}` of a credential this client minted.
+    pub async fn revoke(&self, client: usize) -> Outcome {
+        let Some(id) = self.pool(client).pop() else {
+            return Outcome::Exhausted;
+        };
+        let request = self
+            .http
+            .delete(format!("{}/v1/credentials/{id}", self.base))
+            .header(AUTHORIZATION, self.auth(client));
+        expect_status(request.send().await, StatusCode::OK)
+            .await
+            .map_or_else(Outcome::Failed, |_| Outcome::Ok)
+    }
+
+    /// `GET /v1/credentials`: the first page (50) of the caller's credentials.
+    pub async fn list_credentials(&self, client: usize) -> Outcome {
+        let request = self
+            .http
+            .get(format!("{}/v1/credentials", self.base))
+            .header(AUTHORIZATION, self.auth(client));
+        expect_status(request.send().await, StatusCode::OK)
+            .await
+            .map_or_else(Outcome::Failed, |_| Outcome::Ok)
+    }
+
+    /// How many minted credentials wait to be revoked.
+    pub fn unrevoked(&self) -> usize {
+        (0..self.minted.len()).map(|n| self.pool(n).len()).sum()
+    }
+
+    fn pool(&self, client: usize) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.minted[client % self.minted.len()]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The body of a response with the expected status, or a one-line description of what came.
+pub async fn expect_status(
+    response: Result<reqwest::Response, reqwest::Error>,
+    expected: StatusCode,
+) -> Result<Vec<u8>, String> {
+    let response = response.map_err(|err| format!("request failed: {err}"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|err| format!("reading the body failed: {err}"))?;
+    if status == expected {
+        Ok(body.to_vec())
+    } else {
+        let text = String::from_utf8_lossy(&body);
+        Err(format!(
+            "{status}: {}",
+            text.chars().take(200).collect::<String>()
+        ))
+    }
+}

@@ -1,0 +1,335 @@
+//! The system under test, as child processes on loopback: a MongoDB-protocol server (SecantusDB),
+//! the Kong simulator, the development OpenID provider and the `gatekey` binary, each on a free
+//! port, with their logs in a temporary directory. Children are killed when their handle drops,
+//! so an interrupted run leaves nothing behind.
+//!
+//! The bench policy gives every `bench-user-<n>` subject (group `bench`) the `read` scope of a
+//! few APIs, one of which carries a rate limit, so a mint exercises every Kong call Gatekey can
+//! make: consumer, ACL group, key-auth and the consumer-scoped rate-limiting plugin.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use crate::error::BenchError;
+
+/// The API every mint asks for (its scope `read`, with a rate limit).
+pub const MINT_API: &str = "bench-0";
+/// How many APIs the bench policy lists (all visible to the bench subjects).
+pub const API_COUNT: usize = 8;
+/// The ACL group of [`MINT_API`]'s `read` scope.
+pub const MINT_ACL_GROUP: &str = "bench-0-read";
+/// Audience of the bench tokens.
+const AUDIENCE: &str = "gatekey";
+/// How long a child may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the binaries are, and the scratch directory for configuration and logs.
+#[derive(Debug)]
+pub struct Workspace {
+    bin_dir: PathBuf,
+    scratch: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(bin_dir: PathBuf) -> Result<Self, BenchError> {
+        for what in ["gatekey", "gatekey-kong-sim", "gatekey-dev-idp"] {
+            let path = bin_dir.join(what);
+            if !path.is_file() {
+                return Err(BenchError::MissingBinary { what, path });
+            }
+        }
+        Ok(Self {
+            bin_dir,
+            scratch: tempfile::Builder::new()
+                .prefix("gatekey-bench-")
+                .tempdir()?,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.scratch.path().join(name)
+    }
+
+    /// Keeps the scratch directory (logs, configuration) after the run and returns its path.
+    pub fn keep(self) -> PathBuf {
+        self.scratch.keep()
+    }
+}
+
+/// One child process, killed on drop.
+#[derive(Debug)]
+pub struct Process {
+    what: &'static str,
+    child: Child,
+    log: PathBuf,
+    pub port: u16,
+}
+
+impl Process {
+    /// The kernel's process id, for `/proc/<pid>/status`.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Peak resident set size (VmHWM) in bytes, from `/proc/<pid>/status` (Linux only).
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the process and waits for it.
+    pub async fn stop(mut self) {
+        // Already gone is fine: the goal is that it no longer runs.
+        let _ = self.child.kill().await;
+    }
+
+    async fn spawn(
+        what: &'static str,
+        program: &Path,
+        args: &[String],
+        envs: &[(&str, String)],
+        log: PathBuf,
+        port: u16,
+    ) -> Result<Self, BenchError> {
+        let file = std::fs::File::create(&log)?;
+        let child = Command::new(program)
+            .args(args)
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| BenchError::Spawn { what, source })?;
+        let mut process = Self {
+            what,
+            child,
+            log,
+            port,
+        };
+        process.wait_listening().await?;
+        Ok(process)
+    }
+
+    async fn wait_listening(&mut self) -> Result<(), BenchError> {
+        let started = Instant::now();
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        while started.elapsed() < START_TIMEOUT {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(BenchError::Exited {
+                    what: self.what,
+                    status,
+                    log: log_tail(&self.log),
+                });
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(BenchError::NotListening {
+            what: self.what,
+            port: self.port,
+            seconds: START_TIMEOUT.as_secs(),
+            log: log_tail(&self.log),
+        })
+    }
+}
+
+/// The last lines of a child's log, for startup errors.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> Result<u16, BenchError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// SecantusDB with in-memory storage (`secantusd-py` on the `PATH`, see `scripts/lib.sh`),
+/// logging to `<name>.log`.
+pub async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
+    let port = free_port()?;
+    let args = [
+        "--port".to_owned(),
+        port.to_string(),
+        "--storage-path".to_owned(),
+        ":memory:".to_owned(),
+    ];
+    Process::spawn(
+        "SecantusDB (secantusd-py)",
+        Path::new("secantusd-py"),
+        &args,
+        &[],
+        ws.path(&format!("{name}.log")),
+        port,
+    )
+    .await
+}
+
+/// `mongodb://` URI of a started MongoDB-protocol server.
+pub fn mongo_uri(mongo: &Process) -> String {
+    format!("mongodb://127.0.0.1:{}/?directConnection=true", mongo.port)
+}
+
+/// A Kong simulator with the bench service (key-auth, one ACL-guarded route per API).
+pub async fn start_kong(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
+    let admin = free_port()?;
+    let proxy = free_port()?;
+    let mut config = String::from("_format_version: \"3.0\"\nservices:\n");
+    for n in 0..API_COUNT {
+        write!(
+            config,
+            "  - name: bench-{n}\n    url: http://127.0.0.1:9\n    plugins:\n      - name: key-auth\n        config: {{key_names: [apikey]}}\n    routes:\n      - name: bench-{n}-read\n        paths: [/bench-{n}]\n        plugins:\n          - name: acl\n            config: {{allow: [bench-{n}-read]}}\n"
+        )
+        .expect("writing to a String cannot fail");
+    }
+    let config_path = ws.path(&format!("{name}.yaml"));
+    std::fs::write(&config_path, config)?;
+    let args = [
+        "--admin-listen".to_owned(),
+        format!("127.0.0.1:{admin}"),
+        "--proxy-listen".to_owned(),
+        format!("127.0.0.1:{proxy}"),
+        "--config".to_owned(),
+        config_path.display().to_string(),
+    ];
+    Process::spawn(
+        "the Kong simulator",
+        &ws.bin_dir.join("gatekey-kong-sim"),
+        &args,
+        &[("RUST_LOG", "warn".to_owned())],
+        ws.path(&format!("{name}.log")),
+        admin,
+    )
+    .await
+}
+
+/// The development OpenID provider.
+pub async fn start_idp(ws: &Workspace) -> Result<Process, BenchError> {
+    let port = free_port()?;
+    let args = ["--listen".to_owned(), format!("127.0.0.1:{port}")];
+    Process::spawn(
+        "the development OpenID provider",
+        &ws.bin_dir.join("gatekey-dev-idp"),
+        &args,
+        &[("RUST_LOG", "warn".to_owned())],
+        ws.path("dev-idp.log"),
+        port,
+    )
+    .await
+}
+
+/// The bench policy: [`API_COUNT`] APIs with a `read` scope open to group `bench`; the first,
+/// [`MINT_API`], carries a rate limit so a mint also creates the rate-limiting plugin.
+fn policy() -> String {
+    let mut policy = String::from("version: 1\nadmin_groups: [platform-admins]\napis:\n");
+    for n in 0..API_COUNT {
+        let rate_limit = if n == 0 {
+            "    rate_limit: {minute: 120}\n"
+        } else {
+            ""
+        };
+        write!(
+            policy,
+            "  - id: bench-{n}\n    title: Bench API {n}\n    description: An API of the benchmark's catalog\n    owner: group:default/bench-team\n    entity_ref: api:default/bench-{n}\n    kong_service: bench-{n}\n    gateway_url: http://127.0.0.1:8000/bench-{n}\n    default_ttl_seconds: 900\n    min_ttl_seconds: 60\n    max_ttl_seconds: 3600\n{rate_limit}    scopes:\n      - name: read\n        description: GET /bench-{n}\n        acl_group: bench-{n}-read\n        allowed_groups: [bench]\n"
+        )
+        .expect("writing to a String cannot fail");
+    }
+    policy
+}
+
+/// The release (or debug) `gatekey` binary, configured like `deploy/local/` but on free ports,
+/// logging JSON at `info` (the production default) to its log file.
+pub async fn start_gatekey(
+    ws: &Workspace,
+    mongo_uri: &str,
+    kong: &Process,
+    idp: &Process,
+) -> Result<Process, BenchError> {
+    let port = free_port()?;
+    let policy_path = ws.path("policy.yaml");
+    std::fs::write(&policy_path, policy())?;
+    let config = format!(
+        r#"listen = "127.0.0.1:{port}"
+policy_file = "{policy}"
+
+[mongodb]
+uri = "{mongo_uri}"
+database = "gatekey_bench"
+
+[kong]
+admin_url = "{kong}"
+
+[log]
+format = "json"
+filter = "info"
+
+[[auth.issuers]]
+name = "bench-idp"
+issuer = "{idp}"
+audiences = ["{AUDIENCE}"]
+algorithms = ["RS256"]
+subject_claim = "sub"
+groups_claims = [{{ path = "groups" }}]
+"#,
+        policy = policy_path.display(),
+        kong = kong.url(),
+        idp = idp.url(),
+    );
+    let config_path = ws.path("gatekey.toml");
+    std::fs::write(&config_path, config)?;
+    let args = [
+        "serve".to_owned(),
+        "--config".to_owned(),
+        config_path.display().to_string(),
+    ];
+    Process::spawn(
+        "gatekey",
+        &ws.bin_dir.join("gatekey"),
+        &args,
+        &[],
+        ws.path("gatekey.log"),
+        port,
+    )
+    .await
+}
+
+/// A token for `subject` in group `bench`, from the development OpenID provider's token endpoint.
+pub async fn token(
+    http: &reqwest::Client,
+    idp: &Process,
+    subject: &str,
+) -> Result<String, BenchError> {
+    #[derive(serde::Deserialize)]
+    struct TokenResponse {
+        access_token: String,
+    }
+    let response: TokenResponse = http
+        .post(format!("{}/token", idp.url()))
+        .json(&serde_json::json!({
+            "sub": subject,
+            "groups": ["bench"],
+            "aud": AUDIENCE,
+            "ttl_seconds": 3600,
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(response.access_token)
+}

@@ -1,0 +1,146 @@
+"""Structure of the manifests `helm template` renders (schemas are checked by
+kubernetes-validate in validate-deploy.sh): probes, hardening, scaling, secrets, monitoring."""
+
+import subprocess
+import tomllib
+
+import pytest
+
+from conftest import DEPLOY, one, required_env_path
+
+CHART = DEPLOY / "helm" / "gatekey"
+
+
+def container(docs):
+    deployment = one(docs, "Deployment")
+    (gatekey,) = deployment["spec"]["template"]["spec"]["containers"]
+    return deployment, gatekey
+
+
+@pytest.fixture(params=["default", "production"])
+def docs(request):
+    return request.getfixturevalue(f"helm_{request.param}")
+
+
+def test_probes_use_healthz_and_readyz(docs):
+    _, gatekey = container(docs)
+    assert gatekey["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert gatekey["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert gatekey["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # /readyz waits up to 3 s per dependency.
+    assert gatekey["readinessProbe"]["timeoutSeconds"] > 3
+
+
+def test_pods_are_hardened(docs):
+    deployment, gatekey = container(docs)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    security = gatekey["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert gatekey["resources"]["requests"]["cpu"]
+    assert gatekey["resources"]["limits"]["memory"]
+
+
+def test_config_and_policy_come_from_the_configmap(docs):
+    deployment, gatekey = container(docs)
+    config_map = one(docs, "ConfigMap")
+    assert set(config_map["data"]) == {"gatekey.toml", "policy.yaml"}
+    mounts = {m["name"]: m for m in gatekey["volumeMounts"]}
+    assert mounts["config"]["mountPath"] == "/etc/gatekey"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    env = {e["name"]: e for e in gatekey["env"]}
+    assert env["GATEKEY_CONFIG"]["value"] == "/etc/gatekey/gatekey.toml"
+    settings = tomllib.loads(config_map["data"]["gatekey.toml"])
+    assert settings["policy_file"] == "/etc/gatekey/policy.yaml"
+    assert "uri" not in settings["mongodb"], "the MongoDB URI belongs in a Secret"
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert len(annotations["checksum/config"]) == 64
+
+
+def test_mongodb_uri_comes_from_a_secret(docs):
+    _, gatekey = container(docs)
+    env = {e["name"]: e for e in gatekey["env"]}
+    ref = env["GATEKEY_MONGODB__URI"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "gatekey-mongodb", "key": "uri"}
+    port = gatekey["ports"][0]["containerPort"]
+    assert env["GATEKEY_LISTEN"]["value"] == f"0.0.0.0:{port}"
+
+
+def test_service_pdb_and_spread_select_the_pods(docs):
+    deployment, _ = container(docs)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+    service = one(docs, "Service")
+    assert service["spec"]["selector"] == selector
+    assert service["spec"]["ports"][0]["name"] == "http"
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"] == selector
+    assert pdb["spec"]["maxUnavailable"] == 1
+    (spread,) = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["labelSelector"]["matchLabels"] == selector
+
+
+def test_default_values_autoscale_without_a_fixed_replica_count(helm_default):
+    deployment, gatekey = container(helm_default)
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+    hpa = one(helm_default, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]}
+    assert hpa["spec"]["minReplicas"] >= 2
+    assert not [d for d in helm_default if d["kind"] == "ServiceMonitor"]
+    assert "kong-admin-token" not in {m["name"] for m in gatekey["volumeMounts"]}
+
+
+def test_production_values_mount_the_kong_token_and_scrape_metrics(helm_production):
+    deployment, gatekey = container(helm_production)
+    assert deployment["spec"]["replicas"] == 3
+    assert not [d for d in helm_production if d["kind"] == "HorizontalPodAutoscaler"]
+    settings = tomllib.loads(one(helm_production, "ConfigMap")["data"]["gatekey.toml"])
+    assert settings["kong"]["admin_token_header"] == "Kong-Admin-Token"
+    mount = next(m for m in gatekey["volumeMounts"] if m["name"] == "kong-admin-token")
+    volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"]
+                  if v["name"] == "kong-admin-token")
+    (item,) = volume["secret"]["items"]
+    assert settings["kong"]["admin_token_file"] == f"{mount['mountPath']}/{item['path']}"
+    assert volume["secret"]["secretName"] == "gatekey-kong-admin"
+    assert mount["readOnly"] is True
+    monitor = one(helm_production, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint == {"port": "http", "path": "/metrics", "interval": "30s",
+                        "scrapeTimeout": "10s"}
+    assert monitor["spec"]["selector"]["matchLabels"] == \
+        one(helm_production, "Service")["spec"]["selector"]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+
+
+@pytest.mark.parametrize("override,problem", [
+    ("replicaCont=3", "Additional property replicaCont is not allowed"),
+    ("config.kong.adminUrl=kong:8001", "config.kong.adminUrl"),
+    ("config.log.format=text", "config.log.format"),
+])
+def test_the_values_schema_refuses_mistakes(override, problem):
+    helm = required_env_path("HELM")
+    result = subprocess.run(
+        [str(helm), "template", "gatekey", str(CHART), "--set", override],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert problem in result.stderr, result.stderr
+
+
+def test_a_kong_token_without_its_header_is_refused():
+    helm = required_env_path("HELM")
+    result = subprocess.run(
+        [str(helm), "template", "gatekey", str(CHART), "--set", "secrets.kongAdminToken.name=kong"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert "config.kong.adminTokenHeader is required" in result.stderr

@@ -1,0 +1,44 @@
+"""The decK file protects every route with key-auth and one ACL group, and never touches the
+consumers Gatekey creates. (Its schema is checked by `deck validate` in validate-deploy.sh.)"""
+
+from conftest import DEPLOY, load_yaml
+
+
+def test_format_and_select_tags(kong_config):
+    assert kong_config["_format_version"] == "3.0"
+    # Without select_tags a `deck sync` would delete Gatekey's runtime consumers.
+    assert kong_config["_info"]["select_tags"] == ["gatekey-example"]
+    assert "consumers" not in kong_config
+
+
+def test_every_route_needs_a_key_and_allows_exactly_one_acl_group(kong_config):
+    for service in kong_config["services"]:
+        plugin_names = [p["name"] for p in service["plugins"]]
+        assert "key-auth" in plugin_names, service["name"]
+        assert service["routes"], service["name"]
+        for route in service["routes"]:
+            acls = [p for p in route["plugins"] if p["name"] == "acl"]
+            assert len(acls) == 1, route["name"]
+            assert len(acls[0]["config"]["allow"]) == 1, route["name"]
+            assert "deny" not in acls[0]["config"]
+
+
+def test_routes_of_one_path_split_the_methods(kong_config):
+    for service in kong_config["services"]:
+        seen: dict[tuple, str] = {}
+        for route in service["routes"]:
+            for path in route["paths"]:
+                for method in route["methods"]:
+                    key = (path, method)
+                    assert key not in seen, f"{key} in {route['name']} and {seen.get(key)}"
+                    seen[key] = route["name"]
+
+
+def test_the_upstream_is_the_compose_example_api(kong_config, compose):
+    (service,) = kong_config["services"]
+    assert service["url"] == "http://orders-api:80"
+    assert "orders-api" in compose["services"]
+    local = load_yaml(DEPLOY / "local" / "kong.yaml")
+    # Same routes and ACL groups as the local stack's simulator config.
+    assert [r["name"] for r in local["services"][0]["routes"]] == \
+        [r["name"] for r in service["routes"]]

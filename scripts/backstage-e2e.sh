@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The Backstage end-to-end test: installs the test backend's node_modules (tests/backstage/, a real
+# Backstage backend with the guest auth provider, proxy and catalog), reusing them while the
+# lockfile and the Node version are unchanged, then runs tests/tests/backstage.rs, which starts
+# three backends, MongoDB (SecantusDB), the Kong simulator and Gatekey itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+start=$(date +%s)
+backend=tests/backstage
+
+command -v node >/dev/null 2>&1 || { log "node is required (Node 20 or 22)"; exit 1; }
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then log "Node $(node --version) is too old; use 20 or 22"; exit 1; fi
+
+# node_modules are reused while this stamp matches: lockfile + Node version.
+stamp="$(sha256sum "$backend/package-lock.json" | cut -d' ' -f1)-node$(node --version)"
+stamp_file="$backend/node_modules/.gatekey-install-stamp"
+if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
+  log "Backstage backend: node_modules up to date"
+else
+  log "Backstage backend: npm ci (first run takes about two minutes)"
+  # better-sqlite3 compiles from source against the system's Node headers when no prebuilt
+  # binary fits; Debian's nodejs-dev puts them under /usr/include/node.
+  if [ -d /usr/include/node ]; then export npm_config_nodedir=/usr; fi
+  (cd "$backend" && npm ci --no-audit --no-fund --loglevel=error --cache "$PWD/../../.cache/npm")
+  echo "$stamp" > "$stamp_file"
+fi
+log "Backstage backend installed in $(( $(date +%s) - start )) s"
+
+ensure_secantus
+mkdir -p target/test-logs
+log "cargo test: Backstage end to end"
+cargo test -p gatekey-e2e --test backstage --locked -- --ignored --nocapture 2>&1 \
+  | tee target/test-logs/backstage-e2e.log
+log "Backstage end-to-end test finished in $(( $(date +%s) - start )) s"

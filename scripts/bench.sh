@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the benchmark described in docs/performance.md: starts SecantusDB, the Kong simulator, the
+# dev OpenID provider and gatekey on loopback, drives load at them and prints one table.
+#
+#   scripts/bench.sh                 # the full run: release build, 10 s per scenario
+#   scripts/bench.sh --json          # the same as JSON
+#   scripts/bench.sh --short         # CI smoke run: debug build, 1 s per scenario; its figures
+#                                    # are NOT meaningful, it only proves the bench works
+#
+# Every other flag goes to gatekey-bench (see `--help`). BENCH_PROFILE=release|debug overrides
+# the build profile chosen above.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+profile=release
+for arg in "$@"; do
+  if [ "$arg" = "--short" ]; then profile=debug; fi
+done
+profile=${BENCH_PROFILE:-$profile}
+case "$profile" in
+  release) build_flags=(--release) ;;
+  debug) build_flags=() ;;
+  *) log "BENCH_PROFILE must be release or debug, not ${profile}"; exit 2 ;;
+esac
+
+ensure_secantus
+log "building gatekey, the Kong simulator, the dev OpenID provider and the bench (${profile})"
+cargo build --locked "${build_flags[@]}" \
+  -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp -p gatekey-bench --bins
+
+exec "${CARGO_TARGET_DIR:-target}/${profile}/gatekey-bench" "$@"

@@ -1,0 +1,133 @@
+//! `/metrics` after real traffic: the business counters, the adapters' latency histograms and the
+//! HTTP series are exposed in Prometheus text format, and no key, token or subject leaks into it.
+//! The recorder is process-wide, so the assertions look for series and lower bounds, not exact
+//! totals that another test in this binary could also move.
+
+use gatekey_e2e::Stack;
+use reqwest::{Method, StatusCode, header};
+use serde_json::json;
+
+/// The value of the first sample whose line starts with `series` (name plus label set).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// A mint, a denied mint, a revoke and an unmatched route; returns the key and the token used.
+async fn generate_traffic(stack: &Stack) -> (String, String) {
+    let jane = stack.token("user:default/jane", &["payments-team"]);
+    let (status, minted) = stack
+        .call(
+            Method::POST,
+            "/v1/apis/orders/credentials",
+            Some(&jane),
+            Some(&json!({"scopes": ["read"], "ttl_seconds": 300})),
+        )
+        .await
+        .expect("mint");
+    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let key = minted["key"].as_str().expect("key").to_owned();
+    let id = minted["credential"]["id"].as_str().expect("id").to_owned();
+    let (status, _) = stack
+        .call(
+            Method::POST,
+            "/v1/apis/orders/credentials",
+            Some(&jane),
+            Some(&json!({"scopes": ["write"], "ttl_seconds": 300})),
+        )
+        .await
+        .expect("denied mint");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}"),
+            Some(&jane),
+            None,
+        )
+        .await
+        .expect("revoke");
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = stack
+        .call(Method::GET, "/no/such/route", None, None)
+        .await
+        .expect("unmatched");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    (key, jane)
+}
+
+#[tokio::test]
+async fn metrics_expose_decisions_mints_latencies_and_no_secrets() {
+    let stack = Stack::start().await.expect("stack");
+    let (key, jane) = generate_traffic(&stack).await;
+
+    let response = stack
+        .http
+        .get(format!("{}/metrics", stack.gatekey_url))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .expect("content type")
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = response.text().await.expect("body");
+
+    for (series, at_least) in [
+        (r#"gatekey_mints_total{api="orders",outcome="issued"}"#, 1.0),
+        (r#"gatekey_revocations_total{api="orders"}"#, 1.0),
+        (
+            r#"gatekey_decisions_total{action="mint",decision="allow",reason="granted"}"#,
+            1.0,
+        ),
+        (
+            r#"gatekey_decisions_total{action="mint",decision="deny",reason="scope_not_allowed"}"#,
+            1.0,
+        ),
+        (
+            r#"gatekey_http_requests_total{method="POST",route="/v1/apis/{id}/credentials",status="201"}"#,
+            1.0,
+        ),
+        (
+            r#"gatekey_http_requests_total{method="GET",route="unmatched",status="404"}"#,
+            1.0,
+        ),
+        (
+            r#"gatekey_kong_request_duration_seconds_count{operation="POST /consumers"}"#,
+            1.0,
+        ),
+        (
+            r#"gatekey_kong_request_duration_seconds_count{operation="POST /consumers/{}/key-auth"}"#,
+            1.0,
+        ),
+        (
+            r#"gatekey_mongodb_operation_duration_seconds_count{operation="insert"}"#,
+            3.0,
+        ),
+        (r#"gatekey_jwks_refreshes_total{issuer="test-idp"}"#, 1.0),
+    ] {
+        let value = sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+        assert!(
+            value >= at_least,
+            "{series} = {value}, expected >= {at_least}"
+        );
+    }
+    assert!(
+        text.contains(r#"gatekey_http_request_duration_seconds_bucket{method="POST",route="/v1/apis/{id}/credentials",le="0.005"}"#),
+        "latency histograms use the configured buckets:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("gatekey_active_credentials ")),
+        "the live credential gauge is exported:\n{text}"
+    );
+    for secret in [key.as_str(), jane.as_str(), "user:default/jane"] {
+        assert!(!text.contains(secret), "/metrics leaks {secret}");
+    }
+    stack.stop().await;
+}
