@@ -137,12 +137,11 @@ async fn pump(
             Ok(n) => n,
         };
         match shared.mode() {
-            Mode::Pass => {}
             Mode::Delay(by) => tokio::time::sleep(by).await,
             Mode::Blackhole => continue,
             Mode::DropResponses if direction == Direction::Response => return,
-            Mode::DropResponses => {}
             Mode::Refuse => return,
+            Mode::Pass | Mode::DropResponses => {}
         }
         if to.write_all(&buffer[..n]).await.is_err() {
             return;

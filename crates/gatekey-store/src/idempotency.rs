@@ -1,7 +1,8 @@
 //! The `idempotency_keys` collection: one document per (caller, `Idempotency-Key`) naming the
 //! issuance that key produced and a hash of the request it came with. The unique `_id` makes the
-//! first reservation win, so concurrent duplicates can never both mint. Documents expire through
-//! a TTL index on `expires_at`.
+//! first reservation win, so concurrent duplicates can never both mint. A key is free again the
+//! moment its `expires_at` passes (a reservation replaces an expired document); the TTL index on
+//! `expires_at` only collects the garbage, whenever MongoDB's TTL monitor runs.
 //!
 //! The store does not interpret the values: the server derives `_id` from the caller and the key,
 //! and the request hash from the canonical request.
@@ -77,13 +78,28 @@ impl IdempotencyRepo {
             created_at: to_bson(now),
             expires_at: to_bson(expires_at),
         };
-        match self.collection.insert_one(doc).await {
+        match self.collection.insert_one(&doc).await {
             Ok(_) => Ok(Reservation::Reserved),
-            Err(err) if is_duplicate_key(&err) => match self.get(scope).await? {
-                Some(existing) => Ok(Reservation::Existing(existing)),
-                // Expired and removed between the insert and the read: the caller retries.
-                None => Err(StoreError::Mongo(err)),
-            },
+            Err(err) if is_duplicate_key(&err) => {
+                // Compare-and-set on expiry: of concurrent reservations of an expired key, one
+                // replaces it and the others then see the new binding.
+                let replaced = self
+                    .collection
+                    .replace_one(
+                        doc! { "_id": scope, "expires_at": { "$lte": to_bson(now) } },
+                        &doc,
+                    )
+                    .await?;
+                if replaced.matched_count == 1 {
+                    return Ok(Reservation::Reserved);
+                }
+                match self.get(scope).await? {
+                    Some(existing) => Ok(Reservation::Existing(existing)),
+                    // Removed by the TTL monitor between the insert and the read: the caller
+                    // retries.
+                    None => Err(StoreError::Mongo(err)),
+                }
+            }
             Err(err) => Err(err.into()),
         }
     }

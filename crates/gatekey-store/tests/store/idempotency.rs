@@ -1,5 +1,5 @@
 //! Idempotency keys: the first reservation wins, later ones see it, take-over is compare-and-set,
-//! and documents expire through their TTL index.
+//! keys are free again at expiry, and the TTL index collects them.
 
 use futures::TryStreamExt as _;
 use gatekey_core::issuance::IssuanceId;
@@ -106,4 +106,32 @@ async fn keys_expire_through_a_ttl_index_on_expires_at() {
     assert_eq!(ttl.keys, doc! { "expires_at": 1 });
     let expire_after = ttl.options.as_ref().and_then(|o| o.expire_after);
     assert_eq!(expire_after.map(|d| d.as_secs()), Some(0));
+}
+
+#[tokio::test]
+async fn an_expired_key_is_free_again_before_the_ttl_monitor_removes_it() {
+    let db = TestDb::start().await;
+    let keys = db.store.idempotency_keys();
+    let first = IssuanceId::new();
+    keys.reserve("scope-1", "hash-a", first, t(0), t(60))
+        .await
+        .expect("reserve");
+    // Still bound one second before expiry.
+    assert!(matches!(
+        keys.reserve("scope-1", "hash-a", IssuanceId::new(), t(59), t(119))
+            .await
+            .expect("before expiry"),
+        Reservation::Existing(existing) if existing.issuance_id == first
+    ));
+    // At expiry the key binds a new issuance and a new request.
+    let second = IssuanceId::new();
+    assert_eq!(
+        keys.reserve("scope-1", "hash-b", second, t(60), t(120))
+            .await
+            .expect("at expiry"),
+        Reservation::Reserved
+    );
+    let current = keys.get("scope-1").await.expect("get").expect("bound");
+    assert_eq!(current.issuance_id, second);
+    assert_eq!(current.request_hash, "hash-b");
 }
