@@ -18,6 +18,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+pub mod fault_proxy;
+pub mod rig;
+
 /// Audience Gatekey expects in test tokens.
 pub const AUDIENCE: &str = "gatekey";
 
@@ -56,7 +59,7 @@ apis:
 ";
 
 /// Kong configuration: key-auth on the service, one ACL-guarded route per scope.
-const KONG_CONFIG: &str = r#"
+pub const KONG_CONFIG: &str = r#"
 _format_version: "3.0"
 services:
   - name: orders

@@ -31,6 +31,8 @@ pub struct Settings {
     #[serde(default)]
     pub catalog: Option<CatalogSettings>,
     pub log: LogSettings,
+    pub limits: LimitSettings,
+    pub reconciler: ReconcilerSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -40,6 +42,36 @@ pub struct HttpSettings {
     pub request_timeout_seconds: u64,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
+    /// Largest accepted request head (all header names and values together); larger gets 431.
+    pub header_limit_bytes: usize,
+}
+
+/// Per-subject limits on minting, enforced across replicas through the issuance records.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Mints one subject may start per rolling minute (all APIs); more get 429.
+    pub mints_per_subject_per_minute: u32,
+    /// Live (`pending` or `active`, not expired) credentials one subject may hold per API.
+    pub live_credentials_per_subject_and_api: u32,
+    /// How long an `Idempotency-Key` stays bound to its issuance.
+    pub idempotency_key_ttl_seconds: u64,
+}
+
+/// The reaper and reconciler (one leader across replicas, elected through a MongoDB lease).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcilerSettings {
+    /// Run the reconciler loop in this process (it still needs the lease to do anything).
+    pub enabled: bool,
+    /// Time between passes.
+    pub interval_seconds: u64,
+    /// How long a leader's lease lasts without renewal; another replica takes over after it.
+    pub lease_seconds: u64,
+    /// A Kong consumer tagged `gatekey` younger than this is never treated as an orphan.
+    pub orphan_grace_seconds: u64,
+    /// A `pending` record older than this is a mint that will never finish: it is resolved.
+    pub pending_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -187,6 +219,7 @@ impl Default for Settings {
             http: HttpSettings {
                 request_timeout_seconds: 15,
                 body_limit_bytes: 64 * 1024,
+                header_limit_bytes: 16 * 1024,
             },
             mongodb: MongoSettings {
                 uri: "mongodb://127.0.0.1:27017/?directConnection=true".to_owned(),
@@ -215,6 +248,18 @@ impl Default for Settings {
                 format: LogFormat::Pretty,
                 filter: "info".to_owned(),
                 otlp_endpoint: None,
+            },
+            limits: LimitSettings {
+                mints_per_subject_per_minute: 30,
+                live_credentials_per_subject_and_api: 10,
+                idempotency_key_ttl_seconds: 24 * 3600,
+            },
+            reconciler: ReconcilerSettings {
+                enabled: true,
+                interval_seconds: 30,
+                lease_seconds: 90,
+                orphan_grace_seconds: 120,
+                pending_timeout_seconds: 120,
             },
         }
     }
@@ -312,6 +357,7 @@ impl Settings {
         if self.auth.clock_skew_seconds > 300 {
             problems.push("auth.clock_skew_seconds must be at most 300".to_owned());
         }
+        self.validate_reliability(&mut problems);
         if let Some(catalog) = &self.catalog {
             validate_catalog(catalog, &mut problems);
         }
@@ -319,6 +365,48 @@ impl Settings {
             Ok(())
         } else {
             Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Limits and reconciler timing that only work in the right proportions.
+    fn validate_reliability(&self, problems: &mut Vec<String>) {
+        if self.http.header_limit_bytes < 1024 {
+            problems.push("http.header_limit_bytes must be at least 1024".to_owned());
+        }
+        if self.limits.mints_per_subject_per_minute == 0 {
+            problems.push("limits.mints_per_subject_per_minute must be above 0".to_owned());
+        }
+        if self.limits.live_credentials_per_subject_and_api == 0 {
+            problems.push("limits.live_credentials_per_subject_and_api must be above 0".to_owned());
+        }
+        if self.limits.idempotency_key_ttl_seconds < 60 {
+            problems.push("limits.idempotency_key_ttl_seconds must be at least 60".to_owned());
+        }
+        let r = &self.reconciler;
+        if r.interval_seconds == 0 {
+            problems.push("reconciler.interval_seconds must be above 0".to_owned());
+        }
+        if r.lease_seconds <= r.interval_seconds {
+            problems.push(
+                "reconciler.lease_seconds must exceed reconciler.interval_seconds, or the \
+                 leader loses its lease between passes"
+                    .to_owned(),
+            );
+        }
+        // A mint runs at most one request timeout (then it rolls itself back); resolving its
+        // record earlier would race it.
+        if r.pending_timeout_seconds <= self.http.request_timeout_seconds {
+            problems.push(
+                "reconciler.pending_timeout_seconds must exceed http.request_timeout_seconds, \
+                 or mints still in flight would be resolved as failed"
+                    .to_owned(),
+            );
+        }
+        if r.orphan_grace_seconds <= self.http.request_timeout_seconds {
+            problems.push(
+                "reconciler.orphan_grace_seconds must exceed http.request_timeout_seconds"
+                    .to_owned(),
+            );
         }
     }
 

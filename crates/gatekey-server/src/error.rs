@@ -50,6 +50,26 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("conflict: {detail}")]
     Conflict { detail: String },
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    /// A per-subject limit was reached; `retry_after_seconds` says when it frees up.
+    #[error("limit reached: {detail}")]
+    LimitReached {
+        code: &'static str,
+        detail: String,
+        retry_after_seconds: u64,
+    },
+    /// The `Idempotency-Key` was used before with another request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    /// The request that first used the `Idempotency-Key` is still being processed.
+    #[error("idempotency key in use by a request still in progress")]
+    IdempotencyKeyInProgress,
+    /// The `Idempotency-Key` already produced this credential; its key was shown once.
+    #[error("credential {id} was already issued for this idempotency key")]
+    AlreadyIssued {
+        id: gatekey_core::issuance::IssuanceId,
+    },
     #[error("Kong Admin API failed: {0}")]
     Kong(#[from] gatekey_kong::KongError),
     #[error("MongoDB failed: {0}")]
@@ -138,6 +158,42 @@ impl ApiError {
             Self::Conflict { detail } => {
                 (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone())
             }
+            Self::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "Request headers too large",
+                "the request headers exceed the configured limit".to_owned(),
+            ),
+            Self::LimitReached { code, detail, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                "Limit reached",
+                detail.clone(),
+            ),
+            Self::IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used with a different request; use a new key".to_owned(),
+            ),
+            Self::IdempotencyKeyInProgress => (
+                StatusCode::CONFLICT,
+                "idempotency_key_in_progress",
+                "Request in progress",
+                "the first request with this Idempotency-Key is still being processed; retry \
+                 shortly"
+                    .to_owned(),
+            ),
+            Self::AlreadyIssued { id } => (
+                StatusCode::CONFLICT,
+                "already_issued",
+                "Already issued",
+                format!(
+                    "credential {id} was already issued for this Idempotency-Key; its key was \
+                     shown once and cannot be shown again. If the key was lost, revoke the \
+                     credential and mint a new one"
+                ),
+            ),
             Self::Kong(_) => (
                 StatusCode::BAD_GATEWAY,
                 "kong_unavailable",
@@ -209,6 +265,23 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        match &self {
+            Self::LimitReached {
+                retry_after_seconds,
+                ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            Self::IdempotencyKeyInProgress => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::AlreadyIssued { id } => {
+                if let Ok(value) = HeaderValue::from_str(&format!("/v1/credentials/{id}")) {
+                    headers.insert(header::LOCATION, value);
+                }
+            }
+            _ => {}
+        }
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match &self {
                 Self::InvalidToken(err) => format!(

@@ -5,6 +5,12 @@
 //! `active` with the key's fingerprint. Any failure after the record exists rolls the Kong side
 //! back (delete the consumer, which cascades) and marks the record `failed`. So a Kong credential
 //! never exists without a record, and the key is returned only once its record is durable.
+//!
+//! A mint runs as its own task ([`AppState::mint_detached`]), not inside the request: a client
+//! that disconnects or a request that times out cannot stop it half-way, shutdown waits for it,
+//! and it has its own deadline (one request timeout) after which it rolls itself back. A key that
+//! was minted but could not be handed to its caller any more is withdrawn at once. Whatever still
+//! slips through (a crash, a rollback that failed) is left to [`crate::reconciler`].
 
 use std::fmt;
 
@@ -53,12 +59,17 @@ fn generate_key() -> Result<SecretString, ApiError> {
     )))
 }
 
+/// Tag of every consumer Gatekey creates; the reconciler sweeps consumers by it.
+pub const MANAGED_TAG: &str = "gatekey";
+/// Prefix of the tag naming a consumer's issuance.
+pub const ISSUANCE_TAG_PREFIX: &str = "gatekey-issuance:";
+
 /// Kong tags that tie a consumer to its issuance; the reconciler finds orphans by them.
 pub fn consumer_tags(api_id: &str, id: &IssuanceId) -> Vec<String> {
     vec![
-        "gatekey".to_owned(),
+        MANAGED_TAG.to_owned(),
         format!("gatekey-api:{api_id}"),
-        format!("gatekey-issuance:{id}"),
+        format!("{ISSUANCE_TAG_PREFIX}{id}"),
     ]
 }
 
@@ -119,15 +130,14 @@ impl AppState {
         ApiError::Denied(denial)
     }
 
-    /// Mints a credential for an allowed grant. The caller has already been authorized.
-    pub async fn mint(
+    /// The `pending` record of an allowed grant, not yet written.
+    pub fn pending_issuance(
         &self,
         caller: &Caller,
-        api: &ApiPolicy,
-        grant: MintGrant,
+        grant: &MintGrant,
         purpose: Option<String>,
-    ) -> Result<Minted, ApiError> {
-        let issuance = Issuance::new_pending(
+    ) -> Issuance {
+        Issuance::new_pending(
             NewIssuance {
                 subject: caller.principal.subject.clone(),
                 issuer: caller.principal.issuer.clone(),
@@ -139,22 +149,70 @@ impl AppState {
                 request_id: caller.context.request_id.clone(),
             },
             self.clock.now(),
-        );
+        )
+    }
+
+    /// Runs [`AppState::mint`] as a tracked task that finishes even if the request is dropped,
+    /// and withdraws the credential when its caller is gone by the time it is ready.
+    pub async fn mint_detached(
+        &self,
+        caller: Caller,
+        api: ApiPolicy,
+        rate_limit: Option<RateLimit>,
+        issuance: Issuance,
+    ) -> Result<Minted, ApiError> {
+        let (deliver, delivered) = tokio::sync::oneshot::channel();
+        let state = self.clone();
+        self.reliability.mint_tasks.spawn(async move {
+            let caller_gone = || deliver.is_closed();
+            let outcome = state
+                .mint(&caller, &api, rate_limit, issuance, &caller_gone)
+                .await;
+            if let Err(Ok(minted)) = deliver.send(outcome) {
+                state.withdraw_undelivered(&caller, minted).await;
+            }
+        });
+        delivered
+            .await
+            .map_err(|_| ApiError::Internal("the mint task ended without an outcome".to_owned()))?
+    }
+
+    /// Mints a credential for an allowed grant. The caller has already been authorized.
+    /// `caller_gone` is asked before the record becomes `active`: a mint nobody waits for any
+    /// more is rolled back instead.
+    pub async fn mint(
+        &self,
+        caller: &Caller,
+        api: &ApiPolicy,
+        rate_limit: Option<RateLimit>,
+        issuance: Issuance,
+        caller_gone: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Minted, ApiError> {
         let id = issuance.id;
         let mut granted = self.audit_event(caller, AuditAction::Mint, Decision::Allow, "granted");
-        granted.api_id = Some(grant.api_id.clone());
+        granted.api_id = Some(issuance.api_id.clone());
         granted.issuance_id = Some(id);
-        granted.scopes.clone_from(&grant.scopes);
-        // Fail closed: no audit record, no credential.
-        self.audit(granted.clone()).await?;
-        self.store.issuances().insert_pending(&issuance).await?;
+        granted.scopes.clone_from(&issuance.scopes);
+        let deadline = self.reliability.mint_deadline;
+        // Fail closed: no audit record, no credential. If the record write hangs past the
+        // deadline it may still land as `pending`; the reconciler resolves it.
+        tokio::time::timeout(deadline, async {
+            self.audit(granted.clone()).await?;
+            self.store.issuances().insert_pending(&issuance).await?;
+            Ok::<_, ApiError>(())
+        })
+        .await
+        .unwrap_or(Err(ApiError::Timeout))?;
 
         let key = generate_key()?;
-        let kong_side = self
-            .create_kong_side(api, &issuance, &key, grant.rate_limit)
-            .await;
-        let outcome = match kong_side {
-            Ok(kong_ref) => self
+        let create_and_record = async {
+            let kong_ref = self
+                .create_kong_side(api, &issuance, &key, rate_limit)
+                .await?;
+            if caller_gone() {
+                return Err(ApiError::Timeout);
+            }
+            let active = self
                 .store
                 .issuances()
                 .mark_active(
@@ -163,10 +221,12 @@ impl AppState {
                     key_fingerprint(key.expose_secret()),
                     self.clock.now(),
                 )
-                .await
-                .map_err(ApiError::from),
-            Err(err) => Err(ApiError::from(err)),
+                .await?;
+            Ok(active)
         };
+        let outcome = tokio::time::timeout(deadline, create_and_record)
+            .await
+            .unwrap_or(Err(ApiError::Timeout));
         match outcome {
             Ok(active) => {
                 let mut issued = granted;
@@ -183,9 +243,42 @@ impl AppState {
                 })
             }
             Err(err) => {
-                self.abandon_mint(caller, &issuance, &err).await;
+                // A rollback that hangs (MongoDB or Kong unreachable) is left to the reconciler.
+                if tokio::time::timeout(deadline, self.abandon_mint(caller, &issuance, &err))
+                    .await
+                    .is_err()
+                {
+                    tracing::error!(issuance = %id, "rollback timed out; the reconciler will finish it");
+                }
                 Err(err)
             }
+        }
+    }
+
+    /// A credential became `active` but its caller was gone before the key could be handed
+    /// over: nobody holds the key, so it is deleted from Kong and the record revoked.
+    async fn withdraw_undelivered(&self, caller: &Caller, minted: Minted) {
+        let id = minted.issuance.id;
+        tracing::warn!(issuance = %id, "the caller left before the key was delivered; withdrawing it");
+        if let Err(err) = self.kong.delete_consumer(&consumer_username(&id)).await {
+            tracing::error!(error = %err, issuance = %id, "could not delete an undelivered credential; it expires at its TTL");
+            return;
+        }
+        if let Err(err) = self
+            .store
+            .issuances()
+            .mark_revoked(&id, MANAGED_TAG, self.clock.now())
+            .await
+        {
+            tracing::error!(error = %err, issuance = %id, "could not mark an undelivered credential revoked");
+        }
+        let mut event =
+            self.audit_event(caller, AuditAction::Revoke, Decision::Allow, "undelivered");
+        event.api_id = Some(minted.issuance.api_id.clone());
+        event.issuance_id = Some(id);
+        event.scopes.clone_from(&minted.issuance.scopes);
+        if let Err(err) = self.audit(event).await {
+            tracing::error!(error = %err, issuance = %id, "could not audit an undelivered credential");
         }
     }
 

@@ -1,6 +1,8 @@
 //! Building and running the application from [`Settings`]: load the policy, connect the adapters,
 //! bind the listener (port 0 in tests) and serve until SIGINT/SIGTERM, finishing in-flight
-//! requests before exiting.
+//! requests before exiting. Shutdown stops accepting connections, lets in-flight requests finish,
+//! waits for mint tasks whose requests are already gone, then stops the reconciler (releasing
+//! its lease so another replica takes over at once).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +18,13 @@ use gatekey_kong::{AdminAuth, KongClient, KongConfig};
 use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, Settings};
+use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
-use crate::state::{AppState, AppStateInner, CatalogHandle};
+use crate::state::{AppState, AppStateInner, CatalogHandle, Reliability};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,8 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     local_addr: SocketAddr,
+    state: AppState,
+    reconciler: Option<Reconciler>,
     catalog: Option<CatalogSource>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -267,11 +273,30 @@ impl Application {
             kong,
             store,
             clock: Arc::new(SystemClock),
+            reliability: Reliability {
+                limits: settings.limits.clone(),
+                mint_deadline: settings.request_timeout(),
+                mint_tasks: TaskTracker::new(),
+            },
+        });
+        let reconciler = settings.reconciler.enabled.then(|| {
+            let r = &settings.reconciler;
+            Reconciler::new(
+                state.clone(),
+                ReconcilerConfig {
+                    interval: Duration::from_secs(r.interval_seconds),
+                    lease: Duration::from_secs(r.lease_seconds),
+                    orphan_grace: Duration::from_secs(r.orphan_grace_seconds),
+                    pending_timeout: Duration::from_secs(r.pending_timeout_seconds),
+                    instance: Reconciler::instance_name(),
+                },
+            )
         });
         let router = routes::router(
-            state,
+            state.clone(),
             settings.request_timeout(),
             settings.http.body_limit_bytes,
+            settings.http.header_limit_bytes,
         );
         let listener =
             TcpListener::bind(settings.listen)
@@ -288,6 +313,8 @@ impl Application {
             listener,
             router,
             local_addr,
+            state,
+            reconciler,
             catalog: catalog_source,
             background,
         })
@@ -309,6 +336,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let upkeep = crate::metrics::spawn_upkeep();
+        let (stop_reconciler, stopped) = tokio::sync::watch::channel(false);
+        let reconciler = self
+            .reconciler
+            .map(|reconciler| tokio::spawn(reconciler.run(stopped)));
         let served = axum::serve(
             self.listener,
             self.router
@@ -316,6 +347,24 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        // Mints whose requests were dropped still finish or roll back before the process ends;
+        // each is bounded by its own deadline plus the rollback's Kong and MongoDB calls.
+        let mint_tasks = &self.state.reliability.mint_tasks;
+        mint_tasks.close();
+        let patience = self.state.reliability.mint_deadline * 2;
+        if tokio::time::timeout(patience, mint_tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                running = mint_tasks.len(),
+                "mints still running at exit; the reconciler resolves their records"
+            );
+        }
+        let _ = stop_reconciler.send(true);
+        if let Some(reconciler) = reconciler {
+            let _ = reconciler.await;
+        }
         upkeep.abort();
         for task in self.background {
             task.abort();

@@ -10,6 +10,9 @@ use gatekey_catalog::CatalogSource;
 use gatekey_core::Clock;
 use gatekey_kong::KongClient;
 use gatekey_store::Store;
+use tokio_util::task::TaskTracker;
+
+use crate::config::LimitSettings;
 
 use crate::catalog::PolicyHolder;
 
@@ -29,6 +32,24 @@ pub struct AppStateInner {
     pub kong: KongClient,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    pub reliability: Reliability,
+}
+
+/// What keeps mints safe under load and faults: the per-subject limits, the deadline of one
+/// mint, and the tracker of in-flight mint tasks (shutdown waits for them).
+#[derive(Debug, Clone)]
+pub struct Reliability {
+    pub limits: LimitSettings,
+    /// A mint still creating its Kong side after this rolls itself back.
+    pub mint_deadline: std::time::Duration,
+    pub mint_tasks: TaskTracker,
+}
+
+impl Reliability {
+    /// [`Reliability::mint_deadline`] as a chrono duration, for comparing record timestamps.
+    pub fn mint_deadline_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.mint_deadline).unwrap_or(chrono::Duration::MAX)
+    }
 }
 
 /// The catalog source as the server sees it.

@@ -67,6 +67,16 @@ impl StoreError {
     }
 }
 
+/// Whether the failure is a unique index violation, whichever way the server reported it (a
+/// write error of an insert, or a command error of an upserting `findAndModify`).
+pub(crate) fn is_duplicate_key(err: &MongoError) -> bool {
+    match err.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(write)) => write.code == DUPLICATE_KEY,
+        ErrorKind::Command(command) => command.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
 /// The server's error code, when the error is a command failure.
 pub(crate) fn command_code(err: &MongoError) -> Option<i32> {
     match err.kind.as_ref() {

@@ -10,7 +10,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 
 use crate::error::command_code;
-use crate::{AUDIT_EVENTS, ISSUANCES, StoreError};
+use crate::{AUDIT_EVENTS, IDEMPOTENCY_KEYS, ISSUANCES, StoreError};
 
 /// Server error codes of `createIndexes` refusing an index that clashes with an existing one.
 const INDEX_OPTIONS_CONFLICT: i32 = 85;
@@ -61,7 +61,7 @@ impl IndexSpec {
     }
 }
 
-/// Creates or updates the indexes of both collections.
+/// Creates or updates the indexes of every collection (`leases` needs only its `_id`).
 pub(crate) async fn ensure(
     db: &Database,
     issuance_ttl_secs: u32,
@@ -100,7 +100,15 @@ pub(crate) async fn ensure(
         }
         None => &[AUDIT_TTL],
     };
-    ensure_collection(db, AUDIT_EVENTS, &audit, obsolete).await
+    ensure_collection(db, AUDIT_EVENTS, &audit, obsolete).await?;
+
+    // Each idempotency key document carries its own expiry.
+    let idempotency = [IndexSpec::ttl(
+        "idempotency_keys_expires_at_ttl",
+        "expires_at",
+        0,
+    )];
+    ensure_collection(db, IDEMPOTENCY_KEYS, &idempotency, &[]).await
 }
 
 async fn ensure_collection(

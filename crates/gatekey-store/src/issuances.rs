@@ -289,6 +289,81 @@ impl IssuanceRepo {
         .await
     }
 
+    /// Issue times of `subject`'s records issued at or after `since`, oldest first, at most
+    /// `limit`: the input of the per-subject mint rate limit.
+    pub async fn issued_since(
+        &self,
+        subject: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let records: Vec<Issuance> = self
+            .find_sorted(
+                doc! { "subject": subject, "issued_at": { "$gte": to_bson(since) } },
+                doc! { "issued_at": 1, "_id": 1 },
+                i64::from(limit),
+            )
+            .await?;
+        Ok(records.into_iter().map(|r| r.issued_at).collect())
+    }
+
+    /// Expiry times of `subject`'s `pending` and `active` records for `api_id` that have not
+    /// expired at `now`, earliest first, at most `limit`: the input of the cap on live
+    /// credentials per subject and API.
+    pub async fn live_expiries(
+        &self,
+        subject: &str,
+        api_id: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let records: Vec<Issuance> = self
+            .find_sorted(
+                doc! {
+                    "subject": subject,
+                    "api_id": api_id,
+                    "state": { "$in": [IssuanceState::Pending.as_str(), IssuanceState::Active.as_str()] },
+                    "expires_at": { "$gt": to_bson(now) },
+                },
+                doc! { "expires_at": 1, "_id": 1 },
+                i64::from(limit),
+            )
+            .await?;
+        Ok(records.into_iter().map(|r| r.expires_at).collect())
+    }
+
+    /// The records with the given ids that exist, in no particular order.
+    pub async fn get_many(&self, ids: &[IssuanceId]) -> Result<Vec<Issuance>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.collection
+            .find(doc! { "_id": { "$in": ids } })
+            .await?
+            .map_err(StoreError::from)
+            .and_then(|doc| async { Issuance::try_from(doc) })
+            .try_collect()
+            .await
+    }
+
+    async fn find_sorted(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+    ) -> Result<Vec<Issuance>, StoreError> {
+        self.collection
+            .find(filter)
+            .sort(sort)
+            .limit(limit)
+            .await?
+            .map_err(StoreError::from)
+            .and_then(|doc| async { Issuance::try_from(doc) })
+            .try_collect()
+            .await
+    }
+
     /// How many credentials are usable at `now`: `active` and not yet expired (the
     /// `gatekey_active_credentials` gauge). Served by the `(state, expires_at)` index.
     pub async fn count_live(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -307,14 +382,6 @@ impl IssuanceRepo {
     ) -> Result<Vec<Issuance>, StoreError> {
         // `_id` breaks ties, so batches come in a stable order.
         sort.insert("_id", 1);
-        self.collection
-            .find(filter)
-            .sort(sort)
-            .limit(REAPER_BATCH)
-            .await?
-            .map_err(StoreError::from)
-            .and_then(|doc| async { Issuance::try_from(doc) })
-            .try_collect()
-            .await
+        self.find_sorted(filter, sort, REAPER_BATCH).await
     }
 }

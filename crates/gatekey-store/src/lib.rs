@@ -1,5 +1,6 @@
-//! Gatekey's MongoDB storage: the `issuances` records every credential is reconciled against and
-//! the append-only `audit_events` trail, plus the indexes both need.
+//! Gatekey's MongoDB storage: the `issuances` records every credential is reconciled against, the
+//! append-only `audit_events` trail, the `idempotency_keys` of mint requests, the `leases` that
+//! elect one reconciler, plus the indexes they need.
 //!
 //! Every write uses write concern `majority` with journaling, because a credential is handed out
 //! only once its record is durable. Documents keep the domain field names, use the ULID text as
@@ -9,8 +10,10 @@
 
 mod audit;
 mod error;
+mod idempotency;
 mod indexes;
 mod issuances;
+mod leases;
 mod page;
 mod time;
 
@@ -25,13 +28,19 @@ use mongodb::{Client, Database};
 
 pub use audit::{AuditFilter, AuditRepo};
 pub use error::StoreError;
+pub use idempotency::{IdempotencyRecord, IdempotencyRepo, Reservation};
 pub use issuances::{IssuanceFilter, IssuanceRepo};
+pub use leases::{Lease, LeaseRepo};
 pub use page::{Page, PageRequest};
 
 /// Name of the collection holding one document per issuance.
 pub const ISSUANCES: &str = "issuances";
 /// Name of the append-only collection of audit events.
 pub const AUDIT_EVENTS: &str = "audit_events";
+/// Name of the collection binding `Idempotency-Key`s to issuances (TTL on `expires_at`).
+pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
+/// Name of the collection of singleton-job leases.
+pub const LEASES: &str = "leases";
 
 /// How long the driver looks for a usable server before an operation fails.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -169,6 +178,16 @@ impl Store {
     /// The audit trail.
     pub fn audit(&self) -> AuditRepo {
         AuditRepo::new(&self.db)
+    }
+
+    /// Idempotency keys of mint requests.
+    pub fn idempotency_keys(&self) -> IdempotencyRepo {
+        IdempotencyRepo::new(&self.db)
+    }
+
+    /// Leases of singleton jobs.
+    pub fn leases(&self) -> LeaseRepo {
+        LeaseRepo::new(&self.db)
     }
 }
 

@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::idempotency::{CanonicalMint, IdempotencyKey};
 use crate::state::AppState;
 
 /// Longest accepted `purpose`.
@@ -118,8 +119,11 @@ pub struct ListCredentialsQuery {
     tag = "credentials",
     params(
         ("id" = String, Path, description = "API id"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false,
-            description = "Client-chosen key (e.g. a UUID) that makes retries of this mint safe"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes retries safe: \
+            1 to 255 visible ASCII characters, scoped to the caller, kept 24 hours. A retry with the \
+            same key and body never mints again: it answers 409 `already_issued` with the credential's \
+            Location (the key was shown once), or 409 `idempotency_key_in_progress` while the first \
+            request runs; the same key with another body answers 422 `idempotency_key_reused`."),
     ),
     request_body = MintCredentialRequest,
     responses(
@@ -129,7 +133,10 @@ pub struct ListCredentialsQuery {
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A requested scope is not open to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such API", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown scope, or TTL outside the API's bounds", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key already issued a credential (`already_issued`, with its Location), or its first request is still in progress (`idempotency_key_in_progress`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown scope, TTL outside the API's bounds, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Per-subject mint rate or live-credential cap reached", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the limit frees up"))),
         (status = 502, description = "Kong failed; nothing was issued", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable; nothing was issued", body = Problem, content_type = "application/problem+json"),
     ),
@@ -139,6 +146,7 @@ pub async fn mint_credential(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(api_id): ApiPath<String>,
+    request_headers: HeaderMap,
     ApiJson(body): ApiJson<MintCredentialRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     if let Some(purpose) = &body.purpose
@@ -170,7 +178,29 @@ pub async fn mint_credential(
             "granted API vanished from the policy".to_owned(),
         ))?
         .clone();
-    let minted = state.mint(&caller, &api, grant, body.purpose).await?;
+    let idempotency_key = IdempotencyKey::from_headers(
+        &request_headers,
+        &caller,
+        &CanonicalMint {
+            api_id: &grant.api_id,
+            scopes: &grant.scopes,
+            ttl_seconds: body.ttl_seconds,
+            purpose: body.purpose.as_deref(),
+        },
+    )?;
+    let issuance = state.pending_issuance(&caller, &grant, body.purpose);
+    if let Some(key) = &idempotency_key {
+        state.claim_idempotency_key(key, issuance.id).await?;
+    }
+    if let Err(refusal) = state.check_mint_limits(&caller, &api_id).await {
+        if let Some(key) = &idempotency_key {
+            state.release_idempotency_key(key, issuance.id).await;
+        }
+        return Err(refusal);
+    }
+    let minted = state
+        .mint_detached(caller, api.clone(), grant.rate_limit, issuance)
+        .await?;
     let location = format!("/v1/credentials/{}", minted.issuance.id);
     let expires_at = minted.issuance.expires_at;
     let response = MintedCredential {

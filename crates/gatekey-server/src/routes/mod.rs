@@ -93,7 +93,12 @@ pub fn openapi() -> OpenApiDocument {
 }
 
 /// The complete application.
-pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> Router {
+pub fn router(
+    state: AppState,
+    request_timeout: Duration,
+    body_limit: usize,
+    header_limit: usize,
+) -> Router {
     let (routes, api) = api_router().split_for_parts();
     let document = api.to_pretty_json().unwrap_or_default();
     routes
@@ -136,6 +141,9 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
                     ApiError::Internal("handler panicked".to_owned()).into_response()
                 }))
                 .layer(axum::middleware::from_fn(move |request, next| {
+                    limit_headers(header_limit, request, next)
+                }))
+                .layer(axum::middleware::from_fn(move |request, next| {
                     timeout(request_timeout, request, next)
                 })),
         )
@@ -151,6 +159,25 @@ async fn timeout(
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),
     }
+}
+
+/// Refuses a request whose target and headers together exceed `limit` bytes with 431, before
+/// any handler (or token verification) sees it.
+async fn limit_headers(
+    limit: usize,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let size = request.uri().to_string().len()
+        + request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum::<usize>();
+    if size > limit {
+        return ApiError::HeadersTooLarge.into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found(method: axum::http::Method) -> ApiError {

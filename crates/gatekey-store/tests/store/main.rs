@@ -2,6 +2,8 @@
 //! mongod), otherwise a `secantusd-py` process per test. Each test uses its own database.
 
 mod audit;
+mod idempotency;
 mod indexes;
 mod issuances;
+mod leases;
 mod support;
