@@ -179,7 +179,7 @@ async fn credential_and_audit_ids_are_random_ulids_not_sequential() {
         ids.push(Ulid::from_string(id).unwrap_or_else(|e| panic!("{id} is not a ULID: {e}")));
     }
     // 80 random bits each: any two ids minted in a row differ in far more than a counter's step.
-    let random: Vec<u128> = ids.iter().map(|id| id.random()).collect();
+    let random: Vec<u128> = ids.iter().map(Ulid::random).collect();
     for (i, a) in random.iter().enumerate() {
         for b in &random[i + 1..] {
             assert!(

@@ -125,35 +125,28 @@ async fn every_stored_document(stack: &Stack) -> (String, Vec<String>) {
     (all, names)
 }
 
-#[tokio::test]
-async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
-    let logs = CapturedLogs::default();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-        .with_writer(logs.clone())
-        .init();
-
-    let stack = Stack::start().await.expect("stack");
-    let jane = stack.token("user:default/jane", &["payments-team", "orders-team"]);
-    let bob = stack.token("user:default/bob", &["payments-team"]);
-    let admin = stack.token("user:default/root", &["platform-admins"]);
-    let mut errors = ErrorBodies::default();
+/// Mints that succeed, mints that fail after the key was generated, refused mints, revocations
+/// (own, twice; someone else's; an admin's), a key sent as a bearer token, and listings. Returns
+/// the minted keys and credential ids.
+async fn traffic(
+    stack: &Stack,
+    jane: &str,
+    bob: &str,
+    admin: &str,
+    errors: &mut ErrorBodies,
+) -> (Vec<String>, Vec<String>) {
     let mut keys = Vec::new();
     let mut ids = Vec::new();
 
     // Mints that succeed.
     for (token, scopes) in [
-        (&jane, json!(["read"])),
-        (&jane, json!(["read", "write"])),
-        (&bob, json!(["read"])),
+        (jane, json!(["read"])),
+        (jane, json!(["read", "write"])),
+        (bob, json!(["read"])),
     ] {
         let (status, minted) = errors
             .call(
-                &stack,
+                stack,
                 Method::POST,
                 "/v1/apis/orders/credentials",
                 Some(token),
@@ -176,10 +169,10 @@ async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
         });
         let (status, problem) = errors
             .call(
-                &stack,
+                stack,
                 Method::POST,
                 "/v1/apis/orders/credentials",
-                Some(&jane),
+                Some(jane),
                 Some(&json!({"scopes": ["read"]})),
             )
             .await;
@@ -187,14 +180,14 @@ async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
     }
     // Mints refused by the policy or the request checks.
     for (token, body) in [
-        (&bob, json!({"scopes": ["write"]})),
-        (&jane, json!({"scopes": ["read"], "ttl_seconds": 999_999})),
-        (&jane, json!({"scopes": ["nope"]})),
-        (&jane, json!({"scopes": []})),
+        (bob, json!({"scopes": ["write"]})),
+        (jane, json!({"scopes": ["read"], "ttl_seconds": 999_999})),
+        (jane, json!({"scopes": ["nope"]})),
+        (jane, json!({"scopes": []})),
     ] {
         let (status, _) = errors
             .call(
-                &stack,
+                stack,
                 Method::POST,
                 "/v1/apis/orders/credentials",
                 Some(token),
@@ -208,26 +201,26 @@ async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
     let own = format!("/v1/credentials/{}", ids[0]);
     for _ in 0..2 {
         let (status, revoked) = errors
-            .call(&stack, Method::DELETE, &own, Some(&jane), None)
+            .call(stack, Method::DELETE, &own, Some(jane), None)
             .await;
         assert_eq!(status, StatusCode::OK, "{revoked}");
     }
     let (status, _) = errors
         .call(
-            &stack,
+            stack,
             Method::DELETE,
             &format!("/v1/credentials/{}", ids[1]),
-            Some(&bob),
+            Some(bob),
             None,
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = errors
         .call(
-            &stack,
+            stack,
             Method::DELETE,
             &format!("/v1/credentials/{}", ids[2]),
-            Some(&admin),
+            Some(admin),
             None,
         )
         .await;
@@ -235,16 +228,37 @@ async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
 
     // A key pasted where a bearer token belongs is refused without being echoed.
     let (status, _) = errors
-        .call(&stack, Method::GET, "/v1/me", Some(&keys[1]), None)
+        .call(stack, Method::GET, "/v1/me", Some(&keys[1]), None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Reads of the records.
-    for token in [&jane, &bob, &admin] {
+    for token in [jane, bob, admin] {
         let (status, _) = errors
-            .call(&stack, Method::GET, "/v1/credentials", Some(token), None)
+            .call(stack, Method::GET, "/v1/credentials", Some(token), None)
             .await;
         assert_eq!(status, StatusCode::OK);
     }
+    (keys, ids)
+}
+
+#[tokio::test]
+async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
+    let logs = CapturedLogs::default();
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_writer(logs.clone())
+        .init();
+
+    let stack = Stack::start().await.expect("stack");
+    let jane = stack.token("user:default/jane", &["payments-team", "orders-team"]);
+    let bob = stack.token("user:default/bob", &["payments-team"]);
+    let admin = stack.token("user:default/root", &["platform-admins"]);
+    let mut errors = ErrorBodies::default();
+    let (keys, ids) = traffic(&stack, &jane, &bob, &admin, &mut errors).await;
 
     let audit = every_audit_event(&stack, &admin).await;
     assert!(

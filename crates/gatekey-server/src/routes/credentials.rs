@@ -117,7 +117,7 @@ pub struct ListCredentialsQuery {
     operation_id = "mintCredential",
     tag = "credentials",
     params(
-        ("id" = String, Path, description = "API id"),
+        ("id" = String, Path, description = "API id", example = "orders"),
         ("Idempotency-Key" = Option<String>, Header, nullable = false,
             description = "Client-chosen key (e.g. a UUID) that makes retries of this mint safe"),
     ),
@@ -129,6 +129,8 @@ pub struct ListCredentialsQuery {
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A requested scope is not open to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such API", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than `http.body_limit_bytes`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown scope, or TTL outside the API's bounds", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Kong failed; nothing was issued", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable; nothing was issued", body = Problem, content_type = "application/problem+json"),
