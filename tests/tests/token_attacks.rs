@@ -251,6 +251,15 @@ async fn oversized_token_is_refused_before_parsing_or_contacting_the_issuer() {
     for token in [&padded, &garbage] {
         assert_eq!(refused(&stack, token).await, "the token is too large");
     }
+    // Beyond the HTTP server's limit on the request head, the connection is refused at once.
+    let huge = stack
+        .http
+        .get(format!("{}/v1/me", stack.gatekey_url))
+        .bearer_auth("A".repeat(1024 * 1024))
+        .send()
+        .await
+        .expect("an answer, not a dropped connection");
+    assert_eq!(huge.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     assert_eq!(
         (
             stack.idp.discovery_fetch_count(),
