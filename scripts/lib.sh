@@ -43,3 +43,55 @@ start_mongo() {
   MONGODB_URI="mongodb://127.0.0.1:${port}/?directConnection=true"
   export MONGODB_URI
 }
+
+# Starts the Kong simulator (with an echo upstream), the dev OpenID provider and Gatekey with the
+# demo policy on free loopback ports, logs in WORK. Needs MONGODB_URI and the debug binaries in
+# BIN. Appends the process ids to the caller's `pids` array; sets GATEKEY_URL, DEV_IDP_URL and
+# KONG_PROXY_URL.
+start_stack() {
+  local work=$1 bin=$2
+  local admin_port proxy_port upstream_port idp_port gatekey_port
+  admin_port=$(free_port) proxy_port=$(free_port) upstream_port=$(free_port)
+  idp_port=$(free_port) gatekey_port=$(free_port)
+  sed "s|http://127.0.0.1:9000|http://127.0.0.1:${upstream_port}|" deploy/local/kong.yaml >"$work/kong.yaml"
+  "$bin/gatekey-kong-sim" --admin-listen "127.0.0.1:${admin_port}" --proxy-listen "127.0.0.1:${proxy_port}" \
+    --config "$work/kong.yaml" --echo-upstream "127.0.0.1:${upstream_port}" >"$work/kong-sim.log" 2>&1 &
+  pids+=($!)
+  "$bin/gatekey-dev-idp" --listen "127.0.0.1:${idp_port}" >"$work/dev-idp.log" 2>&1 &
+  pids+=($!)
+  wait_for_port "$admin_port" "Kong simulator"
+  wait_for_port "$idp_port" "dev OpenID provider"
+  cat >"$work/gatekey.toml" <<TOML
+listen = "127.0.0.1:${gatekey_port}"
+policy_file = "$PWD/deploy/local/policy.yaml"
+
+[mongodb]
+uri = "${MONGODB_URI}"
+database = "stack_$$_${RANDOM}"
+
+[kong]
+admin_url = "http://127.0.0.1:${admin_port}"
+
+[[auth.issuers]]
+name = "dev"
+issuer = "http://127.0.0.1:${idp_port}"
+audiences = ["gatekey"]
+algorithms = ["RS256", "ES256"]
+groups_claims = [{ path = "groups" }]
+TOML
+  "$bin/gatekey" serve --config "$work/gatekey.toml" >"$work/gatekey.log" 2>&1 &
+  pids+=($!)
+  wait_for_port "$gatekey_port" "gatekey" || { cat "$work/gatekey.log" >&2; return 1; }
+  GATEKEY_URL="http://127.0.0.1:${gatekey_port}"
+  DEV_IDP_URL="http://127.0.0.1:${idp_port}"
+  KONG_PROXY_URL="http://127.0.0.1:${proxy_port}"
+}
+
+# Prints an access token of the dev OpenID provider at DEV_IDP_URL for SUBJECT in GROUPS (a JSON
+# array), audience gatekey, valid for an hour.
+dev_token() {
+  local subject=$1 groups=$2
+  curl -fsS -X POST "${DEV_IDP_URL}/token" -H 'content-type: application/json' \
+    -d "{\"sub\":\"${subject}\",\"groups\":${groups},\"aud\":\"gatekey\",\"ttl_seconds\":3600}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}

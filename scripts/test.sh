@@ -32,6 +32,7 @@ suites=(
   scripts/backstage-e2e.sh
   scripts/validate-deploy.sh
   "scripts/bench.sh --short"
+  scripts/fuzz.sh
 )
 for suite in "${suites[@]}"; do
   log "suite: $suite"

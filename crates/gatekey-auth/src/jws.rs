@@ -1,6 +1,8 @@
 //! The unverified view of a compact JWS: enough of the header and payload to pick the issuer and
 //! refuse obviously unacceptable tokens before any key is fetched. Nothing read here is trusted;
-//! the `openidconnect` verifier checks the same token again with the issuer's keys.
+//! the `openidconnect` verifier checks the same token again with the issuer's keys. Public so the
+//! fuzz target `token_header` (`fuzz/`) can feed it arbitrary bytes; the verifier is its only
+//! other user.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,7 +13,7 @@ use crate::error::AuthError;
 
 /// The JOSE header fields Gatekey looks at.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Header {
+pub struct Header {
     pub alg: String,
     pub typ: Option<String>,
     pub kid: Option<String>,
@@ -21,12 +23,13 @@ pub(crate) struct Header {
 
 /// Header and claims as sent, not yet verified.
 #[derive(Debug)]
-pub(crate) struct Unverified {
+pub struct Unverified {
     pub header: Header,
     pub claims: Map<String, Value>,
 }
 
 impl Unverified {
+    /// Splits a compact JWS and decodes its header and payload; `Malformed` on anything else.
     pub fn parse(token: &str) -> Result<Self, AuthError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(_signature), None) =

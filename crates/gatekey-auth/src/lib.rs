@@ -16,7 +16,7 @@ mod claims;
 mod config;
 mod error;
 mod issuer;
-mod jws;
+pub mod jws;
 mod presets;
 mod userinfo;
 

@@ -116,17 +116,20 @@ impl ApiError {
                     DenyReason::ScopeNotAllowed | DenyReason::NotAdmin => StatusCode::FORBIDDEN,
                 };
                 // A credential of someone else looks exactly like one that does not exist.
-                let detail = if denial.reason == DenyReason::NotOwner {
-                    "no such credential".to_owned()
-                } else {
-                    denial.detail.clone()
-                };
-                let code = if denial.reason == DenyReason::NotOwner {
-                    "not_found"
-                } else {
-                    denial.reason.as_str()
-                };
-                (status, code, "Request denied", detail)
+                if denial.reason == DenyReason::NotOwner {
+                    return (
+                        status,
+                        "not_found",
+                        "Not found",
+                        "no such credential".to_owned(),
+                    );
+                }
+                (
+                    status,
+                    denial.reason.as_str(),
+                    "Request denied",
+                    denial.detail.clone(),
+                )
             }
             Self::NotFound { what } => (
                 StatusCode::NOT_FOUND,

@@ -108,7 +108,7 @@ pub async fn list_apis(
     path = "/v1/apis/{id}",
     operation_id = "getApi",
     tag = "apis",
-    params(("id" = String, Path, description = "API id")),
+    params(("id" = String, Path, description = "API id", example = "orders")),
     responses(
         (status = 200, description = "The API", body = ApiSummary),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),

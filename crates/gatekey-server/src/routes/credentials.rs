@@ -118,7 +118,7 @@ pub struct ListCredentialsQuery {
     operation_id = "mintCredential",
     tag = "credentials",
     params(
-        ("id" = String, Path, description = "API id"),
+        ("id" = String, Path, description = "API id", example = "orders"),
         ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes retries safe: \
             1 to 255 visible ASCII characters, scoped to the caller, kept 24 hours. A retry with the \
             same key and body never mints again: it answers 409 `already_issued` with the credential's \
@@ -134,6 +134,8 @@ pub struct ListCredentialsQuery {
         (status = 403, description = "A requested scope is not open to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such API", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key already issued a credential (`already_issued`, with its Location), or its first request is still in progress (`idempotency_key_in_progress`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than `http.body_limit_bytes`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not sent as `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown scope, TTL outside the API's bounds, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Per-subject mint rate or live-credential cap reached", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the limit frees up"))),
