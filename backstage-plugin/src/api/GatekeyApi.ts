@@ -78,10 +78,25 @@ export class GatekeyProxyClient implements GatekeyApi {
     this.client ??= this.discoveryApi.getBaseUrl('proxy').then(proxy =>
       createGatekeyClient({
         baseUrl: `${proxy}${this.proxyPath}`,
-        fetch: request => this.fetchApi.fetch(request),
+        fetch: request => this.send(request),
       }),
     );
     return this.client;
+  }
+
+  /**
+   * Hands openapi-fetch's Request to Backstage's fetch as URL and init: Backstage's fetch
+   * middlewares each build a new Request from their input, which fails in browsers once the first
+   * copy has taken over the body of a Request object ("Request object that has already been used").
+   */
+  private async send(request: Request): Promise<Response> {
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
+    return this.fetchApi.fetch(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: hasBody ? await request.text() : undefined,
+      signal: request.signal,
+    });
   }
 
   async listApis(): Promise<ApiSummary[]> {
