@@ -182,6 +182,7 @@ wait_for_port "$harness_port" "harness page"
 
 log "plugin: browser test (Chromium)"
 artifacts="$PWD/$plugin/test-artifacts"
+rm -rf "$artifacts"
 if ! HARNESS_URL="http://127.0.0.1:${harness_port}" KONG_PROXY_URL="http://127.0.0.1:${proxy_port}" \
      TEST_ARTIFACTS="$artifacts" node --test "$plugin/browser-test/"; then
   for f in backstage gatekey harness; do log "$f log"; tail -n 40 "$work/$f.log" >&2; done

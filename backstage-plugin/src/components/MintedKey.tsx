@@ -55,7 +55,7 @@ export function MintedKey(props: { minted: MintedCredential }) {
           : `Expires in ${formatCountdown(expiresAt, now)}`}
       </Typography>
       <Box mt={1} data-testid="gatekey-curl">
-        <CodeSnippet text={curl} language="bash" showCopyCodeButton />
+        <CodeSnippet text={curl} language="bash" showCopyCodeButton wrapLongLines />
       </Box>
     </Box>
   );
