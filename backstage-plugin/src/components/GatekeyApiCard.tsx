@@ -46,7 +46,13 @@ function TryIt(props: { api: ApiSummary }) {
       <Typography variant="body2" component="div">
         Scopes you may request:{' '}
         {api.scopes.map(scope => (
-          <Chip key={scope.name} size="small" label={scope.name} title={scope.description} />
+          <Chip
+            key={scope.name}
+            size="small"
+            label={scope.name}
+            title={scope.description}
+            style={{ marginRight: 4 }}
+          />
         ))}
       </Typography>
       <Typography variant="body2" gutterBottom>
