@@ -55,7 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-log "OpenAPI document and Python client staleness"
+log "OpenAPI document, Python and TypeScript client staleness"
 "$bin/gatekey" openapi >"$work/gatekey.json"
 # The generator formats its output with the venv's ruff; no cache inside the generated package.
 PATH="$tools:$PATH" RUFF_NO_CACHE=true "$tools/openapi-python-client" generate --path "$work/gatekey.json" --config clients/python/generator.yaml \
