@@ -30,6 +30,7 @@ cargo test --workspace --no-fail-fast --locked 2>&1 | tee target/test-logs/cargo
 suites=(
   "scripts/clients.sh --no-cargo-tests"
   scripts/backstage-e2e.sh
+  scripts/plugin.sh
   scripts/validate-deploy.sh
   "scripts/bench.sh --short"
   scripts/fuzz.sh

@@ -1,0 +1,32 @@
+/**
+ * Gatekey for Backstage: short-lived API keys from an API's page ("Try it"), the signed-in user's
+ * credentials with revoke, and a Swagger UI request interceptor for api-docs.
+ *
+ * The default export is the plugin for the new frontend system; the named `gatekeyPlugin`,
+ * `EntityGatekeyCard` and `GatekeyCredentialsPage` serve apps on the legacy system.
+ *
+ * @packageDocumentation
+ */
+import { gatekeyFrontendPlugin } from './plugin';
+
+export default gatekeyFrontendPlugin;
+export { gatekeyFrontendPlugin, credentialsPageRouteRef } from './plugin';
+export {
+  gatekeyPlugin,
+  EntityGatekeyCard,
+  GatekeyCredentialsPage,
+  credentialsRouteRef,
+} from './legacy';
+export {
+  gatekeyApiRef,
+  GatekeyProxyClient,
+  GatekeyRequestError,
+  type GatekeyApi,
+} from './api/GatekeyApi';
+export { findGatekeyApi, GATEKEY_API_ID_ANNOTATION } from './lib/entity';
+export {
+  requestInterceptor,
+  createGatekeyRequestInterceptor,
+  type GatekeyRequestInterceptorOptions,
+  type SwaggerUiRequest,
+} from './requestInterceptor';

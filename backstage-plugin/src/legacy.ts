@@ -1,0 +1,47 @@
+/**
+ * The plugin for apps on the legacy frontend system (`createPlugin`): the API factory, the entity
+ * card component and the routable credentials page, wired by hand in the app (see the README).
+ */
+import {
+  createApiFactory,
+  createComponentExtension,
+  createPlugin,
+  createRoutableExtension,
+  createRouteRef,
+  discoveryApiRef,
+  fetchApiRef,
+} from '@backstage/core-plugin-api';
+import { GatekeyProxyClient, gatekeyApiRef } from './api/GatekeyApi';
+
+export const credentialsRouteRef = createRouteRef({ id: 'gatekey:credentials' });
+
+export const gatekeyPlugin = createPlugin({
+  id: 'gatekey',
+  apis: [
+    createApiFactory({
+      api: gatekeyApiRef,
+      deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
+      factory: ({ discoveryApi, fetchApi }) => new GatekeyProxyClient({ discoveryApi, fetchApi }),
+    }),
+  ],
+  routes: { credentials: credentialsRouteRef },
+});
+
+/** The "Try this API" card, for the `kind: API` entity page. */
+export const EntityGatekeyCard = gatekeyPlugin.provide(
+  createComponentExtension({
+    name: 'EntityGatekeyCard',
+    component: {
+      lazy: () => import('./components/GatekeyApiCard').then(m => m.GatekeyApiCard),
+    },
+  }),
+);
+
+/** The "My API credentials" page. */
+export const GatekeyCredentialsPage = gatekeyPlugin.provide(
+  createRoutableExtension({
+    name: 'GatekeyCredentialsPage',
+    component: () => import('./components/CredentialsPage').then(m => m.GatekeyCredentialsPage),
+    mountPoint: credentialsRouteRef,
+  }),
+);

@@ -1,0 +1,51 @@
+/**
+ * The plugin for the new frontend system: an API extension (the Gatekey client over the proxy),
+ * the "Try this API" entity card on `kind: API` pages, and the "My API credentials" page at
+ * `/gatekey/credentials`. Apps pick it up by installing the package (feature discovery) or by
+ * adding the default export to `createApp({ features: [...] })`.
+ */
+import {
+  ApiBlueprint,
+  PageBlueprint,
+  createFrontendPlugin,
+  createRouteRef,
+  discoveryApiRef,
+  fetchApiRef,
+} from '@backstage/frontend-plugin-api';
+import { EntityCardBlueprint } from '@backstage/plugin-catalog-react/alpha';
+import { GatekeyProxyClient, gatekeyApiRef } from './api/GatekeyApi';
+
+export const credentialsPageRouteRef = createRouteRef();
+
+const gatekeyApi = ApiBlueprint.make({
+  params: defineParams =>
+    defineParams({
+      api: gatekeyApiRef,
+      deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
+      factory: ({ discoveryApi, fetchApi }) => new GatekeyProxyClient({ discoveryApi, fetchApi }),
+    }),
+});
+
+const tryItCard = EntityCardBlueprint.make({
+  name: 'try-it',
+  params: {
+    filter: 'kind:api',
+    loader: () => import('./components/GatekeyApiCard').then(m => <m.GatekeyApiCard />),
+  },
+});
+
+const credentialsPage = PageBlueprint.make({
+  params: {
+    path: '/gatekey/credentials',
+    title: 'My API credentials',
+    routeRef: credentialsPageRouteRef,
+    loader: () =>
+      import('./components/CredentialsPage').then(m => <m.GatekeyCredentialsPage />),
+  },
+});
+
+export const gatekeyFrontendPlugin = createFrontendPlugin({
+  pluginId: 'gatekey',
+  extensions: [gatekeyApi, tryItCard, credentialsPage],
+  routes: { credentials: credentialsPageRouteRef },
+});

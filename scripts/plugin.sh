@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# The Backstage plugin (backstage-plugin/): lint, type check and Jest component tests, then the
+# real-browser test: Debian's Chromium (installed with apt-get when /usr/bin/chromium is missing)
+# driven by playwright-core loads a harness page that shows the plugin's card and page, signs in
+# through a real Backstage backend (tests/backstage: guest provider, catalog, proxy) and reaches a
+# real Gatekey, Kong simulator and SecantusDB through the backend's proxy.
+#
+#   scripts/plugin.sh              everything
+#   scripts/plugin.sh --no-browser lint, type check and Jest only
+#
+# node_modules are installed with `npm ci` (cache in .cache/npm) and reused while the lockfile and
+# the Node version are unchanged. Screenshots go to backstage-plugin/test-artifacts/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+start=$(date +%s)
+
+browser=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-browser) browser="" ;;
+    *) echo "usage: scripts/plugin.sh [--no-browser]" >&2; exit 2 ;;
+  esac
+done
+
+command -v node >/dev/null 2>&1 || { log "node is required (Node 20 or 22)"; exit 1; }
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then log "Node $(node --version) is too old; use 20 or 22"; exit 1; fi
+
+npm_cache="$PWD/.cache/npm"
+# npm ci in $1 unless its node_modules match the lockfile and the Node version.
+npm_install() {
+  local dir=$1 stamp
+  stamp="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)-node$(node --version)"
+  if [ "$(cat "$dir/node_modules/.gatekey-install-stamp" 2>/dev/null)" = "$stamp" ]; then return 0; fi
+  log "npm ci in $dir"
+  # better-sqlite3 (tests/backstage) compiles against the system's Node headers if no prebuilt fits.
+  if [ -d /usr/include/node ]; then export npm_config_nodedir=/usr; fi
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error --cache "$npm_cache")
+  echo "$stamp" >"$dir/node_modules/.gatekey-install-stamp"
+}
+
+plugin=backstage-plugin
+# The plugin links the TypeScript client (file:../clients/typescript), whose own dependencies
+# (openapi-fetch) live in its node_modules.
+npm_install clients/typescript
+npm_install "$plugin"
+log "plugin dependencies ready in $(( $(date +%s) - start )) s"
+
+log "plugin: lint"
+(cd "$plugin" && npx backstage-cli package lint)
+log "plugin: type check"
+(cd "$plugin" && npx tsc)
+log "plugin: Jest component tests"
+(cd "$plugin" && npx backstage-cli package test --watchAll=false --ci)
+[ -n "$browser" ] || { log "plugin checks OK in $(( $(date +%s) - start )) s"; exit 0; }
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -ne 0 ]; then log "/usr/bin/chromium is missing: apt-get install chromium (as root)"; exit 1; fi
+  log "installing Debian's Chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+npm_install tests/backstage
+
+log "building gatekey, the Kong simulator and the dev OpenID provider"
+cargo build --locked -q -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
+bin="${CARGO_TARGET_DIR:-target}/debug"
+log "building the harness page"
+(cd "$plugin" && node harness/build.mjs)
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+log "starting the stack on free ports"
+if [ -z "${MONGODB_URI:-}" ]; then
+  ensure_secantus
+  start_mongo ":memory:" "$work/secantusd.log"
+  pids+=("$MONGO_PID")
+fi
+admin_port=$(free_port) proxy_port=$(free_port) upstream_port=$(free_port)
+backstage_port=$(free_port) gatekey_port=$(free_port) harness_port=$(free_port)
+sed "s|http://127.0.0.1:9000|http://127.0.0.1:${upstream_port}|" deploy/local/kong.yaml >"$work/kong.yaml"
+"$bin/gatekey-kong-sim" --admin-listen "127.0.0.1:${admin_port}" --proxy-listen "127.0.0.1:${proxy_port}" \
+  --config "$work/kong.yaml" --echo-upstream "127.0.0.1:${upstream_port}" >"$work/kong-sim.log" 2>&1 &
+pids+=($!)
+
+# The Backstage backend: the harness's origin is its app.baseUrl; the guest is alice
+# (payments-team in tests/backstage/catalog.yaml); the proxy forwards to this Gatekey.
+cat >"$work/backstage.yaml" <<YAML
+app:
+  baseUrl: http://127.0.0.1:${harness_port}
+backend:
+  baseUrl: http://127.0.0.1:${backstage_port}
+  listen: { host: 127.0.0.1, port: ${backstage_port} }
+auth:
+  providers:
+    guest:
+      userEntityRef: user:default/alice
+proxy:
+  endpoints:
+    /gatekey:
+      target: http://127.0.0.1:${gatekey_port}
+YAML
+(cd tests/backstage && NODE_ENV=development NO_COLOR=1 exec node index.js --config app-config.yaml \
+  --config "$work/backstage.yaml") >"$work/backstage.log" 2>&1 &
+pids+=($!)
+
+# Gatekey trusts the backend's user tokens (groups from userinfo) and serves `orders` from a
+# policy file whose gateway URL is this Kong simulator.
+cat >"$work/policy.yaml" <<YAML
+version: 1
+apis:
+  - id: orders
+    title: Orders API
+    description: Create and read orders
+    owner: group:default/orders-team
+    entity_ref: api:default/orders
+    kong_service: orders
+    gateway_url: http://127.0.0.1:${proxy_port}/orders
+    key_header: apikey
+    default_ttl_seconds: 900
+    min_ttl_seconds: 60
+    max_ttl_seconds: 3600
+    scopes:
+      - name: read
+        description: GET /orders
+        acl_group: orders-read
+        allowed_groups: [group:default/payments-team, group:default/orders-team]
+      - name: write
+        description: POST, PUT and DELETE /orders
+        acl_group: orders-write
+        allowed_groups: [group:default/orders-team]
+YAML
+cat >"$work/gatekey.toml" <<TOML
+listen = "127.0.0.1:${gatekey_port}"
+policy_file = "$work/policy.yaml"
+
+[mongodb]
+uri = "${MONGODB_URI}"
+database = "plugin_$$"
+
+[kong]
+admin_url = "http://127.0.0.1:${admin_port}"
+
+[[auth.issuers]]
+name = "backstage"
+issuer = "http://127.0.0.1:${backstage_port}/api/auth"
+audiences = ["backstage"]
+algorithms = ["ES256"]
+subject_claim = "sub"
+groups_claims = [{ path = "ent" }]
+allowed_jose_types = ["vnd.backstage.user"]
+groups_from_userinfo = true
+TOML
+wait_for_port "$admin_port" "Kong simulator"
+"$bin/gatekey" serve --config "$work/gatekey.toml" >"$work/gatekey.log" 2>&1 &
+pids+=($!)
+wait_for_port "$gatekey_port" "gatekey" || { cat "$work/gatekey.log" >&2; exit 1; }
+
+# Sign-in must wait until the catalog holds alice, or her token's ownership lacks her groups.
+log "waiting for the Backstage backend and its catalog"
+ready=""
+for _ in $(seq 360); do
+  if curl -fsS -o /dev/null -H "Authorization: Bearer gatekey-e2e-catalog-token-0123456789" \
+       "http://127.0.0.1:${backstage_port}/api/catalog/entities/by-name/user/default/alice" 2>/dev/null; then
+    ready=1; break
+  fi
+  sleep 0.25
+done
+[ -n "$ready" ] || { log "Backstage backend not ready"; cat "$work/backstage.log" >&2; exit 1; }
+
+node "$plugin/harness/serve.mjs" "$harness_port" "http://127.0.0.1:${backstage_port}" >"$work/harness.log" 2>&1 &
+pids+=($!)
+wait_for_port "$harness_port" "harness page"
+
+log "plugin: browser test (Chromium)"
+artifacts="$PWD/$plugin/test-artifacts"
+rm -rf "$artifacts"
+if ! HARNESS_URL="http://127.0.0.1:${harness_port}" KONG_PROXY_URL="http://127.0.0.1:${proxy_port}" \
+     TEST_ARTIFACTS="$artifacts" node --test "$plugin/browser-test/"; then
+  for f in backstage gatekey harness; do log "$f log"; tail -n 40 "$work/$f.log" >&2; done
+  exit 1
+fi
+log "plugin OK in $(( $(date +%s) - start )) s (screenshots in $artifacts)"
