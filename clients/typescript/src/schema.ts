@@ -501,7 +501,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description API id */
+                /**
+                 * @description API id
+                 * @example orders
+                 */
                 id: string;
             };
             cookie?: never;
@@ -541,11 +544,14 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Client-chosen key (e.g. a UUID) that makes retries of this mint safe */
+                /** @description Makes retries safe: 1 to 255 visible ASCII characters, scoped to the caller, kept 24 hours. A retry with the same key and body never mints again: it answers 409 `already_issued` with the credential's Location (the key was shown once), or 409 `idempotency_key_in_progress` while the first request runs; the same key with another body answers 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: string;
             };
             path: {
-                /** @description API id */
+                /**
+                 * @description API id
+                 * @example orders
+                 */
                 id: string;
             };
             cookie?: never;
@@ -603,9 +609,47 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown scope, or TTL outside the API's bounds */
+            /** @description Idempotency-Key already issued a credential (`already_issued`, with its Location), or its first request is still in progress (`idempotency_key_in_progress`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than `http.body_limit_bytes` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body not sent as `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown scope, TTL outside the API's bounds, or an Idempotency-Key reused with another body */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Per-subject mint rate or live-credential cap reached */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit frees up */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
