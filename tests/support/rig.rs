@@ -451,13 +451,18 @@ pub fn gatekey_binary() -> anyhow::Result<PathBuf> {
                 .ok_or("unexpected test binary location")?;
             let target_dir = profile_dir.parent().ok_or("unexpected target layout")?;
             let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+                // The same package set as the scripts build, so every build shares one set of
+                // compiled dependencies (another set of packages can unify other features).
                 .args([
                     "build",
                     "--quiet",
                     "-p",
                     "gatekey-server",
-                    "--bin",
-                    "gatekey",
+                    "-p",
+                    "gatekey-kong-sim",
+                    "-p",
+                    "gatekey-dev-idp",
+                    "--bins",
                 ])
                 .env("CARGO_TARGET_DIR", target_dir)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -419,3 +419,46 @@ async fn sigkill_during_a_mint_loop_then_restart_leaves_only_credentials_with_ac
         assert_eq!(status, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn a_client_that_gives_up_mid_mint_leaves_nothing_usable_and_its_retry_mints() {
+    let rig = Rig::start().await.expect("rig");
+    let gatekey = rig.serve(&rig.settings()).await.expect("gatekey");
+    let token = jane(&rig);
+    // Every Kong call takes 300 ms; the client waits only 500 ms, then hangs up.
+    rig.kong_faults.set(Mode::Delay(Duration::from_millis(300)));
+    let abandoned = rig
+        .http
+        .post(format!("{}/v1/apis/orders/credentials", gatekey.url))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "flaky-network")
+        .timeout(Duration::from_millis(500))
+        .json(&body())
+        .send()
+        .await;
+    assert!(abandoned.is_err(), "the client should have given up");
+    // The mint runs on without its client and then undoes itself, since nobody can receive its
+    // key: rolled back (`failed`) if the client was gone before the record became active,
+    // withdrawn (`revoked` by `gatekey:undelivered`) if it left after.
+    assert!(
+        eventually(RECONCILE_WITHIN, || async {
+            rig.records(&gatekey.url).await.is_ok_and(|records| {
+                records.len() == 1
+                    && (records[0]["state"] == "failed"
+                        || (records[0]["state"] == "revoked"
+                            && records[0]["revoked_by"] == "gatekey:undelivered"))
+            })
+        })
+        .await,
+        "{:?}",
+        rig.records(&gatekey.url).await
+    );
+    assert!(no_consumers_within(&rig, RECONCILE_WITHIN).await);
+    rig.kong_faults.set(Mode::Pass);
+    let retry = rig
+        .mint(&gatekey.url, &token, &body(), Some("flaky-network"))
+        .await
+        .expect("retry");
+    assert_minted_and_usable(&rig, &gatekey.url, &retry).await;
+    gatekey.stop().await;
+}

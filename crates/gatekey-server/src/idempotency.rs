@@ -6,7 +6,8 @@
 //! completed mint cannot return the key: it answers 409 `already_issued` with the credential's
 //! `Location`, so no client can mistake the replay for a fresh 201 carrying a key. A retry while
 //! the first request runs answers 409 `idempotency_key_in_progress` (`Retry-After: 1`); a retry of
-//! a mint that issued nothing (`failed`, or never recorded) takes the key over and mints again.
+//! a mint that issued nothing (`failed`, withdrawn because its caller left before the key was
+//! delivered, or never recorded) takes the key over and mints again.
 
 use axum::http::HeaderMap;
 use chrono::Duration;
@@ -16,6 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::issuing::WITHDRAWN_BY;
 use crate::state::AppState;
 
 /// The request header.
@@ -106,14 +108,16 @@ impl AppState {
             return Err(ApiError::IdempotencyKeyReused);
         }
         let earlier = self.store.issuances().get(&existing.issuance_id).await?;
-        let issued_nothing = match earlier.map(|i| i.state) {
-            Some(IssuanceState::Active | IssuanceState::Revoked) => {
+        let issued_nothing = match earlier.as_ref().map(|i| (i.state, i.revoked_by.as_deref())) {
+            // Withdrawn because its caller left before the key was delivered: nobody has it.
+            Some((IssuanceState::Revoked, Some(WITHDRAWN_BY))) => true,
+            Some((IssuanceState::Active | IssuanceState::Revoked, _)) => {
                 return Err(ApiError::AlreadyIssued {
                     id: existing.issuance_id,
                 });
             }
-            Some(IssuanceState::Pending) => false,
-            Some(IssuanceState::Failed) => true,
+            Some((IssuanceState::Pending, _)) => false,
+            Some((IssuanceState::Failed, _)) => true,
             // Reserved but never recorded: the first request is between the reservation and
             // its pending record, or died there. Past one mint deadline it is dead.
             None => now - existing.created_at > self.reliability.mint_deadline_chrono(),

@@ -63,6 +63,8 @@ fn generate_key() -> Result<SecretString, ApiError> {
 pub const MANAGED_TAG: &str = "gatekey";
 /// Prefix of the tag naming a consumer's issuance.
 pub const ISSUANCE_TAG_PREFIX: &str = "gatekey-issuance:";
+/// `revoked_by` of a credential withdrawn because its caller left before the key was delivered.
+pub const WITHDRAWN_BY: &str = "gatekey:undelivered";
 
 /// Kong tags that tie a consumer to its issuance; the reconciler finds orphans by them.
 pub fn consumer_tags(api_id: &str, id: &IssuanceId) -> Vec<String> {
@@ -267,7 +269,7 @@ impl AppState {
         if let Err(err) = self
             .store
             .issuances()
-            .mark_revoked(&id, MANAGED_TAG, self.clock.now())
+            .mark_revoked(&id, WITHDRAWN_BY, self.clock.now())
             .await
         {
             tracing::error!(error = %err, issuance = %id, "could not mark an undelivered credential revoked");
