@@ -109,15 +109,15 @@ impl AppState {
         }
         let earlier = self.store.issuances().get(&existing.issuance_id).await?;
         let issued_nothing = match earlier.as_ref().map(|i| (i.state, i.revoked_by.as_deref())) {
-            // Withdrawn because its caller left before the key was delivered: nobody has it.
-            Some((IssuanceState::Revoked, Some(WITHDRAWN_BY))) => true,
+            // Failed, or withdrawn because its caller left before the key was delivered:
+            // nobody has a key from it.
+            Some((IssuanceState::Failed, _) | (IssuanceState::Revoked, Some(WITHDRAWN_BY))) => true,
             Some((IssuanceState::Active | IssuanceState::Revoked, _)) => {
                 return Err(ApiError::AlreadyIssued {
                     id: existing.issuance_id,
                 });
             }
             Some((IssuanceState::Pending, _)) => false,
-            Some((IssuanceState::Failed, _)) => true,
             // Reserved but never recorded: the first request is between the reservation and
             // its pending record, or died there. Past one mint deadline it is dead.
             None => now - existing.created_at > self.reliability.mint_deadline_chrono(),
