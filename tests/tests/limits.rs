@@ -157,7 +157,7 @@ async fn oversized_headers_are_refused_with_431_before_any_handler() {
         .http
         .get(format!("{}/v1/apis", stack.gatekey_url))
         .bearer_auth(&jane)
-        .header("x-padding", "p".repeat(20 * 1024))
+        .header("x-padding", "p".repeat(40 * 1024))
         .send()
         .await
         .expect("call");

@@ -219,7 +219,7 @@ impl Default for Settings {
             http: HttpSettings {
                 request_timeout_seconds: 15,
                 body_limit_bytes: 64 * 1024,
-                header_limit_bytes: 16 * 1024,
+                header_limit_bytes: 32 * 1024,
             },
             mongodb: MongoSettings {
                 uri: "mongodb://127.0.0.1:27017/?directConnection=true".to_owned(),
