@@ -7,8 +7,11 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Installs the MongoDB-protocol server used for tests and the local stack (SecantusDB, from PyPI).
 ensure_secantus() {
+  # `pip show` is read whole first: `grep -q` quitting early would fail the pipe under pipefail.
+  local installed
+  installed=$(python3 -m pip show SecantusDB 2>/dev/null || true)
   if ! command -v secantusd-py >/dev/null 2>&1 \
-     || ! python3 -m pip show SecantusDB 2>/dev/null | grep -q "^Version: ${SECANTUS_VERSION}$"; then
+     || ! grep -q "^Version: ${SECANTUS_VERSION}$" <<<"$installed"; then
     log "installing SecantusDB ${SECANTUS_VERSION} (MongoDB-protocol server)"
     python3 -m pip install --quiet --disable-pip-version-check "SecantusDB==${SECANTUS_VERSION}"
     hash -r
