@@ -1,6 +1,7 @@
 //! Guarantee 5: limits. Per-subject mint rate and the cap on live credentials per subject and API
 //! answer 429 with `Retry-After` (and are audited); oversized bodies and headers are refused
-//! before any handler runs; SIGTERM lets an in-flight mint finish and hand out a working key.
+//! before any handler runs; replicas see each other's mints within `limits.cache_seconds`;
+//! SIGTERM lets an in-flight mint finish and hand out a working key.
 
 use std::time::Duration;
 
@@ -206,4 +207,41 @@ async fn sigterm_lets_an_in_flight_mint_finish_and_its_key_works() {
         .expect("gateway")
         .status();
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn replicas_see_each_others_mints_within_the_count_cache_time() {
+    let rig = Rig::start().await.expect("rig");
+    let mut settings = rig.settings();
+    settings.limits.mints_per_subject_per_minute = 3;
+    settings.limits.cache_seconds = 1;
+    let a = rig.serve(&settings).await.expect("replica a");
+    let b = rig.serve(&settings).await.expect("replica b");
+    let token = rig.token("user:default/jane", &["payments-team"]);
+    for _ in 0..2 {
+        let reply = rig.mint(&a.url, &token, &read(), None).await.expect("mint");
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    // B reads the counts fresh: A's two mints plus this one make three.
+    let reply = rig.mint(&b.url, &token, &read(), None).await.expect("mint");
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let reply = rig.mint(&b.url, &token, &read(), None).await.expect("mint");
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    // Once A's cached counts are older than `limits.cache_seconds`, A sees B's mint too.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let reply = rig.mint(&a.url, &token, &read(), None).await.expect("mint");
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["code"], "mint_rate_limited");
+    a.stop().await;
+    b.stop().await;
 }

@@ -56,6 +56,20 @@ pub struct LimitSettings {
     pub live_credentials_per_subject_and_api: u32,
     /// How long an `Idempotency-Key` stays bound to its issuance.
     pub idempotency_key_ttl_seconds: u64,
+    /// How long a replica counts a subject's mints from memory before reading MongoDB again
+    /// (0: read on every mint). Mints on other replicas become visible within this time.
+    pub cache_seconds: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            mints_per_subject_per_minute: 30,
+            live_credentials_per_subject_and_api: 10,
+            idempotency_key_ttl_seconds: 24 * 3600,
+            cache_seconds: 5,
+        }
+    }
 }
 
 /// The reaper and reconciler (one leader across replicas, elected through a MongoDB lease).
@@ -249,11 +263,7 @@ impl Default for Settings {
                 filter: "info".to_owned(),
                 otlp_endpoint: None,
             },
-            limits: LimitSettings {
-                mints_per_subject_per_minute: 30,
-                live_credentials_per_subject_and_api: 10,
-                idempotency_key_ttl_seconds: 24 * 3600,
-            },
+            limits: LimitSettings::default(),
             reconciler: ReconcilerSettings {
                 enabled: true,
                 interval_seconds: 30,
@@ -378,6 +388,9 @@ impl Settings {
         }
         if self.limits.live_credentials_per_subject_and_api == 0 {
             problems.push("limits.live_credentials_per_subject_and_api must be above 0".to_owned());
+        }
+        if self.limits.cache_seconds > 60 {
+            problems.push("limits.cache_seconds must be at most 60".to_owned());
         }
         if self.limits.idempotency_key_ttl_seconds < 60 {
             problems.push("limits.idempotency_key_ttl_seconds must be at least 60".to_owned());

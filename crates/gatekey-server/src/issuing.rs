@@ -274,6 +274,9 @@ impl AppState {
         {
             tracing::error!(error = %err, issuance = %id, "could not mark an undelivered credential revoked");
         }
+        self.reliability
+            .limit_counts
+            .forget_live(&minted.issuance.subject, &minted.issuance.api_id);
         let mut event =
             self.audit_event(caller, AuditAction::Revoke, Decision::Allow, "undelivered");
         event.api_id = Some(minted.issuance.api_id.clone());
@@ -363,6 +366,9 @@ impl AppState {
         {
             tracing::error!(error = %err, issuance = %issuance.id, "could not mark the issuance failed");
         }
+        self.reliability
+            .limit_counts
+            .forget_live(&issuance.subject, &issuance.api_id);
         let mut failed =
             self.audit_event(caller, AuditAction::Mint, Decision::Allow, "issue_failed");
         failed.detail = Some(reason);
@@ -399,6 +405,9 @@ impl AppState {
             .issuances()
             .mark_revoked(&issuance.id, &caller.principal.subject, self.clock.now())
             .await?;
+        self.reliability
+            .limit_counts
+            .forget_live(&revoked.subject, &revoked.api_id);
         let mut event = self.audit_event(caller, AuditAction::Revoke, Decision::Allow, "revoked");
         event.api_id = Some(revoked.api_id.clone());
         event.issuance_id = Some(revoked.id);

@@ -194,7 +194,7 @@ pub async fn mint_credential(
     if let Some(key) = &idempotency_key {
         state.claim_idempotency_key(key, issuance.id).await?;
     }
-    if let Err(refusal) = state.check_mint_limits(&caller, &api_id).await {
+    if let Err(refusal) = state.check_mint_limits(&caller, &issuance).await {
         if let Some(key) = &idempotency_key {
             state.release_idempotency_key(key, issuance.id).await;
         }
