@@ -46,14 +46,7 @@ log "building gatekey, the Kong simulator and the dev OpenID provider"
 cargo build --locked -q -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
 bin="${CARGO_TARGET_DIR:-target}/debug"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+scratch_dir
 
 log "OpenAPI document, Python and TypeScript client staleness"
 "$bin/gatekey" openapi >"$work/gatekey.json"
@@ -87,51 +80,17 @@ if [ -z "${MONGODB_URI:-}" ]; then
   start_mongo ":memory:" "$work/secantusd.log"
   pids+=("$MONGO_PID")
 fi
-admin_port=$(free_port) proxy_port=$(free_port) upstream_port=$(free_port)
-idp_port=$(free_port) gatekey_port=$(free_port)
-sed "s|http://127.0.0.1:9000|http://127.0.0.1:${upstream_port}|" deploy/local/kong.yaml >"$work/kong.yaml"
-"$bin/gatekey-kong-sim" --admin-listen "127.0.0.1:${admin_port}" --proxy-listen "127.0.0.1:${proxy_port}" \
-  --config "$work/kong.yaml" --echo-upstream "127.0.0.1:${upstream_port}" >"$work/kong-sim.log" 2>&1 &
-pids+=($!)
-"$bin/gatekey-dev-idp" --listen "127.0.0.1:${idp_port}" >"$work/dev-idp.log" 2>&1 &
-pids+=($!)
-wait_for_port "$admin_port" "Kong simulator"
-wait_for_port "$idp_port" "dev OpenID provider"
-cat >"$work/gatekey.toml" <<TOML
-listen = "127.0.0.1:${gatekey_port}"
-policy_file = "$PWD/deploy/local/policy.yaml"
-
-[mongodb]
-uri = "${MONGODB_URI}"
-database = "clients_$$"
-
-[kong]
-admin_url = "http://127.0.0.1:${admin_port}"
-
-[[auth.issuers]]
-name = "dev"
-issuer = "http://127.0.0.1:${idp_port}"
-audiences = ["gatekey"]
-algorithms = ["RS256", "ES256"]
-groups_claims = [{ path = "groups" }]
-TOML
-"$bin/gatekey" serve --config "$work/gatekey.toml" >"$work/gatekey.log" 2>&1 &
-pids+=($!)
-wait_for_port "$gatekey_port" "gatekey" || { cat "$work/gatekey.log" >&2; exit 1; }
+start_stack "$work" "$bin"
 
 log "Python client tests"
-GATEKEY_URL="http://127.0.0.1:${gatekey_port}" \
-GATEKEY_DEV_IDP_URL="http://127.0.0.1:${idp_port}" \
-KONG_PROXY_URL="http://127.0.0.1:${proxy_port}" \
+GATEKEY_URL="$GATEKEY_URL" GATEKEY_DEV_IDP_URL="$DEV_IDP_URL" KONG_PROXY_URL="$KONG_PROXY_URL" \
 PYTHONPATH="$PWD/clients/python" \
   "$tools/python" -m pytest -q -p no:cacheprovider clients/python/tests
 
 log "TypeScript client: type check and tests"
 (cd "$ts" && npx tsc --noEmit)
-(cd "$ts" && GATEKEY_URL="http://127.0.0.1:${gatekey_port}" \
-  GATEKEY_DEV_IDP_URL="http://127.0.0.1:${idp_port}" \
-  KONG_PROXY_URL="http://127.0.0.1:${proxy_port}" \
-  npm test --silent)
+(cd "$ts" && GATEKEY_URL="$GATEKEY_URL" GATEKEY_DEV_IDP_URL="$DEV_IDP_URL" \
+  KONG_PROXY_URL="$KONG_PROXY_URL" npm test --silent)
 
 if [ -n "$cargo_tests" ]; then
   log "Rust client and CLI tests"

@@ -31,14 +31,7 @@ examples=${FUZZ_EXAMPLES:-200}
 seconds=${FUZZ_SECONDS:-30}
 seed=${FUZZ_SEED:-$RANDOM$RANDOM}
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+scratch_dir
 
 fuzz_api() {
   local venv=.cache/fuzz-venv

@@ -47,22 +47,42 @@ start_mongo() {
   export MONGODB_URI
 }
 
+# A scratch directory in WORK and a `pids` array whose processes are killed, and the directory
+# removed, when the script exits.
+scratch_dir() {
+  work=$(mktemp -d)
+  pids=()
+  trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT INT TERM
+}
+
+# Starts the Kong simulator (configured by deploy/local/kong.yaml, with an echo upstream) on free
+# loopback ports, logs in WORK, from the binaries in BIN. Appends its process id to `pids`; sets
+# KONG_SIM_ADMIN_URL and KONG_PROXY_URL. Does not wait for it: callers wait on its admin port
+# (KONG_SIM_ADMIN_PORT) once their other processes are started too.
+start_kong_sim() {
+  local work=$1 bin=$2
+  local proxy_port upstream_port
+  KONG_SIM_ADMIN_PORT=$(free_port) proxy_port=$(free_port) upstream_port=$(free_port)
+  sed "s|http://127.0.0.1:9000|http://127.0.0.1:${upstream_port}|" deploy/local/kong.yaml >"$work/kong.yaml"
+  "$bin/gatekey-kong-sim" --admin-listen "127.0.0.1:${KONG_SIM_ADMIN_PORT}" --proxy-listen "127.0.0.1:${proxy_port}" \
+    --config "$work/kong.yaml" --echo-upstream "127.0.0.1:${upstream_port}" >"$work/kong-sim.log" 2>&1 &
+  pids+=($!)
+  KONG_SIM_ADMIN_URL="http://127.0.0.1:${KONG_SIM_ADMIN_PORT}"
+  KONG_PROXY_URL="http://127.0.0.1:${proxy_port}"
+}
+
 # Starts the Kong simulator (with an echo upstream), the dev OpenID provider and Gatekey with the
 # demo policy on free loopback ports, logs in WORK. Needs MONGODB_URI and the debug binaries in
 # BIN. Appends the process ids to the caller's `pids` array; sets GATEKEY_URL, DEV_IDP_URL and
 # KONG_PROXY_URL.
 start_stack() {
   local work=$1 bin=$2
-  local admin_port proxy_port upstream_port idp_port gatekey_port
-  admin_port=$(free_port) proxy_port=$(free_port) upstream_port=$(free_port)
+  local idp_port gatekey_port
   idp_port=$(free_port) gatekey_port=$(free_port)
-  sed "s|http://127.0.0.1:9000|http://127.0.0.1:${upstream_port}|" deploy/local/kong.yaml >"$work/kong.yaml"
-  "$bin/gatekey-kong-sim" --admin-listen "127.0.0.1:${admin_port}" --proxy-listen "127.0.0.1:${proxy_port}" \
-    --config "$work/kong.yaml" --echo-upstream "127.0.0.1:${upstream_port}" >"$work/kong-sim.log" 2>&1 &
-  pids+=($!)
+  start_kong_sim "$work" "$bin"
   "$bin/gatekey-dev-idp" --listen "127.0.0.1:${idp_port}" >"$work/dev-idp.log" 2>&1 &
   pids+=($!)
-  wait_for_port "$admin_port" "Kong simulator"
+  wait_for_port "$KONG_SIM_ADMIN_PORT" "Kong simulator"
   wait_for_port "$idp_port" "dev OpenID provider"
   cat >"$work/gatekey.toml" <<TOML
 listen = "127.0.0.1:${gatekey_port}"
@@ -73,7 +93,7 @@ uri = "${MONGODB_URI}"
 database = "stack_$$_${RANDOM}"
 
 [kong]
-admin_url = "http://127.0.0.1:${admin_port}"
+admin_url = "${KONG_SIM_ADMIN_URL}"
 
 [[auth.issuers]]
 name = "dev"
@@ -87,7 +107,6 @@ TOML
   wait_for_port "$gatekey_port" "gatekey" || { cat "$work/gatekey.log" >&2; return 1; }
   GATEKEY_URL="http://127.0.0.1:${gatekey_port}"
   DEV_IDP_URL="http://127.0.0.1:${idp_port}"
-  KONG_PROXY_URL="http://127.0.0.1:${proxy_port}"
 }
 
 # Prints an access token of the dev OpenID provider at DEV_IDP_URL for SUBJECT in GROUPS (a JSON

@@ -69,14 +69,7 @@ bin="${CARGO_TARGET_DIR:-target}/debug"
 log "building the harness page"
 (cd "$plugin" && node harness/build.mjs)
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+scratch_dir
 
 log "starting the stack on free ports"
 if [ -z "${MONGODB_URI:-}" ]; then
@@ -84,12 +77,8 @@ if [ -z "${MONGODB_URI:-}" ]; then
   start_mongo ":memory:" "$work/secantusd.log"
   pids+=("$MONGO_PID")
 fi
-admin_port=$(free_port) proxy_port=$(free_port) upstream_port=$(free_port)
 backstage_port=$(free_port) gatekey_port=$(free_port) harness_port=$(free_port)
-sed "s|http://127.0.0.1:9000|http://127.0.0.1:${upstream_port}|" deploy/local/kong.yaml >"$work/kong.yaml"
-"$bin/gatekey-kong-sim" --admin-listen "127.0.0.1:${admin_port}" --proxy-listen "127.0.0.1:${proxy_port}" \
-  --config "$work/kong.yaml" --echo-upstream "127.0.0.1:${upstream_port}" >"$work/kong-sim.log" 2>&1 &
-pids+=($!)
+start_kong_sim "$work" "$bin"
 
 # The Backstage backend: the harness's origin is its app.baseUrl; the guest is alice
 # (payments-team in tests/backstage/catalog.yaml); the proxy forwards to this Gatekey.
@@ -123,7 +112,7 @@ apis:
     owner: group:default/orders-team
     entity_ref: api:default/orders
     kong_service: orders
-    gateway_url: http://127.0.0.1:${proxy_port}/orders
+    gateway_url: ${KONG_PROXY_URL}/orders
     key_header: apikey
     default_ttl_seconds: 900
     min_ttl_seconds: 60
@@ -147,7 +136,7 @@ uri = "${MONGODB_URI}"
 database = "plugin_$$"
 
 [kong]
-admin_url = "http://127.0.0.1:${admin_port}"
+admin_url = "${KONG_SIM_ADMIN_URL}"
 
 [[auth.issuers]]
 name = "backstage"
@@ -159,7 +148,7 @@ groups_claims = [{ path = "ent" }]
 allowed_jose_types = ["vnd.backstage.user"]
 groups_from_userinfo = true
 TOML
-wait_for_port "$admin_port" "Kong simulator"
+wait_for_port "$KONG_SIM_ADMIN_PORT" "Kong simulator"
 "$bin/gatekey" serve --config "$work/gatekey.toml" >"$work/gatekey.log" 2>&1 &
 pids+=($!)
 wait_for_port "$gatekey_port" "gatekey" || { cat "$work/gatekey.log" >&2; exit 1; }
@@ -183,7 +172,7 @@ wait_for_port "$harness_port" "harness page"
 log "plugin: browser test (Chromium)"
 artifacts="$PWD/$plugin/test-artifacts"
 rm -rf "$artifacts"
-if ! HARNESS_URL="http://127.0.0.1:${harness_port}" KONG_PROXY_URL="http://127.0.0.1:${proxy_port}" \
+if ! HARNESS_URL="http://127.0.0.1:${harness_port}" KONG_PROXY_URL="$KONG_PROXY_URL" \
      TEST_ARTIFACTS="$artifacts" node --test "$plugin/browser-test/"; then
   for f in backstage gatekey harness; do log "$f log"; tail -n 40 "$work/$f.log" >&2; done
   exit 1

@@ -82,6 +82,38 @@ services:
             config: {allow: [orders-write]}
 "#;
 
+/// The Kong simulator configured with [`KONG_CONFIG`], in front of a fresh echo upstream.
+pub async fn start_kong() -> anyhow::Result<(RunningSim, RunningEcho)> {
+    let upstream = echo_upstream::start("127.0.0.1:0".parse()?).await?;
+    let declarative =
+        DeclarativeConfig::from_yaml_str(&KONG_CONFIG.replace("UPSTREAM", &upstream.url()))?;
+    let kong = gatekey_kong_sim::start(SimConfig {
+        declarative: Some(declarative),
+        ..SimConfig::default()
+    })
+    .await?;
+    Ok((kong, upstream))
+}
+
+/// A trusted issuer as the tests configure it: tokens for [`AUDIENCE`], subject from `sub`,
+/// groups from `groups`, signed with one of `algorithms`.
+pub fn trusted_issuer(name: &str, issuer: String, algorithms: &[&str]) -> IssuerSettings {
+    IssuerSettings {
+        name: name.to_owned(),
+        issuer,
+        audiences: vec![AUDIENCE.to_owned()],
+        algorithms: algorithms.iter().map(|alg| (*alg).to_owned()).collect(),
+        subject_claim: "sub".to_owned(),
+        groups_claims: vec![GroupsClaimSettings {
+            path: "groups".to_owned(),
+            prefix: None,
+        }],
+        preset: None,
+        allowed_jose_types: Vec::new(),
+        groups_from_userinfo: false,
+    }
+}
+
 /// A MongoDB-protocol server: the shared one from `MONGODB_URI`, or a process of our own.
 #[derive(Debug)]
 pub struct Mongo {
@@ -166,14 +198,7 @@ impl Stack {
         configure: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<Self> {
         let mongo = Mongo::start()?;
-        let upstream = echo_upstream::start("127.0.0.1:0".parse()?).await?;
-        let declarative =
-            DeclarativeConfig::from_yaml_str(&KONG_CONFIG.replace("UPSTREAM", &upstream.url()))?;
-        let kong = gatekey_kong_sim::start(SimConfig {
-            declarative: Some(declarative),
-            ..SimConfig::default()
-        })
-        .await?;
+        let (kong, upstream) = start_kong().await?;
         let idp = gatekey_dev_idp::start(DevIdpConfig::default()).await?;
         let policy_dir = tempfile::tempdir()?;
         let policy_file: PathBuf = policy_dir.path().join("policy.yaml");
@@ -191,20 +216,11 @@ impl Stack {
         settings.kong.admin_url = kong.admin_url();
         settings.kong.max_retries = 0;
         settings.log.format = LogFormat::Pretty;
-        settings.auth.issuers = vec![IssuerSettings {
-            name: "test-idp".to_owned(),
-            issuer: idp.issuer(),
-            audiences: vec![AUDIENCE.to_owned()],
-            algorithms: vec!["RS256".to_owned(), "ES256".to_owned()],
-            subject_claim: "sub".to_owned(),
-            groups_claims: vec![GroupsClaimSettings {
-                path: "groups".to_owned(),
-                prefix: None,
-            }],
-            preset: None,
-            allowed_jose_types: Vec::new(),
-            groups_from_userinfo: false,
-        }];
+        settings.auth.issuers = vec![trusted_issuer(
+            "test-idp",
+            idp.issuer(),
+            &["RS256", "ES256"],
+        )];
         configure(&mut settings);
         let app = Application::build(&settings).await?;
         let gatekey_url = format!("http://{}", app.local_addr());

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use gatekey_dev_idp::{DevIdpConfig, RunningIdp, TokenSpec};
-use gatekey_kong_sim::echo_upstream::{self, RunningEcho};
-use gatekey_kong_sim::{DeclarativeConfig, RunningSim, SimConfig};
-use gatekey_server::config::{GroupsClaimSettings, IssuerSettings, LogFormat, Settings};
+use gatekey_kong_sim::RunningSim;
+use gatekey_kong_sim::echo_upstream::RunningEcho;
+use gatekey_server::config::{LogFormat, Settings};
 use gatekey_server::startup::Application;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::fault_proxy::FaultProxy;
-use crate::{AUDIENCE, KONG_CONFIG, Mongo, POLICY, unique_database};
+use crate::{AUDIENCE, Mongo, POLICY, start_kong, trusted_issuer, unique_database};
 
 /// Group the test policy makes admin.
 pub const ADMIN_GROUP: &str = "platform-admins";
@@ -61,14 +61,7 @@ fn split_mongo_uri(uri: &str) -> anyhow::Result<(SocketAddr, String)> {
 impl Rig {
     pub async fn start() -> anyhow::Result<Self> {
         let mongo = Mongo::start()?;
-        let upstream = echo_upstream::start("127.0.0.1:0".parse()?).await?;
-        let declarative =
-            DeclarativeConfig::from_yaml_str(&KONG_CONFIG.replace("UPSTREAM", &upstream.url()))?;
-        let kong = gatekey_kong_sim::start(SimConfig {
-            declarative: Some(declarative),
-            ..SimConfig::default()
-        })
-        .await?;
+        let (kong, upstream) = start_kong().await?;
         let idp = gatekey_dev_idp::start(DevIdpConfig::default()).await?;
         let kong_admin: SocketAddr = kong
             .admin_url()
@@ -116,20 +109,7 @@ impl Rig {
         settings.reconciler.orphan_grace_seconds = 4;
         settings.reconciler.pending_timeout_seconds = 4;
         settings.log.format = LogFormat::Pretty;
-        settings.auth.issuers = vec![IssuerSettings {
-            name: "test-idp".to_owned(),
-            issuer: self.idp.issuer(),
-            audiences: vec![AUDIENCE.to_owned()],
-            algorithms: vec!["RS256".to_owned()],
-            subject_claim: "sub".to_owned(),
-            groups_claims: vec![GroupsClaimSettings {
-                path: "groups".to_owned(),
-                prefix: None,
-            }],
-            preset: None,
-            allowed_jose_types: Vec::new(),
-            groups_from_userinfo: false,
-        }];
+        settings.auth.issuers = vec![trusted_issuer("test-idp", self.idp.issuer(), &["RS256"])];
         settings
     }
 
@@ -241,6 +221,17 @@ impl Rig {
             request = request.header("Idempotency-Key", key);
         }
         Reply::read(request.send().await?).await
+    }
+
+    /// The status of `GET /orders` through the Kong simulator's proxy with `key`.
+    pub async fn gateway_status(&self, key: &str) -> anyhow::Result<StatusCode> {
+        Ok(self
+            .http
+            .get(format!("{}/orders", self.kong.proxy_url()))
+            .header("apikey", key)
+            .send()
+            .await?
+            .status())
     }
 
     /// Any call to `gatekey`.

@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use gatekey_catalog::{CatalogSource, SkipReason};
-use gatekey_e2e::{Mongo, unique_database};
+use gatekey_e2e::{Mongo, start_kong, unique_database};
 use gatekey_kong_sim::echo_upstream;
-use gatekey_kong_sim::{DeclarativeConfig, SimConfig};
 use gatekey_server::config::{
     CatalogSettings, GroupsClaimSettings, IssuerSettings, LogFormat, Settings,
 };
@@ -48,29 +47,6 @@ apis:
         acl_group: billing-read
         allowed_groups: [group:default/finance-team]
 ";
-
-const KONG_CONFIG: &str = r#"
-_format_version: "3.0"
-services:
-  - name: orders
-    url: UPSTREAM
-    plugins:
-      - name: key-auth
-        config: {key_names: [apikey]}
-    routes:
-      - name: orders-read
-        paths: [/orders]
-        methods: [GET]
-        plugins:
-          - name: acl
-            config: {allow: [orders-read]}
-      - name: orders-write
-        paths: [/orders]
-        methods: [POST]
-        plugins:
-          - name: acl
-            config: {allow: [orders-write]}
-"#;
 
 fn backend_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("backstage")
@@ -327,18 +303,7 @@ impl Gatekey {
     /// entities per page (so paging is exercised).
     async fn start(backstage_ports: [u16; 3]) -> Self {
         let mongo = Mongo::start().expect("mongo");
-        let upstream = echo_upstream::start("127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("upstream");
-        let kong = gatekey_kong_sim::start(SimConfig {
-            declarative: Some(
-                DeclarativeConfig::from_yaml_str(&KONG_CONFIG.replace("UPSTREAM", &upstream.url()))
-                    .expect("kong config"),
-            ),
-            ..SimConfig::default()
-        })
-        .await
-        .expect("kong");
+        let (kong, upstream) = start_kong().await.expect("kong");
         let policy_dir = tempfile::tempdir().expect("tempdir");
         let policy_file = policy_dir.path().join("policy.yaml");
         std::fs::write(&policy_file, POLICY).expect("policy");

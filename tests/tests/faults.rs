@@ -56,15 +56,10 @@ async fn assert_minted_and_usable(rig: &Rig, gatekey: &str, reply: &Reply) {
     let id = reply.body["credential"]["id"].as_str().expect("id");
     assert_eq!(record(rig, gatekey, id).await["state"], "active");
     let key = reply.body["key"].as_str().expect("key");
-    let status = rig
-        .http
-        .get(format!("{}/orders", rig.kong.proxy_url()))
-        .header("apikey", key)
-        .send()
-        .await
-        .expect("gateway")
-        .status();
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        rig.gateway_status(key).await.expect("gateway"),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -408,15 +403,10 @@ async fn sigkill_during_a_mint_loop_then_restart_leaves_only_credentials_with_ac
         .expect("invariant");
     assert_eq!(live.len(), minted.len(), "{live:?}");
     for key in &minted {
-        let status = rig
-            .http
-            .get(format!("{}/orders", rig.kong.proxy_url()))
-            .header("apikey", key)
-            .send()
-            .await
-            .expect("gateway")
-            .status();
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            rig.gateway_status(key).await.expect("gateway"),
+            StatusCode::OK
+        );
     }
 }
 

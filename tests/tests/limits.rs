@@ -198,15 +198,10 @@ async fn sigterm_lets_an_in_flight_mint_finish_and_its_key_works() {
     );
     rig.kong_faults.set(Mode::Pass);
     let key = reply.body["key"].as_str().expect("key");
-    let status = rig
-        .http
-        .get(format!("{}/orders", rig.kong.proxy_url()))
-        .header("apikey", key)
-        .send()
-        .await
-        .expect("gateway")
-        .status();
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        rig.gateway_status(key).await.expect("gateway"),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

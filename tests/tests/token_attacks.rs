@@ -8,8 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatekey_dev_idp::{RunningIdp, SigningAlg, TokenSpec};
-use gatekey_e2e::{AUDIENCE, POLICY, Stack};
-use gatekey_server::config::{GroupsClaimSettings, IssuerSettings};
+use gatekey_e2e::{AUDIENCE, POLICY, Stack, trusted_issuer};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -279,20 +278,10 @@ async fn token_from_issuer_a_with_a_kid_of_issuer_b_is_refused() {
         .expect("idp B");
     let b_issuer = b.issuer();
     let stack = Stack::start_with(POLICY, |settings| {
-        settings.auth.issuers.push(IssuerSettings {
-            name: "idp-b".to_owned(),
-            issuer: b_issuer,
-            audiences: vec![AUDIENCE.to_owned()],
-            algorithms: vec!["RS256".to_owned()],
-            subject_claim: "sub".to_owned(),
-            groups_claims: vec![GroupsClaimSettings {
-                path: "groups".to_owned(),
-                prefix: None,
-            }],
-            preset: None,
-            allowed_jose_types: Vec::new(),
-            groups_from_userinfo: false,
-        });
+        settings
+            .auth
+            .issuers
+            .push(trusted_issuer("idp-b", b_issuer, &["RS256"]));
     })
     .await
     .expect("stack");
