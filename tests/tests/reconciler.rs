@@ -30,7 +30,7 @@ async fn consumer_exists(rig: &Rig, id: &str) -> bool {
 }
 
 #[tokio::test]
-async fn expired_consumers_are_deleted_and_audited_as_reaped() {
+async fn expired_consumers_are_deleted_and_audited_as_expired() {
     let rig = Rig::start().await.expect("rig");
     let gatekey = rig.serve(&rig.settings()).await.expect("gatekey");
     let token = rig.token("user:default/jane", &["payments-team"]);
