@@ -3,9 +3,22 @@
 # Backstage backend with the guest auth provider, proxy and catalog), reusing them while the
 # lockfile and the Node version are unchanged, then runs tests/tests/backstage.rs, which starts
 # three backends, MongoDB (SecantusDB), the Kong simulator and Gatekey itself.
+#
+#   scripts/backstage-e2e.sh          run it
+#   scripts/backstage-e2e.sh --help   this text
+#
+# Takes about 1.5 minutes warm; the first `npm ci` adds about two (some 600 MB in
+# tests/backstage/node_modules, npm cache in .cache/npm). Installs SecantusDB (python3 -m pip)
+# if missing. Needs Node 20 or 22.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help) script_help; exit 0 ;;
+    *) unknown_arg "$arg" ;;
+  esac
+done
 start=$(date +%s)
 backend=tests/backstage
 

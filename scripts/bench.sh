@@ -8,14 +8,26 @@
 #                                    # are NOT meaningful, it only proves the bench works
 #
 # Every other flag goes to gatekey-bench (see `--help`). BENCH_PROFILE=release|debug overrides
-# the build profile chosen above.
+# the build profile chosen above. Unknown flags are refused by gatekey-bench. A full run takes
+# about 2 minutes after a release build (about 10 minutes cold); --short about 15 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 profile=release
 for arg in "$@"; do
-  if [ "$arg" = "--short" ]; then profile=debug; fi
+  case "$arg" in
+    --short) profile=debug ;;
+    -h | --help)
+      script_help
+      bench_bin="${CARGO_TARGET_DIR:-target}/release/gatekey-bench"
+      if [ -x "$bench_bin" ]; then
+        printf '\n'; "$bench_bin" --help
+      else
+        printf '\n(gatekey-bench lists its flags with --help once built: cargo build --release -p gatekey-bench)\n'
+      fi
+      exit 0 ;;
+  esac
 done
 profile=${BENCH_PROFILE:-$profile}
 case "$profile" in

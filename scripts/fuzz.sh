@@ -14,6 +14,9 @@
 # Knobs: FUZZ_EXAMPLES (schemathesis examples per operation, default 200), FUZZ_SEED (default
 # random; printed for replay), FUZZ_SECONDS (per cargo-fuzz target, default 30).
 # cargo-fuzz needs nightly-only -Z flags; on a stable toolchain RUSTC_BOOTSTRAP=1 allows them.
+#
+# Takes about 5 minutes (the fuzz build included); installs schemathesis into .cache/fuzz-venv
+# and cargo-fuzz with `cargo install` (into ~/.cargo/bin) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -24,7 +27,8 @@ for arg in "$@"; do
   case "$arg" in
     --api-only) targets="" ;;
     --targets-only) api="" ;;
-    *) echo "usage: scripts/fuzz.sh [--api-only|--targets-only]" >&2; exit 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) unknown_arg "$arg" ;;
   esac
 done
 examples=${FUZZ_EXAMPLES:-200}

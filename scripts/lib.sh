@@ -5,6 +5,17 @@ SECANTUS_VERSION="0.7.0b3"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Prints the calling script's help: the comment block below its shebang, without the `# `.
+script_help() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+}
+
+# Refuses an argument the calling script does not know, pointing at its --help.
+unknown_arg() {
+  printf '%s: unknown argument %q (see %s --help)\n' "$0" "$1" "$0" >&2
+  exit 2
+}
+
 # Installs the MongoDB-protocol server used for tests and the local stack (SecantusDB, from PyPI).
 ensure_secantus() {
   # `pip show` is read whole first: `grep -q` quitting early would fail the pipe under pipefail.

@@ -10,6 +10,9 @@
 #
 # node_modules are installed with `npm ci` (cache in .cache/npm) and reused while the lockfile and
 # the Node version are unchanged. Screenshots go to backstage-plugin/test-artifacts/ (git-ignored).
+#
+# Takes about 1.5 minutes warm; the first run installs Chromium (apt-get, as root) and the npm
+# packages (a few minutes, about 1.5 GB under backstage-plugin/ and tests/backstage/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,7 +22,8 @@ browser=1
 for arg in "$@"; do
   case "$arg" in
     --no-browser) browser="" ;;
-    *) echo "usage: scripts/plugin.sh [--no-browser]" >&2; exit 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) unknown_arg "$arg" ;;
   esac
 done
 

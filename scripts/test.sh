@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # Runs every test exactly as CI does: the cargo workspace, then the suites that need more than
-# cargo (each installs what it needs into local caches and starts its own processes).
+# cargo (each installs what it needs and starts its own processes on free loopback ports).
 # Starts a MongoDB-protocol server unless MONGODB_URI is set; set KONG_ADMIN_URL to run the Kong
-# client contract tests against a real Kong as well. `scripts/test.sh --cargo-only` skips the
-# other suites for a quick local loop.
+# client contract tests against a real Kong as well.
+#
+#   scripts/test.sh                everything (what CI runs)
+#   scripts/test.sh --cargo-only   only `cargo test --workspace`, for a quick local loop
+#   scripts/test.sh --help         this text
+#
+# Time and disk: see the README ("Prerequisites"); a cold run on a 2-core machine takes about
+# 25 minutes, a warm one about 15. What each suite installs, and where, is listed there too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+
+cargo_only=""
+for arg in "$@"; do
+  case "$arg" in
+    --cargo-only) cargo_only=1 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) unknown_arg "$arg" ;;
+  esac
+done
 
 started_mongo=""
 cleanup() {
@@ -22,12 +37,18 @@ if [ -z "${MONGODB_URI:-}" ]; then
   log "MongoDB-protocol server at ${MONGODB_URI}"
 fi
 
+# The binaries the end-to-end tests start, built here once with this shell's environment (the
+# test rig's own build is then a no-op).
+log "cargo build (the binaries the tests start)"
+cargo build --locked -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
+
 log "cargo test (workspace)"
 cargo test --workspace --no-fail-fast --locked 2>&1 | tee target/test-logs/cargo-test.log
 
-[ "${1:-}" = "--cargo-only" ] && exit 0
+[ -n "$cargo_only" ] && exit 0
 
 suites=(
+  "scripts/dev.sh --check"
   "scripts/clients.sh --no-cargo-tests"
   scripts/backstage-e2e.sh
   scripts/plugin.sh

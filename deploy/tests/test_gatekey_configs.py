@@ -28,7 +28,7 @@ def test_compose_config_is_valid(gatekey_bin):
     directory = DEPLOY / "compose" / "gatekey"
     result = check_config(gatekey_bin, directory / "gatekey.toml", directory / "policy.yaml")
     assert result.returncode == 0, result.stderr
-    assert "configuration OK; policy has 1 APIs" in result.stdout
+    assert "configuration OK; the policy file defines 1 API (orders)" in result.stdout
 
 
 @pytest.mark.parametrize("values", ["default", "production"])

@@ -441,7 +441,29 @@ pub fn gatekey_binary() -> anyhow::Result<PathBuf> {
                 .and_then(|deps| deps.parent())
                 .ok_or("unexpected test binary location")?;
             let target_dir = profile_dir.parent().ok_or("unexpected target layout")?;
-            let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+            // `cargo test` runs this process with the test package's variables (its manifest
+            // directory, package name, ...). Inherited, they differ from a build started in a
+            // shell, and build scripts that track them (ring's) would make every switch between
+            // the two rebuild everything above them.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                if name.starts_with("CARGO_PKG_")
+                    || [
+                        "CARGO_MANIFEST_DIR",
+                        "CARGO_MANIFEST_PATH",
+                        "CARGO_CRATE_NAME",
+                        "CARGO_BIN_NAME",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                        "OUT_DIR",
+                    ]
+                    .contains(&name.as_ref())
+                {
+                    cargo.env_remove(name.as_ref());
+                }
+            }
+            let status = cargo
                 // The same package set as the scripts build, so every build shares one set of
                 // compiled dependencies (another set of packages can unify other features).
                 .args([

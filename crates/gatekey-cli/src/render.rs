@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use gatekey_client::types::{ApiList, Credential, CredentialPage, MintedCredential};
+use gatekey_client::types::{ApiList, CredentialPage, MintedCredential};
 
 use crate::failure::CliError;
 
@@ -87,53 +87,86 @@ pub fn mint_summary(out: &mut dyn Write, minted: &MintedCredential) -> Result<()
 }
 
 pub fn credential_table(out: &mut dyn Write, page: &CredentialPage) -> Result<(), CliError> {
-    writeln!(
+    let rows = page.items.iter().map(|credential| {
+        vec![
+            credential.id.clone(),
+            credential.api_id.clone(),
+            credential.scopes.join(","),
+            credential.state.to_string(),
+            credential
+                .expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            credential.purpose.clone().unwrap_or_default(),
+        ]
+    });
+    table(
         out,
-        "{:<26}  {:<16}  {:<16}  {:<8}  {:<25}  PURPOSE",
-        "ID", "API", "SCOPES", "STATE", "EXPIRES"
+        &["ID", "API", "SCOPES", "STATE", "EXPIRES", "PURPOSE"],
+        rows,
     )?;
-    for credential in &page.items {
-        credential_row(out, credential)?;
-    }
     if page.next_cursor.is_some() {
         writeln!(out, "(more: narrow with --api or raise --limit)")?;
     }
     Ok(())
 }
 
-fn credential_row(out: &mut dyn Write, credential: &Credential) -> Result<(), CliError> {
-    writeln!(
-        out,
-        "{:<26}  {:<16}  {:<16}  {:<8}  {:<25}  {}",
-        credential.id,
-        credential.api_id,
-        credential.scopes.join(","),
-        credential.state.to_string(),
-        credential.expires_at.to_rfc3339(),
-        credential.purpose.as_deref().unwrap_or("")
-    )?;
+pub fn api_table(out: &mut dyn Write, apis: &ApiList) -> Result<(), CliError> {
+    let rows = apis.items.iter().map(|api| {
+        let scopes: Vec<&str> = api.scopes.iter().map(|s| s.name.as_str()).collect();
+        vec![
+            api.id.clone(),
+            api.title.clone(),
+            scopes.join(","),
+            format!("{}-{}", api.min_ttl_seconds, api.max_ttl_seconds),
+            api.gateway_url.clone(),
+        ]
+    });
+    table(out, &["ID", "TITLE", "SCOPES", "TTL (s)", "GATEWAY"], rows)
+}
+
+/// A table for people: each column as wide as its widest cell, two spaces between columns.
+/// Cells come from the server (titles, purposes), so control characters are shown as `\u{..}`
+/// escapes rather than written to the terminal, where they could rewrite what the reader sees.
+fn table(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<(), CliError> {
+    let rows: Vec<Vec<String>> = rows
+        .map(|row| row.iter().map(|cell| printable(cell)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|name| name.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header: Vec<String> = header.iter().map(|name| (*name).to_owned()).collect();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
     Ok(())
 }
 
-pub fn api_table(out: &mut dyn Write, apis: &ApiList) -> Result<(), CliError> {
-    writeln!(
-        out,
-        "{:<16}  {:<24}  {:<24}  {:<12}  GATEWAY",
-        "ID", "TITLE", "SCOPES", "TTL (s)"
-    )?;
-    for api in &apis.items {
-        let scopes: Vec<&str> = api.scopes.iter().map(|s| s.name.as_str()).collect();
-        writeln!(
-            out,
-            "{:<16}  {:<24}  {:<24}  {:<12}  {}",
-            api.id,
-            api.title,
-            scopes.join(","),
-            format!("{}-{}", api.min_ttl_seconds, api.max_ttl_seconds),
-            api.gateway_url
-        )?;
-    }
-    Ok(())
+fn printable(cell: &str) -> String {
+    cell.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -194,5 +227,58 @@ mod tests {
             text.contains("gk_********") && text.contains("sha256:abc"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn table_columns_line_up_and_control_characters_are_escaped() {
+        let page: CredentialPage = serde_json::from_value(serde_json::json!({
+            "items": [
+                {
+                    "id": "01JCRED", "api_id": "orders", "subject": "jane", "issuer": "https://idp",
+                    "scopes": ["read", "write"], "state": "active", "ttl_seconds": 900,
+                    "issued_at": "2026-01-01T00:00:00Z",
+                    "expires_at": "2026-01-01T00:15:00.123456789Z",
+                    "key_fingerprint": "sha256:abc", "purpose": "load test\u{1b}[2J"
+                },
+                {
+                    "id": "01JCRED2", "api_id": "billing-and-invoicing", "subject": "jane",
+                    "issuer": "https://idp", "scopes": ["read"], "state": "revoked",
+                    "ttl_seconds": 60, "issued_at": "2026-01-01T00:00:00Z",
+                    "expires_at": "2026-01-01T00:01:00Z", "key_fingerprint": "sha256:def"
+                }
+            ]
+        }))
+        .expect("a credential page");
+        let mut out = Vec::new();
+        credential_table(&mut out, &page).expect("table");
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        // The second credential has no purpose: its line ends after EXPIRES.
+        for column in ["API", "SCOPES", "STATE", "EXPIRES", "PURPOSE"] {
+            let at = lines[0].find(column).expect("header column");
+            let rows = if column == "PURPOSE" {
+                &lines[1..2]
+            } else {
+                &lines[1..]
+            };
+            for line in rows {
+                assert_eq!(
+                    line.as_bytes().get(at - 2..at),
+                    Some(&b"  "[..]),
+                    "column {column} does not start at {at} in {line:?}"
+                );
+                assert!(
+                    !line[at..].starts_with(' '),
+                    "column {column} does not start at {at} in {line:?}"
+                );
+            }
+        }
+        assert!(lines[1].contains("2026-01-01T00:15:00Z"), "{text}");
+        assert!(
+            !text.contains('\u{1b}'),
+            "raw escape reached the terminal: {text:?}"
+        );
+        assert!(text.contains("\\u{1b}[2J"), "{text}");
     }
 }

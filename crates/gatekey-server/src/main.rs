@@ -16,26 +16,37 @@ use gatekey_server::{routes, telemetry};
 #[command(
     name = "gatekey",
     version,
-    about = "Short-lived, scoped Kong credentials"
+    about = "Short-lived, scoped Kong credentials",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Configuration file (TOML); `GATEKEY_*` variables override it.
-    #[arg(long, short, global = true, env = "GATEKEY_CONFIG")]
-    config: Option<PathBuf>,
+    /// The service's settings, for `gatekey` alone (the same as `gatekey serve`).
+    #[command(flatten)]
+    config: ConfigArg,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Where the service's settings are: taken by the subcommands that read them, and only those.
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// Configuration file (TOML); `GATEKEY_*` variables override it.
+    #[arg(long, short, env = "GATEKEY_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service (the default).
-    Serve,
+    Serve(ConfigArg),
     /// Print the OpenAPI document as JSON.
     Openapi,
     /// Validate the configuration and the policy file, then exit.
-    CheckConfig,
+    CheckConfig(ConfigArg),
     /// Exit 0 when the service answers `/healthz` with 200 (for container health checks).
     Healthcheck {
+        #[command(flatten)]
+        config: ConfigArg,
         /// The URL to probe; defaults to `/healthz` on loopback at the configured port.
         #[arg(long)]
         url: Option<String>,
@@ -44,10 +55,26 @@ enum Command {
     Client(Box<gatekey_cli::ClientCommand>),
 }
 
+/// Loads the settings, or prints why not; without a file, says how to give one, since the
+/// defaults alone (no trusted issuer) never make a working service.
+fn load_settings(config: &ConfigArg) -> Result<Settings, ExitCode> {
+    Settings::load(config.config.as_deref()).map_err(|err| {
+        eprintln!("error: {err}");
+        if config.config.is_none() {
+            eprintln!(
+                "hint: no configuration file was given; pass one with --config FILE (or set \
+                 GATEKEY_CONFIG). deploy/local/gatekey.toml is a working example, \
+                 docs/configuration.md lists every setting."
+            );
+        }
+        ExitCode::FAILURE
+    })
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.unwrap_or(Command::Serve(cli.config)) {
         Command::Openapi => match routes::openapi().to_pretty_json() {
             Ok(json) => {
                 println!("{json}");
@@ -58,39 +85,42 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::CheckConfig => {
-            match Settings::load(cli.config.as_deref())
-                .map_err(|e| e.to_string())
-                .and_then(|s| load_policy(&s).map_err(|e| e.to_string()))
-            {
-                Ok(policy) => {
-                    println!(
-                        "configuration OK; policy has {} APIs",
-                        policy.apis().count()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("error: {err}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Healthcheck { url } => healthcheck(cli.config, url).await,
-        Command::Serve => serve(cli.config).await,
+        Command::CheckConfig(config) => check_config(&config),
+        Command::Healthcheck { config, url } => healthcheck(&config, url).await,
+        Command::Serve(config) => serve(&config).await,
         Command::Client(command) => gatekey_cli::run(*command).await,
     }
 }
 
-async fn healthcheck(config: Option<PathBuf>, url: Option<String>) -> ExitCode {
+fn check_config(config: &ConfigArg) -> ExitCode {
+    let settings = match load_settings(config) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    match load_policy(&settings) {
+        Ok(policy) => {
+            let ids: Vec<&str> = policy.apis().map(|api| api.id.as_str()).collect();
+            let apis = match ids.len() {
+                0 => "no API".to_owned(),
+                1 => format!("1 API ({})", ids[0]),
+                n => format!("{n} APIs ({})", ids.join(", ")),
+            };
+            println!("configuration OK; the policy file defines {apis}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn healthcheck(config: &ConfigArg, url: Option<String>) -> ExitCode {
     let url = match url {
         Some(url) => url,
-        None => match Settings::load(config.as_deref()) {
+        None => match load_settings(config) {
             Ok(settings) => format!("http://127.0.0.1:{}/healthz", settings.listen.port()),
-            Err(err) => {
-                eprintln!("error: {err}");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         },
     };
     let answer = reqwest::Client::builder()
@@ -116,13 +146,10 @@ async fn healthcheck(config: Option<PathBuf>, url: Option<String>) -> ExitCode {
     }
 }
 
-async fn serve(config: Option<PathBuf>) -> ExitCode {
-    let settings = match Settings::load(config.as_deref()) {
+async fn serve(config: &ConfigArg) -> ExitCode {
+    let settings = match load_settings(config) {
         Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let _telemetry = match telemetry::init(&settings.log) {
         Ok(guard) => guard,

@@ -1,7 +1,10 @@
 //! Logging and tracing setup: human-readable or JSON lines filtered by `tracing` directives, and,
 //! when `log.otlp_endpoint` is set, the same spans exported as OpenTelemetry traces over OTLP/HTTP.
 //! Secrets never reach a log line or a span: the Authorization header is marked sensitive and keys
-//! have redacting `Debug`.
+//! have redacting `Debug`. Every line leaves through [`LineSafe`], so text a caller controls (a
+//! request path) cannot split a log record for tools that break lines at Unicode line breaks.
+
+use std::io;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
@@ -46,8 +49,11 @@ pub fn init(settings: &LogSettings) -> Result<TelemetryGuard, TelemetryError> {
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .with_writer(|| LineSafe(io::stdout()))
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(|| LineSafe(io::stdout()))
+            .boxed(),
     };
     let provider = settings
         .otlp_endpoint
@@ -87,4 +93,97 @@ fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> 
         .with_batch_exporter(exporter)
         .with_resource(Resource::builder().with_service_name("gatekey").build())
         .build())
+}
+
+/// A log writer that writes the C1 control characters (U+0080 to U+009F, among them NEL, U+0085)
+/// and the Unicode line and paragraph separators (U+2028, U+2029) as `\uXXXX` escapes. JSON
+/// encoders leave them raw (JSON allows them in strings), but log shippers and editors that split
+/// on Unicode line breaks would cut the record there. Inside a JSON string the escape is the same
+/// character; in the human format it reads as the escape. The formatter hands over one whole
+/// event per write, so a character is never split between two calls.
+#[derive(Debug)]
+pub struct LineSafe<W>(pub W);
+
+fn breaks_lines(c: char) -> bool {
+    matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
+}
+
+impl<W: io::Write> io::Write for LineSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match std::str::from_utf8(buf) {
+            Ok(text) if text.chars().any(breaks_lines) => {
+                let mut escaped = String::with_capacity(text.len() + 16);
+                for c in text.chars() {
+                    if breaks_lines(c) {
+                        escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
+                    } else {
+                        escaped.push(c);
+                    }
+                }
+                self.0.write_all(escaped.as_bytes())
+            }
+            _ => self.0.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use super::*;
+
+    /// A writer into a shared buffer, as the formatter's `MakeWriter`.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn unicode_line_breaks_in_a_json_log_line_are_escaped_and_decode_to_the_same_text() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || LineSafe(writer.clone()))
+            .finish();
+        let path = "/v1/apis/a\u{85}b\u{2028}c\u{2029}d\u{9b}e";
+        tracing::subscriber::with_default(subscriber, || tracing::info!(path, "request"));
+
+        let bytes = captured
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let text = String::from_utf8(bytes).expect("utf-8");
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(
+            !text.chars().any(breaks_lines),
+            "raw line break in {text:?}"
+        );
+        let record: serde_json::Value = serde_json::from_str(text.trim_end()).expect("JSON");
+        assert_eq!(record["path"], path);
+    }
 }
