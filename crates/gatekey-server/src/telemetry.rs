@@ -4,6 +4,7 @@
 //! have redacting `Debug`. Every line leaves through [`LineSafe`], so text a caller controls (a
 //! request path) cannot split a log record for tools that break lines at Unicode line breaks.
 
+use std::fmt::Write as _;
 use std::io;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -120,7 +121,7 @@ impl<W: io::Write> io::Write for LineSafe<W> {
                 let mut escaped = String::with_capacity(text.len() + 16);
                 for c in text.chars() {
                     if breaks_lines(c) {
-                        escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
+                        write!(escaped, "\\u{:04x}", u32::from(c)).map_err(io::Error::other)?;
                     } else {
                         escaped.push(c);
                     }
