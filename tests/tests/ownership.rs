@@ -268,46 +268,8 @@ async fn the_same_subject_at_another_issuer_cannot_list_read_revoke_or_reuse_key
     let key_a = minted["key"].as_str().expect("key").to_owned();
     assert_eq!(minted["credential"]["issuer"], json!(issuer_a));
 
-    // B's jane lists nothing of A's jane, with or without filters naming her own subject.
-    for path in [
-        "/v1/credentials",
-        "/v1/credentials?api_id=orders",
-        "/v1/credentials?subject=jane",
-    ] {
-        let (status, page) = outcome(&stack, Method::GET, path, &jane_b).await;
-        assert_eq!(
-            (status, ids(&page)),
-            (StatusCode::OK, vec![]),
-            "{path}: {page}"
-        );
-    }
-    // Naming A's issuer is asking for someone else's credentials: admins only.
-    let (status, problem) = outcome(
-        &stack,
-        Method::GET,
-        &format!("/v1/credentials?issuer={issuer_a}&subject=jane"),
-        &jane_b,
-    )
-    .await;
-    assert_eq!(
-        (status, &problem["code"]),
-        (StatusCode::FORBIDDEN, &json!("not_admin"))
-    );
-    // Reading or revoking A's credential answers like a missing one.
-    for method in [Method::GET, Method::DELETE] {
-        let (status, problem) = outcome(
-            &stack,
-            method.clone(),
-            &format!("/v1/credentials/{id_a}"),
-            &jane_b,
-        )
-        .await;
-        assert_eq!(
-            (status, &problem["code"]),
-            (StatusCode::NOT_FOUND, &json!("not_found")),
-            "{method}"
-        );
-    }
+    refuses_a_to_b(&stack, &jane_b, &issuer_a, &id_a).await;
+
     // The same Idempotency-Key is B's jane's own: it mints her a credential of her own instead
     // of answering with A's jane's (409 `already_issued` with its Location).
     let (status, minted_b) = mint_with_key(&stack, &jane_b, "deploy-1").await;
@@ -359,42 +321,7 @@ async fn the_same_subject_at_another_issuer_cannot_list_read_revoke_or_reuse_key
     .await;
     assert_eq!((status, ids(&by_b)), (StatusCode::OK, vec![&*id_b]));
 
-    // The audit filter by (issuer, subject) tells the two janes apart: A's events are hers and
-    // never about B's credential; B's hold her own mint and her refused read and revoke of A's.
-    let events_a = audit_of(&stack, &issuer_a, "jane", "").await;
-    assert!(
-        events_a
-            .iter()
-            .all(|event| event["issuer"] == json!(issuer_a) && event["issuance_id"] != json!(id_b)),
-        "{events_a:?}"
-    );
-    assert!(
-        events_a
-            .iter()
-            .any(|event| event["issuance_id"] == json!(id_a) && event["reason"] == "issued"),
-        "{events_a:?}"
-    );
-    let denials_b = audit_of(&stack, &issuer_b, "jane", "?decision=deny").await;
-    let mut refused: Vec<&str> = denials_b
-        .iter()
-        .filter(|event| event["issuance_id"] == json!(id_a))
-        .map(|event| event["action"].as_str().expect("action"))
-        .collect();
-    refused.sort_unstable();
-    assert_eq!(refused, ["read_credential", "revoke"], "{denials_b:?}");
-    let events_b = audit_of(&stack, &issuer_b, "jane", "").await;
-    assert!(
-        events_b
-            .iter()
-            .all(|event| event["issuer"] == json!(issuer_b)),
-        "{events_b:?}"
-    );
-    assert!(
-        events_b
-            .iter()
-            .any(|event| event["issuance_id"] == json!(id_b) && event["reason"] == "issued"),
-        "{events_b:?}"
-    );
+    audit_tells_them_apart(&stack, (&issuer_a, &id_a), (&issuer_b, &id_b)).await;
     b.shutdown().await;
     stack.stop().await;
 }
@@ -519,4 +446,90 @@ async fn two_issuers_and_a_grant_naming_no_issuer_are_refused_at_startup() {
         );
     }
     b.shutdown().await;
+}
+
+/// Nothing of A's jane (issuer `issuer_a`, credential `id_a`) is visible to or changeable by
+/// B's jane (`jane_b`): not listed, even when she filters by her own subject; naming A's issuer
+/// needs admin; reading and revoking answer like a missing credential.
+async fn refuses_a_to_b(stack: &Stack, jane_b: &str, issuer_a: &str, id_a: &str) {
+    // B's jane lists nothing of A's jane, with or without filters naming her own subject.
+    for path in [
+        "/v1/credentials",
+        "/v1/credentials?api_id=orders",
+        "/v1/credentials?subject=jane",
+    ] {
+        let (status, page) = outcome(stack, Method::GET, path, jane_b).await;
+        assert_eq!(
+            (status, ids(&page)),
+            (StatusCode::OK, vec![]),
+            "{path}: {page}"
+        );
+    }
+    // Naming A's issuer is asking for someone else's credentials: admins only.
+    let (status, problem) = outcome(
+        stack,
+        Method::GET,
+        &format!("/v1/credentials?issuer={issuer_a}&subject=jane"),
+        jane_b,
+    )
+    .await;
+    assert_eq!(
+        (status, &problem["code"]),
+        (StatusCode::FORBIDDEN, &json!("not_admin"))
+    );
+    // Reading or revoking A's credential answers like a missing one.
+    for method in [Method::GET, Method::DELETE] {
+        let (status, problem) = outcome(
+            stack,
+            method.clone(),
+            &format!("/v1/credentials/{id_a}"),
+            jane_b,
+        )
+        .await;
+        assert_eq!(
+            (status, &problem["code"]),
+            (StatusCode::NOT_FOUND, &json!("not_found")),
+            "{method}"
+        );
+    }
+}
+
+/// The audit filter by (issuer, subject) tells the two janes apart: A's events are hers and
+/// never about B's credential; B's hold her own mint and her refused read and revoke of A's.
+async fn audit_tells_them_apart(stack: &Stack, a: (&str, &str), b: (&str, &str)) {
+    let ((issuer_a, id_a), (issuer_b, id_b)) = (a, b);
+    let events_a = audit_of(stack, issuer_a, "jane", "").await;
+    assert!(
+        events_a
+            .iter()
+            .all(|event| event["issuer"] == json!(issuer_a) && event["issuance_id"] != json!(id_b)),
+        "{events_a:?}"
+    );
+    assert!(
+        events_a
+            .iter()
+            .any(|event| event["issuance_id"] == json!(id_a) && event["reason"] == "issued"),
+        "{events_a:?}"
+    );
+    let denials_b = audit_of(stack, issuer_b, "jane", "?decision=deny").await;
+    let mut refused: Vec<&str> = denials_b
+        .iter()
+        .filter(|event| event["issuance_id"] == json!(id_a))
+        .map(|event| event["action"].as_str().expect("action"))
+        .collect();
+    refused.sort_unstable();
+    assert_eq!(refused, ["read_credential", "revoke"], "{denials_b:?}");
+    let events_b = audit_of(stack, issuer_b, "jane", "").await;
+    assert!(
+        events_b
+            .iter()
+            .all(|event| event["issuer"] == json!(issuer_b)),
+        "{events_b:?}"
+    );
+    assert!(
+        events_b
+            .iter()
+            .any(|event| event["issuance_id"] == json!(id_b) && event["reason"] == "issued"),
+        "{events_b:?}"
+    );
 }

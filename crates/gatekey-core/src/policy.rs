@@ -174,6 +174,22 @@ impl GroupPrefixes {
         problems
     }
 
+    /// A problem for every group of `document` that names no issuer: `admin_groups` and each
+    /// scope's `allowed_groups`.
+    pub fn unqualified_in_document(&self, document: &PolicyDocument) -> Vec<PolicyProblem> {
+        let admins = document
+            .admin_groups
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| !self.qualifies(group))
+            .map(|(i, group)| self.problem(format!("admin_groups[{i}]"), group));
+        let scopes =
+            document.apis.iter().enumerate().flat_map(|(i, api)| {
+                self.unqualified_in_api(api, &format!("apis[{i}] ({}).", api.id))
+            });
+        admins.chain(scopes).collect()
+    }
+
     fn problem(&self, location: String, group: &str) -> PolicyProblem {
         PolicyProblem {
             location,
@@ -222,15 +238,7 @@ impl PolicyDocument {
     /// [`Self::validate`], plus: every group in `admin_groups` and in each scope's
     /// `allowed_groups` starts with one of `prefixes`.
     pub fn validate_for_issuers(self, prefixes: &GroupPrefixes) -> Result<Policy, PolicyError> {
-        let mut problems = Vec::new();
-        for (i, group) in self.admin_groups.iter().enumerate() {
-            if !prefixes.qualifies(group) {
-                problems.push(prefixes.problem(format!("admin_groups[{i}]"), group));
-            }
-        }
-        for (i, api) in self.apis.iter().enumerate() {
-            problems.extend(prefixes.unqualified_in_api(api, &format!("apis[{i}] ({}).", api.id)));
-        }
+        let mut problems = prefixes.unqualified_in_document(&self);
         let mut problem = |location: String, message: &str| {
             problems.push(PolicyProblem {
                 location,
