@@ -111,7 +111,46 @@ pub fn trusted_issuer(name: &str, issuer: String, algorithms: &[&str]) -> Issuer
         preset: None,
         allowed_jose_types: Vec::new(),
         groups_from_userinfo: false,
+        group_prefix: None,
     }
+}
+
+/// The `group_prefix` of the stack's own issuer once a test trusts a second one.
+pub const OWN_GROUP_PREFIX: &str = "test-idp:";
+/// Name of the second issuer of [`trust_second_issuer`]; its `group_prefix` is `idp-b:`.
+pub const SECOND_ISSUER: &str = "idp-b";
+
+/// [`POLICY`]'s `orders` API for a stack trusting two issuers ([`trust_second_issuer`]): every
+/// group names its issuer. Both issuers' `payments-team` may read; only the stack's own issuer's
+/// `orders-team` may write, and only its `platform-admins` are admins.
+pub const TWO_ISSUER_POLICY: &str = r"
+version: 1
+admin_groups: [test-idp:platform-admins]
+apis:
+  - id: orders
+    title: Orders API
+    kong_service: orders
+    gateway_url: http://gateway.example/orders
+    default_ttl_seconds: 600
+    min_ttl_seconds: 1
+    max_ttl_seconds: 3600
+    scopes:
+      - name: read
+        acl_group: orders-read
+        allowed_groups: [test-idp:payments-team, idp-b:payments-team]
+      - name: write
+        acl_group: orders-write
+        allowed_groups: [test-idp:orders-team]
+";
+
+/// Trusts `issuer` as [`SECOND_ISSUER`] next to the stack's own issuer. With more than one
+/// issuer each must declare a group prefix: [`OWN_GROUP_PREFIX`] and `idp-b:`.
+pub fn trust_second_issuer(settings: &mut Settings, issuer: String) {
+    settings.auth.issuers[0].group_prefix = Some(OWN_GROUP_PREFIX.to_owned());
+    settings.auth.issuers.push(IssuerSettings {
+        group_prefix: Some(format!("{SECOND_ISSUER}:")),
+        ..trusted_issuer(SECOND_ISSUER, issuer, &["RS256"])
+    });
 }
 
 /// A MongoDB-protocol server: the shared one from `MONGODB_URI`, or a process of our own.

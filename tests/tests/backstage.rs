@@ -34,7 +34,7 @@ const CATALOG_TOKEN: &str = "gatekey-e2e-catalog-token-0123456789";
 /// The policy file: admins, and `billing`, which the catalog defines too (the file wins).
 const POLICY: &str = r"
 version: 1
-admin_groups: [group:default/platform-admins]
+admin_groups: [backstage-b:group:default/platform-admins]
 apis:
   - id: billing
     title: Billing API (from the policy file)
@@ -45,7 +45,7 @@ apis:
     scopes:
       - name: read
         acl_group: billing-read
-        allowed_groups: [group:default/finance-team]
+        allowed_groups: [backstage-a:group:default/finance-team]
 ";
 
 fn backend_dir() -> PathBuf {
@@ -370,6 +370,8 @@ fn backstage_issuer(name: &str, port: u16) -> IssuerSettings {
         allowed_jose_types: vec!["vnd.backstage.user".to_owned()],
         groups_from_userinfo: true,
         preset: None,
+        // Three backends, three issuers: each one's groups are told apart.
+        group_prefix: Some(format!("{name}:")),
     }
 }
 
@@ -649,7 +651,8 @@ async fn alice_lists_mints_calls_revokes(
     credential_id
 }
 
-/// `ent` in the token (no userinfo call); an admin through `group:default/platform-admins`.
+/// `ent` in the token (no userinfo call); an admin through
+/// `backstage-b:group:default/platform-admins`.
 async fn bob_mints_write_and_reads_the_audit_trail(
     http: &reqwest::Client,
     b: &Backstage,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatekey_dev_idp::{RunningIdp, SigningAlg, TokenSpec};
-use gatekey_e2e::{AUDIENCE, POLICY, Stack, trusted_issuer};
+use gatekey_e2e::{AUDIENCE, Stack, TWO_ISSUER_POLICY, trust_second_issuer};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -277,11 +277,8 @@ async fn token_from_issuer_a_with_a_kid_of_issuer_b_is_refused() {
         .await
         .expect("idp B");
     let b_issuer = b.issuer();
-    let stack = Stack::start_with(POLICY, |settings| {
-        settings
-            .auth
-            .issuers
-            .push(trusted_issuer("idp-b", b_issuer, &["RS256"]));
+    let stack = Stack::start_with(TWO_ISSUER_POLICY, |settings| {
+        trust_second_issuer(settings, b_issuer);
     })
     .await
     .expect("stack");

@@ -47,6 +47,65 @@ pub struct IssuerConfig {
     /// JOSE `typ` values accepted besides `JWT` (e.g. `vnd.backstage.user`); compared after
     /// normalization (lowercase, `application/` prefix added when there is no `/`).
     pub allowed_jose_types: Vec<String>,
+    /// Prepended to every group this issuer yields (claims, userinfo and preset groups), e.g.
+    /// `idp:`, so equal group names from two issuers never match each other's grants. Required
+    /// when more than one issuer is trusted (see [`group_prefix_problems`]).
+    pub group_prefix: Option<String>,
+}
+
+impl IssuerConfig {
+    /// `groups` with this issuer's `group_prefix` prepended to each.
+    pub(crate) fn qualify_groups(&self, groups: Vec<String>) -> Vec<String> {
+        match self.group_prefix.as_deref() {
+            None | Some("") => groups,
+            Some(prefix) => groups
+                .into_iter()
+                .map(|group| format!("{prefix}{group}"))
+                .collect(),
+        }
+    }
+}
+
+/// The rules on `group_prefix` across trusted issuers, given `(name, group_prefix)` pairs: with
+/// more than one issuer, each declares a non-empty prefix, no two are equal and none is a prefix
+/// of another (else `a:` would also qualify the groups of an issuer prefixed `a:b:`). A single
+/// issuer needs none. Returns one sentence per problem.
+pub fn group_prefix_problems<'a>(
+    issuers: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Vec<String> {
+    let issuers: Vec<(&str, &str)> = issuers
+        .into_iter()
+        .map(|(name, prefix)| (name, prefix.unwrap_or_default()))
+        .collect();
+    if issuers.len() < 2 {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    for (i, &(name, prefix)) in issuers.iter().enumerate() {
+        if prefix.is_empty() {
+            problems.push(format!(
+                "issuer '{name}': declare a group_prefix (e.g. \"{name}:\"); with several \
+                 issuers trusted, each one's groups must be told apart"
+            ));
+            continue;
+        }
+        for &(other, other_prefix) in &issuers[i + 1..] {
+            if other_prefix.is_empty() {
+                continue;
+            }
+            if prefix == other_prefix {
+                problems.push(format!(
+                    "issuers '{name}' and '{other}' declare the same group_prefix \"{prefix}\""
+                ));
+            } else if other_prefix.starts_with(prefix) || prefix.starts_with(other_prefix) {
+                problems.push(format!(
+                    "issuers '{name}' and '{other}': group_prefix \"{prefix}\" and \
+                     \"{other_prefix}\" overlap (one starts with the other)"
+                ));
+            }
+        }
+    }
+    problems
 }
 
 impl Default for IssuerConfig {
@@ -61,6 +120,7 @@ impl Default for IssuerConfig {
             groups_claims: Vec::new(),
             preset: None,
             allowed_jose_types: Vec::new(),
+            group_prefix: None,
         }
     }
 }
@@ -199,6 +259,11 @@ impl VerifierConfig {
                 });
             }
         }
+        problems.extend(group_prefix_problems(
+            self.issuers
+                .iter()
+                .map(|issuer| (issuer.name.as_str(), issuer.group_prefix.as_deref())),
+        ));
         if problems.is_empty() {
             Ok(parsed)
         } else {
@@ -212,4 +277,56 @@ fn check_url(issuer: &str) -> Result<IssuerUrl, String> {
         return Err(format!("issuer {issuer:?} must be an http(s) URL"));
     }
     IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_issuer_needs_no_group_prefix() {
+        assert!(group_prefix_problems([("idp", None)]).is_empty());
+        assert!(group_prefix_problems([("idp", Some("idp:"))]).is_empty());
+    }
+
+    #[test]
+    fn several_issuers_need_distinct_non_overlapping_prefixes_and_every_problem_is_listed() {
+        assert!(group_prefix_problems([("idp", Some("idp:")), ("gha", Some("gha:"))]).is_empty());
+        let problems = group_prefix_problems([
+            ("idp", Some("idp:")),
+            ("backstage", None),
+            ("gitlab", Some("")),
+            ("copy", Some("idp:")),
+            ("nested", Some("idp:ci:")),
+        ]);
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        for needle in [
+            "issuer 'backstage': declare a group_prefix",
+            "issuer 'gitlab': declare a group_prefix",
+            "issuers 'idp' and 'copy' declare the same group_prefix \"idp:\"",
+            "issuers 'idp' and 'nested': group_prefix \"idp:\" and \"idp:ci:\" overlap",
+            "issuers 'copy' and 'nested': group_prefix \"idp:\" and \"idp:ci:\" overlap",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(needle)),
+                "missing {needle:?} in {problems:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_prefix_is_prepended_to_every_group() {
+        let issuer = IssuerConfig {
+            group_prefix: Some("idp:".to_owned()),
+            ..IssuerConfig::default()
+        };
+        assert_eq!(
+            issuer.qualify_groups(vec!["team".to_owned(), "ci:repo:a/b".to_owned()]),
+            ["idp:team", "idp:ci:repo:a/b"]
+        );
+        assert_eq!(
+            IssuerConfig::default().qualify_groups(vec!["team".to_owned()]),
+            ["team"]
+        );
+    }
 }

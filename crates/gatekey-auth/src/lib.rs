@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 
 pub use config::{
     ConfigError, GroupsClaim, IssuerConfig, MAX_CLOCK_SKEW, SUPPORTED_ALGORITHMS, VerifierConfig,
+    group_prefix_problems,
 };
 pub use error::AuthError;
 pub use presets::IssuerPreset;
@@ -46,7 +47,8 @@ pub struct VerifiedIdentity {
     pub issuer: String,
     /// Name of the configured issuer.
     pub issuer_name: String,
-    /// Mapped, prefixed, deduplicated and sorted.
+    /// Mapped, prefixed (claim prefixes, then the issuer's `group_prefix`), deduplicated and
+    /// sorted.
     pub groups: Vec<String>,
     /// The token's `exp`.
     pub expires_at: DateTime<Utc>,
@@ -157,7 +159,7 @@ impl TokenVerifier {
             subject: claims::subject(&verified.claims, config)?,
             issuer: config.issuer.clone(),
             issuer_name: config.name.clone(),
-            groups: claims::groups(&verified.claims, config),
+            groups: config.qualify_groups(claims::groups(&verified.claims, config)),
             expires_at: verified.expires_at,
             claims: verified.claims,
         };

@@ -36,6 +36,8 @@ pub struct UserinfoIssuer {
     pub issuer: String,
     /// Where the groups are in the token and in the userinfo claims (`ent` for Backstage).
     pub groups_claims: Vec<GroupsClaim>,
+    /// The issuer's `group_prefix`, prepended to the userinfo groups like to the token's.
+    pub group_prefix: Option<String>,
 }
 
 /// Completes verified identities with groups from userinfo. Cheap to clone; clones share the
@@ -93,6 +95,7 @@ impl UserinfoGroups {
                     name: issuer.name,
                     issuer: issuer.issuer.clone(),
                     groups_claims: issuer.groups_claims,
+                    group_prefix: issuer.group_prefix,
                     ..IssuerConfig::default()
                 };
                 (
@@ -203,7 +206,9 @@ impl UserinfoGroups {
         {
             return Err(AuthError::UserinfoRefused);
         }
-        Ok(claims::groups(&claims, &endpoint.config))
+        Ok(endpoint
+            .config
+            .qualify_groups(claims::groups(&claims, &endpoint.config)))
     }
 
     async fn discover(&self, issuer: &str) -> Result<String, String> {

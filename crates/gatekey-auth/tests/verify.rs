@@ -9,7 +9,7 @@ use std::time::Duration;
 use gatekey_auth::{AuthError, GroupsClaim, IssuerConfig, VerifierConfig};
 use gatekey_dev_idp::{DevIdpConfig, SigningAlg, TokenSpec};
 use serde_json::json;
-use support::{AUDIENCE, SUBJECT, idp, issuer, spec, verifier, verifier_with};
+use support::{AUDIENCE, SUBJECT, idp, issuer, prefixed, spec, verifier, verifier_with};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -330,8 +330,8 @@ async fn a_token_of_issuer_a_signed_with_issuer_bs_key_fails() {
     let a = idp().await;
     let b = idp().await;
     let verifier = verifier(vec![
-        issuer(&a, "a", &["RS256"]),
-        issuer(&b, "b", &["RS256"]),
+        prefixed(issuer(&a, "a", &["RS256"]), "a:"),
+        prefixed(issuer(&b, "b", &["RS256"]), "b:"),
     ]);
     verifier
         .verify(&b.sign(&spec()))
@@ -355,6 +355,36 @@ async fn a_token_of_issuer_a_signed_with_issuer_bs_key_fails() {
             .await
             .expect_err("B's signature under A's kid"),
         AuthError::InvalidSignature
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_group_carries_its_issuers_prefix_so_equal_names_of_two_issuers_differ() {
+    let a = idp().await;
+    let b = idp().await;
+    let verifier = verifier(vec![
+        prefixed(issuer(&a, "a", &["RS256"]), "idp:"),
+        prefixed(issuer(&b, "b", &["RS256"]), "gha:"),
+    ]);
+    let token = |idp: &gatekey_dev_idp::RunningIdp| {
+        idp.sign(
+            &spec()
+                .groups(["orders-team"])
+                .claim("repository", json!("acme/orders")),
+        )
+    };
+    let from_a = verifier.verify(&token(&a)).await.expect("A's token");
+    let from_b = verifier.verify(&token(&b)).await.expect("B's token");
+    assert_eq!(from_a.subject, from_b.subject, "the same subject string");
+    assert_eq!(
+        from_a.groups,
+        ["idp:ci:repo:acme/orders", "idp:orders-team"]
+    );
+    assert_eq!(
+        from_b.groups,
+        ["gha:ci:repo:acme/orders", "gha:orders-team"]
     );
     a.shutdown().await;
     b.shutdown().await;
@@ -470,8 +500,8 @@ async fn check_issuers_reports_reachable_and_unreachable_issuers() {
     let up = idp().await;
     let down = idp().await;
     let verifier = verifier(vec![
-        issuer(&up, "up", &["RS256"]),
-        issuer(&down, "down", &["RS256"]),
+        prefixed(issuer(&up, "up", &["RS256"]), "up:"),
+        prefixed(issuer(&down, "down", &["RS256"]), "down:"),
     ]);
     down.shutdown().await;
     let health = verifier.check_issuers().await;
@@ -540,6 +570,7 @@ fn configuration_errors_are_readable() {
         }],
         preset: None,
         allowed_jose_types: Vec::new(),
+        group_prefix: None,
     };
     let duplicate = IssuerConfig {
         name: "bad".to_owned(),
@@ -566,6 +597,7 @@ fn configuration_errors_are_readable() {
         "issuer 'bad': a groups claim has an empty path",
         "issuer 'bad': the name is used twice",
         "ftp://idp.example is configured twice",
+        "issuer 'bad': declare a group_prefix",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }

@@ -49,16 +49,20 @@ pub enum SkipReason {
     /// Another catalog entity already maps to the same API id; the first one (by entity ref)
     /// wins.
     DuplicateId,
+    /// A scope grants a group that starts with none of the trusted issuers' `group_prefix`
+    /// values, so callers of any issuer could match it.
+    UnqualifiedGroup,
 }
 
 impl SkipReason {
     /// Every reason, for exporting counters that start at zero.
-    pub const ALL: [SkipReason; 5] = [
+    pub const ALL: [SkipReason; 6] = [
         Self::MalformedEntity,
         Self::MissingAnnotation,
         Self::InvalidAnnotation,
         Self::InvalidEntry,
         Self::DuplicateId,
+        Self::UnqualifiedGroup,
     ];
 
     /// The stable label value.
@@ -69,6 +73,7 @@ impl SkipReason {
             Self::InvalidAnnotation => "invalid_annotation",
             Self::InvalidEntry => "invalid_entry",
             Self::DuplicateId => "duplicate_id",
+            Self::UnqualifiedGroup => "unqualified_group",
         }
     }
 }

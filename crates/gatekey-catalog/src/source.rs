@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use gatekey_core::policy::ApiPolicy;
+use gatekey_core::policy::{ApiPolicy, GroupPrefixes};
 
 use crate::annotations::{self, Skip, SkipReason};
 use crate::client::CatalogClient;
@@ -51,6 +51,8 @@ pub struct CatalogSource {
 #[derive(Debug)]
 struct Inner {
     client: CatalogClient,
+    /// The trusted issuers' group prefixes, which every granted group must start with.
+    group_prefixes: GroupPrefixes,
     state: RwLock<State>,
     /// `gatekey_catalog_entities_skipped_total{reason}`, indexed like [`SkipReason::ALL`].
     skipped_total: [AtomicU64; SkipReason::ALL.len()],
@@ -65,10 +67,14 @@ struct State {
 }
 
 impl CatalogSource {
-    pub fn new(client: CatalogClient) -> Self {
+    /// A source reading through `client`. Every entity granting a group that starts with none
+    /// of `group_prefixes` (the rule the policy file follows, see [`GroupPrefixes`]) is skipped as
+    /// [`SkipReason::UnqualifiedGroup`].
+    pub fn new(client: CatalogClient, group_prefixes: GroupPrefixes) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
+                group_prefixes,
                 state: RwLock::new(State::default()),
                 skipped_total: Default::default(),
             }),
@@ -194,7 +200,24 @@ impl CatalogSource {
             let entity_ref = entity.entity_ref();
             match annotations::api_from_entity(entity) {
                 Ok(api) => {
-                    if let Some(first) = apis.get(&api.id) {
+                    let unqualified = self
+                        .inner
+                        .group_prefixes
+                        .unqualified_in_api(&api, annotations::PREFIX);
+                    if !unqualified.is_empty() {
+                        let detail = unqualified
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        skip(
+                            &entity_ref,
+                            Skip {
+                                reason: SkipReason::UnqualifiedGroup,
+                                detail,
+                            },
+                        );
+                    } else if let Some(first) = apis.get(&api.id) {
                         let detail = format!(
                             "API id '{}' is already taken by {}",
                             api.id,
@@ -220,5 +243,63 @@ impl CatalogSource {
             skipped: self.record_skips(skips),
             fetched_at: SystemTime::now(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    use super::*;
+    use crate::client::CatalogConfig;
+
+    fn api_entity(name: &str, allowed_groups: &str) -> serde_json::Value {
+        json!({
+            "kind": "API",
+            "metadata": {
+                "name": name,
+                "annotations": {
+                    "gatekey.dev/kong-service": name,
+                    "gatekey.dev/gateway-url": format!("http://gw.example/{name}"),
+                    "gatekey.dev/scopes": format!(
+                        "[{{name: read, acl_group: {name}-read, allowed_groups: {allowed_groups}}}]"
+                    ),
+                },
+            },
+            "spec": {"owner": "orders-team"},
+        })
+    }
+
+    #[test]
+    fn an_entity_granting_a_group_that_names_no_issuer_is_skipped() {
+        let client = CatalogClient::new(&CatalogConfig {
+            backend_url: "http://127.0.0.1:7007".parse().expect("url"),
+            token: SecretString::from("token".to_owned()),
+            page_size: 10,
+            request_timeout: Duration::from_secs(1),
+        })
+        .expect("client");
+        let source = CatalogSource::new(
+            client,
+            GroupPrefixes::new(["backstage:".to_owned(), "idp:".to_owned()]),
+        );
+        let snapshot = source.map(vec![
+            api_entity(
+                "orders",
+                "[backstage:group:default/orders-team, idp:orders-team]",
+            ),
+            api_entity(
+                "billing",
+                "[backstage:group:default/finance, group:default/finance]",
+            ),
+        ]);
+        let ids: Vec<&str> = snapshot.apis.iter().map(|api| api.id.as_str()).collect();
+        assert_eq!(ids, ["orders"]);
+        assert_eq!(
+            snapshot.skipped,
+            BTreeMap::from([(SkipReason::UnqualifiedGroup, 1)])
+        );
+        assert_eq!(source.skipped_total(SkipReason::UnqualifiedGroup), 1);
     }
 }

@@ -131,7 +131,90 @@ pub struct Policy {
     apis: BTreeMap<String, ApiPolicy>,
 }
 
+/// The `group_prefix` of every trusted issuer. The token verifier prepends its issuer's prefix to
+/// every group a caller holds, so a group granted in the policy names the issuer it may come from
+/// by starting with that prefix. A grant that starts with none of them could be matched by a group
+/// of any issuer: with prefixes declared, such a grant is a configuration error. Without any (a
+/// single trusted issuer, no prefix) every group qualifies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupPrefixes(Vec<String>);
+
+impl GroupPrefixes {
+    /// The declared prefixes; empty ones are ignored.
+    pub fn new(prefixes: impl IntoIterator<Item = String>) -> Self {
+        let mut prefixes: Vec<String> = prefixes.into_iter().filter(|p| !p.is_empty()).collect();
+        prefixes.sort();
+        prefixes.dedup();
+        Self(prefixes)
+    }
+
+    /// Whether `group` names an issuer (always true when no prefix is declared).
+    pub fn qualifies(&self, group: &str) -> bool {
+        self.0.is_empty()
+            || self
+                .0
+                .iter()
+                .any(|prefix| group.starts_with(prefix.as_str()))
+    }
+
+    /// A problem for every group of `api`'s scopes that names no issuer, located at
+    /// `<at>scopes[j] (name).allowed_groups[k]` (`at` is e.g. `apis[0] (orders).`).
+    pub fn unqualified_in_api(&self, api: &ApiPolicy, at: &str) -> Vec<PolicyProblem> {
+        let mut problems = Vec::new();
+        for (j, scope) in api.scopes.iter().enumerate() {
+            for (k, group) in scope.allowed_groups.iter().enumerate() {
+                if !self.qualifies(group) {
+                    problems.push(self.problem(
+                        format!("{at}scopes[{j}] ({}).allowed_groups[{k}]", scope.name),
+                        group,
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// A problem for every group of `document` that names no issuer: `admin_groups` and each
+    /// scope's `allowed_groups`.
+    pub fn unqualified_in_document(&self, document: &PolicyDocument) -> Vec<PolicyProblem> {
+        let admins = document
+            .admin_groups
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| !self.qualifies(group))
+            .map(|(i, group)| self.problem(format!("admin_groups[{i}]"), group));
+        let scopes =
+            document.apis.iter().enumerate().flat_map(|(i, api)| {
+                self.unqualified_in_api(api, &format!("apis[{i}] ({}).", api.id))
+            });
+        admins.chain(scopes).collect()
+    }
+
+    fn problem(&self, location: String, group: &str) -> PolicyProblem {
+        PolicyProblem {
+            location,
+            message: format!(
+                "group '{group}' starts with none of the trusted issuers' group prefixes ({}): \
+                 with several issuers, a grant must name the issuer its group comes from",
+                self.0.join(", ")
+            ),
+        }
+    }
+}
+
 impl PolicyDocument {
+    /// Parses YAML (`.yaml`/`.yml`) or TOML (`.toml`) by file extension, without validating.
+    pub fn parse(file_name: &str, text: &str) -> Result<Self, PolicyError> {
+        let is_toml = std::path::Path::new(file_name)
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
+        if is_toml {
+            Self::from_toml_str(text)
+        } else {
+            Self::from_yaml_str(text)
+        }
+    }
+
     pub fn from_yaml_str(text: &str) -> Result<Self, PolicyError> {
         serde_yaml_ng::from_str(text).map_err(|e| PolicyError::Syntax {
             format: "YAML",
@@ -147,8 +230,15 @@ impl PolicyDocument {
     }
 
     /// Checks every rule and returns all problems at once, so a bad file is fixed in one pass.
+    /// Group names are not checked against issuers (see [`Self::validate_for_issuers`]).
     pub fn validate(self) -> Result<Policy, PolicyError> {
-        let mut problems = Vec::new();
+        self.validate_for_issuers(&GroupPrefixes::default())
+    }
+
+    /// [`Self::validate`], plus: every group in `admin_groups` and in each scope's
+    /// `allowed_groups` starts with one of `prefixes`.
+    pub fn validate_for_issuers(self, prefixes: &GroupPrefixes) -> Result<Policy, PolicyError> {
+        let mut problems = prefixes.unqualified_in_document(&self);
         let mut problem = |location: String, message: &str| {
             problems.push(PolicyProblem {
                 location,
@@ -385,15 +475,7 @@ pub struct VisibleApi<'a> {
 impl Policy {
     /// Parses YAML (`.yaml`/`.yml`) or TOML (`.toml`) by file extension and validates it.
     pub fn parse(file_name: &str, text: &str) -> Result<Self, PolicyError> {
-        let is_toml = std::path::Path::new(file_name)
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
-        let document = if is_toml {
-            PolicyDocument::from_toml_str(text)?
-        } else {
-            PolicyDocument::from_yaml_str(text)?
-        };
-        document.validate()
+        PolicyDocument::parse(file_name, text)?.validate()
     }
 
     pub fn is_admin(&self, principal: &Principal) -> bool {
@@ -825,6 +907,57 @@ apis:
             matches!(err, PolicyError::Syntax { format: "TOML", .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn with_issuer_prefixes_every_granted_group_must_name_its_issuer() {
+        let prefixes = GroupPrefixes::new(["idp:".to_owned(), "gha:".to_owned(), String::new()]);
+        let qualified = POLICY.replace("group:default/", "idp:group:default/");
+        assert!(
+            PolicyDocument::from_yaml_str(&qualified)
+                .expect("yaml")
+                .validate_for_issuers(&prefixes)
+                .is_ok()
+        );
+        let mixed = qualified
+            .replace("[idp:group:default/platform]", "[group:default/platform]")
+            .replace(
+                "[idp:group:default/payments, idp:group:default/orders]",
+                "[idp:group:default/payments, gha-team]",
+            );
+        let PolicyError::Invalid { problems } = PolicyDocument::from_yaml_str(&mixed)
+            .expect("yaml")
+            .validate_for_issuers(&prefixes)
+            .expect_err("unqualified grants")
+        else {
+            panic!("expected validation problems");
+        };
+        let found: Vec<(&str, bool)> = problems
+            .iter()
+            .map(|p| (p.location.as_str(), p.message.contains("(gha:, idp:)")))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("admin_groups[0]", true),
+                ("apis[0] (orders).scopes[0] (read).allowed_groups[1]", true),
+            ]
+        );
+        assert!(problems[1].message.contains("'gha-team'"), "{problems:?}");
+    }
+
+    #[test]
+    fn without_prefixes_every_group_qualifies_and_plain_validation_ignores_them() {
+        assert!(GroupPrefixes::default().qualifies("anything"));
+        assert!(GroupPrefixes::new([String::new()]).qualifies("anything"));
+        let prefixes = GroupPrefixes::new(["idp:".to_owned()]);
+        assert!(prefixes.qualifies("idp:team"));
+        assert!(!prefixes.qualifies("team"));
+        assert!(
+            !prefixes.qualifies("IDP:team"),
+            "prefixes are case-sensitive"
+        );
+        assert!(Policy::parse("policy.yaml", POLICY).is_ok());
     }
 
     #[test]

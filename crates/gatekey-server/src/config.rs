@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use gatekey_core::policy::GroupPrefixes;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +130,17 @@ pub struct AuthSettings {
     pub issuers: Vec<IssuerSettings>,
 }
 
+impl AuthSettings {
+    /// The issuers' group prefixes: every group the policy grants must start with one of them.
+    pub fn group_prefixes(&self) -> GroupPrefixes {
+        GroupPrefixes::new(
+            self.issuers
+                .iter()
+                .filter_map(|issuer| issuer.group_prefix.clone()),
+        )
+    }
+}
+
 /// One trusted token issuer and how its claims map to a subject and groups.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +160,10 @@ pub struct IssuerSettings {
     /// Extra JOSE `typ` values to accept, e.g. `vnd.backstage.user`.
     #[serde(default)]
     pub allowed_jose_types: Vec<String>,
+    /// Prepended to every group this issuer's callers hold, e.g. `idp:`; the policy grants
+    /// `idp:orders-team`. Required, distinct and non-overlapping when several issuers are trusted.
+    #[serde(default)]
+    pub group_prefix: Option<String>,
     /// When none of `groups_claims` is in the token, read them from the issuer's userinfo
     /// endpoint with the caller's token (cached until the token expires). For Backstage, whose
     /// user tokens omit `ent` by default.
@@ -364,6 +380,16 @@ impl Settings {
         if self.auth.issuers.is_empty() {
             problems.push("auth.issuers: configure at least one trusted issuer".to_owned());
         }
+        problems.extend(
+            gatekey_auth::group_prefix_problems(
+                self.auth
+                    .issuers
+                    .iter()
+                    .map(|issuer| (issuer.name.as_str(), issuer.group_prefix.as_deref())),
+            )
+            .into_iter()
+            .map(|problem| format!("auth.issuers: {problem}")),
+        );
         if self.auth.clock_skew_seconds > 300 {
             problems.push("auth.clock_skew_seconds must be at most 300".to_owned());
         }
@@ -564,6 +590,31 @@ algorithms = ["RS256"]
             for needle in ["mongodb.uri", "kong.admin_url", "auth.issuers"] {
                 assert!(text.contains(needle), "{needle} missing in {text}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn several_issuers_must_declare_distinct_group_prefixes() {
+        Jail::expect_with(|jail| {
+            let second = "\n[[auth.issuers]]\nname = \"ci\"\nissuer = \"http://127.0.0.1:8091\"\n\
+                 audiences = [\"gatekey\"]\nalgorithms = [\"RS256\"]\n";
+            jail.create_file("gatekey.toml", &format!("{MINIMAL}{second}"))?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("no prefixes")
+                .to_string();
+            for needle in [
+                "auth.issuers: issuer 'dev': declare a group_prefix",
+                "auth.issuers: issuer 'ci': declare a group_prefix",
+            ] {
+                assert!(text.contains(needle), "{needle} missing in {text}");
+            }
+            let prefixed =
+                format!("{MINIMAL}group_prefix = \"dev:\"\n{second}group_prefix = \"ci:\"\n");
+            jail.create_file("gatekey.toml", &prefixed)?;
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            assert!(settings.auth.group_prefixes().qualifies("ci:team"));
+            assert!(!settings.auth.group_prefixes().qualifies("team"));
             Ok(())
         });
     }

@@ -13,7 +13,7 @@ use gatekey_auth::{
 };
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogSource};
 use gatekey_core::SystemClock;
-use gatekey_core::policy::Policy;
+use gatekey_core::policy::{GroupPrefixes, Policy, PolicyDocument};
 use gatekey_kong::{AdminAuth, KongClient, KongConfig};
 use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
@@ -77,7 +77,8 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Reads and validates the policy file named in the settings.
+/// Reads and validates the policy file named in the settings; with several issuers, every group
+/// it grants must start with one of their `group_prefix` values.
 pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
     let path = settings.policy_file.display().to_string();
     let text = std::fs::read_to_string(&settings.policy_file).map_err(|source| {
@@ -86,7 +87,9 @@ pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
             source,
         }
     })?;
-    Policy::parse(&path, &text).map_err(|source| StartupError::Policy { path, source })
+    PolicyDocument::parse(&path, &text)
+        .and_then(|document| document.validate_for_issuers(&settings.auth.group_prefixes()))
+        .map_err(|source| StartupError::Policy { path, source })
 }
 
 fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartupError> {
@@ -163,12 +166,16 @@ fn userinfo_groups(settings: &Settings) -> Result<UserinfoGroups, StartupError> 
                     prefix: claim.prefix.clone(),
                 })
                 .collect(),
+            group_prefix: issuer.group_prefix.clone(),
         })
         .collect();
     Ok(UserinfoGroups::new(issuers, &issuer_http_client()?))
 }
 
-fn catalog_source(catalog: &CatalogSettings) -> Result<CatalogSource, StartupError> {
+fn catalog_source(
+    catalog: &CatalogSettings,
+    group_prefixes: GroupPrefixes,
+) -> Result<CatalogSource, StartupError> {
     let token = match (&catalog.token, &catalog.token_file) {
         (Some(token), _) => token.clone(),
         (None, Some(file)) => {
@@ -185,7 +192,7 @@ fn catalog_source(catalog: &CatalogSettings) -> Result<CatalogSource, StartupErr
         page_size: catalog.page_size,
         request_timeout: Duration::from_secs(catalog.request_timeout_seconds),
     })?;
-    Ok(CatalogSource::new(client))
+    Ok(CatalogSource::new(client, group_prefixes))
 }
 
 fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
@@ -210,6 +217,7 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
                 .collect(),
             preset: issuer.preset,
             allowed_jose_types: issuer.allowed_jose_types.clone(),
+            group_prefix: issuer.group_prefix.clone(),
         })
         .collect();
     let config = VerifierConfig {
@@ -237,9 +245,11 @@ impl Application {
             .catalog
             .as_ref()
             .map(|catalog| {
-                catalog_source(catalog).map(|source| CatalogHandle {
-                    source,
-                    max_staleness: catalog.max_staleness_seconds.map(Duration::from_secs),
+                catalog_source(catalog, settings.auth.group_prefixes()).map(|source| {
+                    CatalogHandle {
+                        source,
+                        max_staleness: catalog.max_staleness_seconds.map(Duration::from_secs),
+                    }
                 })
             })
             .transpose()?;

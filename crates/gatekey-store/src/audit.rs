@@ -82,9 +82,12 @@ impl TryFrom<AuditDoc> for AuditEvent {
     }
 }
 
-/// Which events to return; unset fields match everything, set ones combine with AND.
+/// Which events to return; unset fields match everything, set ones combine with AND. A caller is
+/// (issuer, subject): a subject alone matches that string at every issuer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
+    /// Issuer URL (the token's `iss`), as stored in each event.
+    pub issuer: Option<String>,
     pub subject: Option<String>,
     pub api_id: Option<String>,
     pub issuance_id: Option<IssuanceId>,
@@ -99,6 +102,9 @@ pub struct AuditFilter {
 impl AuditFilter {
     fn to_document(&self) -> Document {
         let mut filter = Document::new();
+        if let Some(issuer) = &self.issuer {
+            filter.insert("issuer", issuer);
+        }
         if let Some(subject) = &self.subject {
             filter.insert("subject", subject);
         }

@@ -1,6 +1,8 @@
 //! Index setup, run at every startup. Every index has an explicit name, so a changed definition
 //! is detected by name rather than silently duplicated. Retention TTLs follow the configuration:
 //! a changed retention is applied in place (`collMod`), an unset audit retention drops its index.
+//! An index whose keys change gets a new name; the old name is listed as obsolete and dropped
+//! after the new index is built.
 
 use std::time::Duration;
 
@@ -22,6 +24,13 @@ const INDEX_NOT_FOUND: i32 = 27;
 
 /// Name of the retention index of `audit_events`, present only while a retention is configured.
 const AUDIT_TTL: &str = "audit_events_at_ttl";
+
+/// Indexes of earlier versions keyed by `subject` alone. An identity is (issuer, subject), so
+/// their replacements lead with `issuer` under new names: a database created by an earlier
+/// version gets the new index built first, then the old one dropped, and no index name ever
+/// changes its keys (which `createIndexes` would refuse as a conflict).
+const SUBJECT_ONLY_ISSUANCES: &str = "issuances_subject_issued_at";
+const SUBJECT_ONLY_AUDIT: &str = "audit_events_subject_at";
 
 /// One index Gatekey needs.
 struct IndexSpec {
@@ -69,8 +78,8 @@ pub(crate) async fn ensure(
 ) -> Result<(), StoreError> {
     let issuances = [
         IndexSpec::new(
-            "issuances_subject_issued_at",
-            doc! { "subject": 1, "issued_at": 1 },
+            "issuances_issuer_subject_issued_at",
+            doc! { "issuer": 1, "subject": 1, "issued_at": 1 },
         ),
         IndexSpec::new(
             "issuances_api_id_issued_at",
@@ -82,10 +91,13 @@ pub(crate) async fn ensure(
         ),
         IndexSpec::ttl("issuances_expires_at_ttl", "expires_at", issuance_ttl_secs),
     ];
-    ensure_collection(db, ISSUANCES, &issuances, &[]).await?;
+    ensure_collection(db, ISSUANCES, &issuances, &[SUBJECT_ONLY_ISSUANCES]).await?;
 
     let mut audit = vec![
-        IndexSpec::new("audit_events_subject_at", doc! { "subject": 1, "at": 1 }),
+        IndexSpec::new(
+            "audit_events_issuer_subject_at",
+            doc! { "issuer": 1, "subject": 1, "at": 1 },
+        ),
         IndexSpec::new("audit_events_api_id_at", doc! { "api_id": 1, "at": 1 }),
         IndexSpec::new(
             "audit_events_issuance_id_at",
@@ -96,9 +108,9 @@ pub(crate) async fn ensure(
     let obsolete: &[&str] = match audit_ttl_secs {
         Some(secs) => {
             audit.push(IndexSpec::ttl(AUDIT_TTL, "at", secs));
-            &[]
+            &[SUBJECT_ONLY_AUDIT]
         }
-        None => &[AUDIT_TTL],
+        None => &[SUBJECT_ONLY_AUDIT, AUDIT_TTL],
     };
     ensure_collection(db, AUDIT_EVENTS, &audit, obsolete).await?;
 

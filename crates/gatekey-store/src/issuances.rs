@@ -104,9 +104,12 @@ impl TryFrom<IssuanceDoc> for Issuance {
     }
 }
 
-/// Which issuances to list; unset fields match everything, set ones combine with AND.
+/// Which issuances to list; unset fields match everything, set ones combine with AND. A caller is
+/// (issuer, subject): a subject alone matches that string at every issuer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IssuanceFilter {
+    /// Issuer URL (the token's `iss`), as stored in each record.
+    pub issuer: Option<String>,
     pub subject: Option<String>,
     pub api_id: Option<String>,
     pub state: Option<IssuanceState>,
@@ -115,6 +118,9 @@ pub struct IssuanceFilter {
 impl IssuanceFilter {
     fn to_document(&self) -> Document {
         let mut filter = Document::new();
+        if let Some(issuer) = &self.issuer {
+            filter.insert("issuer", issuer);
+        }
         if let Some(subject) = &self.subject {
             filter.insert("subject", subject);
         }

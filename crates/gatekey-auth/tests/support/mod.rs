@@ -46,6 +46,14 @@ pub fn issuer(idp: &RunningIdp, name: &str, algorithms: &[&str]) -> IssuerConfig
 }
 
 /// A verifier with default limits (60 s skew, 30 s refresh interval).
+/// `config` with its groups prefixed by `group_prefix` (needed once several issuers are trusted).
+pub fn prefixed(config: IssuerConfig, group_prefix: &str) -> IssuerConfig {
+    IssuerConfig {
+        group_prefix: Some(group_prefix.to_owned()),
+        ..config
+    }
+}
+
 pub fn verifier(issuers: Vec<IssuerConfig>) -> TokenVerifier {
     verifier_with(VerifierConfig {
         issuers,

@@ -1,5 +1,5 @@
-//! `GET /v1/audit`: the audit trail for admins. "Who did this?" is one query: filter by subject,
-//! API, credential, decision, action and time range.
+//! `GET /v1/audit`: the audit trail for admins. "Who did this?" is one query: filter by issuer and
+//! subject, API, credential, decision, action and time range.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,6 +19,10 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Issuer URL (as in each event's `issuer`). A caller is (issuer, subject): give both to
+    /// follow one person, since the same subject string at two issuers is two people.
+    pub issuer: Option<String>,
+    /// Subject (at every issuer unless `issuer` is given).
     pub subject: Option<String>,
     pub api_id: Option<String>,
     /// A credential id: its whole story.
@@ -77,6 +81,7 @@ pub async fn query_audit(
             detail: "issuance_id is not a credential id".to_owned(),
         })?;
     let filter = AuditFilter {
+        issuer: query.issuer,
         subject: query.subject,
         api_id: query.api_id,
         issuance_id,

@@ -102,7 +102,10 @@ pub struct CredentialPage {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListCredentialsQuery {
-    /// Admins only: someone else's subject.
+    /// Admins only: another issuer (its URL, as in a credential's `issuer`). A caller is
+    /// (issuer, subject): the same subject string at two issuers is two people.
+    pub issuer: Option<String>,
+    /// Admins only: someone else's subject (at every issuer unless `issuer` is given).
     pub subject: Option<String>,
     pub api_id: Option<String>,
     /// Page size, 1 to 200 (default 50).
@@ -231,7 +234,7 @@ pub async fn mint_credential(
         (status = 200, description = "A page of credentials", body = CredentialPage),
         (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Filtering by another subject needs admin", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Filtering by another issuer or subject needs admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -240,25 +243,32 @@ pub async fn list_credentials(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListCredentialsQuery>,
 ) -> Result<Json<CredentialPage>, ApiError> {
-    let admin = state.policy.current().is_admin(&caller.principal);
-    let subject = match query.subject {
-        Some(subject) if subject != caller.principal.subject => {
-            if !admin {
-                let denial = Denial {
-                    reason: DenyReason::NotAdmin,
-                    detail: "only admins may list other subjects' credentials".to_owned(),
-                };
-                return Err(state
-                    .deny(&caller, AuditAction::ListCredentials, denial, None, None)
-                    .await);
-            }
-            Some(subject)
-        }
-        Some(subject) => Some(subject),
-        // Admins without a filter see everyone's; everybody else sees their own.
-        None => (!admin).then(|| caller.principal.subject.clone()),
+    let own = &caller.principal;
+    let (issuer, subject) = if state.policy.current().is_admin(own) {
+        // Admins without a filter see everyone's.
+        (query.issuer, query.subject)
+    } else if query
+        .issuer
+        .as_ref()
+        .is_some_and(|issuer| *issuer != own.issuer)
+        || query
+            .subject
+            .as_ref()
+            .is_some_and(|subject| *subject != own.subject)
+    {
+        let denial = Denial {
+            reason: DenyReason::NotAdmin,
+            detail: "only admins may list other callers' credentials".to_owned(),
+        };
+        return Err(state
+            .deny(&caller, AuditAction::ListCredentials, denial, None, None)
+            .await);
+    } else {
+        // Everybody else sees exactly their own: same issuer and same subject.
+        (Some(own.issuer.clone()), Some(own.subject.clone()))
     };
     let filter = IssuanceFilter {
+        issuer,
         subject,
         api_id: query.api_id,
         state: None,

@@ -70,7 +70,7 @@ async fn an_event_round_trips_with_every_field() {
 }
 
 #[tokio::test]
-async fn queries_filter_by_subject_api_decision_action_issuance_and_time() {
+async fn queries_filter_by_issuer_subject_api_decision_action_issuance_and_time() {
     let db = TestDb::start().await;
     let audit = db.store.audit();
     let issuance = IssuanceId::new();
@@ -94,6 +94,11 @@ async fn queries_filter_by_subject_api_decision_action_issuance_and_time() {
             "ada",
             "billing",
         ),
+        // Another issuer's "ada": the same subject string, someone else.
+        AuditEvent {
+            issuer: Some("https://ci.example".to_owned()),
+            ..event(t(50), AuditAction::Mint, Decision::Deny, "ada", "orders")
+        },
     ];
     for e in &events {
         audit.append(e).await.expect("append");
@@ -116,22 +121,35 @@ async fn queries_filter_by_subject_api_decision_action_issuance_and_time() {
     };
     let pick = |n: &[usize]| newest_first(&n.iter().map(|&i| &events[i]).collect::<Vec<_>>());
 
-    assert_eq!(query(AuditFilter::default()).await, pick(&[0, 1, 2, 3, 4]));
+    let everything = pick(&[0, 1, 2, 3, 4, 5]);
+    assert_eq!(query(AuditFilter::default()).await, everything);
     let subject = AuditFilter {
+        issuer: Some("https://backstage.example".to_owned()),
         subject: Some("ada".to_owned()),
         ..AuditFilter::default()
     };
     assert_eq!(query(subject.clone()).await, pick(&[0, 1, 4]));
+    // A subject alone matches it at every issuer; with the other issuer, the other "ada".
+    for (issuer, expected) in [
+        (None, pick(&[0, 1, 4, 5])),
+        (Some("https://ci.example"), pick(&[5])),
+    ] {
+        let filter = AuditFilter {
+            issuer: issuer.map(str::to_owned),
+            ..subject.clone()
+        };
+        assert_eq!(query(filter).await, expected);
+    }
     let api = AuditFilter {
         api_id: Some("orders".to_owned()),
         ..AuditFilter::default()
     };
-    assert_eq!(query(api).await, pick(&[0, 1, 3]));
+    assert_eq!(query(api).await, pick(&[0, 1, 3, 5]));
     let denials = AuditFilter {
         decision: Some(Decision::Deny),
         ..AuditFilter::default()
     };
-    assert_eq!(query(denials).await, pick(&[0, 3]));
+    assert_eq!(query(denials).await, pick(&[0, 3, 5]));
     let mints_allowed = AuditFilter {
         action: Some(AuditAction::Mint),
         decision: Some(Decision::Allow),

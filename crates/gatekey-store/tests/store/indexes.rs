@@ -55,8 +55,8 @@ async fn indexes_have_the_right_names_keys_and_ttls() {
     let issuances = indexes(&db, ISSUANCES).await;
     let expected = [
         (
-            "issuances_subject_issued_at",
-            vec![("subject", 1), ("issued_at", 1)],
+            "issuances_issuer_subject_issued_at",
+            vec![("issuer", 1), ("subject", 1), ("issued_at", 1)],
             None,
         ),
         (
@@ -85,8 +85,8 @@ async fn indexes_have_the_right_names_keys_and_ttls() {
     let audit = indexes(&db, AUDIT_EVENTS).await;
     let expected = [
         (
-            "audit_events_subject_at",
-            vec![("subject", 1), ("at", 1)],
+            "audit_events_issuer_subject_at",
+            vec![("issuer", 1), ("subject", 1), ("at", 1)],
             None,
         ),
         (
@@ -171,7 +171,7 @@ async fn an_index_with_gatekeys_name_but_other_keys_is_a_conflict_naming_it() {
                 .keys(doc! { "subject": 1 })
                 .options(
                     IndexOptions::builder()
-                        .name("issuances_subject_issued_at".to_owned())
+                        .name("issuances_issuer_subject_issued_at".to_owned())
                         .build(),
                 )
                 .build(),
@@ -184,13 +184,58 @@ async fn an_index_with_gatekeys_name_but_other_keys_is_a_conflict_naming_it() {
             collection, name, ..
         } => {
             assert_eq!(*collection, ISSUANCES);
-            assert_eq!(name, "issuances_subject_issued_at");
+            assert_eq!(name, "issuances_issuer_subject_issued_at");
         }
         other => panic!("expected an index conflict, got {other:?}"),
     }
     assert!(
-        err.to_string().contains("issuances_subject_issued_at"),
+        err.to_string()
+            .contains("issuances_issuer_subject_issued_at"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn subject_only_indexes_of_earlier_versions_are_replaced_by_issuer_subject_ones() {
+    let db = TestDb::empty(90, None).await;
+    for (collection, name, keys) in [
+        (
+            ISSUANCES,
+            "issuances_subject_issued_at",
+            doc! { "subject": 1, "issued_at": 1 },
+        ),
+        (
+            AUDIT_EVENTS,
+            "audit_events_subject_at",
+            doc! { "subject": 1, "at": 1 },
+        ),
+    ] {
+        db.raw(collection)
+            .create_index(
+                IndexModel::builder()
+                    .keys(keys)
+                    .options(IndexOptions::builder().name(name.to_owned()).build())
+                    .build(),
+            )
+            .await
+            .expect("index of an earlier version");
+    }
+    db.store.ensure_indexes().await.expect("migrated");
+    db.store.ensure_indexes().await.expect("still idempotent");
+    let issuances = indexes(&db, ISSUANCES).await;
+    assert!(
+        !issuances.contains_key("issuances_subject_issued_at"),
+        "{issuances:?}"
+    );
+    assert_eq!(
+        key_names(&issuances["issuances_issuer_subject_issued_at"].0),
+        [("issuer", 1), ("subject", 1), ("issued_at", 1)]
+    );
+    let audit = indexes(&db, AUDIT_EVENTS).await;
+    assert!(!audit.contains_key("audit_events_subject_at"), "{audit:?}");
+    assert_eq!(
+        key_names(&audit["audit_events_issuer_subject_at"].0),
+        [("issuer", 1), ("subject", 1), ("at", 1)]
     );
 }
 

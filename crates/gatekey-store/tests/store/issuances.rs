@@ -325,7 +325,7 @@ async fn bad_page_requests_are_refused() {
 }
 
 #[tokio::test]
-async fn filters_combine_subject_api_and_state() {
+async fn filters_combine_issuer_subject_api_and_state() {
     let db = TestDb::start().await;
     let repo = db.store.issuances();
     let records = [
@@ -333,6 +333,11 @@ async fn filters_combine_subject_api_and_state() {
         in_state(issuance("ada", "orders", t(1)), IssuanceState::Active),
         in_state(issuance("ada", "billing", t(2)), IssuanceState::Active),
         issuance("eve", "orders", t(3)),
+        // Another issuer's "ada": the same subject string, someone else.
+        Issuance {
+            issuer: "https://ci.example".to_owned(),
+            ..issuance("ada", "orders", t(4))
+        },
     ];
     for record in &records {
         repo.insert_pending(record).await.expect("insert");
@@ -359,12 +364,23 @@ async fn filters_combine_subject_api_and_state() {
     };
     let by = |subject: Option<&str>, api_id: Option<&str>, state: Option<IssuanceState>| {
         IssuanceFilter {
+            issuer: Some("https://backstage.example".to_owned()),
             subject: subject.map(str::to_owned),
             api_id: api_id.map(str::to_owned),
             state,
         }
     };
     assert_eq!(ids(by(Some("ada"), None, None)).await, expect(&[0, 1, 2]));
+    let any_issuer = IssuanceFilter {
+        issuer: None,
+        ..by(Some("ada"), None, None)
+    };
+    assert_eq!(ids(any_issuer).await, expect(&[0, 1, 2, 4]));
+    let ci = IssuanceFilter {
+        issuer: Some("https://ci.example".to_owned()),
+        ..by(Some("ada"), None, None)
+    };
+    assert_eq!(ids(ci).await, expect(&[4]));
     assert_eq!(
         ids(by(None, Some("orders"), None)).await,
         expect(&[0, 1, 3])

@@ -87,5 +87,8 @@ groups_claims = [
 {{- range $i, $claim := .groupsClaims }}{{ if $i }}, {{ end }}{ path = {{ $claim.path | toJson }}{{ with $claim.prefix }}, prefix = {{ . | toJson }}{{ end }} }{{ end -}}
 ]
 allowed_jose_types = {{ default list .allowedJoseTypes | toJson }}
+{{- with .groupPrefix }}
+group_prefix = {{ . | toJson }}
+{{- end }}
 {{- end }}
 {{- end }}
