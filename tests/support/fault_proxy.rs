@@ -148,3 +148,37 @@ async fn pump(
         }
     }
 }
+
+/// A listener that accepts connections and never answers: a dependency that hangs (an issuer
+/// whose discovery or JWKS endpoint stalls). The connections are held open, so the peer waits
+/// until its own timeout. Stops when dropped.
+#[derive(Debug)]
+pub struct SilentListener {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentListener {
+    /// Listens on `addr` (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for SilentListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

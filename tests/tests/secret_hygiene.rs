@@ -4,48 +4,14 @@
 //! the API and in MongoDB), every MongoDB collection, `/metrics` and every error body for the keys
 //! and for anything shaped like a Gatekey key, and for the callers' bearer tokens.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use futures::TryStreamExt as _;
 use gatekey_e2e::Stack;
+use gatekey_e2e::logs::CapturedLogs;
 use gatekey_kong_sim::Fault;
 use mongodb::bson::{Bson, Document};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tracing_subscriber::fmt::MakeWriter;
-
-/// Every log line of this test process, as written.
-#[derive(Debug, Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
-impl Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for CapturedLogs {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Everything a caller was told when a request failed.
 #[derive(Debug, Default)]
@@ -244,14 +210,7 @@ async fn traffic(
 #[tokio::test]
 async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
     let logs = CapturedLogs::default();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-        .with_writer(logs.clone())
-        .init();
+    logs.subscriber().init();
 
     let stack = Stack::start().await.expect("stack");
     let jane = stack.token("user:default/jane", &["payments-team", "orders-team"]);

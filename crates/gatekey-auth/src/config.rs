@@ -135,8 +135,9 @@ pub struct VerifierConfig {
     /// An unknown `kid` refreshes an issuer's JWKS at most this often (default 30 s). Failed
     /// fetches are retried after this interval or 5 s, whichever is shorter.
     pub jwks_refresh_min_interval: Duration,
-    /// Keys older than this are re-fetched on next use (default 1 h). If the issuer is down then,
-    /// the old keys keep working and the issuer is reported unreachable.
+    /// Keys older than this are re-fetched in the background on next use (default 1 h); the
+    /// old keys keep working meanwhile, and for as long as the issuer cannot be reached, which
+    /// readiness reports as degraded.
     pub jwks_max_age: Duration,
     /// Longer tokens are refused before parsing (default 16 KiB).
     pub max_token_bytes: usize,

@@ -6,8 +6,15 @@
 //! caller that waited while another fetched uses that result. An unknown `kid` refreshes the JWKS
 //! at most once per `jwks_refresh_min_interval`; failed fetches are not retried for a short
 //! backoff, so neither random key ids nor an outage turn into a flood of requests to the IdP.
+//!
+//! Keys past their maximum age are refreshed in the background: requests keep verifying with the
+//! cached keys meanwhile, so a slow or unreachable issuer never holds up a request whose keys are
+//! cached. Only a request that cannot be verified without a fetch waits for one, and only on its
+//! own issuer: the first token of an issuer (no keys yet) and an unknown `kid` (rate limited as
+//! above).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -65,7 +72,7 @@ struct Keys {
     generation: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Failure {
     at: Instant,
     detail: String,
@@ -76,7 +83,17 @@ struct Failure {
 struct FetchLog {
     generation: u64,
     last_unknown_kid_refresh: Option<Instant>,
-    failure: Option<Failure>,
+}
+
+/// The state of an issuer's keys, for readiness probes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyStatus {
+    /// Time since the cached keys were fetched; `None` before the first successful fetch.
+    pub age: Option<Duration>,
+    /// The cached keys are older than the maximum age (a refresh is due or under way).
+    pub stale: bool,
+    /// Why the latest fetch failed; cleared by the next success.
+    pub failure: Option<String>,
 }
 
 /// Why keys are being loaded.
@@ -119,6 +136,10 @@ pub(crate) struct Issuer {
     limits: FetchLimits,
     keys: RwLock<Option<Arc<Keys>>>,
     fetch: Mutex<FetchLog>,
+    /// The latest fetch's failure, readable while another fetch holds `fetch`.
+    failure: std::sync::Mutex<Option<Failure>>,
+    /// A fetch started by [`Issuer::spawn_fetch`] is under way (one at a time).
+    fetching_in_background: AtomicBool,
 }
 
 impl Issuer {
@@ -137,6 +158,8 @@ impl Issuer {
             limits,
             keys: RwLock::new(None),
             fetch: Mutex::new(FetchLog::default()),
+            failure: std::sync::Mutex::new(None),
+            fetching_in_background: AtomicBool::new(false),
         }
     }
 
@@ -170,7 +193,7 @@ impl Issuer {
     /// Verifies signature, issuer, audience and expiry with `openidconnect`, refreshing the JWKS
     /// once (rate limited) when the token's `kid` is unknown.
     pub async fn verify(
-        &self,
+        self: &Arc<Self>,
         token: &BearerToken,
         unverified: &Unverified,
         now: DateTime<Utc>,
@@ -244,25 +267,49 @@ impl Issuer {
             .map(|keys| keys.generation)
     }
 
-    /// Cached keys if fresh enough, else loaded now. The flag says they were (re)loaded during
-    /// this call, so an unknown `kid` need not trigger another fetch.
-    async fn current_keys(&self) -> Result<(Arc<Keys>, bool), AuthError> {
-        let cached = self.keys.read().await.clone();
-        if let Some(keys) = &cached
-            && keys.fetched_at.elapsed() < self.limits.max_age
-        {
-            return Ok((Arc::clone(keys), false));
+    /// The cached keys, whatever their age (past the maximum age a background refresh is
+    /// started); only with no keys at all are they loaded now. The flag says they were loaded
+    /// during this call, so an unknown `kid` need not trigger another fetch.
+    async fn current_keys(self: &Arc<Self>) -> Result<(Arc<Keys>, bool), AuthError> {
+        if let Some(keys) = self.keys.read().await.clone() {
+            if keys.fetched_at.elapsed() >= self.limits.max_age {
+                self.spawn_fetch(Need::Stale);
+            }
+            return Ok((keys, false));
         }
-        let need = if cached.is_some() {
-            Need::Stale
-        } else {
-            Need::Missing
-        };
         let keys = self
-            .load(cached.map(|k| k.generation), need)
+            .load(None, Need::Missing)
             .await?
             .ok_or_else(|| self.unavailable("no keys".to_owned()))?;
         Ok((keys, true))
+    }
+
+    /// Fetches keys in a task of its own, unless such a fetch is already under way. The handle
+    /// lets a readiness probe wait a bounded time for the outcome; the fetch goes on regardless.
+    fn spawn_fetch(self: &Arc<Self>, need: Need) -> Option<tokio::task::JoinHandle<()>> {
+        if self.fetching_in_background.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let issuer = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            let observed = issuer.keys.read().await.as_ref().map(|k| k.generation);
+            // A failure is recorded (and logged) by `load`; the cached keys stay in use.
+            let _outcome = issuer.load(observed, need).await;
+            issuer
+                .fetching_in_background
+                .store(false, Ordering::Release);
+        }))
+    }
+
+    fn last_failure(&self) -> Option<Failure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record_failure(&self, failure: Option<Failure>) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = failure;
     }
 
     /// Fetches keys unless someone else did since `observed` was seen. `None` only for
@@ -288,16 +335,15 @@ impl Issuer {
             }
             log.last_unknown_kid_refresh = Some(Instant::now());
         }
-        if let Some(failure) = &log.failure
+        if let Some(failure) = self.last_failure()
             && failure.at.elapsed() < self.limits.failure_backoff
         {
-            let detail = failure.detail.clone();
-            return self.after_failure(current, need, detail);
+            return self.after_failure(current, need, failure.detail);
         }
         match self.download(current.as_deref()).await {
             Ok((jwks_uri, jwks)) => {
                 log.generation += 1;
-                log.failure = None;
+                self.record_failure(None);
                 tracing::info!(issuer = %self.config.name, keys = jwks.keys().len(), reason = ?need, "fetched JWKS");
                 metrics::counter!("gatekey_jwks_refreshes_total", "issuer" => self.config.name.clone())
                     .increment(1);
@@ -312,10 +358,10 @@ impl Issuer {
             }
             Err(detail) => {
                 tracing::warn!(issuer = %self.config.name, error = %detail, reason = ?need, "fetching the issuer's keys failed");
-                log.failure = Some(Failure {
+                self.record_failure(Some(Failure {
                     at: Instant::now(),
                     detail: detail.clone(),
-                });
+                }));
                 self.after_failure(current, need, detail)
             }
         }
@@ -357,24 +403,37 @@ impl Issuer {
         }
     }
 
-    /// Loads keys if missing or stale, retries after a recorded failure, and says what is wrong.
-    pub async fn problem(&self) -> Option<String> {
-        if let Err(err) = self.current_keys().await {
-            return Some(err.to_string());
-        }
-        let failed = self.fetch.lock().await.failure.is_some();
-        if failed {
-            let observed = self.keys.read().await.as_ref().map(|k| k.generation);
-            if let Err(err) = self.load(observed, Need::Stale).await {
-                return Some(err.to_string());
+    /// The state of this issuer's keys. Missing, stale or failed keys start a background fetch
+    /// (unless one is under way), whose outcome is awaited for at most `wait`.
+    pub async fn key_status(self: &Arc<Self>, wait: Duration) -> KeyStatus {
+        let cached = self.keys.read().await.clone();
+        let due = cached
+            .as_ref()
+            .is_none_or(|keys| keys.fetched_at.elapsed() >= self.limits.max_age);
+        if due || self.last_failure().is_some() {
+            let need = if cached.is_some() {
+                Need::Stale
+            } else {
+                Need::Missing
+            };
+            if let Some(fetch) = self.spawn_fetch(need) {
+                // Past `wait` the probe answers with what it knows; the fetch goes on.
+                let _finished = tokio::time::timeout(wait, fetch).await;
             }
         }
-        self.fetch
-            .lock()
+        let age = self
+            .keys
+            .read()
             .await
-            .failure
             .as_ref()
-            .map(|failure| self.unavailable(failure.detail.clone()).to_string())
+            .map(|keys| keys.fetched_at.elapsed());
+        KeyStatus {
+            age,
+            stale: age.is_some_and(|age| age >= self.limits.max_age),
+            failure: self
+                .last_failure()
+                .map(|failure| self.unavailable(failure.detail).to_string()),
+        }
     }
 }
 

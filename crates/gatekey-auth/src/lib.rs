@@ -22,6 +22,7 @@ mod userinfo;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -56,17 +57,33 @@ pub struct VerifiedIdentity {
     pub claims: Map<String, Value>,
 }
 
-/// Reachability of one issuer, for readiness probes.
+/// The state of one issuer's keys, for readiness probes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerHealth {
     /// Configured name.
     pub name: String,
     /// Configured issuer URL.
     pub issuer: String,
-    /// Discovery and JWKS were fetched and the last fetch succeeded.
-    pub reachable: bool,
-    /// What failed, for operators.
+    /// Seconds since the keys in use were fetched; `None` before the first successful fetch
+    /// (this issuer's tokens are refused until then).
+    pub key_age_seconds: Option<u64>,
+    /// The keys in use are older than `jwks_max_age`: a refresh is under way or failing.
+    pub stale: bool,
+    /// Why the latest fetch of discovery or the JWKS failed, for operators; cached keys stay in
+    /// use.
     pub error: Option<String>,
+}
+
+impl IssuerHealth {
+    /// Keys are loaded, fresh, and the latest fetch succeeded.
+    pub fn reachable(&self) -> bool {
+        self.key_age_seconds.is_some() && !self.stale && self.error.is_none()
+    }
+
+    /// Tokens of this issuer can be verified (with fresh or cached keys).
+    pub fn has_keys(&self) -> bool {
+        self.key_age_seconds.is_some()
+    }
 }
 
 /// Verifies bearer tokens. Cheap to clone; clones share the key caches.
@@ -77,8 +94,8 @@ pub struct TokenVerifier {
 
 #[derive(Debug)]
 struct Inner {
-    /// In configuration order.
-    issuers: Vec<Issuer>,
+    /// In configuration order; shared with their background key fetches.
+    issuers: Vec<Arc<Issuer>>,
     by_iss: HashMap<String, usize>,
     clock_skew: chrono::Duration,
     max_token_bytes: usize,
@@ -93,11 +110,11 @@ impl TokenVerifier {
         let clock_skew = chrono::Duration::from_std(config.clock_skew)
             .map_err(|e| ConfigError(vec![format!("clock_skew: {e}")]))?;
         let limits = issuer::FetchLimits::from(&config);
-        let issuers: Vec<Issuer> = config
+        let issuers: Vec<Arc<Issuer>> = config
             .issuers
             .into_iter()
             .zip(parsed)
-            .map(|(issuer, parsed)| Issuer::new(issuer, parsed, http.clone(), limits))
+            .map(|(issuer, parsed)| Arc::new(Issuer::new(issuer, parsed, http.clone(), limits)))
             .collect();
         let by_iss = issuers
             .iter()
@@ -176,16 +193,19 @@ impl TokenVerifier {
         Ok(identity)
     }
 
-    /// Discovers every issuer and loads its keys if not cached (or retries a failed fetch), in
-    /// parallel, and reports which answer. For readiness probes.
-    pub async fn check_issuers(&self) -> Vec<IssuerHealth> {
+    /// The state of every issuer's keys, for readiness probes. Issuers without keys, with stale
+    /// keys or with a failed fetch get a fetch in the background; each check waits at most
+    /// `wait` for it, all issuers in parallel, so one hanging issuer delays the answer by `wait`
+    /// at most and never another issuer's report.
+    pub async fn check_issuers(&self, wait: Duration) -> Vec<IssuerHealth> {
         let checks = self.inner.issuers.iter().map(|issuer| async move {
-            let error = issuer.problem().await;
+            let status = issuer.key_status(wait).await;
             IssuerHealth {
                 name: issuer.config().name.clone(),
                 issuer: issuer.config().issuer.clone(),
-                reachable: error.is_none(),
-                error,
+                key_age_seconds: status.age.map(|age| age.as_secs()),
+                stale: status.stale,
+                error: status.failure,
             }
         });
         futures::future::join_all(checks).await

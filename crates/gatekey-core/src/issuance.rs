@@ -130,6 +130,94 @@ impl fmt::Display for EffectiveState {
     }
 }
 
+/// Why a mint failed, as recorded and shown to callers: a stable code with a fixed sentence.
+///
+/// The underlying error is never stored or shown: Kong's and MongoDB's errors name internal hosts,
+/// ports and URLs, and a Rust error chain tells an attacker which component broke and how. The raw
+/// error goes to the log, with the request id, only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCode {
+    /// The Kong Admin API could not be reached (connection refused, reset, timed out).
+    KongUnavailable,
+    /// The Kong Admin API answered with an error.
+    KongRefused,
+    /// MongoDB failed while the mint was under way.
+    StorageUnavailable,
+    /// The mint did not finish within the request timeout and rolled itself back.
+    Timeout,
+    /// The caller disconnected before the credential was ready; the mint rolled itself back.
+    ClientGone,
+    /// The mint never finished (a crash, a lost connection to MongoDB); the reconciler failed the
+    /// record and removed whatever Kong held.
+    Abandoned,
+    /// An unexpected error inside Gatekey.
+    Internal,
+    /// A record failed before failure codes were recorded (it holds a free-text reason, which is
+    /// not shown).
+    Unspecified,
+}
+
+impl FailureCode {
+    /// Every code, for code that reasons over all of them.
+    pub const ALL: [Self; 8] = [
+        Self::KongUnavailable,
+        Self::KongRefused,
+        Self::StorageUnavailable,
+        Self::Timeout,
+        Self::ClientGone,
+        Self::Abandoned,
+        Self::Internal,
+        Self::Unspecified,
+    ];
+
+    /// The serialized name (`"kong_unavailable"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KongUnavailable => "kong_unavailable",
+            Self::KongRefused => "kong_refused",
+            Self::StorageUnavailable => "storage_unavailable",
+            Self::Timeout => "timeout",
+            Self::ClientGone => "client_gone",
+            Self::Abandoned => "abandoned",
+            Self::Internal => "internal",
+            Self::Unspecified => "unspecified",
+        }
+    }
+
+    /// The code of a serialized name; `None` for a name this version does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == name)
+    }
+
+    /// A sentence for people: what happened and that no key exists.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::KongUnavailable => "The gateway could not be reached; nothing was issued.",
+            Self::KongRefused => {
+                "The gateway refused to create the credential; nothing was issued."
+            }
+            Self::StorageUnavailable => "The credential store was unavailable; nothing was issued.",
+            Self::Timeout => "Issuing took too long and was rolled back; nothing was issued.",
+            Self::ClientGone => {
+                "The request was abandoned before the credential was ready; it was rolled back \
+                 and nothing was issued."
+            }
+            Self::Abandoned => {
+                "Issuing did not finish and was cleaned up afterwards; nothing was issued."
+            }
+            Self::Internal => "An internal error stopped issuing; nothing was issued.",
+            Self::Unspecified => "Issuing failed; nothing was issued.",
+        }
+    }
+}
+
+impl fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where an issuance lives in Kong: the ephemeral consumer and its key-auth credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KongRef {
@@ -173,7 +261,7 @@ pub struct Issuance {
     /// `sha256:<hex>` of the key, set with `active`.
     pub key_fingerprint: Option<String>,
     /// Why the mint failed (`failed` only).
-    pub failure_reason: Option<String>,
+    pub failure: Option<FailureCode>,
     pub revoked_at: Option<DateTime<Utc>>,
     /// Subject that revoked the credential.
     pub revoked_by: Option<String>,
@@ -203,7 +291,7 @@ impl Issuance {
             expires_at: now + Duration::seconds(i64::from(grant.ttl_seconds)),
             kong: None,
             key_fingerprint: None,
-            failure_reason: None,
+            failure: None,
             revoked_at: None,
             revoked_by: None,
             request_id: grant.request_id,
@@ -338,6 +426,19 @@ mod tests {
             serde_json::to_value(EffectiveState::Expired).expect("serializes"),
             "expired"
         );
+    }
+
+    #[test]
+    fn failure_codes_round_trip_through_their_names_and_serde() {
+        for code in FailureCode::ALL {
+            assert_eq!(FailureCode::parse(code.as_str()), Some(code));
+            assert_eq!(
+                serde_json::to_value(code).expect("serializes"),
+                serde_json::Value::String(code.as_str().to_owned())
+            );
+            assert!(code.message().ends_with("nothing was issued."), "{code}");
+        }
+        assert_eq!(FailureCode::parse("Kong Admin API failed: refused"), None);
     }
 
     #[test]

@@ -82,7 +82,8 @@ pub struct ScopePolicy {
     pub allowed_groups: Vec<String>,
 }
 
-/// Requests allowed per window for one credential (Kong `rate-limiting`, policy `local`).
+/// Requests allowed per window for one credential (Kong `rate-limiting`, counted where the
+/// service configuration's `kong.rate_limiting.policy` says).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {

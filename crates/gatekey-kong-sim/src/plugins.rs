@@ -78,7 +78,11 @@ pub fn validate(
                 ("error_message", json!("API rate limit exceeded")),
                 ("fault_tolerant", json!(true)),
                 ("hide_client_headers", json!(false)),
+                ("header_name", Value::Null),
+                ("path", Value::Null),
+                ("sync_rate", json!(-1)),
             ]);
+            counter_policy(&mut config)?;
             let mut any = false;
             for (window, _) in WINDOWS {
                 match config.get(window) {
@@ -109,6 +113,105 @@ pub fn validate(
         }
     }
     Ok(Value::Object(config))
+}
+
+/// Kong 3.x's deprecated flat aliases of the `config.redis` fields, translated on write.
+const REDIS_ALIASES: [(&str, &str); 9] = [
+    ("redis_host", "host"),
+    ("redis_port", "port"),
+    ("redis_username", "username"),
+    ("redis_password", "password"),
+    ("redis_database", "database"),
+    ("redis_timeout", "timeout"),
+    ("redis_ssl", "ssl"),
+    ("redis_ssl_verify", "ssl_verify"),
+    ("redis_server_name", "server_name"),
+];
+
+/// `config.policy` and `config.redis` of rate-limiting, checked and completed as Kong 3.x does
+/// (`kong/plugins/rate-limiting/schema.lua`, `kong/tools/redis/schema.lua`): the policy is one of
+/// `local`, `cluster`, `redis` (this simulator is a DB-mode node, so `cluster` is allowed); the
+/// Redis record gets its defaults; `redis` needs `redis.host` and `redis.port`.
+fn counter_policy(config: &mut Map<String, Value>) -> Result<(), KongError> {
+    let mut problems = Vec::new();
+    let policy = config.get("policy").cloned().unwrap_or(Value::Null);
+    match policy.as_str() {
+        Some("local" | "cluster" | "redis") => {}
+        _ if policy.is_null() => {
+            config.insert("policy".to_owned(), json!("local"));
+        }
+        Some(_) => problems.push((
+            "config.policy".to_owned(),
+            "expected one of: local, cluster, redis".to_owned(),
+        )),
+        None => problems.push(("config.policy".to_owned(), "expected a string".to_owned())),
+    }
+    let mut redis = match config.remove("redis") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(redis)) => redis,
+        Some(_) => {
+            problems.push(("config.redis".to_owned(), "expected a record".to_owned()));
+            Map::new()
+        }
+    };
+    for (alias, field) in REDIS_ALIASES {
+        if let Some(value) = config.remove(alias).filter(|v| !v.is_null()) {
+            redis.insert(field.to_owned(), value);
+        }
+    }
+    for (field, default) in [
+        ("host", Value::Null),
+        ("port", Value::Null),
+        ("timeout", json!(2000)),
+        ("username", Value::Null),
+        ("password", Value::Null),
+        ("database", json!(0)),
+        ("ssl", json!(false)),
+        ("ssl_verify", json!(false)),
+        ("server_name", Value::Null),
+    ] {
+        redis.entry(field.to_owned()).or_insert(default);
+    }
+    for (field, value) in &redis {
+        let problem = match (field.as_str(), value) {
+            (_, Value::Null) => None,
+            ("host" | "username" | "password" | "server_name", v) if !v.is_string() => {
+                Some("expected a string".to_owned())
+            }
+            ("ssl" | "ssl_verify", v) if !v.is_boolean() => Some("expected a boolean".to_owned()),
+            ("port" | "timeout" | "database", v) if !(v.is_i64() || v.is_u64()) => {
+                Some("expected an integer".to_owned())
+            }
+            ("port", v) if !v.as_i64().is_some_and(|p| (0..=65_535).contains(&p)) => {
+                Some("value should be between 0 and 65535".to_owned())
+            }
+            ("timeout", v) if !v.as_i64().is_some_and(|t| (0..=2_147_483_646).contains(&t)) => {
+                Some("value should be between 0 and 2147483646".to_owned())
+            }
+            ("host" | "username" | "password" | "server_name", _)
+            | ("ssl" | "ssl_verify" | "port" | "timeout" | "database", _) => None,
+            _ => Some("unknown field".to_owned()),
+        };
+        if let Some(problem) = problem {
+            problems.push((format!("config.redis.{field}"), problem));
+        }
+    }
+    if config.get("policy").and_then(Value::as_str) == Some("redis") {
+        for field in ["host", "port"] {
+            if redis.get(field).is_none_or(Value::is_null) {
+                problems.push((
+                    format!("config.redis.{field}"),
+                    "required field missing".to_owned(),
+                ));
+            }
+        }
+    }
+    config.insert("redis".to_owned(), Value::Object(redis));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(KongError::Schema(problems))
+    }
 }
 
 /// key-auth's configuration, as the proxy reads it.
@@ -202,6 +305,63 @@ mod tests {
             validate("key-auth", None, true),
             Err(KongError::schema("consumer", "value must be null"))
         );
+    }
+
+    #[test]
+    fn rate_limiting_counter_policies_are_validated_like_kong_3() {
+        let config = validate("rate-limiting", Some(&json!({"minute": 5})), false).expect("valid");
+        assert_eq!(config["policy"], "local");
+        assert_eq!(config["redis"]["timeout"], 2000);
+        assert_eq!(config["redis"]["host"], Value::Null);
+
+        let cluster = json!({"minute": 5, "policy": "cluster"});
+        assert!(validate("rate-limiting", Some(&cluster), false).is_ok());
+
+        assert_eq!(
+            validate(
+                "rate-limiting",
+                Some(&json!({"minute": 5, "policy": "memcached"})),
+                false
+            ),
+            Err(KongError::schema(
+                "config.policy",
+                "expected one of: local, cluster, redis"
+            ))
+        );
+        assert_eq!(
+            validate(
+                "rate-limiting",
+                Some(&json!({"minute": 5, "policy": "redis"})),
+                false
+            ),
+            Err(KongError::Schema(vec![
+                (
+                    "config.redis.host".to_owned(),
+                    "required field missing".to_owned()
+                ),
+                (
+                    "config.redis.port".to_owned(),
+                    "required field missing".to_owned()
+                ),
+            ]))
+        );
+        let bad_port = json!({"minute": 5, "policy": "redis",
+            "redis": {"host": "redis", "port": 70000}});
+        assert_eq!(
+            validate("rate-limiting", Some(&bad_port), false),
+            Err(KongError::schema(
+                "config.redis.port",
+                "value should be between 0 and 65535"
+            ))
+        );
+
+        let aliased = json!({"minute": 5, "policy": "redis",
+            "redis_host": "redis.internal", "redis_port": 6380, "redis_ssl": true});
+        let config = validate("rate-limiting", Some(&aliased), false).expect("aliases");
+        assert_eq!(config["redis"]["host"], "redis.internal");
+        assert_eq!(config["redis"]["port"], 6380);
+        assert_eq!(config["redis"]["ssl"], true);
+        assert!(config.get("redis_host").is_none(), "aliases are not stored");
     }
 
     #[test]

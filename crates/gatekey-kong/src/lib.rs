@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod model;
 mod path;
+mod rate_limiting;
 
 pub use client::KongClient;
 pub use config::{AdminAuth, KongConfig};
@@ -23,3 +24,4 @@ pub use model::{
     Acl, Consumer, DatabaseStatus, EntityRef, KeyAuth, ListQuery, NewAcl, NewConsumer, NewKeyAuth,
     NewPlugin, NodeConfiguration, NodeInfo, NodeStatus, Page, Plugin, Route, Service, TagFilter,
 };
+pub use rate_limiting::{CounterPolicy, RateLimitWindows, RedisCounters, rate_limiting_plugin};

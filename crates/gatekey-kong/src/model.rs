@@ -4,6 +4,8 @@
 //! writes send only what the caller set. Credential keys are [`SecretString`]s, so `Debug`
 //! output of any entity never shows one.
 
+use std::fmt;
+
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -251,12 +253,45 @@ pub struct Plugin {
 /// A plugin to add, e.g. `rate-limiting` with `{"minute": 60, "policy": "local"}`. Kong answers
 /// [`KongError::SchemaViolation`] for a bad config or a plugin that is not enabled, and
 /// [`KongError::UniqueViolation`] when the same plugin already exists for that scope.
-#[derive(Debug, Clone, Serialize)]
+///
+/// A configuration can hold secrets (`rate-limiting`'s `redis.password`): `Debug` shows every
+/// `password` value as `[redacted]`.
+#[derive(Clone, Serialize)]
 pub struct NewPlugin {
     pub name: String,
     pub config: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+}
+
+impl fmt::Debug for NewPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewPlugin")
+            .field("name", &self.name)
+            .field("config", &redact_passwords(&self.config))
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
+/// `value` with every `password` member, at any depth, replaced by `[redacted]`.
+fn redact_passwords(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(name, member)| {
+                    let member = if name == "password" && !member.is_null() {
+                        Value::String("[redacted]".to_owned())
+                    } else {
+                        redact_passwords(member)
+                    };
+                    (name.clone(), member)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_passwords).collect()),
+        other => other.clone(),
+    }
 }
 
 /// An upstream service (read-only for Gatekey).

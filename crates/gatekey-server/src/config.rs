@@ -120,6 +120,70 @@ pub struct KongSettings {
     pub ca_cert_file: Option<PathBuf>,
     /// Client certificate and key (one PEM file) for mutual TLS to the Admin API.
     pub client_identity_file: Option<PathBuf>,
+    /// Where Kong counts the requests of a credential's rate limit.
+    #[serde(default)]
+    pub rate_limiting: RateLimitingSettings,
+}
+
+/// Kong's `rate-limiting` counter policy for the consumer-scoped limits of APIs that set a
+/// `rate_limit`. A property of the Kong deployment, so it is configured here and not per API: a
+/// policy or catalog entry must never choose the Redis server Kong sends its password to.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitingSettings {
+    /// `local` (per Kong node), `cluster` (Kong's database; not DB-less) or `redis`.
+    #[serde(default)]
+    pub policy: CounterPolicyName,
+    /// The shared Redis; required with `policy = "redis"`, refused otherwise.
+    #[serde(default)]
+    pub redis: Option<RedisSettings>,
+}
+
+/// Kong's names for where rate-limit counters live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CounterPolicyName {
+    #[default]
+    Local,
+    Cluster,
+    Redis,
+}
+
+/// The Redis server Kong's nodes share rate-limit counters through (Kong's `config.redis`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub host: String,
+    #[serde(default = "default_redis_port")]
+    pub port: u16,
+    /// Redis 6 ACL user.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Only from `GATEKEY_KONG__RATE_LIMITING__REDIS__PASSWORD`.
+    #[serde(default, skip_serializing)]
+    pub password: Option<SecretString>,
+    /// A file holding the password (e.g. a mounted secret).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub database: u32,
+    #[serde(default = "default_redis_timeout_ms")]
+    pub timeout_ms: u32,
+    #[serde(default)]
+    pub ssl: bool,
+    #[serde(default)]
+    pub ssl_verify: bool,
+    /// SNI name for TLS.
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+fn default_redis_port() -> u16 {
+    6379
+}
+
+fn default_redis_timeout_ms() -> u32 {
+    2000
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -127,6 +191,10 @@ pub struct KongSettings {
 pub struct AuthSettings {
     pub clock_skew_seconds: u64,
     pub jwks_refresh_min_interval_seconds: u64,
+    /// Keys older than this are refreshed in the background while the cached ones stay in use
+    /// (default 3600).
+    #[serde(default = "default_jwks_max_age")]
+    pub jwks_max_age_seconds: u64,
     pub issuers: Vec<IssuerSettings>,
 }
 
@@ -192,7 +260,8 @@ pub struct CatalogSettings {
     /// Per-request deadline.
     #[serde(default = "default_catalog_timeout")]
     pub request_timeout_seconds: u64,
-    /// `/readyz` fails when the last good read is older than this; unset: never for age.
+    /// `/readyz` reports the catalog `degraded` (200) when the last good read is older than
+    /// this; unset: never for age.
     #[serde(default)]
     pub max_staleness_seconds: Option<u64>,
 }
@@ -217,6 +286,10 @@ pub struct GroupsClaimSettings {
     /// Prefix added to every value, e.g. `ci:repo:`.
     #[serde(default)]
     pub prefix: Option<String>,
+}
+
+fn default_jwks_max_age() -> u64 {
+    3600
 }
 
 fn default_subject_claim() -> String {
@@ -267,10 +340,12 @@ impl Default for Settings {
                 admin_token_file: None,
                 ca_cert_file: None,
                 client_identity_file: None,
+                rate_limiting: RateLimitingSettings::default(),
             },
             auth: AuthSettings {
                 clock_skew_seconds: 60,
                 jwks_refresh_min_interval_seconds: 30,
+                jwks_max_age_seconds: default_jwks_max_age(),
                 issuers: Vec::new(),
             },
             catalog: None,
@@ -316,6 +391,17 @@ impl Settings {
                 return Err(ConfigError::Invalid(vec![
                     "catalog.token must not be written in the configuration file: set \
                      GATEKEY_CATALOG__TOKEN or catalog.token_file"
+                        .to_owned(),
+                ]));
+            }
+            if from_file
+                .find_value("kong.rate_limiting.redis.password")
+                .is_ok()
+            {
+                return Err(ConfigError::Invalid(vec![
+                    "kong.rate_limiting.redis.password must not be written in the configuration \
+                     file: set GATEKEY_KONG__RATE_LIMITING__REDIS__PASSWORD or \
+                     kong.rate_limiting.redis.password_file"
                         .to_owned(),
                 ]));
             }
@@ -393,6 +479,7 @@ impl Settings {
         if self.auth.clock_skew_seconds > 300 {
             problems.push("auth.clock_skew_seconds must be at most 300".to_owned());
         }
+        validate_rate_limiting(&self.kong.rate_limiting, &mut problems);
         self.validate_reliability(&mut problems);
         if let Some(catalog) = &self.catalog {
             validate_catalog(catalog, &mut problems);
@@ -451,6 +538,38 @@ impl Settings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.http.request_timeout_seconds)
+    }
+}
+
+fn validate_rate_limiting(settings: &RateLimitingSettings, problems: &mut Vec<String>) {
+    match (settings.policy, &settings.redis) {
+        (CounterPolicyName::Redis, None) => problems.push(
+            "kong.rate_limiting.redis (host, port, ...) is required with policy = \"redis\""
+                .to_owned(),
+        ),
+        (CounterPolicyName::Redis, Some(redis)) => {
+            if redis.host.trim().is_empty() {
+                problems.push("kong.rate_limiting.redis.host must not be empty".to_owned());
+            }
+            if redis.port == 0 {
+                problems.push("kong.rate_limiting.redis.port must be above 0".to_owned());
+            }
+            if redis.password.is_some() && redis.password_file.is_some() {
+                problems.push(
+                    "kong.rate_limiting.redis: set at most one of \
+                     GATEKEY_KONG__RATE_LIMITING__REDIS__PASSWORD and password_file"
+                        .to_owned(),
+                );
+            }
+            // Kong's `typedefs.timeout`: 0 to 2^31 - 2 milliseconds.
+            if redis.timeout_ms > 2_147_483_646 {
+                problems
+                    .push("kong.rate_limiting.redis.timeout_ms is above Kong's maximum".to_owned());
+            }
+        }
+        (_, Some(_)) => problems
+            .push("kong.rate_limiting.redis is only used with policy = \"redis\"".to_owned()),
+        (_, None) => {}
     }
 }
 
@@ -574,6 +693,55 @@ algorithms = ["RS256"]
             let catalog = settings.catalog.expect("catalog");
             assert_eq!(catalog.refresh_interval_seconds, 60);
             assert!(!format!("{catalog:?}").contains("catalog-secret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_rate_limit_counter_policy_needs_redis_settings_and_keeps_the_password_out_of_the_file() {
+        Jail::expect_with(|jail| {
+            assert_eq!(
+                Settings::default().kong.rate_limiting.policy,
+                CounterPolicyName::Local
+            );
+            jail.create_file(
+                "gatekey.toml",
+                &format!("{MINIMAL}\n[kong.rate_limiting]\npolicy = \"redis\"\n"),
+            )?;
+            let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("no redis");
+            assert!(
+                err.to_string().contains("kong.rate_limiting.redis"),
+                "{err}"
+            );
+            let with_redis = format!(
+                "{MINIMAL}\n[kong.rate_limiting]\npolicy = \"redis\"\n\
+                 [kong.rate_limiting.redis]\nhost = \"redis.internal\"\nssl = true\n"
+            );
+            jail.create_file(
+                "gatekey.toml",
+                &format!("{with_redis}password = \"in-the-file\"\n"),
+            )?;
+            let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("password");
+            assert!(err.to_string().contains("must not be written"), "{err}");
+            jail.create_file("gatekey.toml", &with_redis)?;
+            jail.set_env(
+                "GATEKEY_KONG__RATE_LIMITING__REDIS__PASSWORD",
+                "redis-secret",
+            );
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            let redis = settings.kong.rate_limiting.redis.as_ref().expect("redis");
+            assert_eq!(
+                (redis.port, redis.timeout_ms, redis.ssl),
+                (6379, 2000, true)
+            );
+            assert!(redis.password.is_some());
+            assert!(!format!("{settings:?}").contains("redis-secret"));
+            jail.create_file(
+                "gatekey.toml",
+                &with_redis.replace("policy = \"redis\"", "policy = \"local\""),
+            )?;
+            let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("unused");
+            assert!(err.to_string().contains("only used with"), "{err}");
             Ok(())
         });
     }

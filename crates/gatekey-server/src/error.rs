@@ -8,7 +8,9 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatekey_auth::AuthError;
+use gatekey_core::issuance::FailureCode;
 use gatekey_core::policy::{Denial, DenyReason};
+use gatekey_kong::KongError;
 use gatekey_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -71,16 +73,34 @@ pub enum ApiError {
         id: gatekey_core::issuance::IssuanceId,
     },
     #[error("Kong Admin API failed: {0}")]
-    Kong(#[from] gatekey_kong::KongError),
+    Kong(#[from] KongError),
     #[error("MongoDB failed: {0}")]
     Store(#[from] StoreError),
     #[error("request timed out")]
     Timeout,
+    /// The client disconnected before its credential was ready; nobody receives this answer.
+    #[error("the client disconnected before the credential was ready")]
+    ClientGone,
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl ApiError {
+    /// The code a failed mint records for this error: stable, and free of the internals the
+    /// error itself carries (hosts, ports, URLs, driver messages).
+    pub fn failure_code(&self) -> FailureCode {
+        match self {
+            Self::Kong(KongError::Timeout | KongError::Transport(_)) => {
+                FailureCode::KongUnavailable
+            }
+            Self::Kong(_) => FailureCode::KongRefused,
+            Self::Store(_) => FailureCode::StorageUnavailable,
+            Self::Timeout => FailureCode::Timeout,
+            Self::ClientGone => FailureCode::ClientGone,
+            _ => FailureCode::Internal,
+        }
+    }
+
     #[expect(
         clippy::too_many_lines,
         reason = "one arm per error: the whole HTTP mapping stays in one place"
@@ -231,7 +251,7 @@ impl ApiError {
                 "Storage unavailable",
                 "the credential store is unavailable; try again shortly".to_owned(),
             ),
-            Self::Timeout => (
+            Self::Timeout | Self::ClientGone => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
                 "Request timed out",
@@ -336,6 +356,51 @@ impl From<QueryRejection> for ApiError {
         Self::BadRequest {
             code: "invalid_query",
             detail: rejection.body_text(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatekey_core::issuance::FailureCode;
+    use gatekey_kong::KongError;
+    use gatekey_store::StoreError;
+
+    use super::ApiError;
+
+    #[test]
+    fn failure_codes_name_the_failing_dependency_and_not_its_error() {
+        let cases = [
+            (
+                ApiError::Kong(KongError::Timeout),
+                FailureCode::KongUnavailable,
+            ),
+            (
+                ApiError::Kong(KongError::Api {
+                    status: 500,
+                    code: None,
+                    message: "An unexpected error occurred".to_owned(),
+                }),
+                FailureCode::KongRefused,
+            ),
+            (
+                ApiError::Store(StoreError::CorruptDocument {
+                    collection: "issuances",
+                    id: "x".to_owned(),
+                    detail: "mongodb://db.internal:27017".to_owned(),
+                }),
+                FailureCode::StorageUnavailable,
+            ),
+            (ApiError::Timeout, FailureCode::Timeout),
+            (ApiError::ClientGone, FailureCode::ClientGone),
+            (
+                ApiError::Internal("no randomness available".to_owned()),
+                FailureCode::Internal,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.failure_code(), code, "{error}");
+            assert!(!code.message().contains("internal:"), "{code}");
         }
     }
 }

@@ -18,10 +18,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
 use gatekey_core::issuance::{
-    Issuance, IssuanceId, IssuanceState, KongRef, NewIssuance, key_fingerprint,
+    FailureCode, Issuance, IssuanceId, IssuanceState, KongRef, NewIssuance, key_fingerprint,
 };
 use gatekey_core::policy::{ApiPolicy, Denial, MintGrant, RateLimit};
-use gatekey_kong::{KongError, NewAcl, NewConsumer, NewKeyAuth, NewPlugin};
+use gatekey_kong::{
+    KongError, NewAcl, NewConsumer, NewKeyAuth, RateLimitWindows, rate_limiting_plugin,
+};
 use rand::TryRngCore as _;
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -65,6 +67,12 @@ pub const MANAGED_TAG: &str = "gatekey";
 pub const ISSUANCE_TAG_PREFIX: &str = "gatekey-issuance:";
 /// `revoked_by` of a credential withdrawn because its caller left before the key was delivered.
 pub const WITHDRAWN_BY: &str = "gatekey:undelivered";
+
+/// The audit detail of a failed mint: its code and sentence, e.g. `kong_unavailable: The gateway
+/// could not be reached; nothing was issued.`
+pub fn failure_detail(failure: FailureCode) -> String {
+    format!("{failure}: {}", failure.message())
+}
 
 /// Kong tags that tie a consumer to its issuance; the reconciler finds orphans by them.
 pub fn consumer_tags(api_id: &str, id: &IssuanceId) -> Vec<String> {
@@ -165,7 +173,8 @@ impl AppState {
     ) -> Result<Minted, ApiError> {
         let (deliver, delivered) = tokio::sync::oneshot::channel();
         let state = self.clone();
-        self.reliability.mint_tasks.spawn(async move {
+        // The task logs inside the request's span, so its lines carry the request id.
+        let task = async move {
             let caller_gone = || deliver.is_closed();
             let outcome = state
                 .mint(&caller, &api, rate_limit, issuance, &caller_gone)
@@ -173,7 +182,10 @@ impl AppState {
             if let Err(Ok(minted)) = deliver.send(outcome) {
                 state.withdraw_undelivered(&caller, minted).await;
             }
-        });
+        };
+        self.reliability
+            .mint_tasks
+            .spawn(tracing::Instrument::in_current_span(task));
         delivered
             .await
             .map_err(|_| ApiError::Internal("the mint task ended without an outcome".to_owned()))?
@@ -212,7 +224,7 @@ impl AppState {
                 .create_kong_side(api, &issuance, &key, rate_limit)
                 .await?;
             if caller_gone() {
-                return Err(ApiError::Timeout);
+                return Err(ApiError::ClientGone);
             }
             let active = self
                 .store
@@ -321,24 +333,19 @@ impl AppState {
         };
         let plugin = async {
             match rate_limit {
-                Some(limit) => self
-                    .kong
-                    .add_consumer_plugin(
-                        &consumer.id,
-                        &NewPlugin {
-                            name: "rate-limiting".to_owned(),
-                            config: serde_json::json!({
-                                "second": limit.second,
-                                "minute": limit.minute,
-                                "hour": limit.hour,
-                                "day": limit.day,
-                                "policy": "local",
-                            }),
-                            tags: Some(tags.clone()),
-                        },
-                    )
-                    .await
-                    .map(|_| ()),
+                Some(limit) => {
+                    let windows = RateLimitWindows {
+                        second: limit.second,
+                        minute: limit.minute,
+                        hour: limit.hour,
+                        day: limit.day,
+                    };
+                    let plugin = rate_limiting_plugin(windows, &self.counter_policy, tags.clone());
+                    self.kong
+                        .add_consumer_plugin(&consumer.id, &plugin)
+                        .await
+                        .map(|_| ())
+                }
                 None => Ok(()),
             }
         };
@@ -352,16 +359,26 @@ impl AppState {
 
     /// Best effort after a failed mint: remove whatever Kong has, then record the failure. If
     /// either step fails, the reconciler finds the `pending` record or the tagged consumer.
+    ///
+    /// The record and the audit event get the failure's code and sentence; the error itself
+    /// (which may name Kong's or MongoDB's address) is logged here, with the request id, only.
     async fn abandon_mint(&self, caller: &Caller, issuance: &Issuance, cause: &ApiError) {
+        let failure = cause.failure_code();
+        tracing::error!(
+            error = %cause,
+            code = %failure,
+            issuance = %issuance.id,
+            request_id = caller.context.request_id.as_deref().unwrap_or("-"),
+            "mint failed; rolling back"
+        );
         let username = consumer_username(&issuance.id);
         if let Err(err) = self.kong.delete_consumer(&username).await {
             tracing::error!(error = %err, issuance = %issuance.id, "rollback of the Kong consumer failed; the reconciler will remove it");
         }
-        let reason = cause.to_string();
         if let Err(err) = self
             .store
             .issuances()
-            .mark_failed(&issuance.id, &reason, self.clock.now())
+            .mark_failed(&issuance.id, failure, self.clock.now())
             .await
         {
             tracing::error!(error = %err, issuance = %issuance.id, "could not mark the issuance failed");
@@ -371,7 +388,7 @@ impl AppState {
             .forget_live(&issuance.subject, &issuance.api_id);
         let mut failed =
             self.audit_event(caller, AuditAction::Mint, Decision::Allow, "issue_failed");
-        failed.detail = Some(reason);
+        failed.detail = Some(failure_detail(failure));
         failed.api_id = Some(issuance.api_id.clone());
         failed.issuance_id = Some(issuance.id);
         failed.scopes.clone_from(&issuance.scopes);

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
-use gatekey_core::issuance::{Issuance, IssuanceId, IssuanceState};
+use gatekey_core::issuance::{FailureCode, Issuance, IssuanceId, IssuanceState};
 use gatekey_kong::{Consumer, KongError, ListQuery};
 use gatekey_store::StoreError;
 use tokio::sync::watch;
@@ -213,7 +213,7 @@ impl Reconciler {
                 .state
                 .store
                 .issuances()
-                .mark_failed(&issuance.id, &reason, self.state.clock.now())
+                .mark_failed(&issuance.id, FailureCode::Abandoned, self.state.clock.now())
                 .await
             {
                 Ok(_) => {}

@@ -14,14 +14,14 @@ use gatekey_auth::{
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogSource};
 use gatekey_core::SystemClock;
 use gatekey_core::policy::{GroupPrefixes, Policy, PolicyDocument};
-use gatekey_kong::{AdminAuth, KongClient, KongConfig};
+use gatekey_kong::{AdminAuth, CounterPolicy, KongClient, KongConfig, RedisCounters};
 use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
-use crate::config::{CatalogSettings, Settings};
+use crate::config::{CatalogSettings, CounterPolicyName, Settings};
 use crate::limits::LimitCounts;
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
@@ -50,6 +50,8 @@ pub enum StartupError {
     },
     #[error("token verification: {0}")]
     Auth(String),
+    #[error("kong.rate_limiting.policy is redis but kong.rate_limiting.redis is not set")]
+    RedisSettingsMissing,
     #[error("kong.admin_url is not a URL: {0}")]
     KongUrl(String),
     #[error("Kong client: {0}")]
@@ -140,6 +142,40 @@ fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
     Ok(KongClient::new(&config)?)
 }
 
+/// Kong's counter policy for credential rate limits, with the Redis password read from its file.
+fn counter_policy(settings: &Settings) -> Result<CounterPolicy, StartupError> {
+    let rate_limiting = &settings.kong.rate_limiting;
+    Ok(match (rate_limiting.policy, &rate_limiting.redis) {
+        (CounterPolicyName::Local, _) => CounterPolicy::Local,
+        (CounterPolicyName::Cluster, _) => CounterPolicy::Cluster,
+        (CounterPolicyName::Redis, redis) => {
+            // Validated with the settings: `redis` is present.
+            let redis = redis.as_ref().ok_or(StartupError::RedisSettingsMissing)?;
+            let password = match (&redis.password, &redis.password_file) {
+                (Some(password), _) => Some(password.clone()),
+                (None, Some(file)) => {
+                    let bytes = read_file("Redis password file", file)?;
+                    Some(SecretString::from(
+                        String::from_utf8_lossy(&bytes).trim().to_owned(),
+                    ))
+                }
+                (None, None) => None,
+            };
+            CounterPolicy::Redis(RedisCounters {
+                host: redis.host.clone(),
+                port: redis.port,
+                username: redis.username.clone(),
+                password,
+                database: redis.database,
+                timeout_ms: redis.timeout_ms,
+                ssl: redis.ssl,
+                ssl_verify: redis.ssl_verify,
+                server_name: redis.server_name.clone(),
+            })
+        }
+    })
+}
+
 fn issuer_http_client() -> Result<reqwest::Client, StartupError> {
     Ok(reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
@@ -226,6 +262,7 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
         jwks_refresh_min_interval: Duration::from_secs(
             settings.auth.jwks_refresh_min_interval_seconds,
         ),
+        jwks_max_age: Duration::from_secs(settings.auth.jwks_max_age_seconds),
         ..VerifierConfig::default()
     };
     TokenVerifier::new(config, &http).map_err(|e| StartupError::Auth(e.to_string()))
@@ -282,6 +319,7 @@ impl Application {
             userinfo,
             catalog,
             kong,
+            counter_policy: counter_policy(settings)?,
             store,
             clock: Arc::new(SystemClock),
             reliability: Reliability {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gatekey_auth::{TokenVerifier, UserinfoGroups};
 use gatekey_catalog::CatalogSource;
 use gatekey_core::Clock;
-use gatekey_kong::KongClient;
+use gatekey_kong::{CounterPolicy, KongClient};
 use gatekey_store::Store;
 use tokio_util::task::TaskTracker;
 
@@ -31,6 +31,8 @@ pub struct AppStateInner {
     /// The Backstage catalog source, when configured, and the staleness `/readyz` tolerates.
     pub catalog: Option<CatalogHandle>,
     pub kong: KongClient,
+    /// Where Kong counts the requests of a credential's rate limit.
+    pub counter_policy: CounterPolicy,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub reliability: Reliability,
@@ -59,7 +61,7 @@ impl Reliability {
 #[derive(Debug, Clone)]
 pub struct CatalogHandle {
     pub source: CatalogSource,
-    /// Beyond this age of the last good read, `/readyz` reports the catalog as failing.
+    /// Beyond this age of the last good read, `/readyz` reports the catalog as degraded.
     pub max_staleness: Option<Duration>,
 }
 

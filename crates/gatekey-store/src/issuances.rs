@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
-use gatekey_core::issuance::{Issuance, IssuanceId, IssuanceState, KongRef};
+use gatekey_core::issuance::{FailureCode, Issuance, IssuanceId, IssuanceState, KongRef};
 use mongodb::bson::{self, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
@@ -34,6 +34,11 @@ struct IssuanceDoc {
     expires_at: bson::DateTime,
     kong: Option<KongRef>,
     key_fingerprint: Option<String>,
+    /// A [`FailureCode`] name; kept as text so a code unknown to this version still reads.
+    failure_code: Option<String>,
+    /// The raw error text that records failed before failure codes stored; read, never written
+    /// (it may name internal hosts), and shown as [`FailureCode::Unspecified`].
+    #[serde(default, skip_serializing)]
     failure_reason: Option<String>,
     revoked_at: Option<bson::DateTime>,
     revoked_by: Option<String>,
@@ -57,7 +62,8 @@ impl From<&Issuance> for IssuanceDoc {
             expires_at: to_bson(issuance.expires_at),
             kong: issuance.kong.clone(),
             key_fingerprint: issuance.key_fingerprint.clone(),
-            failure_reason: issuance.failure_reason.clone(),
+            failure_code: issuance.failure.map(|code| code.as_str().to_owned()),
+            failure_reason: None,
             revoked_at: issuance.revoked_at.map(to_bson),
             revoked_by: issuance.revoked_by.clone(),
             request_id: issuance.request_id.clone(),
@@ -92,7 +98,13 @@ impl TryFrom<IssuanceDoc> for Issuance {
             expires_at: date(doc.expires_at, "expires_at")?,
             kong: doc.kong,
             key_fingerprint: doc.key_fingerprint,
-            failure_reason: doc.failure_reason,
+            failure: match (doc.failure_code, doc.failure_reason) {
+                (Some(name), _) => {
+                    Some(FailureCode::parse(&name).unwrap_or(FailureCode::Unspecified))
+                }
+                (None, Some(_)) => Some(FailureCode::Unspecified),
+                (None, None) => None,
+            },
             revoked_at: doc
                 .revoked_at
                 .map(|at| date(at, "revoked_at"))
@@ -178,17 +190,17 @@ impl IssuanceRepo {
         .await
     }
 
-    /// `pending -> failed`, with the reason the mint failed.
+    /// `pending -> failed`, with the code of why the mint failed.
     pub async fn mark_failed(
         &self,
         id: &IssuanceId,
-        reason: &str,
+        failure: FailureCode,
         at: DateTime<Utc>,
     ) -> Result<Issuance, StoreError> {
         self.transition(
             id,
             IssuanceState::Failed,
-            doc! { "failure_reason": reason, "updated_at": to_bson(at) },
+            doc! { "failure_code": failure.as_str(), "updated_at": to_bson(at) },
         )
         .await
     }

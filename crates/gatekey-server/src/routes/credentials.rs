@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use gatekey_core::audit::AuditAction;
-use gatekey_core::issuance::{EffectiveState, Issuance, IssuanceId};
+use gatekey_core::issuance::{EffectiveState, FailureCode, Issuance, IssuanceId};
 use gatekey_core::policy::{Denial, DenyReason, MintRequest};
 use gatekey_store::{IssuanceFilter, PageRequest};
 use secrecy::ExposeSecret as _;
@@ -52,7 +52,27 @@ pub struct Credential {
     pub key_fingerprint: Option<String>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoked_by: Option<String>,
-    pub failure_reason: Option<String>,
+    /// Why the mint failed (`failed` only).
+    pub failure: Option<CredentialFailure>,
+}
+
+/// Why a credential's mint failed: a stable code to act on and a sentence to show. Never the
+/// underlying error, which stays in Gatekey's log under the mint's request id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialFailure {
+    pub code: FailureCode,
+    /// What happened, for people.
+    #[schema(example = "The gateway could not be reached; nothing was issued.")]
+    pub message: String,
+}
+
+impl From<FailureCode> for CredentialFailure {
+    fn from(code: FailureCode) -> Self {
+        Self {
+            code,
+            message: code.message().to_owned(),
+        }
+    }
 }
 
 impl Credential {
@@ -71,7 +91,7 @@ impl Credential {
             key_fingerprint: issuance.key_fingerprint,
             revoked_at: issuance.revoked_at,
             revoked_by: issuance.revoked_by,
-            failure_reason: issuance.failure_reason,
+            failure: issuance.failure.map(CredentialFailure::from),
         }
     }
 }

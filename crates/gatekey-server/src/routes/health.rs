@@ -1,14 +1,20 @@
-//! Probes: `/healthz` says the process serves requests; `/readyz` says its dependencies (Kong,
-//! MongoDB, every trusted issuer) answer, so a load balancer only sends traffic that can succeed.
-//! The Backstage catalog counts once it has been read; afterwards its age is reported and only
-//! fails readiness beyond `catalog.max_staleness_seconds`, because the last good catalog is
-//! still served.
+//! Probes: `/healthz` says the process serves requests; `/readyz` says whether it can mint, so a
+//! load balancer only sends traffic that can succeed.
+//!
+//! Readiness fails (503) only when no mint can succeed: Kong's Admin API or MongoDB is
+//! unreachable, or no trusted issuer has keys to verify any token with. A dependency that limits
+//! Gatekey without stopping it is reported as `degraded` with 200: one issuer unreachable (its
+//! cached keys still verify its tokens; without keys only its callers are refused), or the
+//! Backstage catalog not read yet or older than `catalog.max_staleness_seconds` (the policy file
+//! and the last good catalog are still served). Taking every replica out of a load balancer for
+//! those would refuse everybody instead of somebody.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use gatekey_auth::IssuerHealth;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,6 +22,8 @@ use crate::state::{AppState, CatalogHandle};
 
 /// Deadline for each dependency check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the probe waits for an issuer's key fetch before reporting what it knows.
+const ISSUER_WAIT: Duration = Duration::from_secs(2);
 
 /// Liveness.
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,9 +34,31 @@ pub struct Health {
 /// Readiness with the state of each dependency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` or `not_ready`.
-    pub status: String,
+    pub status: ReadinessStatus,
     pub checks: Vec<DependencyCheck>,
+}
+
+/// Whether this replica should receive traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessStatus {
+    /// Every dependency is fine.
+    Ready,
+    /// Serving, but some callers or APIs are affected: see the `degraded` checks (200).
+    Degraded,
+    /// No mint can succeed: see the `failed` checks (503).
+    NotReady,
+}
+
+/// One dependency's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    Ok,
+    /// Impaired, but Gatekey still serves (cached issuer keys, the last good catalog).
+    Degraded,
+    /// Gatekey cannot mint without it.
+    Failed,
 }
 
 /// One dependency's state.
@@ -36,8 +66,13 @@ pub struct Readiness {
 pub struct DependencyCheck {
     /// `kong`, `mongodb`, `issuer:<name>`, or `catalog`.
     pub name: String,
+    pub state: CheckState,
+    /// `state` is `ok`.
     pub ok: bool,
     pub error: Option<String>,
+    /// Seconds since the issuer's keys were fetched (the `issuer:` checks, once keys exist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_age_seconds: Option<u64>,
     /// The catalog's age and contents (the `catalog` check only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<CatalogDetails>,
@@ -67,80 +102,101 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Kong, MongoDB and every trusted issuer answer, and the Backstage catalog (when configured)
-/// has been read.
+/// Whether Gatekey can mint: 503 when Kong or MongoDB is unreachable or no issuer has keys;
+/// 200 `degraded` when an issuer or the Backstage catalog is impaired but Gatekey still serves.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
     responses(
-        (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "A dependency is down", body = Readiness),
+        (status = 200, description = "Ready, or degraded but serving", body = Readiness),
+        (status = 503, description = "Cannot mint: Kong or MongoDB unreachable, or no issuer \
+            has keys", body = Readiness),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let kong = async {
         match tokio::time::timeout(CHECK_TIMEOUT, state.kong.status()).await {
-            Ok(Ok(status)) if status.database.reachable => check("kong", None),
-            Ok(Ok(_)) => check(
-                "kong",
-                Some("Kong reports its database unreachable".to_owned()),
-            ),
-            Ok(Err(err)) => check("kong", Some(err.to_string())),
-            Err(_) => check("kong", Some("timed out".to_owned())),
+            Ok(Ok(status)) if status.database.reachable => check("kong", CheckState::Ok, None),
+            Ok(Ok(_)) => failed("kong", "Kong reports its database unreachable".to_owned()),
+            Ok(Err(err)) => failed("kong", err.to_string()),
+            Err(_) => failed("kong", "timed out".to_owned()),
         }
     };
     let mongo = async {
         match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
-            Ok(Ok(())) => check("mongodb", None),
-            Ok(Err(err)) => check("mongodb", Some(err.to_string())),
-            Err(_) => check("mongodb", Some("timed out".to_owned())),
+            Ok(Ok(())) => check("mongodb", CheckState::Ok, None),
+            Ok(Err(err)) => failed("mongodb", err.to_string()),
+            Err(_) => failed("mongodb", "timed out".to_owned()),
         }
     };
-    let issuers = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, state.verifier.check_issuers()).await {
-            Ok(health) => health
-                .into_iter()
-                .map(|h| {
-                    check(
-                        &format!("issuer:{}", h.name),
-                        if h.reachable {
-                            None
-                        } else {
-                            h.error.or(Some("unreachable".to_owned()))
-                        },
-                    )
-                })
-                .collect(),
-            Err(_) => vec![check("issuers", Some("timed out".to_owned()))],
-        }
-    };
+    let issuers = state.verifier.check_issuers(ISSUER_WAIT);
     let (kong, mongo, issuers) = tokio::join!(kong, mongo, issuers);
     let mut checks = vec![kong, mongo];
-    checks.extend(issuers);
+    checks.extend(issuer_checks(&issuers));
     if let Some(catalog) = &state.catalog {
         checks.push(catalog_check(catalog));
     }
-    let ready = checks.iter().all(|c| c.ok);
-    let status = if ready {
-        StatusCode::OK
+    let status = if checks.iter().any(|c| c.state == CheckState::Failed) {
+        ReadinessStatus::NotReady
+    } else if checks.iter().any(|c| c.state == CheckState::Degraded) {
+        ReadinessStatus::Degraded
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        ReadinessStatus::Ready
     };
-    (
-        status,
-        Json(Readiness {
-            status: if ready { "ready" } else { "not_ready" }.to_owned(),
-            checks,
-        }),
-    )
+    let code = if status == ReadinessStatus::NotReady {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(Readiness { status, checks }))
 }
 
-fn check(name: &str, error: Option<String>) -> DependencyCheck {
+fn check(name: &str, state: CheckState, error: Option<String>) -> DependencyCheck {
     DependencyCheck {
         name: name.to_owned(),
-        ok: error.is_none(),
+        state,
+        ok: state == CheckState::Ok,
         error,
+        key_age_seconds: None,
         details: None,
     }
 }
 
+fn failed(name: &str, error: String) -> DependencyCheck {
+    check(name, CheckState::Failed, Some(error))
+}
+
+/// One check per issuer: `ok` with fresh keys, `degraded` otherwise; `failed` for all of them
+/// when none has keys, since then no token at all can be verified.
+fn issuer_checks(issuers: &[IssuerHealth]) -> Vec<DependencyCheck> {
+    let none_has_keys = !issuers.iter().any(IssuerHealth::has_keys);
+    issuers
+        .iter()
+        .map(|issuer| {
+            let name = format!("issuer:{}", issuer.name);
+            let problem = match (&issuer.error, issuer.key_age_seconds) {
+                (Some(error), Some(age)) => Some(format!(
+                    "{error}; verifying with the keys fetched {age} s ago"
+                )),
+                (Some(error), None) => Some(format!("{error}; its tokens are refused")),
+                (None, None) => Some("keys not fetched yet; its tokens wait for them".to_owned()),
+                (None, Some(age)) if issuer.stale => Some(format!(
+                    "refreshing keys fetched {age} s ago; verifying with them meanwhile"
+                )),
+                (None, Some(_)) => None,
+            };
+            let state = match (&problem, none_has_keys) {
+                (None, _) => CheckState::Ok,
+                (Some(_), false) => CheckState::Degraded,
+                (Some(_), true) => CheckState::Failed,
+            };
+            DependencyCheck {
+                key_age_seconds: issuer.key_age_seconds,
+                ..check(&name, state, problem)
+            }
+        })
+        .collect()
+}
+
+/// `ok` once read and younger than `catalog.max_staleness_seconds`; `degraded` before the first
+/// read and beyond that age (the policy file and the last good catalog are still served).
 fn catalog_check(catalog: &CatalogHandle) -> DependencyCheck {
     let status = catalog.source.status();
     let error = match (status.age, catalog.max_staleness) {
@@ -162,6 +218,11 @@ fn catalog_check(catalog: &CatalogHandle) -> DependencyCheck {
         )),
         _ => None,
     };
+    let state = if error.is_some() {
+        CheckState::Degraded
+    } else {
+        CheckState::Ok
+    };
     DependencyCheck {
         details: Some(CatalogDetails {
             loaded: status.loaded,
@@ -170,6 +231,44 @@ fn catalog_check(catalog: &CatalogHandle) -> DependencyCheck {
             skipped_entities: status.skipped_last_read,
             last_error: status.last_error,
         }),
-        ..check("catalog", error)
+        ..check("catalog", state, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer(name: &str, key_age_seconds: Option<u64>, error: Option<&str>) -> IssuerHealth {
+        IssuerHealth {
+            name: name.to_owned(),
+            issuer: format!("https://{name}.example"),
+            key_age_seconds,
+            stale: false,
+            error: error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_unreachable_issuer_degrades_unless_no_issuer_has_keys() {
+        let checks = issuer_checks(&[
+            issuer("up", Some(5), None),
+            issuer("cached", Some(4000), Some("cannot be reached")),
+            issuer("never", None, Some("cannot be reached")),
+        ]);
+        let states: Vec<CheckState> = checks.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            [CheckState::Ok, CheckState::Degraded, CheckState::Degraded]
+        );
+        assert!(
+            checks[1]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("fetched 4000 s ago"))
+        );
+
+        let checks = issuer_checks(&[issuer("never", None, Some("cannot be reached"))]);
+        assert_eq!(checks[0].state, CheckState::Failed);
     }
 }

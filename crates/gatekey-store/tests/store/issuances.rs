@@ -1,7 +1,9 @@
 //! Issuance records: storage format, the state machine as conditional updates, listing.
 
 use chrono::Duration;
-use gatekey_core::issuance::{Issuance, IssuanceId, IssuanceState, KongRef, key_fingerprint};
+use gatekey_core::issuance::{
+    FailureCode, Issuance, IssuanceId, IssuanceState, KongRef, key_fingerprint,
+};
 use gatekey_store::{ISSUANCES, IssuanceFilter, PageRequest, StoreError};
 use mongodb::bson::{Bson, doc};
 
@@ -94,15 +96,45 @@ async fn allowed_transitions_record_their_details() {
     let other = issuance("user:default/ada", "orders", t(0));
     repo.insert_pending(&other).await.expect("insert");
     let failed = repo
-        .mark_failed(&other.id, "Kong Admin API failed", t(3))
+        .mark_failed(&other.id, FailureCode::KongUnavailable, t(3))
         .await
         .expect("pending -> failed");
     assert_eq!(failed.state, IssuanceState::Failed);
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("Kong Admin API failed")
-    );
+    assert_eq!(failed.failure, Some(FailureCode::KongUnavailable));
     assert_eq!(failed.kong, None);
+    let raw = db
+        .raw(ISSUANCES)
+        .find_one(doc! { "_id": other.id.to_string() })
+        .await
+        .expect("find")
+        .expect("stored");
+    assert_eq!(raw.get_str("failure_code"), Ok("kong_unavailable"));
+    assert!(
+        !raw.contains_key("failure_reason"),
+        "no free text is written"
+    );
+}
+
+#[tokio::test]
+async fn a_record_failed_with_free_text_before_codes_reads_as_unspecified() {
+    let db = TestDb::start().await;
+    let repo = db.store.issuances();
+    let legacy = issuance("user:default/ada", "orders", t(0));
+    repo.insert_pending(&legacy).await.expect("insert");
+    db.raw(ISSUANCES)
+        .update_one(
+            doc! { "_id": legacy.id.to_string() },
+            doc! { "$set": {
+                "state": "failed",
+                "failure_reason": "Kong Admin API failed: error sending request for url \
+                                   (http://kong-admin.internal:8001/consumers)",
+            }, "$unset": { "failure_code": "" } },
+        )
+        .await
+        .expect("write a record the way older versions did");
+    let read = repo.get(&legacy.id).await.expect("get").expect("exists");
+    assert_eq!(read.state, IssuanceState::Failed);
+    assert_eq!(read.failure, Some(FailureCode::Unspecified));
 }
 
 #[tokio::test]
@@ -155,7 +187,7 @@ async fn refused_transitions_report_the_current_state_and_change_nothing() {
     );
     repo.insert_pending(&active).await.expect("insert");
     let err = repo
-        .mark_failed(&active.id, "late failure", t(5))
+        .mark_failed(&active.id, FailureCode::Internal, t(5))
         .await
         .expect_err("active cannot fail");
     assert!(
