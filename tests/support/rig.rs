@@ -223,6 +223,33 @@ impl Rig {
         Reply::read(request.send().await?).await
     }
 
+    /// Starts `count` mints at once, spread round-robin over the `replicas` (Gatekey base URLs);
+    /// the replies in the order the mints were started.
+    pub async fn mint_concurrently(
+        &self,
+        replicas: &[&str],
+        token: &str,
+        body: &Value,
+        count: usize,
+    ) -> anyhow::Result<Vec<Reply>> {
+        futures::future::try_join_all(
+            (0..count).map(|n| self.mint(replicas[n % replicas.len()], token, body, None)),
+        )
+        .await
+    }
+
+    /// Gatekey's store on this rig's database, reached directly (not through the fault proxy),
+    /// to set up what a replica that crashed would have left behind.
+    pub async fn store(&self) -> anyhow::Result<gatekey_store::Store> {
+        Ok(gatekey_store::Store::connect(&gatekey_store::StoreConfig {
+            uri: self.mongo.uri.clone(),
+            database: self.database.clone(),
+            issuance_retention_days: 90,
+            audit_retention_days: None,
+        })
+        .await?)
+    }
+
     /// The status of `GET /orders` through the Kong simulator's proxy with `key`.
     pub async fn gateway_status(&self, key: &str) -> anyhow::Result<StatusCode> {
         Ok(self

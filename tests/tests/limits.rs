@@ -1,13 +1,17 @@
-//! Guarantee 5: limits. Per-subject mint rate and the cap on live credentials per subject and API
-//! answer 429 with `Retry-After` (and are audited); oversized bodies and headers are refused
-//! before any handler runs; replicas see each other's mints within `limits.cache_seconds`;
-//! SIGTERM lets an in-flight mint finish and hand out a working key.
+//! Guarantee 5: limits. Per-caller mint rate and the cap on live credentials per caller and API
+//! answer 429 with `Retry-After` (and are audited), exactly, even for 200 concurrent mints spread
+//! over three replicas; revoking a credential, a mint that fails in Kong and a replica that died
+//! mid-mint each free exactly their slot; oversized bodies and headers are refused before any
+//! handler runs; SIGTERM lets an in-flight mint finish and hand out a working key.
 
 use std::time::Duration;
 
+use chrono::Utc;
 use gatekey_e2e::fault_proxy::Mode;
-use gatekey_e2e::rig::Rig;
+use gatekey_e2e::rig::{InProcess, Reply, Rig};
 use gatekey_e2e::{POLICY, Stack};
+use gatekey_server::config::Settings;
+use gatekey_store::{LimitVerdict, MintLimits, MintSlot};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -204,39 +208,244 @@ async fn sigterm_lets_an_in_flight_mint_finish_and_its_key_works() {
     );
 }
 
-#[tokio::test]
-async fn replicas_see_each_others_mints_within_the_count_cache_time() {
-    let rig = Rig::start().await.expect("rig");
+/// Mints one caller starts at once in the replica tests.
+const CONCURRENT_MINTS: usize = 200;
+
+/// Settings for replicas taking many concurrent mints: a request timeout long enough for all of
+/// them to queue at one MongoDB server, and no reconciler (it has nothing to do here).
+fn replica_settings(rig: &Rig, mints_per_minute: u32, live_per_api: u32) -> Settings {
     let mut settings = rig.settings();
-    settings.limits.mints_per_subject_per_minute = 3;
-    settings.limits.cache_seconds = 1;
-    let a = rig.serve(&settings).await.expect("replica a");
-    let b = rig.serve(&settings).await.expect("replica b");
-    let token = rig.token("user:default/jane", &["payments-team"]);
-    for _ in 0..2 {
-        let reply = rig.mint(&a.url, &token, &read(), None).await.expect("mint");
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    settings.limits.mints_per_subject_per_minute = mints_per_minute;
+    settings.limits.live_credentials_per_subject_and_api = live_per_api;
+    settings.http.request_timeout_seconds = 60;
+    settings.reconciler.enabled = false;
+    settings.reconciler.pending_timeout_seconds = 120;
+    settings.reconciler.orphan_grace_seconds = 120;
+    settings
+}
+
+/// Three Gatekey replicas on the rig's stores.
+async fn three_replicas(rig: &Rig, settings: &Settings) -> [InProcess; 3] {
+    [
+        rig.serve(settings).await.expect("replica a"),
+        rig.serve(settings).await.expect("replica b"),
+        rig.serve(settings).await.expect("replica c"),
+    ]
+}
+
+fn urls(replicas: &[InProcess]) -> Vec<&str> {
+    replicas
+        .iter()
+        .map(|replica| replica.url.as_str())
+        .collect()
+}
+
+/// Splits replies into the 201s and the rest, checking that every other reply is a 429 with
+/// `code` and a `Retry-After` within `retry_after`.
+fn created_and_refused(
+    replies: Vec<Reply>,
+    code: &str,
+    retry_after: std::ops::RangeInclusive<u64>,
+) -> (Vec<Reply>, usize) {
+    let (created, refused): (Vec<Reply>, Vec<Reply>) = replies
+        .into_iter()
+        .partition(|reply| reply.status == StatusCode::CREATED);
+    for reply in &refused {
+        assert_eq!(
+            reply.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            reply.body
+        );
+        assert_eq!(reply.body["code"], code, "{}", reply.body);
+        let seconds: u64 = reply
+            .header("retry-after")
+            .and_then(|value| value.parse().ok())
+            .expect("Retry-After in seconds");
+        assert!(retry_after.contains(&seconds), "Retry-After {seconds}");
     }
-    // B reads the counts fresh: A's two mints plus this one make three.
-    let reply = rig.mint(&b.url, &token, &read(), None).await.expect("mint");
+    (created, refused.len())
+}
+
+/// Live (`pending` or `active`) records of the rig, as an admin lists them.
+async fn live_records(rig: &Rig, gatekey: &str) -> usize {
+    rig.records(gatekey)
+        .await
+        .expect("records")
+        .iter()
+        .filter(|record| matches!(record["state"].as_str(), Some("pending" | "active")))
+        .count()
+}
+
+async fn stop_all(replicas: [InProcess; 3]) {
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_mints_over_three_replicas_issue_exactly_the_live_credential_cap() {
+    let rig = Rig::start().await.expect("rig");
+    let replicas = three_replicas(&rig, &replica_settings(&rig, 10_000, 5)).await;
+    let token = rig.token("user:default/jane", &["payments-team"]);
+    let replies = rig
+        .mint_concurrently(&urls(&replicas), &token, &read(), CONCURRENT_MINTS)
+        .await
+        .expect("mints");
+    // The earliest of the five credentials expires in ~600 s: that is when the cap frees up.
+    let (created, refused) = created_and_refused(replies, "too_many_live_credentials", 590..=600);
+    assert_eq!(created.len(), 5);
+    assert_eq!(refused, CONCURRENT_MINTS - 5);
+    let records = rig.records(&replicas[0].url).await.expect("records");
+    assert_eq!(records.len(), 5, "{records:?}");
+    assert_eq!(rig.consumers().await.expect("consumers").len(), 5);
+    for reply in &created {
+        let key = reply.body["key"].as_str().expect("key");
+        assert_eq!(
+            rig.gateway_status(key).await.expect("gateway"),
+            StatusCode::OK
+        );
+    }
+    stop_all(replicas).await;
+}
+
+#[tokio::test]
+async fn concurrent_mints_over_three_replicas_start_exactly_the_mint_rate() {
+    let rig = Rig::start().await.expect("rig");
+    let replicas = three_replicas(&rig, &replica_settings(&rig, 7, 1_000)).await;
+    let token = rig.token("user:default/jane", &["payments-team"]);
+    let replies = rig
+        .mint_concurrently(&urls(&replicas), &token, &read(), CONCURRENT_MINTS)
+        .await
+        .expect("mints");
+    let (created, refused) = created_and_refused(replies, "mint_rate_limited", 1..=60);
+    assert_eq!(created.len(), 7);
+    assert_eq!(refused, CONCURRENT_MINTS - 7);
+    assert_eq!(
+        rig.records(&replicas[0].url).await.expect("records").len(),
+        7
+    );
+    assert_eq!(rig.consumers().await.expect("consumers").len(), 7);
+    // The refusals are audited as denials.
+    let denied = rig
+        .audit(&replicas[0].url, "decision=deny")
+        .await
+        .expect("audit");
+    assert!(
+        denied
+            .iter()
+            .any(|event| event["reason"] == "mint_rate_limited"),
+        "{denied:?}"
+    );
+    stop_all(replicas).await;
+}
+
+#[tokio::test]
+async fn revoking_one_credential_at_the_cap_frees_exactly_one_slot() {
+    let rig = Rig::start().await.expect("rig");
+    let replicas = three_replicas(&rig, &replica_settings(&rig, 10_000, 2)).await;
+    let token = rig.token("user:default/jane", &["payments-team"]);
+    let first = rig
+        .mint(&replicas[0].url, &token, &read(), None)
+        .await
+        .expect("mint");
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let second = rig
+        .mint(&replicas[1].url, &token, &read(), None)
+        .await
+        .expect("mint");
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    let id = first.body["credential"]["id"].as_str().expect("id");
+    let revoked = rig
+        .call(
+            &replicas[2].url,
+            Method::DELETE,
+            &format!("/v1/credentials/{id}"),
+            &token,
+        )
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    let replies = rig
+        .mint_concurrently(&urls(&replicas), &token, &read(), 30)
+        .await
+        .expect("mints");
+    let (created, refused) = created_and_refused(replies, "too_many_live_credentials", 1..=600);
+    assert_eq!((created.len(), refused), (1, 29));
+    assert_eq!(live_records(&rig, &replicas[0].url).await, 2);
+    stop_all(replicas).await;
+}
+
+#[tokio::test]
+async fn a_mint_that_fails_in_kong_frees_its_slot() {
+    let rig = Rig::start().await.expect("rig");
+    let replicas = three_replicas(&rig, &replica_settings(&rig, 10_000, 2)).await;
+    let token = rig.token("user:default/jane", &["payments-team"]);
+    rig.kong_faults.set(Mode::Refuse);
+    for replica in &replicas {
+        let reply = rig
+            .mint(&replica.url, &token, &read(), None)
+            .await
+            .expect("mint");
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
+    }
+    rig.kong_faults.set(Mode::Pass);
+    // Three failed mints hold no slot: the whole cap of two is still there, and no more.
+    let replies = rig
+        .mint_concurrently(&urls(&replicas), &token, &read(), 30)
+        .await
+        .expect("mints");
+    let (created, refused) = created_and_refused(replies, "too_many_live_credentials", 590..=600);
+    assert_eq!((created.len(), refused), (2, 28));
+    assert_eq!(rig.consumers().await.expect("consumers").len(), 2);
+    stop_all(replicas).await;
+}
+
+#[tokio::test]
+async fn a_slot_counted_by_a_replica_that_died_before_recording_its_mint_is_reclaimed() {
+    let rig = Rig::start().await.expect("rig");
+    let settings = replica_settings(&rig, 10_000, 1);
+    let gatekey = rig.serve(&settings).await.expect("gatekey");
+    // A replica counted a mint ten minutes ago, for a credential of an hour, and died before
+    // writing its record: the slot is still counted, with no record behind it.
+    let store = rig.store().await.expect("store");
+    let ten_minutes_ago = Utc::now() - chrono::Duration::minutes(10);
+    let ghost = store
+        .limit_counters()
+        .reserve(
+            &MintSlot {
+                issuer: &rig.idp.issuer(),
+                subject: "user:default/jane",
+                api_id: "orders",
+                issuance_id: gatekey_core::issuance::IssuanceId::new(),
+                expires_at: ten_minutes_ago + chrono::Duration::hours(1),
+            },
+            &MintLimits {
+                mints_per_window: 10_000,
+                window: chrono::Duration::seconds(60),
+                live_per_api: 1,
+            },
+            ten_minutes_ago,
+        )
+        .await
+        .expect("reserve");
+    assert_eq!(ghost, LimitVerdict::Reserved);
+    let token = rig.token("user:default/jane", &["payments-team"]);
+    let reply = rig
+        .mint(&gatekey.url, &token, &read(), None)
+        .await
+        .expect("mint");
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let reply = rig.mint(&b.url, &token, &read(), None).await.expect("mint");
+    // The reclaimed slot is the only one: the cap of one is full again.
+    let reply = rig
+        .mint(&gatekey.url, &token, &read(), None)
+        .await
+        .expect("mint");
     assert_eq!(
         reply.status,
         StatusCode::TOO_MANY_REQUESTS,
         "{}",
         reply.body
     );
-    // Once A's cached counts are older than `limits.cache_seconds`, A sees B's mint too.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let reply = rig.mint(&a.url, &token, &read(), None).await.expect("mint");
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
-    assert_eq!(reply.body["code"], "mint_rate_limited");
-    a.stop().await;
-    b.stop().await;
+    gatekey.stop().await;
 }

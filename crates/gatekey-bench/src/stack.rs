@@ -278,11 +278,11 @@ admin_url = "{kong}"
 format = "json"
 filter = "info"
 
-# Each bench client mints as fast as it can as one subject: the per-subject limits are checked on
-# every mint (their queries are part of the measured path) but set out of reach.
+# Each bench client mints as fast as it can as one subject: every mint is counted against the
+# per-subject limits (the counter update is part of the measured path), set out of reach.
 [limits]
-mints_per_subject_per_minute = 1000000
-live_credentials_per_subject_and_api = 1000000
+mints_per_subject_per_minute = 10000
+live_credentials_per_subject_and_api = 10000
 
 [[auth.issuers]]
 name = "bench-idp"

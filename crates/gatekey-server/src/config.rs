@@ -47,19 +47,17 @@ pub struct HttpSettings {
     pub header_limit_bytes: usize,
 }
 
-/// Per-subject limits on minting, enforced across replicas through the issuance records.
+/// Per-caller limits on minting, exact across replicas through atomic counters in MongoDB.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
-    /// Mints one subject may start per rolling minute (all APIs); more get 429.
+    /// Mints one caller (issuer and subject) may start per rolling minute (all APIs); more get
+    /// 429.
     pub mints_per_subject_per_minute: u32,
-    /// Live (`pending` or `active`, not expired) credentials one subject may hold per API.
+    /// Live (`pending` or `active`, not expired) credentials one caller may hold per API.
     pub live_credentials_per_subject_and_api: u32,
     /// How long an `Idempotency-Key` stays bound to its issuance.
     pub idempotency_key_ttl_seconds: u64,
-    /// How long a replica counts a subject's mints from memory before reading MongoDB again
-    /// (0: read on every mint). Mints on other replicas become visible within this time.
-    pub cache_seconds: u64,
 }
 
 impl Default for LimitSettings {
@@ -68,10 +66,21 @@ impl Default for LimitSettings {
             mints_per_subject_per_minute: 30,
             live_credentials_per_subject_and_api: 10,
             idempotency_key_ttl_seconds: 24 * 3600,
-            cache_seconds: 5,
         }
     }
 }
+
+/// Largest accepted value of either mint limit: a caller's counter document holds one entry per
+/// counted mint, and must stay far below MongoDB's 16 MiB document limit.
+const MAX_MINT_LIMIT: u32 = 10_000;
+
+/// Settings that no longer exist, and why: a configuration still setting one is refused with the
+/// reason instead of a bare "unknown field".
+const REMOVED_SETTINGS: &[(&str, &str)] = &[(
+    "limits.cache_seconds",
+    "the limits are exact across replicas now (atomic counters in MongoDB), so there is no \
+     per-replica count cache to tune; delete the setting",
+)];
 
 /// The reaper and reconciler (one leader across replicas, elected through a MongoDB lease).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -415,6 +424,14 @@ impl Settings {
             figment = figment.merge(from_file);
         }
         figment = figment.merge(Env::prefixed("GATEKEY_").split("__"));
+        let removed: Vec<String> = REMOVED_SETTINGS
+            .iter()
+            .filter(|(key, _)| figment.find_value(key).is_ok())
+            .map(|(key, why)| format!("{key} was removed: {why}"))
+            .collect();
+        if !removed.is_empty() {
+            return Err(ConfigError::Invalid(removed));
+        }
         let settings: Settings = figment.extract().map_err(Box::new)?;
         settings.validate()?;
         Ok(settings)
@@ -496,14 +513,19 @@ impl Settings {
         if self.http.header_limit_bytes < 1024 {
             problems.push("http.header_limit_bytes must be at least 1024".to_owned());
         }
-        if self.limits.mints_per_subject_per_minute == 0 {
-            problems.push("limits.mints_per_subject_per_minute must be above 0".to_owned());
-        }
-        if self.limits.live_credentials_per_subject_and_api == 0 {
-            problems.push("limits.live_credentials_per_subject_and_api must be above 0".to_owned());
-        }
-        if self.limits.cache_seconds > 60 {
-            problems.push("limits.cache_seconds must be at most 60".to_owned());
+        for (key, value) in [
+            (
+                "limits.mints_per_subject_per_minute",
+                self.limits.mints_per_subject_per_minute,
+            ),
+            (
+                "limits.live_credentials_per_subject_and_api",
+                self.limits.live_credentials_per_subject_and_api,
+            ),
+        ] {
+            if !(1..=MAX_MINT_LIMIT).contains(&value) {
+                problems.push(format!("{key} must be between 1 and {MAX_MINT_LIMIT}"));
+            }
         }
         if self.limits.idempotency_key_ttl_seconds < 60 {
             problems.push("limits.idempotency_key_ttl_seconds must be at least 60".to_owned());
@@ -795,6 +817,53 @@ algorithms = ["RS256"]
             assert!(err.to_string().contains("listen_port"), "{err}");
             let err = Settings::load(Some(Path::new("missing.toml"))).expect_err("missing");
             assert!(err.to_string().contains("does not exist"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_removed_count_cache_setting_is_refused_with_the_reason() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                &format!("{MINIMAL}\n[limits]\ncache_seconds = 5\n"),
+            )?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("removed")
+                .to_string();
+            assert!(text.contains("limits.cache_seconds was removed"), "{text}");
+            assert!(text.contains("exact across replicas"), "{text}");
+            jail.create_file("gatekey.toml", MINIMAL)?;
+            jail.set_env("GATEKEY_LIMITS__CACHE_SECONDS", "0");
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("removed, from the environment too")
+                .to_string();
+            assert!(text.contains("limits.cache_seconds was removed"), "{text}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mint_limits_must_fit_a_counter_document() {
+        Jail::expect_with(|jail| {
+            jail.create_file("gatekey.toml", MINIMAL)?;
+            jail.set_env("GATEKEY_LIMITS__MINTS_PER_SUBJECT_PER_MINUTE", "0");
+            jail.set_env(
+                "GATEKEY_LIMITS__LIVE_CREDENTIALS_PER_SUBJECT_AND_API",
+                "10001",
+            );
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("out of range")
+                .to_string();
+            for key in [
+                "limits.mints_per_subject_per_minute must be between 1 and 10000",
+                "limits.live_credentials_per_subject_and_api must be between 1 and 10000",
+            ] {
+                assert!(text.contains(key), "{key} missing in {text}");
+            }
+            jail.set_env("GATEKEY_LIMITS__MINTS_PER_SUBJECT_PER_MINUTE", "10000");
+            jail.set_env("GATEKEY_LIMITS__LIVE_CREDENTIALS_PER_SUBJECT_AND_API", "1");
+            assert!(Settings::load(Some(Path::new("gatekey.toml"))).is_ok());
             Ok(())
         });
     }

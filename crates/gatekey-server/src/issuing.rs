@@ -210,13 +210,18 @@ impl AppState {
         let deadline = self.reliability.mint_deadline;
         // Fail closed: no audit record, no credential. If the record write hangs past the
         // deadline it may still land as `pending`; the reconciler resolves it.
-        tokio::time::timeout(deadline, async {
+        let recorded = tokio::time::timeout(deadline, async {
             self.audit(granted.clone()).await?;
             self.store.issuances().insert_pending(&issuance).await?;
             Ok::<_, ApiError>(())
         })
         .await
-        .unwrap_or(Err(ApiError::Timeout))?;
+        .unwrap_or(Err(ApiError::Timeout));
+        if let Err(err) = recorded {
+            // Nothing was created in Kong: the mint's live-credential slot is free again.
+            self.release_live_slot(&issuance).await;
+            return Err(err);
+        }
 
         let key = generate_key()?;
         let create_and_record = async {
@@ -286,9 +291,7 @@ impl AppState {
         {
             tracing::error!(error = %err, issuance = %id, "could not mark an undelivered credential revoked");
         }
-        self.reliability
-            .limit_counts
-            .forget_live(&minted.issuance.subject, &minted.issuance.api_id);
+        self.release_live_slot(&minted.issuance).await;
         let mut event =
             self.audit_event(caller, AuditAction::Revoke, Decision::Allow, "undelivered");
         event.api_id = Some(minted.issuance.api_id.clone());
@@ -383,9 +386,7 @@ impl AppState {
         {
             tracing::error!(error = %err, issuance = %issuance.id, "could not mark the issuance failed");
         }
-        self.reliability
-            .limit_counts
-            .forget_live(&issuance.subject, &issuance.api_id);
+        self.release_live_slot(issuance).await;
         let mut failed =
             self.audit_event(caller, AuditAction::Mint, Decision::Allow, "issue_failed");
         failed.detail = Some(failure_detail(failure));
@@ -422,9 +423,7 @@ impl AppState {
             .issuances()
             .mark_revoked(&issuance.id, &caller.principal.subject, self.clock.now())
             .await?;
-        self.reliability
-            .limit_counts
-            .forget_live(&revoked.subject, &revoked.api_id);
+        self.release_live_slot(&revoked).await;
         let mut event = self.audit_event(caller, AuditAction::Revoke, Decision::Allow, "revoked");
         event.api_id = Some(revoked.api_id.clone());
         event.issuance_id = Some(revoked.id);

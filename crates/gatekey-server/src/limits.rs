@@ -1,79 +1,29 @@
-//! Per-subject mint limits: at most N mints per subject per rolling minute, and at most M live
-//! (`pending` or `active`, unexpired) credentials per subject and API. Both answer 429 with
-//! `Retry-After` set to when the oldest counted record leaves the window or expires.
+//! Per-caller mint limits: at most N mints per caller (issuer and subject) per rolling minute,
+//! and at most M live (`pending` or `active`, unexpired) credentials per caller and API. Both
+//! answer 429 with `Retry-After` set to when the oldest counted mint leaves the window or the
+//! earliest live credential expires.
 //!
-//! The counts come from the issuance records, so every replica sees every mint and a restart
-//! forgets nothing. Reading them on every mint would double a mint's MongoDB work on a busy
-//! server, so each replica reads a subject's counts at most once per `limits.cache_seconds` and
-//! keeps them current with its own mints, failures and revocations in between. A check and the
-//! reservation of the new mint happen under one lock, so one replica never overshoots; mints on
-//! other replicas become visible within `limits.cache_seconds`, which bounds the overshoot of a
-//! subject spreading its mints over replicas. The limits bound abuse; they are not exact quotas.
-
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+//! The limits are exact however many replicas serve the caller: each mint is judged and counted
+//! by one conditional update of the caller's counter in MongoDB (`gatekey_store`'s
+//! `limit_counters`), so of concurrent mints on any replicas only as many as fit are counted.
+//! A slot is released when its mint fails (before or after its record was written), when the
+//! credential is revoked or withdrawn, and when the reconciler resolves an abandoned mint; at the
+//! latest it stops counting when the credential expires. A slot left behind by a replica that
+//! crashed between counting a mint and recording it, or by a release that did not reach MongoDB,
+//! is reclaimed when it would make the caller wait: a refusal for the cap first checks the
+//! counted slots against their records.
 
 use chrono::{DateTime, Utc};
 use gatekey_core::audit::{AuditAction, Decision};
-use gatekey_core::issuance::Issuance;
-use moka::sync::Cache;
+use gatekey_core::issuance::{Issuance, IssuanceId, IssuanceState};
+use gatekey_store::{LimitVerdict, LiveSlot, MintLimits, MintSlot};
 
-use crate::config::LimitSettings;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::state::AppState;
 
 /// The rate limit's rolling window.
-const RATE_WINDOW: Duration = Duration::from_secs(60);
-/// Most subjects (and subject-API pairs) whose counts a replica keeps.
-const CACHED_SUBJECTS: u64 = 100_000;
-
-/// Sorted timestamps shared between concurrent mints of one subject (or subject and API).
-type Times = Arc<Mutex<Vec<DateTime<Utc>>>>;
-
-/// This replica's view of the counts: issue times of each subject's recent mints, and expiry
-/// times of each subject's live credentials per API.
-#[derive(Debug, Clone)]
-pub struct LimitCounts {
-    recent: Option<Cache<String, Times>>,
-    live: Option<Cache<(String, String), Times>>,
-}
-
-impl LimitCounts {
-    /// Counts kept for `ttl` between reads of MongoDB; `None` reads MongoDB on every mint.
-    pub fn new(ttl: Option<Duration>) -> Self {
-        Self {
-            recent: ttl.map(counts_cache),
-            live: ttl.map(counts_cache),
-        }
-    }
-
-    /// Drops what this replica knows of a subject's live credentials for an API, after one of
-    /// them was revoked or failed: the next mint reads them again.
-    pub fn forget_live(&self, subject: &str, api_id: &str) {
-        if let Some(live) = &self.live {
-            live.invalidate(&(subject.to_owned(), api_id.to_owned()));
-        }
-    }
-}
-
-fn counts_cache<K>(ttl: Duration) -> Cache<K, Times>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-{
-    Cache::builder()
-        .max_capacity(CACHED_SUBJECTS)
-        .time_to_live(ttl)
-        .build()
-}
-
-/// Why a mint is refused: the problem code, its detail, and `Retry-After` in seconds.
-#[derive(Debug, PartialEq, Eq)]
-struct Refusal {
-    code: &'static str,
-    detail: String,
-    retry_after_seconds: u64,
-}
+const RATE_WINDOW: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Whole seconds from `now` until `at`, at least 1 (a `Retry-After` of 0 invites a busy loop).
 fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
@@ -81,103 +31,50 @@ fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     millis.div_ceil(1000).max(1)
 }
 
-fn window() -> chrono::Duration {
-    chrono::Duration::from_std(RATE_WINDOW).unwrap_or(chrono::Duration::MAX)
-}
-
-/// Judges one mint against the counts and, when it is allowed, reserves it in them: `recent`
-/// holds issue times, `live` expiry times, both sorted. Entries that no longer count are
-/// dropped first.
-fn judge_and_reserve(
-    recent: &mut Vec<DateTime<Utc>>,
-    live: &mut Vec<DateTime<Utc>>,
-    limits: &LimitSettings,
+/// Whether a counted slot no longer stands for a credential that is live or being made: its
+/// record failed or was revoked (the release did not reach MongoDB), or it has no record although
+/// its mint had `record_deadline` to write one (the replica died in between).
+fn is_abandoned(
+    slot: &LiveSlot,
+    record: Option<&Issuance>,
     now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> Option<Refusal> {
-    recent.retain(|issued| *issued > now - window());
-    live.retain(|expiry| *expiry > now);
-    if recent.len() >= limits.mints_per_subject_per_minute as usize {
-        return Some(Refusal {
-            code: "mint_rate_limited",
-            detail: format!(
-                "at most {} credentials may be minted per minute",
-                limits.mints_per_subject_per_minute
-            ),
-            retry_after_seconds: seconds_until(recent[0] + window(), now),
-        });
+    record_deadline: chrono::Duration,
+) -> bool {
+    match record.map(|record| record.state) {
+        Some(IssuanceState::Pending | IssuanceState::Active) => false,
+        Some(IssuanceState::Failed | IssuanceState::Revoked) => true,
+        None => slot.reserved_at + record_deadline < now,
     }
-    if live.len() >= limits.live_credentials_per_subject_and_api as usize {
-        return Some(Refusal {
-            code: "too_many_live_credentials",
-            detail: format!(
-                "at most {} live credentials per API; revoke one or wait for one to expire",
-                limits.live_credentials_per_subject_and_api
-            ),
-            retry_after_seconds: seconds_until(live[0], now),
-        });
-    }
-    recent.push(now);
-    let at = live.partition_point(|expiry| *expiry <= expires_at);
-    live.insert(at, expires_at);
-    None
 }
 
 impl AppState {
-    /// Refuses the mint of `issuance` with 429 when its caller is over a limit (the refusal is
-    /// audited); otherwise counts it.
+    /// Counts the mint of `issuance` against its caller's limits, or refuses it with 429 (the
+    /// refusal is audited) when a limit is reached.
     pub async fn check_mint_limits(
         &self,
         caller: &Caller,
         issuance: &Issuance,
     ) -> Result<(), ApiError> {
         let limits = &self.reliability.limits;
-        let counts = &self.reliability.limit_counts;
-        let subject = &issuance.subject;
-        let api_key = (subject.clone(), issuance.api_id.clone());
         let now = self.clock.now();
-        let cached_recent = counts.recent.as_ref().and_then(|c| c.get(subject));
-        let cached_live = counts.live.as_ref().and_then(|c| c.get(&api_key));
-        let issuances = self.store.issuances();
-        // Whatever is not cached is read at once: one MongoDB round trip at most.
-        let (recent, live) = tokio::try_join!(
-            async {
-                match cached_recent {
-                    Some(times) => Ok(times),
-                    None => issuances
-                        .issued_since(subject, now - window(), limits.mints_per_subject_per_minute)
-                        .await
-                        .map(|times| remember(counts.recent.as_ref(), subject.clone(), times)),
-                }
-            },
-            async {
-                match cached_live {
-                    Some(times) => Ok(times),
-                    None => issuances
-                        .live_expiries(
-                            subject,
-                            &issuance.api_id,
-                            now,
-                            limits.live_credentials_per_subject_and_api,
-                        )
-                        .await
-                        .map(|times| remember(counts.live.as_ref(), api_key.clone(), times)),
-                }
-            },
-        )?;
-        let refusal = {
-            // Always this order (rate, then live), so concurrent mints cannot deadlock.
-            let mut recent = recent.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
-            judge_and_reserve(&mut recent, &mut live, limits, now, issuance.expires_at)
-        };
-        let Some(Refusal {
-            code,
-            detail,
-            retry_after_seconds,
-        }) = refusal
-        else {
-            return Ok(());
+        let (code, detail, frees_at) = match self.reserve_mint(issuance, now).await? {
+            LimitVerdict::Reserved => return Ok(()),
+            LimitVerdict::RateReached { frees_at } => (
+                "mint_rate_limited",
+                format!(
+                    "at most {} credentials may be minted per minute",
+                    limits.mints_per_subject_per_minute
+                ),
+                frees_at,
+            ),
+            LimitVerdict::LiveCapReached { frees_at, .. } => (
+                "too_many_live_credentials",
+                format!(
+                    "at most {} live credentials per API; revoke one or wait for one to expire",
+                    limits.live_credentials_per_subject_and_api
+                ),
+                frees_at,
+            ),
         };
         let mut event = self.audit_event(caller, AuditAction::Mint, Decision::Deny, code);
         event.detail = Some(detail.clone());
@@ -188,27 +85,90 @@ impl AppState {
         Err(ApiError::LimitReached {
             code,
             detail,
-            retry_after_seconds,
+            retry_after_seconds: seconds_until(frees_at, now),
         })
     }
-}
 
-/// Keeps freshly read times in `cache` (when caching), returning the entry to count in; a
-/// concurrent read that got there first wins.
-fn remember<K>(cache: Option<&Cache<K, Times>>, key: K, times: Vec<DateTime<Utc>>) -> Times
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-{
-    let fresh = Arc::new(Mutex::new(times));
-    match cache {
-        Some(cache) => cache.get_with(key, || fresh),
-        None => fresh,
+    /// Reserves the slot; when the cap is reached, reclaims abandoned slots and tries once more.
+    async fn reserve_mint(
+        &self,
+        issuance: &Issuance,
+        now: DateTime<Utc>,
+    ) -> Result<LimitVerdict, ApiError> {
+        let limits = &self.reliability.limits;
+        let limits = MintLimits {
+            mints_per_window: limits.mints_per_subject_per_minute,
+            window: RATE_WINDOW,
+            live_per_api: limits.live_credentials_per_subject_and_api,
+        };
+        let slot = MintSlot {
+            issuer: &issuance.issuer,
+            subject: &issuance.subject,
+            api_id: &issuance.api_id,
+            issuance_id: issuance.id,
+            expires_at: issuance.expires_at,
+        };
+        let counters = self.store.limit_counters();
+        let verdict = counters.reserve(&slot, &limits, now).await?;
+        let LimitVerdict::LiveCapReached { holders, .. } = &verdict else {
+            return Ok(verdict);
+        };
+        let ids: Vec<IssuanceId> = holders.iter().map(|slot| slot.issuance_id).collect();
+        let records = self.store.issuances().get_many(&ids).await?;
+        // A mint writes its record within one mint deadline of counting it; twice that leaves
+        // room for clocks that differ between replicas.
+        let record_deadline = self.reliability.mint_deadline_chrono() * 2;
+        let abandoned: Vec<IssuanceId> = holders
+            .iter()
+            .filter(|slot| {
+                let record = records.iter().find(|r| r.id == slot.issuance_id);
+                is_abandoned(slot, record, now, record_deadline)
+            })
+            .map(|slot| slot.issuance_id)
+            .collect();
+        if abandoned.is_empty() {
+            return Ok(verdict);
+        }
+        tracing::warn!(
+            slots = abandoned.len(),
+            api = %issuance.api_id,
+            "reclaiming live-credential slots without a live record"
+        );
+        counters
+            .release(
+                &issuance.issuer,
+                &issuance.subject,
+                &issuance.api_id,
+                &abandoned,
+            )
+            .await?;
+        Ok(counters.reserve(&slot, &limits, now).await?)
+    }
+
+    /// Frees the live-credential slot of `issuance` (its mint failed, or it was revoked or
+    /// withdrawn). Best effort: a slot that stays behind is reclaimed when it would make its
+    /// caller wait, and stops counting at its expiry anyway.
+    pub async fn release_live_slot(&self, issuance: &Issuance) {
+        if let Err(err) = self
+            .store
+            .limit_counters()
+            .release(
+                &issuance.issuer,
+                &issuance.subject,
+                &issuance.api_id,
+                &[issuance.id],
+            )
+            .await
+        {
+            tracing::warn!(error = %err, issuance = %issuance.id, "could not release a live-credential slot");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;
+    use gatekey_core::issuance::NewIssuance;
 
     use super::*;
 
@@ -218,11 +178,29 @@ mod tests {
             .expect("valid")
     }
 
-    fn limits(rate: u32, live: u32) -> LimitSettings {
-        LimitSettings {
-            mints_per_subject_per_minute: rate,
-            live_credentials_per_subject_and_api: live,
-            ..LimitSettings::default()
+    fn record(state: IssuanceState) -> Issuance {
+        let mut issuance = Issuance::new_pending(
+            NewIssuance {
+                subject: "user:default/jane".to_owned(),
+                issuer: "https://idp.example".to_owned(),
+                api_id: "orders".to_owned(),
+                scopes: vec!["read".to_owned()],
+                acl_groups: vec!["orders-read".to_owned()],
+                purpose: None,
+                ttl_seconds: 600,
+                request_id: None,
+            },
+            at(0),
+        );
+        issuance.state = state;
+        issuance
+    }
+
+    fn slot_of(record: &Issuance) -> LiveSlot {
+        LiveSlot {
+            issuance_id: record.id,
+            expires_at: record.expires_at,
+            reserved_at: at(0),
         }
     }
 
@@ -238,53 +216,31 @@ mod tests {
     }
 
     #[test]
-    fn allowed_mints_are_counted_until_the_rate_is_reached() {
-        let (mut recent, mut live) = (Vec::new(), Vec::new());
-        let limits = limits(2, 10);
-        for second in [0, 10] {
+    fn slots_of_live_records_are_kept_and_of_finished_ones_reclaimed() {
+        let deadline = chrono::Duration::seconds(30);
+        for (state, abandoned) in [
+            (IssuanceState::Pending, false),
+            (IssuanceState::Active, false),
+            (IssuanceState::Failed, true),
+            (IssuanceState::Revoked, true),
+        ] {
+            let record = record(state);
             assert_eq!(
-                judge_and_reserve(&mut recent, &mut live, &limits, at(second), at(600)),
-                None
+                is_abandoned(&slot_of(&record), Some(&record), at(5), deadline),
+                abandoned,
+                "{state:?}"
             );
         }
-        let refusal = judge_and_reserve(&mut recent, &mut live, &limits, at(20), at(620))
-            .expect("third mint in a minute");
-        assert_eq!(refusal.code, "mint_rate_limited");
-        // The first mint leaves the window at 60 s.
-        assert_eq!(refusal.retry_after_seconds, 40);
-        assert_eq!(
-            (recent.len(), live.len()),
-            (2, 2),
-            "a refusal reserves nothing"
-        );
-        // Once the first mint has left the window, one more fits.
-        assert_eq!(
-            judge_and_reserve(&mut recent, &mut live, &limits, at(61), at(661)),
-            None
-        );
     }
 
     #[test]
-    fn the_live_cap_frees_up_at_the_earliest_expiry() {
-        let (mut recent, mut live) = (Vec::new(), Vec::new());
-        let limits = limits(100, 2);
-        assert_eq!(
-            judge_and_reserve(&mut recent, &mut live, &limits, at(0), at(900)),
-            None
+    fn a_slot_without_a_record_is_reclaimed_only_after_the_record_deadline() {
+        let deadline = chrono::Duration::seconds(30);
+        let slot = slot_of(&record(IssuanceState::Pending));
+        assert!(
+            !is_abandoned(&slot, None, at(30), deadline),
+            "its mint may still be writing the record"
         );
-        assert_eq!(
-            judge_and_reserve(&mut recent, &mut live, &limits, at(1), at(300)),
-            None
-        );
-        assert_eq!(live, vec![at(300), at(900)], "kept sorted by expiry");
-        let refusal = judge_and_reserve(&mut recent, &mut live, &limits, at(2), at(600))
-            .expect("third live credential");
-        assert_eq!(refusal.code, "too_many_live_credentials");
-        assert_eq!(refusal.retry_after_seconds, 298);
-        assert_eq!(
-            judge_and_reserve(&mut recent, &mut live, &limits, at(300), at(900)),
-            None,
-            "the credential expiring at 300 s no longer counts"
-        );
+        assert!(is_abandoned(&slot, None, at(31), deadline));
     }
 }

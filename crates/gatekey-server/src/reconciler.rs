@@ -6,8 +6,8 @@
 //! pass of the leader:
 //!
 //! 1. **Stale pending** records (older than `pending_timeout`, so no mint can still be running:
-//!    a mint rolls itself back after one request timeout) become `failed` with a reason, then
-//!    their consumer is deleted. The record moves first: a mint finishing at the same moment then
+//!    a mint rolls itself back after one request timeout) become `failed` with a reason, free
+//!    their live-credential slot, then their consumer is deleted. The record moves first: a mint finishing at the same moment then
 //!    fails its own `pending -> active` step and rolls back, so it never hands out a key whose
 //!    consumer the reconciler is deleting.
 //! 2. Every Kong consumer tagged `gatekey` is matched with its record through its
@@ -221,6 +221,7 @@ impl Reconciler {
                 Err(StoreError::InvalidTransition { .. } | StoreError::NotFound { .. }) => continue,
                 Err(err) => return Err(err.into()),
             }
+            self.state.release_live_slot(&issuance).await;
             // Any consumer left behind goes now; if this fails, the consumer sweep finds it
             // (its record is `failed`).
             self.state

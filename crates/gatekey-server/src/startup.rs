@@ -22,7 +22,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
-use crate::limits::LimitCounts;
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
 use crate::state::{AppState, AppStateInner, CatalogHandle, Reliability};
@@ -324,10 +323,6 @@ impl Application {
             clock: Arc::new(SystemClock),
             reliability: Reliability {
                 limits: settings.limits.clone(),
-                limit_counts: LimitCounts::new(
-                    (settings.limits.cache_seconds > 0)
-                        .then(|| Duration::from_secs(settings.limits.cache_seconds)),
-                ),
                 mint_deadline: settings.request_timeout(),
                 mint_tasks: TaskTracker::new(),
             },

@@ -13,7 +13,6 @@ use gatekey_store::Store;
 use tokio_util::task::TaskTracker;
 
 use crate::config::LimitSettings;
-use crate::limits::LimitCounts;
 
 use crate::catalog::PolicyHolder;
 
@@ -43,8 +42,6 @@ pub struct AppStateInner {
 #[derive(Debug, Clone)]
 pub struct Reliability {
     pub limits: LimitSettings,
-    /// This replica's running counts for the limits.
-    pub limit_counts: LimitCounts,
     /// A mint still creating its Kong side after this rolls itself back.
     pub mint_deadline: std::time::Duration,
     pub mint_tasks: TaskTracker,

@@ -46,6 +46,10 @@ pub enum StoreError {
         name: String,
         detail: String,
     },
+    /// A caller's limit counter kept changing under a reservation: each time it had room, another
+    /// request of the same caller took it first. Nothing was counted; the caller may retry.
+    #[error("the limit counter kept changing over {attempts} attempts; nothing was counted")]
+    Contended { attempts: u32 },
     /// A stored document that cannot be turned back into a domain value.
     #[error("unreadable {collection} document {id}: {detail}")]
     CorruptDocument {

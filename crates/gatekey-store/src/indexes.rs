@@ -12,7 +12,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 
 use crate::error::command_code;
-use crate::{AUDIT_EVENTS, IDEMPOTENCY_KEYS, ISSUANCES, StoreError};
+use crate::{AUDIT_EVENTS, IDEMPOTENCY_KEYS, ISSUANCES, LIMIT_COUNTERS, StoreError};
 
 /// Server error codes of `createIndexes` refusing an index that clashes with an existing one.
 const INDEX_OPTIONS_CONFLICT: i32 = 85;
@@ -120,7 +120,15 @@ pub(crate) async fn ensure(
         "expires_at",
         0,
     )];
-    ensure_collection(db, IDEMPOTENCY_KEYS, &idempotency, &[]).await
+    ensure_collection(db, IDEMPOTENCY_KEYS, &idempotency, &[]).await?;
+
+    // A caller's counter goes once nothing in it counts any more.
+    let limit_counters = [IndexSpec::ttl(
+        "limit_counters_expires_at_ttl",
+        "expires_at",
+        0,
+    )];
+    ensure_collection(db, LIMIT_COUNTERS, &limit_counters, &[]).await
 }
 
 async fn ensure_collection(

@@ -307,49 +307,6 @@ impl IssuanceRepo {
         .await
     }
 
-    /// Issue times of `subject`'s records issued at or after `since`, oldest first, at most
-    /// `limit`: the input of the per-subject mint rate limit.
-    pub async fn issued_since(
-        &self,
-        subject: &str,
-        since: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        let records: Vec<Issuance> = self
-            .find_sorted(
-                doc! { "subject": subject, "issued_at": { "$gte": to_bson(since) } },
-                doc! { "issued_at": 1, "_id": 1 },
-                i64::from(limit),
-            )
-            .await?;
-        Ok(records.into_iter().map(|r| r.issued_at).collect())
-    }
-
-    /// Expiry times of `subject`'s `pending` and `active` records for `api_id` that have not
-    /// expired at `now`, earliest first, at most `limit`: the input of the cap on live
-    /// credentials per subject and API.
-    pub async fn live_expiries(
-        &self,
-        subject: &str,
-        api_id: &str,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        let records: Vec<Issuance> = self
-            .find_sorted(
-                doc! {
-                    "subject": subject,
-                    "api_id": api_id,
-                    "state": { "$in": [IssuanceState::Pending.as_str(), IssuanceState::Active.as_str()] },
-                    "expires_at": { "$gt": to_bson(now) },
-                },
-                doc! { "expires_at": 1, "_id": 1 },
-                i64::from(limit),
-            )
-            .await?;
-        Ok(records.into_iter().map(|r| r.expires_at).collect())
-    }
-
     /// The records with the given ids that exist, in no particular order.
     pub async fn get_many(&self, ids: &[IssuanceId]) -> Result<Vec<Issuance>, StoreError> {
         if ids.is_empty() {

@@ -1,6 +1,7 @@
 //! Gatekey's MongoDB storage: the `issuances` records every credential is reconciled against, the
 //! append-only `audit_events` trail, the `idempotency_keys` of mint requests, the `leases` that
-//! elect one reconciler, plus the indexes they need.
+//! elect one reconciler, the `limit_counters` behind the per-caller mint limits, plus the indexes
+//! they need.
 //!
 //! Every write uses write concern `majority` with journaling, because a credential is handed out
 //! only once its record is durable. Documents keep the domain field names, use the ULID text as
@@ -14,6 +15,7 @@ mod idempotency;
 mod indexes;
 mod issuances;
 mod leases;
+mod limit_counters;
 mod page;
 mod time;
 
@@ -31,6 +33,7 @@ pub use error::StoreError;
 pub use idempotency::{IdempotencyRecord, IdempotencyRepo, Reservation};
 pub use issuances::{IssuanceFilter, IssuanceRepo};
 pub use leases::{Lease, LeaseRepo};
+pub use limit_counters::{LimitCounterRepo, LimitVerdict, LiveSlot, MintLimits, MintSlot};
 pub use page::{Page, PageRequest};
 
 /// Name of the collection holding one document per issuance.
@@ -41,6 +44,8 @@ pub const AUDIT_EVENTS: &str = "audit_events";
 pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
 /// Name of the collection of singleton-job leases.
 pub const LEASES: &str = "leases";
+/// Name of the collection counting each caller's mints against the limits (TTL on `expires_at`).
+pub const LIMIT_COUNTERS: &str = "limit_counters";
 
 /// How long the driver looks for a usable server before an operation fails.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -188,6 +193,11 @@ impl Store {
     /// Leases of singleton jobs.
     pub fn leases(&self) -> LeaseRepo {
         LeaseRepo::new(&self.db)
+    }
+
+    /// The counters behind the per-caller mint limits.
+    pub fn limit_counters(&self) -> LimitCounterRepo {
+        LimitCounterRepo::new(&self.db)
     }
 }
 

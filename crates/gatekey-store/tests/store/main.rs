@@ -6,4 +6,5 @@ mod idempotency;
 mod indexes;
 mod issuances;
 mod leases;
+mod limit_counters;
 mod support;
