@@ -872,53 +872,7 @@ async fn catalog_entities_cannot_grant_foreign_acl_groups_or_redirect_keys() {
     let a = Backstage::start(&http, "backstage-a", port_a, "alice", false, &gatekey_url).await;
 
     step("only the bound entity is served; every other one is skipped with its reason");
-    let check = wait_catalog_loaded(&http, &gatekey_url).await;
-    eprintln!("readyz catalog check: {check}");
-    let skipped: Vec<(String, String)> = check["details"]["skipped"]
-        .as_array()
-        .expect("skipped list")
-        .iter()
-        .map(|s| {
-            (
-                s["entity"].as_str().unwrap_or_default().to_owned(),
-                s["reason"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    let expected: Vec<(String, String)> = SKIPPED_ENTITIES
-        .iter()
-        .map(|(entity, reason)| ((*entity).to_owned(), (*reason).to_owned()))
-        .collect();
-    assert_eq!(skipped, expected, "{check}");
-    assert_eq!(
-        check["details"]["skipped_by_reason"]["duplicate_api_id"], 2,
-        "{check}"
-    );
-    let metrics = http
-        .get(format!("{gatekey_url}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    for reason in [
-        "unbound_service",
-        "acl_group_not_allowed",
-        "gateway_url_not_allowed",
-        "duplicate_api_id",
-        "policy_file_api_id",
-    ] {
-        let value = metrics
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!(
-                    r#"gatekey_catalog_entities_skipped_total{{reason="{reason}"}} "#
-                ))
-            })
-            .and_then(|v| v.parse::<f64>().ok());
-        assert!(value.is_some_and(|n| n >= 1.0), "{reason}: {metrics}");
-    }
+    assert_every_skip_is_reported(&http, &gatekey_url).await;
 
     let alice = a.sign_in(&http).await.expect("alice");
     step("alice sees orders only, with the gateway URL of its own entity");
@@ -986,6 +940,71 @@ async fn catalog_entities_cannot_grant_foreign_acl_groups_or_redirect_keys() {
         StatusCode::FORBIDDEN
     );
 
+    kong_unreadable_keeps_the_last_good_catalog(&http, &gatekey, &a, &alice).await;
+
+    gatekey.stop().await;
+    drop(a);
+}
+
+/// `/readyz` lists every skipped entity of `tests/backstage/catalog.yaml` with its reason, and
+/// `/metrics` counts each reason.
+async fn assert_every_skip_is_reported(http: &reqwest::Client, gatekey_url: &str) {
+    let check = wait_catalog_loaded(http, gatekey_url).await;
+    eprintln!("readyz catalog check: {check}");
+    let skipped: Vec<(String, String)> = check["details"]["skipped"]
+        .as_array()
+        .expect("skipped list")
+        .iter()
+        .map(|s| {
+            (
+                s["entity"].as_str().unwrap_or_default().to_owned(),
+                s["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = SKIPPED_ENTITIES
+        .iter()
+        .map(|(entity, reason)| ((*entity).to_owned(), (*reason).to_owned()))
+        .collect();
+    assert_eq!(skipped, expected, "{check}");
+    assert_eq!(
+        check["details"]["skipped_by_reason"]["duplicate_api_id"], 2,
+        "{check}"
+    );
+    let metrics = http
+        .get(format!("{gatekey_url}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    for reason in [
+        "unbound_service",
+        "acl_group_not_allowed",
+        "gateway_url_not_allowed",
+        "duplicate_api_id",
+        "policy_file_api_id",
+    ] {
+        let value = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    r#"gatekey_catalog_entities_skipped_total{{reason="{reason}"}} "#
+                ))
+            })
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(value.is_some_and(|n| n >= 1.0), "{reason}: {metrics}");
+    }
+}
+
+/// Kong's services cannot be read: the last good catalog is kept and the error reported.
+async fn kong_unreadable_keeps_the_last_good_catalog(
+    http: &reqwest::Client,
+    gatekey: &Gatekey,
+    a: &Backstage,
+    alice: &str,
+) {
     step("Kong's services cannot be read: the last good catalog is kept, the error reported");
     gatekey.kong.inject_fault(gatekey_kong_sim::Fault {
         method: Method::GET,
@@ -993,7 +1012,7 @@ async fn catalog_entities_cannot_grant_foreign_acl_groups_or_redirect_keys() {
         status: 500,
         times: u32::MAX,
     });
-    let check = wait_catalog(&http, &gatekey_url, "reported failing", |c| {
+    let check = wait_catalog(http, &gatekey.url, "reported failing", |c| {
         c["details"]["last_error"]
             .as_str()
             .is_some_and(|e| e.contains("Kong services"))
@@ -1002,12 +1021,9 @@ async fn catalog_entities_cannot_grant_foreign_acl_groups_or_redirect_keys() {
     .expect("kong error reported");
     eprintln!("readyz catalog check: {check}");
     let (status, _, list) = a
-        .gatekey(&http, Method::GET, "/v1/apis", &alice, None)
+        .gatekey(http, Method::GET, "/v1/apis", alice, None)
         .await
         .expect("list");
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(api_ids(&list), ["orders"], "the last good catalog: {list}");
-
-    gatekey.stop().await;
-    drop(a);
 }
