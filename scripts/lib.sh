@@ -106,6 +106,9 @@ database = "stack_$$_${RANDOM}"
 [kong]
 admin_url = "${KONG_SIM_ADMIN_URL}"
 
+[gateway]
+allowed_urls = ["http://127.0.0.1:8000"]
+
 [[auth.issuers]]
 name = "dev"
 issuer = "http://127.0.0.1:${idp_port}"

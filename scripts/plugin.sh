@@ -142,6 +142,9 @@ database = "plugin_$$"
 [kong]
 admin_url = "${KONG_SIM_ADMIN_URL}"
 
+[gateway]
+allowed_urls = ["${KONG_PROXY_URL}"]
+
 [[auth.issuers]]
 name = "backstage"
 issuer = "http://127.0.0.1:${backstage_port}/api/auth"

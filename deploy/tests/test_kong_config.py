@@ -42,3 +42,12 @@ def test_the_upstream_is_the_compose_example_api(kong_config, compose):
     # Same routes and ACL groups as the local stack's simulator config.
     assert [r["name"] for r in local["services"][0]["routes"]] == \
         [r["name"] for r in service["routes"]]
+
+
+def test_the_service_binds_its_catalog_entity_by_tag(kong_config):
+    # Gatekey serves a catalog entity's scopes only for a Kong service tagged
+    # gatekey-entity:<kind>:<namespace>:<name> (docs/configuration.md#catalog-source); Kong
+    # refuses tags holding `/` or `,`.
+    (service,) = kong_config["services"]
+    assert "gatekey-entity:api:default:orders" in service["tags"]
+    assert not any("/" in tag or "," in tag for tag in service["tags"])

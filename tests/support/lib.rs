@@ -59,12 +59,20 @@ apis:
         allowed_groups: [finance-team]
 ";
 
-/// Kong configuration: key-auth on the service, one ACL-guarded route per scope.
+/// The gateway base every API of [`POLICY`] lives under (`gateway.allowed_urls` of the tests).
+pub const GATEWAY_URL: &str = "http://gateway.example";
+
+/// Kong configuration: key-auth on the service, one ACL-guarded route per scope. Each service's
+/// `gatekey-entity:` tags name the catalog entities that may define Gatekey scopes for it:
+/// `orders` is bound to `api:default/orders`; `payments` (allowing `payments-read` only) to
+/// `api:default/payments` and to both `api:default/ledger` and `api:default/ledger-v2`, the
+/// pair the catalog tests use for two entities claiming one API id.
 pub const KONG_CONFIG: &str = r#"
 _format_version: "3.0"
 services:
   - name: orders
     url: UPSTREAM
+    tags: ["gatekey-entity:api:default:orders"]
     plugins:
       - name: key-auth
         config: {key_names: [apikey]}
@@ -81,6 +89,22 @@ services:
         plugins:
           - name: acl
             config: {allow: [orders-write]}
+  - name: payments
+    url: UPSTREAM
+    tags:
+      - "gatekey-entity:api:default:payments"
+      - "gatekey-entity:api:default:ledger"
+      - "gatekey-entity:api:default:ledger-v2"
+    plugins:
+      - name: key-auth
+        config: {key_names: [apikey]}
+    routes:
+      - name: payments-read
+        paths: [/payments]
+        methods: [GET]
+        plugins:
+          - name: acl
+            config: {allow: [payments-read]}
 "#;
 
 /// The Kong simulator configured with [`KONG_CONFIG`], in front of a fresh echo upstream.
@@ -255,6 +279,7 @@ impl Stack {
         settings.mongodb.database.clone_from(&database);
         settings.kong.admin_url = kong.admin_url();
         settings.kong.max_retries = 0;
+        settings.gateway.allowed_urls = vec![GATEWAY_URL.to_owned()];
         settings.log.format = LogFormat::Pretty;
         settings.auth.issuers = vec![trusted_issuer(
             "test-idp",

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::fault_proxy::FaultProxy;
-use crate::{AUDIENCE, Mongo, POLICY, start_kong, trusted_issuer, unique_database};
+use crate::{AUDIENCE, GATEWAY_URL, Mongo, POLICY, start_kong, trusted_issuer, unique_database};
 
 /// Group the test policy makes admin.
 pub const ADMIN_GROUP: &str = "platform-admins";
@@ -101,6 +101,7 @@ impl Rig {
         settings.mongodb.database.clone_from(&self.database);
         settings.kong.admin_url = format!("http://{}", self.kong_faults.addr());
         settings.kong.max_retries = 0;
+        settings.gateway.allowed_urls = vec![GATEWAY_URL.to_owned()];
         settings.kong.request_timeout_ms = 1_500;
         settings.kong.connect_timeout_ms = 500;
         settings.http.request_timeout_seconds = 3;

@@ -274,6 +274,9 @@ database = "gatekey_bench"
 [kong]
 admin_url = "{kong}"
 
+[gateway]
+allowed_urls = ["http://127.0.0.1:8000"]
+
 [log]
 format = "json"
 filter = "info"

@@ -46,9 +46,20 @@ pub enum SkipReason {
     InvalidAnnotation,
     /// The values parse but break a policy rule (id format, TTL bounds, ACL group, ...).
     InvalidEntry,
-    /// Another catalog entity already maps to the same API id; the first one (by entity ref)
-    /// wins.
-    DuplicateId,
+    /// The entity's namespace is not in `catalog.allowed_namespaces`.
+    NamespaceNotAllowed,
+    /// The entity's owner is not in `catalog.allowed_owners`.
+    OwnerNotAllowed,
+    /// The policy file defines this API id; the file wins and the entity is not served.
+    PolicyFileApiId,
+    /// `gateway-url` is not at or under a base in `gateway.allowed_urls`.
+    GatewayUrlNotAllowed,
+    /// The Kong service does not exist or does not carry the tag binding it to this entity.
+    UnboundService,
+    /// A scope names an ACL group that no `acl` plugin of the service or its routes allows.
+    AclGroupNotAllowed,
+    /// Another entity that passed every other check claims the same API id; neither is served.
+    DuplicateApiId,
     /// A scope grants a group that starts with none of the trusted issuers' `group_prefix`
     /// values, so callers of any issuer could match it.
     UnqualifiedGroup,
@@ -56,12 +67,18 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// Every reason, for exporting counters that start at zero.
-    pub const ALL: [SkipReason; 6] = [
+    pub const ALL: [SkipReason; 12] = [
         Self::MalformedEntity,
         Self::MissingAnnotation,
         Self::InvalidAnnotation,
         Self::InvalidEntry,
-        Self::DuplicateId,
+        Self::NamespaceNotAllowed,
+        Self::OwnerNotAllowed,
+        Self::PolicyFileApiId,
+        Self::GatewayUrlNotAllowed,
+        Self::UnboundService,
+        Self::AclGroupNotAllowed,
+        Self::DuplicateApiId,
         Self::UnqualifiedGroup,
     ];
 
@@ -72,7 +89,13 @@ impl SkipReason {
             Self::MissingAnnotation => "missing_annotation",
             Self::InvalidAnnotation => "invalid_annotation",
             Self::InvalidEntry => "invalid_entry",
-            Self::DuplicateId => "duplicate_id",
+            Self::NamespaceNotAllowed => "namespace_not_allowed",
+            Self::OwnerNotAllowed => "owner_not_allowed",
+            Self::PolicyFileApiId => "policy_file_api_id",
+            Self::GatewayUrlNotAllowed => "gateway_url_not_allowed",
+            Self::UnboundService => "unbound_service",
+            Self::AclGroupNotAllowed => "acl_group_not_allowed",
+            Self::DuplicateApiId => "duplicate_api_id",
             Self::UnqualifiedGroup => "unqualified_group",
         }
     }
@@ -93,7 +116,7 @@ pub struct Skip {
 }
 
 impl Skip {
-    fn new(reason: SkipReason, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: SkipReason, detail: impl Into<String>) -> Self {
         Self {
             reason,
             detail: detail.into(),

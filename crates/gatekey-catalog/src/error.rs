@@ -17,6 +17,9 @@ pub enum CatalogError {
     /// More pages than [`crate::MAX_PAGES`]: a cursor loop or a runaway catalog.
     #[error("the Backstage catalog returned more than {0} pages")]
     TooManyPages(usize),
+    /// Kong's services, routes or plugins could not be read, so no entity can be checked.
+    #[error("cannot read the Kong services that bind catalog entities: {0}")]
+    Kong(String),
     /// The configuration cannot work (bad base URL, empty token).
     #[error("catalog configuration: {0}")]
     Config(String),

@@ -1,18 +1,25 @@
 //! The catalog as Gatekey serves it: the last good set of API entries, when it was read, what
-//! went wrong since, and how many entities were skipped and why. A failed refresh never replaces
-//! a good catalog; the server keeps serving it and reports its age.
+//! went wrong since, and which entities were skipped and why. Every refresh reads the catalog and
+//! Kong's service bindings together and admits an entity only by the rules in [`crate::trust`];
+//! when either read fails, the last good catalog stays (it was checked against the Kong of its
+//! time) and nothing is ever served unchecked.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use gatekey_core::policy::{ApiPolicy, GroupPrefixes};
+use gatekey_core::policy::ApiPolicy;
 
 use crate::annotations::{self, Skip, SkipReason};
 use crate::client::CatalogClient;
 use crate::entity::Entity;
 use crate::error::CatalogError;
+use crate::trust::{CatalogRules, ServiceBindings};
+
+/// Skipped entities `/readyz` lists by name; the rest are counted only.
+pub const LISTED_SKIPS: usize = 50;
 
 /// One successful read of the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +30,8 @@ pub struct CatalogSnapshot {
     pub entities_read: usize,
     /// Entities skipped in this read, by reason.
     pub skipped: BTreeMap<SkipReason, u64>,
+    /// Entity refs skipped in this read with their reason, by entity ref.
+    pub skipped_entities: BTreeMap<String, SkipReason>,
     /// When the read finished.
     pub fetched_at: SystemTime,
 }
@@ -38,6 +47,10 @@ pub struct CatalogStatus {
     pub apis: usize,
     /// Entities skipped in the last good read.
     pub skipped_last_read: u64,
+    /// Those skips by reason.
+    pub skipped_by_reason: BTreeMap<SkipReason, u64>,
+    /// The first [`LISTED_SKIPS`] skipped entity refs (by ref) with their reason.
+    pub skipped_entities: Vec<(String, SkipReason)>,
     /// The error of the latest refresh, when it failed (the last good catalog is still served).
     pub last_error: Option<String>,
 }
@@ -51,8 +64,7 @@ pub struct CatalogSource {
 #[derive(Debug)]
 struct Inner {
     client: CatalogClient,
-    /// The trusted issuers' group prefixes, which every granted group must start with.
-    group_prefixes: GroupPrefixes,
+    rules: CatalogRules,
     state: RwLock<State>,
     /// `gatekey_catalog_entities_skipped_total{reason}`, indexed like [`SkipReason::ALL`].
     skipped_total: [AtomicU64; SkipReason::ALL.len()],
@@ -67,26 +79,28 @@ struct State {
 }
 
 impl CatalogSource {
-    /// A source reading through `client`. Every entity granting a group that starts with none
-    /// of `group_prefixes` (the rule the policy file follows, see [`GroupPrefixes`]) is skipped as
-    /// [`SkipReason::UnqualifiedGroup`].
-    pub fn new(client: CatalogClient, group_prefixes: GroupPrefixes) -> Self {
+    pub fn new(client: CatalogClient, rules: CatalogRules) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
-                group_prefixes,
+                rules,
                 state: RwLock::new(State::default()),
                 skipped_total: Default::default(),
             }),
         }
     }
 
-    /// Reads the whole catalog. On success the new snapshot replaces the old one and is
-    /// returned; on failure the old one stays and the error is remembered for [`Self::status`].
-    pub async fn refresh(&self) -> Result<Arc<CatalogSnapshot>, CatalogError> {
-        match self.inner.client.api_entities().await {
-            Ok(items) => {
-                let snapshot = Arc::new(self.map(items));
+    /// Reads the whole catalog and, at the same time, Kong's service bindings (`kong`). When
+    /// both succeed the new snapshot replaces the old one and is returned; otherwise the old one
+    /// stays and the error is remembered for [`Self::status`].
+    pub async fn refresh(
+        &self,
+        kong: impl Future<Output = Result<ServiceBindings, CatalogError>>,
+    ) -> Result<Arc<CatalogSnapshot>, CatalogError> {
+        let (items, kong) = tokio::join!(self.inner.client.api_entities(), kong);
+        match items.and_then(|items| kong.map(|kong| (items, kong))) {
+            Ok((items, kong)) => {
+                let snapshot = Arc::new(self.map(items, &kong));
                 let mut state = self.inner.state.write().expect("catalog state lock");
                 state.snapshot = Some(Arc::clone(&snapshot));
                 state.last_error = None;
@@ -122,6 +136,16 @@ impl CatalogSource {
             age: snapshot.map(|s| s.fetched_at.elapsed().unwrap_or_default()),
             apis: snapshot.map_or(0, |s| s.apis.len()),
             skipped_last_read: snapshot.map_or(0, |s| s.skipped.values().sum()),
+            skipped_by_reason: snapshot.map(|s| s.skipped.clone()).unwrap_or_default(),
+            skipped_entities: snapshot
+                .map(|s| {
+                    s.skipped_entities
+                        .iter()
+                        .take(LISTED_SKIPS)
+                        .map(|(entity, reason)| (entity.clone(), *reason))
+                        .collect()
+                })
+                .unwrap_or_default(),
             last_error: state.last_error.clone(),
         }
     }
@@ -170,136 +194,73 @@ impl CatalogSource {
         by_reason
     }
 
-    /// Maps raw entities to API entries; the first entity (by entity ref) wins a duplicate id.
-    fn map(&self, items: Vec<serde_json::Value>) -> CatalogSnapshot {
+    /// Maps raw entities to API entries, admitting each by the rules, then drops every API id
+    /// that more than one admitted entity claims.
+    fn map(&self, items: Vec<serde_json::Value>, kong: &ServiceBindings) -> CatalogSnapshot {
         let entities_read = items.len();
         let mut skips = BTreeMap::new();
         let mut unnamed = 0_usize;
-        let mut skip = |entity: &str, skip: Skip| {
-            skips.insert(entity.to_owned(), skip);
-        };
         let mut entities = Vec::new();
         for item in items {
             match serde_json::from_value::<Entity>(item) {
                 Ok(entity) => entities.push(entity),
                 Err(err) => {
                     unnamed += 1;
-                    skip(
-                        &format!("(entity #{unnamed} without kind or name)"),
-                        Skip {
-                            reason: SkipReason::MalformedEntity,
-                            detail: err.to_string(),
-                        },
+                    skips.insert(
+                        format!("(entity #{unnamed} without kind or name)"),
+                        Skip::new(SkipReason::MalformedEntity, err.to_string()),
                     );
                 }
             }
         }
-        entities.sort_by_key(Entity::entity_ref);
-        let mut apis: BTreeMap<String, ApiPolicy> = BTreeMap::new();
+        let rules = &self.inner.rules;
+        let mut claims: BTreeMap<String, Vec<(String, ApiPolicy)>> = BTreeMap::new();
         for entity in entities.iter().filter(|e| annotations::is_managed(e)) {
-            let entity_ref = entity.entity_ref();
-            match annotations::api_from_entity(entity) {
-                Ok(api) => {
-                    let unqualified = self
-                        .inner
-                        .group_prefixes
-                        .unqualified_in_api(&api, annotations::PREFIX);
-                    if !unqualified.is_empty() {
-                        let detail = unqualified
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        skip(
-                            &entity_ref,
-                            Skip {
-                                reason: SkipReason::UnqualifiedGroup,
-                                detail,
-                            },
-                        );
-                    } else if let Some(first) = apis.get(&api.id) {
-                        let detail = format!(
-                            "API id '{}' is already taken by {}",
-                            api.id,
-                            first.entity_ref.as_deref().unwrap_or_default()
-                        );
-                        skip(
-                            &entity_ref,
-                            Skip {
-                                reason: SkipReason::DuplicateId,
-                                detail,
-                            },
-                        );
-                    } else {
-                        apis.insert(api.id.clone(), api);
-                    }
+            let admitted = rules.admit_entity(entity).and_then(|()| {
+                let api = annotations::api_from_entity(entity)?;
+                rules.admit_api(entity, &api, kong)?;
+                Ok(api)
+            });
+            match admitted {
+                Ok(api) => claims
+                    .entry(api.id.clone())
+                    .or_default()
+                    .push((entity.entity_ref(), api)),
+                Err(skip) => {
+                    skips.insert(entity.entity_ref(), skip);
                 }
-                Err(reason) => skip(&entity_ref, reason),
             }
         }
+        let mut apis = Vec::new();
+        for (id, mut claimants) in claims {
+            if claimants.len() == 1
+                && let Some((_, api)) = claimants.pop()
+            {
+                apis.push(api);
+                continue;
+            }
+            let refs: Vec<String> = claimants.iter().map(|(r, _)| r.clone()).collect();
+            for entity_ref in &refs {
+                let detail = format!(
+                    "API id '{id}' is claimed by {}; none of them is served until one remains",
+                    refs.join(", ")
+                );
+                skips.insert(
+                    entity_ref.clone(),
+                    Skip::new(SkipReason::DuplicateApiId, detail),
+                );
+            }
+        }
+        let skipped_entities = skips
+            .iter()
+            .map(|(entity, skip)| (entity.clone(), skip.reason))
+            .collect();
         CatalogSnapshot {
-            apis: apis.into_values().collect(),
+            apis,
             entities_read,
             skipped: self.record_skips(skips),
+            skipped_entities,
             fetched_at: SystemTime::now(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use secrecy::SecretString;
-    use serde_json::json;
-
-    use super::*;
-    use crate::client::CatalogConfig;
-
-    fn api_entity(name: &str, allowed_groups: &str) -> serde_json::Value {
-        json!({
-            "kind": "API",
-            "metadata": {
-                "name": name,
-                "annotations": {
-                    "gatekey.dev/kong-service": name,
-                    "gatekey.dev/gateway-url": format!("http://gw.example/{name}"),
-                    "gatekey.dev/scopes": format!(
-                        "[{{name: read, acl_group: {name}-read, allowed_groups: {allowed_groups}}}]"
-                    ),
-                },
-            },
-            "spec": {"owner": "orders-team"},
-        })
-    }
-
-    #[test]
-    fn an_entity_granting_a_group_that_names_no_issuer_is_skipped() {
-        let client = CatalogClient::new(&CatalogConfig {
-            backend_url: "http://127.0.0.1:7007".parse().expect("url"),
-            token: SecretString::from("token".to_owned()),
-            page_size: 10,
-            request_timeout: Duration::from_secs(1),
-        })
-        .expect("client");
-        let source = CatalogSource::new(
-            client,
-            GroupPrefixes::new(["backstage:".to_owned(), "idp:".to_owned()]),
-        );
-        let snapshot = source.map(vec![
-            api_entity(
-                "orders",
-                "[backstage:group:default/orders-team, idp:orders-team]",
-            ),
-            api_entity(
-                "billing",
-                "[backstage:group:default/finance, group:default/finance]",
-            ),
-        ]);
-        let ids: Vec<&str> = snapshot.apis.iter().map(|api| api.id.as_str()).collect();
-        assert_eq!(ids, ["orders"]);
-        assert_eq!(
-            snapshot.skipped,
-            BTreeMap::from([(SkipReason::UnqualifiedGroup, 1)])
-        );
-        assert_eq!(source.skipped_total(SkipReason::UnqualifiedGroup), 1);
     }
 }

@@ -250,10 +250,20 @@ impl KongClient {
     /// Every consumer matching `query` (from its `offset`, in pages of its `size`), following
     /// all pages.
     pub async fn list_all_consumers(&self, query: &ListQuery) -> Result<Vec<Consumer>, KongError> {
+        self.list_all(&AdminPath::root("consumers"), query).await
+    }
+
+    /// Follows `offset` from page to page of a top-level list until the last page. A node that
+    /// hands out the same offset twice is an error rather than an endless loop.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &AdminPath,
+        query: &ListQuery,
+    ) -> Result<Vec<T>, KongError> {
         let mut query = query.clone();
         let mut all = Vec::new();
         loop {
-            let page = self.list_consumers(&query).await?;
+            let page: Page<T> = self.get(path, &query.pairs()?).await?;
             all.extend(page.data);
             match page.offset {
                 Some(offset) if query.offset.as_ref() != Some(&offset) => {
@@ -261,7 +271,7 @@ impl KongClient {
                 }
                 Some(_) => {
                     return Err(KongError::Decode {
-                        call: "GET /consumers".to_owned(),
+                        call: format!("GET {}", path.logged()),
                         source: serde::de::Error::custom(
                             "the same offset came back twice; stopping instead of looping",
                         ),
@@ -362,6 +372,21 @@ impl KongClient {
     pub async fn list_services(&self, query: &ListQuery) -> Result<Page<Service>, KongError> {
         self.get(&AdminPath::root("services"), &query.pairs()?)
             .await
+    }
+
+    /// Every service matching `query`, all pages.
+    pub async fn list_all_services(&self, query: &ListQuery) -> Result<Vec<Service>, KongError> {
+        self.list_all(&AdminPath::root("services"), query).await
+    }
+
+    /// Every route matching `query` (of every service), all pages.
+    pub async fn list_all_routes(&self, query: &ListQuery) -> Result<Vec<Route>, KongError> {
+        self.list_all(&AdminPath::root("routes"), query).await
+    }
+
+    /// Every plugin matching `query` (global, service, route and consumer scoped), all pages.
+    pub async fn list_all_plugins(&self, query: &ListQuery) -> Result<Vec<Plugin>, KongError> {
+        self.list_all(&AdminPath::root("plugins"), query).await
     }
 
     /// `GET /routes`, or `GET /services/{s}/routes` ([`KongError::NotFound`] when the service is

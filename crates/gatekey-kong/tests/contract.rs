@@ -805,6 +805,55 @@ async fn services_routes_and_their_plugins_are_readable() {
     .await;
 }
 
+#[tokio::test]
+async fn every_page_of_services_routes_and_plugins_is_read() {
+    contract("paging_services", |fx| async move {
+        for n in 0..3 {
+            let name = fx.name(&format!("svc{n}"));
+            fx.admin(
+                Method::POST,
+                "/services",
+                Some(json!({"name": name, "url": "http://upstream.invalid", "tags": [fx.tag, format!("gatekey-entity:api:default:svc{n}")]})),
+            )
+            .await;
+            fx.admin(
+                Method::POST,
+                &format!("/services/{name}/routes"),
+                Some(json!({"name": fx.name(&format!("route{n}")), "paths": [format!("/{name}")], "tags": [fx.tag]})),
+            )
+            .await;
+            fx.admin(
+                Method::POST,
+                &format!("/services/{name}/plugins"),
+                Some(json!({"name": "acl", "config": {"allow": [format!("group-{n}")]}, "tags": [fx.tag]})),
+            )
+            .await;
+        }
+        let pages_of_two = ListQuery {
+            size: Some(2),
+            ..ListQuery::tagged_all([fx.tag.clone()])
+        };
+        let services = fx.client.list_all_services(&pages_of_two).await.expect("services");
+        let names: BTreeSet<_> = services.iter().filter_map(|s| s.name.clone()).collect();
+        assert_eq!(names, (0..3).map(|n| fx.name(&format!("svc{n}"))).collect());
+        assert!(services.iter().all(|s| s.tags.iter().any(|t| t.starts_with("gatekey-entity:api:default:svc"))));
+        let routes = fx.client.list_all_routes(&pages_of_two).await.expect("routes");
+        assert_eq!(routes.len(), 3);
+        let service_ids: BTreeSet<_> = services.iter().map(|s| s.id.clone()).collect();
+        let route_services: BTreeSet<_> =
+            routes.iter().filter_map(|r| r.service.as_ref().map(|s| s.id.clone())).collect();
+        assert_eq!(route_services, service_ids);
+        let plugins = fx.client.list_all_plugins(&pages_of_two).await.expect("plugins");
+        let allowed: BTreeSet<_> = plugins
+            .iter()
+            .filter(|p| p.name == "acl" && p.enabled)
+            .map(|p| p.config["allow"][0].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(allowed, BTreeSet::from(["group-0".to_owned(), "group-1".to_owned(), "group-2".to_owned()]));
+    })
+    .await;
+}
+
 // ---- Behaviour only a local server can produce: faults, silence, refusals, headers, TLS. ----
 
 fn fault(method: AxumMethod, path_contains: &str, status: u16, times: u32) -> Fault {

@@ -1,17 +1,25 @@
 //! The policy the handlers decide with: the policy file, plus the APIs of the Backstage catalog
-//! that the file does not define. The catalog is refreshed in the background; a failed refresh
-//! keeps the last merged policy (the last good catalog), and `/readyz` reports its age.
+//! that the platform side admits. Each refresh reads the catalog and, with it, Kong's services,
+//! routes and plugins: the binding tags and `acl` allow lists there decide which entities may
+//! define which scopes (`gatekey_catalog::trust`). A failed read of either keeps the last merged
+//! policy (the last good catalog), and `/readyz` reports its age and why entities were skipped.
 //!
 //! Precedence: an API id defined in the policy file is taken from the file as a whole (the
-//! catalog entity with that id is ignored); catalog APIs with other ids are added; admin groups
-//! come from the file only.
+//! catalog source skips an entity claiming it, reason `policy_file_api_id`); admin groups come
+//! from the file only.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use gatekey_catalog::{CatalogSnapshot, CatalogSource};
+use gatekey_catalog::{
+    BINDING_TAG_PREFIX, BoundService, CatalogError, CatalogSnapshot, CatalogSource, ServiceBindings,
+};
 use gatekey_core::policy::{POLICY_VERSION, Policy, PolicyDocument, PolicyError};
+use gatekey_kong::{KongClient, KongError, ListQuery, Plugin, Route, Service};
+
+/// Kong's largest page: bindings are read in as few calls as possible.
+const KONG_PAGE_SIZE: u32 = 1000;
 
 /// The current policy; cheap to read from every request.
 #[derive(Debug)]
@@ -44,36 +52,96 @@ impl PolicyHolder {
     }
 }
 
-/// The file's APIs, then the catalog's APIs whose ids the file does not use.
+/// The file's APIs, then the catalog's (which never reuse a file id: the source skips those).
 fn merge(file: &Policy, snapshot: &CatalogSnapshot) -> Result<Policy, PolicyError> {
-    let file_ids: BTreeSet<&str> = file.apis().map(|api| api.id.as_str()).collect();
-    let mut apis: Vec<_> = file.apis().cloned().collect();
-    for api in &snapshot.apis {
-        if file_ids.contains(api.id.as_str()) {
-            tracing::debug!(api = %api.id, entity = ?api.entity_ref, "the policy file overrides this catalog API");
-        } else {
-            apis.push(api.clone());
-        }
-    }
     PolicyDocument {
         version: POLICY_VERSION,
         admin_groups: file.admin_groups().cloned().collect(),
-        apis,
+        apis: file.apis().chain(&snapshot.apis).cloned().collect(),
     }
     .validate()
 }
 
-/// Refreshes `source` now and then every `interval`, merging each good read into `policy`.
-pub async fn refresh_forever(source: CatalogSource, policy: Arc<PolicyHolder>, interval: Duration) {
+/// Reads every service, route and plugin from Kong (all pages) and reduces them to bindings.
+pub async fn read_bindings(kong: &KongClient) -> Result<ServiceBindings, CatalogError> {
+    let all = ListQuery {
+        size: Some(KONG_PAGE_SIZE),
+        ..ListQuery::default()
+    };
+    let (services, routes, plugins) = tokio::try_join!(
+        kong.list_all_services(&all),
+        kong.list_all_routes(&all),
+        kong.list_all_plugins(&all),
+    )
+    .map_err(|err: KongError| CatalogError::Kong(err.to_string()))?;
+    Ok(bindings_from(&services, &routes, &plugins))
+}
+
+/// Each named service with its binding tags and the groups that enabled `acl` plugins on it or
+/// on its routes allow. Global plugins bind nothing; `deny` lists grant nothing.
+fn bindings_from(services: &[Service], routes: &[Route], plugins: &[Plugin]) -> ServiceBindings {
+    let route_service: BTreeMap<&str, &str> = routes
+        .iter()
+        .filter_map(|route| Some((route.id.as_str(), route.service.as_ref()?.id.as_str())))
+        .collect();
+    let mut groups_by_service: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for plugin in plugins.iter().filter(|p| p.name == "acl" && p.enabled) {
+        let service = match (&plugin.service, &plugin.route) {
+            (Some(service), _) => Some(service.id.as_str()),
+            (None, Some(route)) => route_service.get(route.id.as_str()).copied(),
+            (None, None) => None,
+        };
+        let Some(service) = service else { continue };
+        let allowed = plugin.config["allow"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|group| group.as_str().map(str::to_owned));
+        groups_by_service
+            .entry(service)
+            .or_default()
+            .extend(allowed);
+    }
+    let mut bindings = ServiceBindings::default();
+    for service in services {
+        let Some(name) = &service.name else { continue };
+        bindings.insert(
+            name.clone(),
+            BoundService {
+                binding_tags: service
+                    .tags
+                    .iter()
+                    .map(|tag| tag.to_lowercase())
+                    .filter(|tag| tag.starts_with(BINDING_TAG_PREFIX))
+                    .collect(),
+                allowed_acl_groups: groups_by_service
+                    .remove(service.id.as_str())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            },
+        );
+    }
+    bindings
+}
+
+/// Refreshes `source` (with Kong's bindings from `kong`) now and then every `interval`, merging
+/// each good read into `policy`.
+pub async fn refresh_forever(
+    source: CatalogSource,
+    kong: KongClient,
+    policy: Arc<PolicyHolder>,
+    interval: Duration,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
         ticker.tick().await;
-        match source.refresh().await {
+        match source.refresh(read_bindings(&kong)).await {
             Ok(snapshot) => {
                 if failing {
-                    tracing::info!("the Backstage catalog answers again");
+                    tracing::info!("the Backstage catalog and Kong answer again");
                 }
                 failing = false;
                 if let Err(err) = policy.apply_catalog(&snapshot) {
@@ -130,16 +198,22 @@ apis:
         api
     }
 
-    #[test]
-    fn the_policy_file_wins_and_catalog_apis_are_added() {
-        let holder = PolicyHolder::new(Policy::parse("p.yaml", FILE).expect("file"));
-        let snapshot = CatalogSnapshot {
-            apis: vec![catalog_api("billing"), catalog_api("orders")],
+    fn snapshot(apis: Vec<gatekey_core::policy::ApiPolicy>) -> CatalogSnapshot {
+        CatalogSnapshot {
+            apis,
             entities_read: 2,
-            skipped: std::collections::BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            skipped_entities: BTreeMap::new(),
             fetched_at: SystemTime::now(),
-        };
-        holder.apply_catalog(&snapshot).expect("merge");
+        }
+    }
+
+    #[test]
+    fn catalog_apis_are_added_to_the_policy_file_and_a_clash_keeps_the_previous_policy() {
+        let holder = PolicyHolder::new(Policy::parse("p.yaml", FILE).expect("file"));
+        holder
+            .apply_catalog(&snapshot(vec![catalog_api("orders")]))
+            .expect("merge");
         let policy = holder.current();
         assert_eq!(
             policy.api("billing").expect("billing").title,
@@ -153,14 +227,109 @@ apis:
             policy.admin_groups().collect::<Vec<_>>(),
             ["group:default/platform-admins"]
         );
+        // The source never hands over a file id; if it did, the merge fails and nothing changes.
+        assert!(
+            holder
+                .apply_catalog(&snapshot(vec![catalog_api("billing")]))
+                .is_err()
+        );
+        assert!(holder.current().api("orders").is_some());
         // A later read without `orders` drops it again.
-        holder
-            .apply_catalog(&CatalogSnapshot {
-                apis: Vec::new(),
-                ..snapshot
-            })
-            .expect("merge");
+        holder.apply_catalog(&snapshot(Vec::new())).expect("merge");
         assert!(holder.current().api("orders").is_none());
         assert!(holder.current().api("billing").is_some());
+    }
+
+    fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).expect("Kong entity")
+    }
+
+    #[test]
+    fn bindings_hold_each_services_entity_tags_and_the_groups_its_acl_plugins_allow() {
+        let service = |id: &str, name: &str, tags: serde_json::Value| -> Service {
+            from_json(serde_json::json!({
+                "id": id, "name": name, "protocol": "http", "host": "up", "port": 80, "tags": tags
+            }))
+        };
+        let services = vec![
+            service(
+                "s1",
+                "orders",
+                serde_json::json!(["gatekey-entity:API:default:orders", "team-orders"]),
+            ),
+            service("s2", "billing", serde_json::Value::Null),
+        ];
+        let routes: Vec<Route> = vec![
+            from_json(serde_json::json!({"id": "r1", "service": {"id": "s1"}})),
+            from_json(serde_json::json!({"id": "r2", "service": {"id": "s2"}})),
+        ];
+        let plugin = |id: &str,
+                      scope: serde_json::Value,
+                      config: serde_json::Value,
+                      enabled: bool|
+         -> Plugin {
+            let mut value =
+                serde_json::json!({"id": id, "name": "acl", "config": config, "enabled": enabled});
+            if let (Some(value), Some(scope)) = (value.as_object_mut(), scope.as_object()) {
+                value.extend(scope.clone());
+            }
+            from_json(value)
+        };
+        let plugins = vec![
+            plugin(
+                "p1",
+                serde_json::json!({"route": {"id": "r1"}}),
+                serde_json::json!({"allow": ["orders-read"]}),
+                true,
+            ),
+            plugin(
+                "p2",
+                serde_json::json!({"service": {"id": "s1"}}),
+                serde_json::json!({"allow": ["orders-write"]}),
+                true,
+            ),
+            // Disabled, deny-only and global plugins allow nothing.
+            plugin(
+                "p3",
+                serde_json::json!({"service": {"id": "s1"}}),
+                serde_json::json!({"allow": ["orders-admin"]}),
+                false,
+            ),
+            plugin(
+                "p4",
+                serde_json::json!({"route": {"id": "r1"}}),
+                serde_json::json!({"allow": null, "deny": ["interns"]}),
+                true,
+            ),
+            plugin(
+                "p5",
+                serde_json::json!({}),
+                serde_json::json!({"allow": ["everyone"]}),
+                true,
+            ),
+            plugin(
+                "p7",
+                serde_json::json!({"route": {"id": "r2"}}),
+                serde_json::json!({"allow": ["billing-read"]}),
+                true,
+            ),
+        ];
+        let bindings = bindings_from(&services, &routes, &plugins);
+        let orders = bindings.get("orders").expect("orders");
+        assert_eq!(
+            orders.binding_tags.iter().collect::<Vec<_>>(),
+            ["gatekey-entity:api:default:orders"]
+        );
+        assert_eq!(
+            orders.allowed_acl_groups.iter().collect::<Vec<_>>(),
+            ["orders-read", "orders-write"]
+        );
+        let billing = bindings.get("billing").expect("billing");
+        assert!(billing.binding_tags.is_empty());
+        assert_eq!(
+            billing.allowed_acl_groups.iter().collect::<Vec<_>>(),
+            ["billing-read"]
+        );
+        assert!(bindings.get("s1").is_none(), "services are found by name");
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use gatekey_core::policy::GroupPrefixes;
+use gatekey_core::gateway::{GatewayAllowList, GatewayUrlError};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,8 @@ pub struct Settings {
     pub http: HttpSettings,
     pub mongodb: MongoSettings,
     pub kong: KongSettings,
+    /// Where minted keys may be sent: the approved gateway base URLs.
+    pub gateway: GatewaySettings,
     pub auth: AuthSettings,
     /// The Backstage catalog as a source of APIs; absent: the policy file alone.
     #[serde(default)]
@@ -195,6 +198,24 @@ fn default_redis_timeout_ms() -> u32 {
     2000
 }
 
+/// The gateways the platform team runs. An API's `gateway_url` (policy file or catalog) must be
+/// at or under one of these, so nobody who writes an API entry can have keys sent elsewhere.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// Base URLs, e.g. `["https://api.example.com"]`; required (empty allows no API at all).
+    /// A `gateway_url` matches when scheme, host and port are equal and its path is the base's
+    /// or continues it after a `/`.
+    pub allowed_urls: Vec<String>,
+}
+
+impl GatewaySettings {
+    /// The parsed allow-list.
+    pub fn allow_list(&self) -> Result<GatewayAllowList, GatewayUrlError> {
+        GatewayAllowList::new(&self.allowed_urls)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
@@ -273,6 +294,14 @@ pub struct CatalogSettings {
     /// this; unset: never for age.
     #[serde(default)]
     pub max_staleness_seconds: Option<u64>,
+    /// Catalog namespaces whose entities may define Gatekey APIs; empty: any namespace.
+    #[serde(default)]
+    pub allowed_namespaces: Vec<String>,
+    /// Owners (entity refs, e.g. `group:default/platform-team`) whose entities may define
+    /// Gatekey APIs; empty: any owner. The owner is written by the entity's author, so this
+    /// narrows what the catalog offers; the Kong binding is what grants.
+    #[serde(default)]
+    pub allowed_owners: Vec<String>,
 }
 
 fn default_catalog_refresh() -> u64 {
@@ -357,6 +386,7 @@ impl Default for Settings {
                 jwks_max_age_seconds: default_jwks_max_age(),
                 issuers: Vec::new(),
             },
+            gateway: GatewaySettings::default(),
             catalog: None,
             log: LogSettings {
                 format: LogFormat::Pretty,
@@ -497,6 +527,15 @@ impl Settings {
             problems.push("auth.clock_skew_seconds must be at most 300".to_owned());
         }
         validate_rate_limiting(&self.kong.rate_limiting, &mut problems);
+        match self.gateway.allow_list() {
+            Ok(list) if list.is_empty() => problems.push(
+                "gateway.allowed_urls: list the gateway base URLs minted keys may be used at \
+                 (e.g. [\"https://api.example.com\"]); every API's gateway_url must be under one"
+                    .to_owned(),
+            ),
+            Ok(_) => {}
+            Err(err) => problems.push(format!("gateway.allowed_urls: {err}")),
+        }
         self.validate_reliability(&mut problems);
         if let Some(catalog) = &self.catalog {
             validate_catalog(catalog, &mut problems);
@@ -617,6 +656,14 @@ fn validate_catalog(catalog: &CatalogSettings, problems: &mut Vec<String>) {
     if catalog.request_timeout_seconds == 0 {
         problems.push("catalog.request_timeout_seconds must be above 0".to_owned());
     }
+    for owner in &catalog.allowed_owners {
+        if !owner.contains(':') || !owner.contains('/') {
+            problems.push(format!(
+                "catalog.allowed_owners: '{owner}' is not a full entity ref like \
+                 group:default/platform-team"
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -630,6 +677,8 @@ mod tests {
 
     const MINIMAL: &str = r#"
 policy_file = "policy.yaml"
+[gateway]
+allowed_urls = ["https://api.example.com"]
 [[auth.issuers]]
 name = "dev"
 issuer = "http://127.0.0.1:8090"
@@ -764,6 +813,38 @@ algorithms = ["RS256"]
             )?;
             let err = Settings::load(Some(Path::new("gatekey.toml"))).expect_err("unused");
             assert!(err.to_string().contains("only used with"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn gateway_allowed_urls_are_required_and_must_be_plain_base_urls() {
+        Jail::expect_with(|jail| {
+            let without = MINIMAL.replace("allowed_urls = [\"https://api.example.com\"]", "");
+            jail.create_file("gatekey.toml", &without)?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("no gateway")
+                .to_string();
+            assert!(text.contains("gateway.allowed_urls"), "{text}");
+            jail.create_file(
+                "gatekey.toml",
+                &MINIMAL.replace("https://api.example.com", "https://user@api.example.com"),
+            )?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("userinfo")
+                .to_string();
+            assert!(text.contains("userinfo"), "{text}");
+            jail.create_file(
+                "gatekey.toml",
+                &format!(
+                    "{MINIMAL}\n[catalog]\nbackend_url = \"http://127.0.0.1:7007\"\nallowed_owners = [\"platform-team\"]\n"
+                ),
+            )?;
+            jail.set_env("GATEKEY_CATALOG__TOKEN", "catalog-secret");
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("owner not a ref")
+                .to_string();
+            assert!(text.contains("catalog.allowed_owners"), "{text}");
             Ok(())
         });
     }

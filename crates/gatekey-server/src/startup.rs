@@ -11,7 +11,7 @@ use std::time::Duration;
 use gatekey_auth::{
     GroupsClaim, IssuerConfig, TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig,
 };
-use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogSource};
+use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
 use gatekey_core::SystemClock;
 use gatekey_core::policy::{GroupPrefixes, Policy, PolicyDocument};
 use gatekey_kong::{AdminAuth, CounterPolicy, KongClient, KongConfig, RedisCounters};
@@ -41,6 +41,14 @@ pub enum StartupError {
     },
     #[error("Backstage catalog: {0}")]
     Catalog(#[from] gatekey_catalog::CatalogError),
+    #[error("gateway.allowed_urls: {0}")]
+    GatewayAllowList(gatekey_core::gateway::GatewayUrlError),
+    #[error("policy file {path}: API '{api}': gateway_url {source}")]
+    GatewayUrl {
+        path: String,
+        api: String,
+        source: gatekey_core::gateway::GatewayUrlError,
+    },
     #[error("cannot read {what} {path}: {source}")]
     File {
         what: &'static str,
@@ -78,8 +86,9 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Reads and validates the policy file named in the settings; with several issuers, every group
-/// it grants must start with one of their `group_prefix` values.
+/// Reads and validates the policy file named in the settings: with several issuers, every group
+/// it grants must start with one of their `group_prefix` values, and every API's `gateway_url`
+/// must be covered by `gateway.allowed_urls`.
 pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
     let path = settings.policy_file.display().to_string();
     let text = std::fs::read_to_string(&settings.policy_file).map_err(|source| {
@@ -88,9 +97,26 @@ pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
             source,
         }
     })?;
-    PolicyDocument::parse(&path, &text)
+    let policy = PolicyDocument::parse(&path, &text)
         .and_then(|document| document.validate_for_issuers(&settings.auth.group_prefixes()))
-        .map_err(|source| StartupError::Policy { path, source })
+        .map_err(|source| StartupError::Policy {
+            path: path.clone(),
+            source,
+        })?;
+    let gateways = settings
+        .gateway
+        .allow_list()
+        .map_err(StartupError::GatewayAllowList)?;
+    for api in policy.apis() {
+        gateways
+            .check(&api.gateway_url)
+            .map_err(|source| StartupError::GatewayUrl {
+                path: path.clone(),
+                api: api.id.clone(),
+                source,
+            })?;
+    }
+    Ok(policy)
 }
 
 fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartupError> {
@@ -207,9 +233,12 @@ fn userinfo_groups(settings: &Settings) -> Result<UserinfoGroups, StartupError> 
     Ok(UserinfoGroups::new(issuers, &issuer_http_client()?))
 }
 
+/// The catalog source with the rules that admit its entities: the gateway allow-list, the
+/// namespace and owner restrictions, and the policy file's ids (the file wins).
 fn catalog_source(
     catalog: &CatalogSettings,
-    group_prefixes: GroupPrefixes,
+    settings: &Settings,
+    file: &Policy,
 ) -> Result<CatalogSource, StartupError> {
     let token = match (&catalog.token, &catalog.token_file) {
         (Some(token), _) => token.clone(),
@@ -227,7 +256,18 @@ fn catalog_source(
         page_size: catalog.page_size,
         request_timeout: Duration::from_secs(catalog.request_timeout_seconds),
     })?;
-    Ok(CatalogSource::new(client, group_prefixes))
+    let lowercased = |values: &[String]| values.iter().map(|v| v.to_lowercase()).collect();
+    let rules = CatalogRules {
+        gateways: settings
+            .gateway
+            .allow_list()
+            .map_err(StartupError::GatewayAllowList)?,
+        allowed_namespaces: lowercased(&catalog.allowed_namespaces),
+        allowed_owners: lowercased(&catalog.allowed_owners),
+        policy_file_ids: file.apis().map(|api| api.id.clone()).collect(),
+        group_prefixes: settings.auth.group_prefixes(),
+    };
+    Ok(CatalogSource::new(client, rules))
 }
 
 fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
@@ -273,7 +313,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         // Installed before the adapters start emitting (discovery, index creation).
         crate::metrics::handle();
-        let policy = Arc::new(PolicyHolder::new(load_policy(settings)?));
+        let file_policy = load_policy(settings)?;
         let kong = kong_client(settings)?;
         let verifier = verifier(settings)?;
         let userinfo = userinfo_groups(settings)?;
@@ -281,14 +321,13 @@ impl Application {
             .catalog
             .as_ref()
             .map(|catalog| {
-                catalog_source(catalog, settings.auth.group_prefixes()).map(|source| {
-                    CatalogHandle {
-                        source,
-                        max_staleness: catalog.max_staleness_seconds.map(Duration::from_secs),
-                    }
+                catalog_source(catalog, settings, &file_policy).map(|source| CatalogHandle {
+                    source,
+                    max_staleness: catalog.max_staleness_seconds.map(Duration::from_secs),
                 })
             })
             .transpose()?;
+        let policy = Arc::new(PolicyHolder::new(file_policy));
         let store = Store::connect(&StoreConfig {
             uri: settings.mongodb.uri.clone(),
             database: settings.mongodb.database.clone(),
@@ -305,6 +344,7 @@ impl Application {
             .map(|(settings, handle)| {
                 tokio::spawn(refresh_forever(
                     handle.source.clone(),
+                    kong.clone(),
                     Arc::clone(&policy),
                     Duration::from_secs(settings.refresh_interval_seconds),
                 ))

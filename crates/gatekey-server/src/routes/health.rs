@@ -9,6 +9,7 @@
 //! and the last good catalog are still served). Taking every replica out of a load balancer for
 //! those would refuse everybody instead of somebody.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -87,10 +88,25 @@ pub struct CatalogDetails {
     pub age_seconds: Option<u64>,
     /// API entries in the last good read.
     pub apis: usize,
-    /// Entities skipped in the last good read (see the log for why).
+    /// Entities skipped in the last good read (the log says why in detail).
     pub skipped_entities: u64,
+    /// Those skips by reason (`unbound_service`, `acl_group_not_allowed`,
+    /// `gateway_url_not_allowed`, `duplicate_api_id`, ...), as in
+    /// `gatekey_catalog_entities_skipped_total`.
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    /// The skipped entities (the first 50 by entity ref) and the reason of each.
+    pub skipped: Vec<SkippedEntity>,
     /// The latest refresh failed with this; the last good catalog is still served.
     pub last_error: Option<String>,
+}
+
+/// A catalog entity that is not served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkippedEntity {
+    /// The entity ref, e.g. `api:default/orders`.
+    pub entity: String,
+    /// Why it is not served.
+    pub reason: String,
 }
 
 /// The process is up.
@@ -229,6 +245,19 @@ fn catalog_check(catalog: &CatalogHandle) -> DependencyCheck {
             age_seconds: status.age.map(|age| age.as_secs()),
             apis: status.apis,
             skipped_entities: status.skipped_last_read,
+            skipped_by_reason: status
+                .skipped_by_reason
+                .iter()
+                .map(|(reason, count)| (reason.as_str().to_owned(), *count))
+                .collect(),
+            skipped: status
+                .skipped_entities
+                .into_iter()
+                .map(|(entity, reason)| SkippedEntity {
+                    entity,
+                    reason: reason.as_str().to_owned(),
+                })
+                .collect(),
             last_error: status.last_error,
         }),
         ..check("catalog", state, error)

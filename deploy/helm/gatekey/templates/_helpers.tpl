@@ -68,6 +68,9 @@ admin_token_header = {{ required "config.kong.adminTokenHeader is required with 
 admin_token_file = "{{ include "gatekey.kongTokenDir" . }}/admin-token"
 {{- end }}
 
+[gateway]
+allowed_urls = {{ required "config.gateway.allowedUrls is required" $c.gateway.allowedUrls | toJson }}
+
 [auth]
 clock_skew_seconds = {{ int $c.auth.clockSkewSeconds }}
 jwks_refresh_min_interval_seconds = {{ int $c.auth.jwksRefreshMinIntervalSeconds }}
