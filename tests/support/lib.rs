@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub mod fault_proxy;
+pub mod raw_http;
 pub mod rig;
 
 /// Audience Gatekey expects in test tokens.
