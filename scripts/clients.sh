@@ -101,15 +101,18 @@ ensure_chromium
 /usr/bin/chromium --headless --no-sandbox --disable-gpu --user-data-dir="$work/chromium" \
   --host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" --enable-logging=stderr --v=0 \
   --virtual-time-budget=20000 --dump-dom "$GATEKEY_URL/docs" >"$work/docs.html" 2>"$work/chromium.log"
-for operation in "Mint a short-lived credential for an API" "Revoke a credential" "Query the audit trail"; do
+# Operation summaries as the sidebar shows them (it breaks "short-lived" with a <wbr>).
+for operation in "Resolved identity of the caller" "Mint a short" "Revoke a credential" "Query the audit trail"; do
   if ! grep -q "$operation" "$work/docs.html"; then
     log "/docs does not list \"$operation\" without network access; Chromium's log:"
     tail -n 40 "$work/chromium.log" >&2
     exit 1
   fi
 done
-if grep -E "Content Security Policy|Content-Security-Policy" "$work/chromium.log" >&2; then
-  log "/docs broke its Content-Security-Policy"
+# The bundle's stylesheet names Scalar's font host; the policy blocks those fonts (the page uses
+# local ones). Anything else the policy had to block is a finding.
+if grep -E "Content Security Policy" "$work/chromium.log" | grep -v "Loading the font 'https://fonts.scalar.com/" >&2; then
+  log "/docs tried to load something its Content-Security-Policy forbids"
   exit 1
 fi
 

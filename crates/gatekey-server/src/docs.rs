@@ -7,7 +7,8 @@
 //! `Content-Security-Policy` that lets the browser load scripts, styles, fonts, images and data
 //! only from Gatekey's own origin. The page holds no inline script: the reference is started by
 //! `/docs/start.js`. Styles may be inline because the reference injects its stylesheet at run
-//! time; no remote style or font is allowed, and the reference is told not to load its fonts.
+//! time; no remote style or font is allowed (the stylesheet names Scalar's font host: the policy
+//! blocks it and the page uses local fonts).
 //! URLs are relative, so the page also works behind a path prefix.
 
 use axum::Router;
@@ -38,7 +39,7 @@ const PAGE: &str = r#"<!doctype html>
 "#;
 
 const START: &str = "Scalar.createApiReference('#api-reference', {\n  \
-    url: 'openapi.json',\n  withDefaultFonts: false,\n  hideClientButton: true,\n  \
+    url: 'openapi.json',\n  defaultOpenAllTags: true,\n  hideClientButton: true,\n  \
     telemetry: false,\n});\n";
 
 /// The `/docs` routes: the page, the vendored bundle and the script that starts it.
