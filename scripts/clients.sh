@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The generated API clients: checks that openapi/gatekey.json and the committed Python and TypeScript
 # clients match the code, then runs the client tests against a real stack started here on free ports
-# (MongoDB-protocol server, Kong simulator, dev OpenID provider, Gatekey).
+# (MongoDB-protocol server, Kong simulator, dev OpenID provider, Gatekey), including pooled
+# keep-alive clients after early answers, and Debian's Chromium (apt-get, as root, when missing)
+# opening the API reference at /docs with the network cut off.
 #
 #   scripts/clients.sh                   check staleness, run the Python, TypeScript and Rust client/CLI tests
 #   scripts/clients.sh --regenerate      rewrite openapi/gatekey.json and the Python and TypeScript clients
@@ -93,6 +95,28 @@ log "TypeScript client: type check and tests"
 (cd "$ts" && npx tsc --noEmit)
 (cd "$ts" && GATEKEY_URL="$GATEKEY_URL" GATEKEY_DEV_IDP_URL="$DEV_IDP_URL" \
   KONG_PROXY_URL="$KONG_PROXY_URL" npm test --silent)
+
+log "API reference: Chromium opens /docs with the network cut off"
+ensure_chromium
+# Every host name fails to resolve; only Gatekey on 127.0.0.1 answers. Chromium's console (CSP
+# violations, failed loads) goes to stderr.
+/usr/bin/chromium --headless --no-sandbox --disable-gpu --user-data-dir="$work/chromium" \
+  --host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" --enable-logging=stderr --v=0 \
+  --virtual-time-budget=20000 --dump-dom "$GATEKEY_URL/docs" >"$work/docs.html" 2>"$work/chromium.log"
+# Operation summaries as the sidebar shows them (it breaks "short-lived" with a <wbr>).
+for operation in "Resolved identity of the caller" "Mint a short" "Revoke a credential" "Query the audit trail"; do
+  if ! grep -q "$operation" "$work/docs.html"; then
+    log "/docs does not list \"$operation\" without network access; Chromium's log:"
+    tail -n 40 "$work/chromium.log" >&2
+    exit 1
+  fi
+done
+# The bundle's stylesheet names Scalar's font host; the policy blocks those fonts (the page uses
+# local ones). Anything else the policy had to block is a finding.
+if grep -E "Content Security Policy" "$work/chromium.log" | grep -v "Loading the font 'https://fonts.scalar.com/" >&2; then
+  log "/docs tried to load something its Content-Security-Policy forbids"
+  exit 1
+fi
 
 if [ -n "$cargo_tests" ]; then
   log "Rust client and CLI tests"

@@ -60,6 +60,16 @@ start_mongo() {
 
 # A scratch directory in WORK and a `pids` array whose processes are killed, and the directory
 # removed, when the script exits.
+# Installs Debian's Chromium (apt-get, as root) when /usr/bin/chromium is missing: the browser
+# of the real-browser checks in plugin.sh and clients.sh.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then log "/usr/bin/chromium is missing: apt-get install chromium (as root)"; return 1; fi
+  log "installing Debian's Chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 scratch_dir() {
   work=$(mktemp -d)
   pids=()

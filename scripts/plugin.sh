@@ -59,12 +59,7 @@ log "plugin: Jest component tests"
 (cd "$plugin" && npx backstage-cli package test --watchAll=false --ci)
 [ -n "$browser" ] || { log "plugin checks OK in $(( $(date +%s) - start )) s"; exit 0; }
 
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" -ne 0 ]; then log "/usr/bin/chromium is missing: apt-get install chromium (as root)"; exit 1; fi
-  log "installing Debian's Chromium"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
+ensure_chromium
 npm_install tests/backstage
 
 log "building gatekey, the Kong simulator and the dev OpenID provider"

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 pub mod fault_proxy;
 pub mod logs;
+pub mod raw_http;
 pub mod rig;
 
 /// Audience Gatekey expects in test tokens.

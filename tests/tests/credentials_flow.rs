@@ -212,13 +212,13 @@ async fn denials_carry_their_reason_and_status() {
         (
             "/v1/apis/orders/credentials",
             json!({"scopes": []}),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "no_scopes_requested",
         ),
         (
             "/v1/apis/orders/credentials",
             json!({"scopes": "read"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "invalid_body",
         ),
     ];

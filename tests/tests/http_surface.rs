@@ -53,14 +53,51 @@ async fn openapi_document_and_docs_page_are_served() {
         doc["paths"]["/v1/apis/{id}/credentials"]["post"]["operationId"],
         "mintCredential"
     );
-    let docs = stack
-        .http
-        .get(format!("{}/docs", stack.gatekey_url))
-        .send()
-        .await
-        .expect("docs");
-    assert_eq!(docs.status(), StatusCode::OK);
-    assert!(docs.text().await.expect("html").contains("openapi"));
+    // The reference page and everything it loads come from Gatekey, under a policy that allows
+    // nothing else (the browser check in scripts/clients.sh runs it with the network cut off).
+    let mut scripts = Vec::new();
+    for path in ["/docs", "/docs/scalar-api-reference.js", "/docs/start.js"] {
+        let response = stack
+            .http
+            .get(format!("{}{path}", stack.gatekey_url))
+            .send()
+            .await
+            .expect("docs");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let policy = response
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{path} has no Content-Security-Policy"))
+            .to_owned();
+        assert!(policy.contains("default-src 'none'"), "{path}: {policy}");
+        assert!(policy.contains("script-src 'self';"), "{path}: {policy}");
+        assert!(
+            !policy.contains("http"),
+            "{path} allows another origin: {policy}"
+        );
+        let text = response.text().await.expect("text");
+        if path == "/docs" {
+            scripts = text
+                .split("<script")
+                .skip(1)
+                .map(|tag| tag.split('>').next().unwrap_or_default().to_owned())
+                .collect();
+        } else {
+            assert!(
+                !text.contains("cdn.jsdelivr.net"),
+                "{path} loads from a CDN"
+            );
+        }
+    }
+    assert_eq!(
+        scripts,
+        [
+            r#" src="docs/scalar-api-reference.js""#,
+            r#" src="docs/start.js""#
+        ],
+        "/docs runs only its own scripts, none inline"
+    );
     stack.stop().await;
 }
 

@@ -63,10 +63,8 @@ async fn another_users_credential_answers_404_exactly_like_a_missing_one() {
             &bob,
         )
         .await;
-        let garbage = outcome(&stack, method.clone(), "/v1/credentials/not-an-id", &bob).await;
         assert_eq!(theirs.0, StatusCode::NOT_FOUND, "{method} {}", theirs.1);
         assert_eq!(theirs, nobodys, "{method}: existence must not leak");
-        assert_eq!(theirs, garbage, "{method}: existence must not leak");
         assert_eq!(theirs.1["code"], "not_found");
     }
 

@@ -1,6 +1,8 @@
 //! The generated Rust client (`clients/rust`, progenitor) against the running stack: mint, list
 //! and revoke, and a typed problem on a denial.
 
+use std::num::NonZeroU32;
+
 use gatekey_client::types::{EffectiveState, MintCredentialRequest};
 use gatekey_client::{Client, Error};
 use gatekey_e2e::Stack;
@@ -33,8 +35,8 @@ async fn the_generated_rust_client_mints_lists_and_revokes() {
         .idempotency_key("rust-client-test")
         .body(MintCredentialRequest {
             scopes: vec!["read".to_owned()],
-            ttl_seconds: Some(300),
-            purpose: Some("rust client".to_owned()),
+            ttl_seconds: NonZeroU32::new(300),
+            purpose: Some("rust client".parse().expect("a purpose of 11 characters")),
         })
         .send()
         .await

@@ -326,16 +326,36 @@ export interface components {
          * @example 01JC2M4ZK7Q6V4D8W3X5Y9T0AB
          */
         IssuanceId: string;
-        /** @description What the caller asks for. */
+        /**
+         * @description What the caller asks for.
+         * @example {
+         *       "scopes": [
+         *         "read"
+         *       ],
+         *       "ttl_seconds": 600,
+         *       "purpose": "try the orders API"
+         *     }
+         */
         MintCredentialRequest: {
-            /** @description Scopes to grant; each must be open to one of the caller's groups. */
+            /**
+             * @description Scopes to grant; each must be a scope of the API (else 422 `unknown_scope`) open to one
+             *     of the caller's groups (else 403 `scope_not_allowed`).
+             * @example [
+             *       "read"
+             *     ]
+             */
             scopes: string[];
             /**
              * Format: int32
-             * @description Lifetime in seconds; the API's default when omitted.
+             * @description Lifetime in seconds; the API's default when omitted. Beyond the API's
+             *     `min_ttl_seconds`..`max_ttl_seconds` answers 422 `ttl_below_min` / `ttl_above_max`.
+             * @example 600
              */
             ttl_seconds?: number | null;
-            /** @description Why the credential is needed (shown in listings and the audit trail). */
+            /**
+             * @description Why the credential is needed (shown in listings and the audit trail).
+             * @example try the orders API
+             */
             purpose?: string | null;
         };
         /** @description A new credential, with its key. This is the only time the key is shown. */
@@ -485,8 +505,17 @@ export interface operations {
                     "application/json": components["schemas"]["ApiList"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description `missing_token` or `invalid_token` */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -520,7 +549,16 @@ export interface operations {
                     "application/json": components["schemas"]["ApiSummary"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description `invalid_path`: the id is not an API id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token` or `invalid_token` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -529,8 +567,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such API, or none of its scopes is open to the caller */
+            /** @description `unknown_api`: no such API, or none of its scopes is open to the caller */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -573,7 +620,7 @@ export interface operations {
                     "application/json": components["schemas"]["MintedCredential"];
                 };
             };
-            /** @description Malformed request */
+            /** @description Outside the documented contract: `invalid_body` (not JSON, wrong types, out-of-range or unknown fields, `purpose` too long), `no_scopes_requested` (empty `scopes`), `invalid_path` (malformed API id), `invalid_idempotency_key` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -582,7 +629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description `missing_token` or `invalid_token` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -591,7 +638,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A requested scope is not open to the caller */
+            /** @description `scope_not_allowed`: a requested scope is not open to the caller */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -600,7 +647,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such API */
+            /** @description `unknown_api`: no such API */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -609,7 +656,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Idempotency-Key already issued a credential (`already_issued`, with its Location), or its first request is still in progress (`idempotency_key_in_progress`) */
+            /** @description `already_issued`: the Idempotency-Key already issued a credential (its Location is in the answer), or `idempotency_key_in_progress`: its first request is still running */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -618,7 +665,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than `http.body_limit_bytes` */
+            /** @description `payload_too_large`: body larger than `http.body_limit_bytes` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -627,7 +674,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body not sent as `application/json` */
+            /** @description `unsupported_media_type`: body not sent as `application/json` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -636,7 +683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown scope, TTL outside the API's bounds, or an Idempotency-Key reused with another body */
+            /** @description Within the contract but refused by the API's policy: `unknown_scope`, `ttl_below_min`, `ttl_above_max`, or `idempotency_key_reused` (the key came with another body) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -645,7 +692,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Per-subject mint rate or live-credential cap reached */
+            /** @description `mint_rate_limited` or `too_many_live_credentials`: a per-subject limit was reached */
             429: {
                 headers: {
                     /** @description Seconds until the limit frees up */
@@ -656,7 +703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Kong failed; nothing was issued */
+            /** @description `kong_unavailable`: Kong failed; nothing was issued */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -665,7 +712,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Storage unavailable; nothing was issued */
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached): nothing was issued */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -691,6 +738,7 @@ export interface operations {
                 to?: string;
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
+                /** @description Cursor from the previous page (`next_cursor`). */
                 cursor?: string;
             };
             header?: never;
@@ -708,7 +756,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditPage"];
                 };
             };
-            /** @description Bad filter or cursor */
+            /** @description `invalid_query`: a parameter outside its documented type, range or pattern, or an unknown parameter */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -717,7 +765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description `missing_token` or `invalid_token` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -726,8 +774,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not an admin */
+            /** @description `not_admin`: not an admin */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -745,7 +802,7 @@ export interface operations {
                 api_id?: string;
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
-                /** @description Cursor from the previous page. */
+                /** @description Cursor from the previous page (`next_cursor`). */
                 cursor?: string;
             };
             header?: never;
@@ -763,7 +820,7 @@ export interface operations {
                     "application/json": components["schemas"]["CredentialPage"];
                 };
             };
-            /** @description Bad filter or cursor */
+            /** @description `invalid_query`: a parameter outside its documented range or pattern, or an unknown parameter */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -772,7 +829,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description `missing_token` or `invalid_token` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -781,8 +838,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Filtering by another subject needs admin */
+            /** @description `not_admin`: filtering by another subject needs admin */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -797,7 +863,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Credential id */
+                /**
+                 * @description Credential id
+                 * @example 01JDQ3V7Z8K4M2N6P0R5S9T1W3
+                 */
                 id: string;
             };
             cookie?: never;
@@ -813,7 +882,16 @@ export interface operations {
                     "application/json": components["schemas"]["Credential"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description `invalid_path`: the id is not a credential id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token` or `invalid_token` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -822,8 +900,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such credential (or not yours) */
+            /** @description `not_found`: no such credential (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -838,7 +925,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Credential id */
+                /**
+                 * @description Credential id
+                 * @example 01JDQ3V7Z8K4M2N6P0R5S9T1W3
+                 */
                 id: string;
             };
             cookie?: never;
@@ -854,7 +944,16 @@ export interface operations {
                     "application/json": components["schemas"]["Credential"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description `invalid_path`: the id is not a credential id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token` or `invalid_token` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -863,7 +962,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such credential (or not yours) */
+            /** @description `not_found`: no such credential (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -872,7 +971,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The credential never became active */
+            /** @description `conflict`: the credential never became active */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -881,8 +980,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Kong failed; the credential is unchanged */
+            /** @description `kong_unavailable`: Kong failed; the credential is unchanged */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -910,8 +1018,17 @@ export interface operations {
                     "application/json": components["schemas"]["Identity"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description `missing_token` or `invalid_token` */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -8,10 +8,11 @@ mod render;
 mod token;
 
 use std::io::Write;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use gatekey_client::types::{MintCredentialRequest, Problem};
+use gatekey_client::types::{MintCredentialRequest, MintCredentialRequestPurpose, Problem};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use url::Url;
 
@@ -216,7 +217,7 @@ pub async fn execute(
         ClientCommand::Credentials(CredentialsCommand::Mint(args)) => mint(args, out, log).await,
         ClientCommand::Credentials(CredentialsCommand::List(args)) => {
             let client = connect(&args.connection).await?;
-            let mut request = client.list_credentials().limit(i32::from(args.limit));
+            let mut request = client.list_credentials().limit(u32::from(args.limit));
             if let Some(api) = args.api {
                 request = request.api_id(api);
             }
@@ -247,13 +248,23 @@ async fn mint(args: MintArgs, out: &mut dyn Write, log: &mut dyn Write) -> Resul
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let body = MintCredentialRequest {
         scopes: args.scopes,
-        ttl_seconds: args.ttl.map(i32::try_from).transpose().map_err(|_| {
-            CliError::InvalidArgument {
-                option: "ttl",
-                reason: "too long".to_owned(),
-            }
-        })?,
-        purpose: args.purpose,
+        ttl_seconds: args
+            .ttl
+            .map(|ttl| {
+                NonZeroU32::new(ttl).ok_or(CliError::InvalidArgument {
+                    option: "ttl",
+                    reason: "must be above 0".to_owned(),
+                })
+            })
+            .transpose()?,
+        purpose: args
+            .purpose
+            .map(MintCredentialRequestPurpose::try_from)
+            .transpose()
+            .map_err(|_| CliError::InvalidArgument {
+                option: "purpose",
+                reason: "at most 200 characters".to_owned(),
+            })?,
     };
     let minted = answer(
         client

@@ -369,8 +369,9 @@ fn check_ttls(api: &ApiPolicy, at: &str, problem: &mut impl FnMut(String, &str))
     }
 }
 
-/// Identifiers end up in URLs and Kong tags: keep them boring.
-fn is_identifier(value: &str) -> bool {
+/// Identifiers end up in URLs and Kong tags: keep them boring (1 to 64 characters of lowercase
+/// ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit).
+pub fn is_identifier(value: &str) -> bool {
     let mut chars = value.chars();
     value.len() <= 64
         && chars

@@ -3,6 +3,12 @@
 //! Handlers and services return [`ApiError`]; adapter errors convert into it, and `IntoResponse`
 //! renders status, a stable `code`, and a detail that is safe to show. Internal causes are logged
 //! here (never secrets: adapter errors do not carry keys or tokens) and not sent to the caller.
+//!
+//! 400 versus 422: a request the OpenAPI document alone shows to be wrong (not JSON, wrong types,
+//! numbers out of the documented range, missing or unknown fields, a query, path or header value
+//! that breaks its documented constraint) answers 400; a request that matches the document but
+//! that the policy refuses for what it asks (a scope the API does not have, a TTL outside the
+//! API's bounds, an `Idempotency-Key` reused with another body) answers 422.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -42,10 +48,9 @@ pub enum ApiError {
     Denied(#[from] Denial),
     #[error("{what} not found")]
     NotFound { what: &'static str },
+    /// The request does not match the documented contract (body, query, path or header).
     #[error("bad request: {detail}")]
     BadRequest { code: &'static str, detail: String },
-    #[error("unprocessable body: {detail}")]
-    UnprocessableBody { detail: String },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -129,8 +134,10 @@ impl ApiError {
             Self::Denied(denial) => {
                 let status = match denial.reason {
                     DenyReason::UnknownApi | DenyReason::NotOwner => StatusCode::NOT_FOUND,
-                    DenyReason::NoScopesRequested
-                    | DenyReason::UnknownScope
+                    // The document says `scopes` has at least one item: outside the contract.
+                    DenyReason::NoScopesRequested => StatusCode::BAD_REQUEST,
+                    // Within the contract, but not what this API's policy allows.
+                    DenyReason::UnknownScope
                     | DenyReason::TtlAboveMax
                     | DenyReason::TtlBelowMin => StatusCode::UNPROCESSABLE_ENTITY,
                     DenyReason::ScopeNotAllowed | DenyReason::NotAdmin => StatusCode::FORBIDDEN,
@@ -160,12 +167,6 @@ impl ApiError {
             Self::BadRequest { code, detail } => {
                 (StatusCode::BAD_REQUEST, code, "Bad request", detail.clone())
             }
-            Self::UnprocessableBody { detail } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                "Unprocessable body",
-                detail.clone(),
-            ),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -331,9 +332,8 @@ impl From<JsonRejection> for ApiError {
             {
                 Self::PayloadTooLarge
             }
-            JsonRejection::JsonDataError(err) => Self::UnprocessableBody {
-                detail: err.body_text(),
-            },
+            // Not JSON, or JSON of the wrong shape (types, ranges, missing or unknown fields):
+            // both are outside the documented schema.
             other => Self::BadRequest {
                 code: "invalid_body",
                 detail: other.body_text(),

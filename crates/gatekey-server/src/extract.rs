@@ -22,6 +22,19 @@ pub struct ApiJson<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
+/// Checks an API id taken from a path against the documented pattern (that of policy ids), so a
+/// malformed one answers 400 `invalid_path` like every other request outside the document.
+pub fn check_api_id(id: &str) -> Result<(), ApiError> {
+    if gatekey_core::policy::is_identifier(id) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest {
+            code: "invalid_path",
+            detail: "an API id is 1 to 64 lowercase letters, digits, '.', '_' or '-'".to_owned(),
+        })
+    }
+}
+
 /// Query parameters with problem+json rejections.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -14,3 +15,4 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod unread_body;

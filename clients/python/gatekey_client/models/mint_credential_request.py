@@ -14,10 +14,16 @@ T = TypeVar("T", bound="MintCredentialRequest")
 class MintCredentialRequest:
     """What the caller asks for.
 
+    Example:
+        {'scopes': ['read'], 'ttl_seconds': 600, 'purpose': 'try the orders API'}
+
     Attributes:
-        scopes (list[str]): Scopes to grant; each must be open to one of the caller's groups.
-        ttl_seconds (int | None | Unset): Lifetime in seconds; the API's default when omitted.
-        purpose (None | str | Unset): Why the credential is needed (shown in listings and the audit trail).
+        scopes (list[str]): Scopes to grant; each must be a scope of the API (else 422 `unknown_scope`) open to one
+            of the caller's groups (else 403 `scope_not_allowed`). Example: ['read'].
+        ttl_seconds (int | None | Unset): Lifetime in seconds; the API's default when omitted. Beyond the API's
+            `min_ttl_seconds`..`max_ttl_seconds` answers 422 `ttl_below_min` / `ttl_above_max`. Example: 600.
+        purpose (None | str | Unset): Why the credential is needed (shown in listings and the audit trail). Example: try
+            the orders API.
     """
 
     scopes: list[str]

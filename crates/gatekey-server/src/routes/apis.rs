@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiPath, Caller};
+use crate::extract::{ApiPath, Caller, check_api_id};
 use crate::state::AppState;
 
 /// An API the caller may request a credential for.
@@ -84,7 +84,9 @@ pub struct ApiList {
     tag = "apis",
     responses(
         (status = 200, description = "APIs the caller may try", body = ApiList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached)",
+            body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -108,11 +110,15 @@ pub async fn list_apis(
     path = "/v1/apis/{id}",
     operation_id = "getApi",
     tag = "apis",
-    params(("id" = String, Path, description = "API id", example = "orders")),
+    params(("id" = String, Path, description = "API id", example = "orders",
+        pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")),
     responses(
         (status = 200, description = "The API", body = ApiSummary),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such API, or none of its scopes is open to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_path`: the id is not an API id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`unknown_api`: no such API, or none of its scopes is open to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached)",
+            body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -121,6 +127,7 @@ pub async fn get_api(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApiSummary>, ApiError> {
+    check_api_id(&id)?;
     state
         .policy
         .current()

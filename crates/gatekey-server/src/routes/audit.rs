@@ -26,6 +26,7 @@ pub struct AuditQuery {
     pub subject: Option<String>,
     pub api_id: Option<String>,
     /// A credential id: its whole story.
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
     pub issuance_id: Option<String>,
     pub decision: Option<Decision>,
     pub action: Option<AuditAction>,
@@ -34,7 +35,10 @@ pub struct AuditQuery {
     /// Exclusive upper bound (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// Cursor from the previous page (`next_cursor`).
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
     pub cursor: Option<String>,
 }
 
@@ -55,9 +59,12 @@ pub struct AuditPage {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of audit events", body = AuditPage),
-        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_query`: a parameter outside its documented type, range or pattern, \
+            or an unknown parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_admin`: not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer \
+            cannot be reached)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -8,14 +8,14 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use gatekey_core::audit::AuditAction;
 use gatekey_core::issuance::{EffectiveState, FailureCode, Issuance, IssuanceId};
-use gatekey_core::policy::{Denial, DenyReason, MintRequest};
+use gatekey_core::policy::{Denial, DenyReason, KONG_MAX_TTL_SECONDS, MintRequest};
 use gatekey_store::{IssuanceFilter, PageRequest};
 use secrecy::ExposeSecret as _;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, check_api_id};
 use crate::idempotency::{CanonicalMint, IdempotencyKey};
 use crate::state::AppState;
 
@@ -25,13 +25,51 @@ const MAX_PURPOSE_CHARS: usize = 200;
 /// What the caller asks for.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"scopes": ["read"], "ttl_seconds": 600, "purpose": "try the orders API"}))]
 pub struct MintCredentialRequest {
-    /// Scopes to grant; each must be open to one of the caller's groups.
+    /// Scopes to grant; each must be a scope of the API (else 422 `unknown_scope`) open to one
+    /// of the caller's groups (else 403 `scope_not_allowed`).
+    #[schema(min_items = 1, example = json!(["read"]))]
     pub scopes: Vec<String>,
-    /// Lifetime in seconds; the API's default when omitted.
+    /// Lifetime in seconds; the API's default when omitted. Beyond the API's
+    /// `min_ttl_seconds`..`max_ttl_seconds` answers 422 `ttl_below_min` / `ttl_above_max`.
+    #[schema(minimum = 1, maximum = 100_000_000, example = 600)]
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub ttl_seconds: Option<u32>,
     /// Why the credential is needed (shown in listings and the audit trail).
+    #[schema(max_length = 200, example = "try the orders API")]
     pub purpose: Option<String>,
+}
+
+/// Reads `ttl_seconds` as JSON Schema reads an integer: `600.0` is the whole number 600 (a
+/// generated client or a validator may send it so), while `900.5`, `-1`, `"900"` or a number
+/// beyond `u32` are type errors (400 `invalid_body`).
+fn whole_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(value))
+            .map(
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "a whole number between 0 and u32::MAX, checked above"
+                )]
+                |value| value as u64,
+            )
+    });
+    whole
+        .and_then(|seconds| u32::try_from(seconds).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Other(&number.to_string()),
+                &"a whole number of seconds",
+            )
+        })
 }
 
 /// A credential's record. The key itself is never stored and never shown again.
@@ -129,8 +167,10 @@ pub struct ListCredentialsQuery {
     pub subject: Option<String>,
     pub api_id: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// Cursor from the previous page.
+    /// Cursor from the previous page (`next_cursor`).
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
     pub cursor: Option<String>,
 }
 
@@ -141,29 +181,44 @@ pub struct ListCredentialsQuery {
     operation_id = "mintCredential",
     tag = "credentials",
     params(
-        ("id" = String, Path, description = "API id", example = "orders"),
+        ("id" = String, Path, description = "API id", example = "orders",
+            pattern = "^[a-z0-9][a-z0-9._-]{0,63}$"),
         ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes retries safe: \
             1 to 255 visible ASCII characters, scoped to the caller, kept 24 hours. A retry with the \
             same key and body never mints again: it answers 409 `already_issued` with the credential's \
             Location (the key was shown once), or 409 `idempotency_key_in_progress` while the first \
-            request runs; the same key with another body answers 422 `idempotency_key_reused`."),
+            request runs; the same key with another body answers 422 `idempotency_key_reused`.",
+            min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$"),
     ),
     request_body = MintCredentialRequest,
     responses(
         (status = 201, description = "Minted; the key is in this response only", body = MintedCredential,
-            headers(("Location" = String, description = "URL of the credential record"))),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A requested scope is not open to the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such API", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Idempotency-Key already issued a credential (`already_issued`, with its Location), or its first request is still in progress (`idempotency_key_in_progress`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than `http.body_limit_bytes`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not sent as `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown scope, TTL outside the API's bounds, or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Per-subject mint rate or live-credential cap reached", body = Problem, content_type = "application/problem+json",
+            headers(("Location" = String, description = "URL of the credential record")),
+            links(
+                ("getCredential" = (operation_id = "getCredential",
+                    parameters(("id" = "$response.body#/credential/id")),
+                    description = "The new credential's record")),
+                ("revokeCredential" = (operation_id = "revokeCredential",
+                    parameters(("id" = "$response.body#/credential/id")),
+                    description = "Revoke the new credential")),
+            )),
+        (status = 400, description = "Outside the documented contract: `invalid_body` (not JSON, wrong \
+            types, out-of-range or unknown fields, `purpose` too long), `no_scopes_requested` (empty \
+            `scopes`), `invalid_path` (malformed API id), `invalid_idempotency_key`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`scope_not_allowed`: a requested scope is not open to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`unknown_api`: no such API", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_issued`: the Idempotency-Key already issued a credential (its Location is \
+            in the answer), or `idempotency_key_in_progress`: its first request is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: body larger than `http.body_limit_bytes`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: body not sent as `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Within the contract but refused by the API's policy: `unknown_scope`, \
+            `ttl_below_min`, `ttl_above_max`, or `idempotency_key_reused` (the key came with another body)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`mint_rate_limited` or `too_many_live_credentials`: a per-subject limit was reached", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the limit frees up"))),
-        (status = 502, description = "Kong failed; nothing was issued", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable; nothing was issued", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`kong_unavailable`: Kong failed; nothing was issued", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer \
+            cannot be reached): nothing was issued", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -174,12 +229,22 @@ pub async fn mint_credential(
     request_headers: HeaderMap,
     ApiJson(body): ApiJson<MintCredentialRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    check_api_id(&api_id)?;
     if let Some(purpose) = &body.purpose
         && purpose.chars().count() > MAX_PURPOSE_CHARS
     {
         return Err(ApiError::BadRequest {
             code: "invalid_body",
             detail: format!("purpose must be at most {MAX_PURPOSE_CHARS} characters"),
+        });
+    }
+    if body
+        .ttl_seconds
+        .is_some_and(|ttl| !(1..=KONG_MAX_TTL_SECONDS).contains(&ttl))
+    {
+        return Err(ApiError::BadRequest {
+            code: "invalid_body",
+            detail: format!("ttl_seconds must be between 1 and {KONG_MAX_TTL_SECONDS}"),
         });
     }
     tracing::Span::current().record("api", api_id.as_str());
@@ -252,9 +317,12 @@ pub async fn mint_credential(
     params(ListCredentialsQuery),
     responses(
         (status = 200, description = "A page of credentials", body = CredentialPage),
-        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Filtering by another issuer or subject needs admin", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_query`: a parameter outside its documented range or pattern, or an \
+            unknown parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_admin`: filtering by another issuer or subject needs admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer \
+            cannot be reached)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -327,9 +395,10 @@ async fn load_accessible(
     id: &str,
     action: AuditAction,
 ) -> Result<Issuance, ApiError> {
-    let id: IssuanceId = id
-        .parse()
-        .map_err(|_| ApiError::NotFound { what: "credential" })?;
+    let id: IssuanceId = id.parse().map_err(|_| ApiError::BadRequest {
+        code: "invalid_path",
+        detail: "a credential id is a ULID: 26 characters of Crockford base32".to_owned(),
+    })?;
     let issuance = state
         .store
         .issuances()
@@ -361,11 +430,15 @@ async fn load_accessible(
     path = "/v1/credentials/{id}",
     operation_id = "getCredential",
     tag = "credentials",
-    params(("id" = String, Path, description = "Credential id")),
+    params(("id" = String, Path, description = "Credential id", example = "01JDQ3V7Z8K4M2N6P0R5S9T1W3",
+        pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")),
     responses(
         (status = 200, description = "The credential record", body = Credential),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such credential (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_path`: the id is not a credential id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such credential (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer \
+            cannot be reached)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -384,13 +457,17 @@ pub async fn get_credential(
     path = "/v1/credentials/{id}",
     operation_id = "revokeCredential",
     tag = "credentials",
-    params(("id" = String, Path, description = "Credential id")),
+    params(("id" = String, Path, description = "Credential id", example = "01JDQ3V7Z8K4M2N6P0R5S9T1W3",
+        pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")),
     responses(
         (status = 200, description = "Revoked; the updated record", body = Credential),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such credential (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The credential never became active", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Kong failed; the credential is unchanged", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_path`: the id is not a credential id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such credential (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`conflict`: the credential never became active", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`kong_unavailable`: Kong failed; the credential is unchanged", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer \
+            cannot be reached)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

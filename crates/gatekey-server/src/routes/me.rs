@@ -32,7 +32,9 @@ pub struct Identity {
     tag = "identity",
     responses(
         (status = 200, description = "The caller's identity", body = Identity),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached)",
+            body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

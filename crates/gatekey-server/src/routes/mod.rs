@@ -1,5 +1,6 @@
 //! The HTTP surface: every route, declared once with its OpenAPI description, plus the layers
-//! every request passes (request ids, tracing, timeout, body limit, panic catching).
+//! every request passes (unread bodies drained, request ids, tracing, timeout, body limit, panic
+//! catching).
 
 pub mod apis;
 pub mod audit;
@@ -18,16 +19,16 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::OpenApi as OpenApiDocument;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as OpenApiDocument, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use utoipa_scalar::{Scalar, Servable as _};
 
 use crate::error::ApiError;
 use crate::metrics;
 use crate::state::AppState;
+use crate::unread_body;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -89,7 +90,41 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as generated from the handlers.
 pub fn openapi() -> OpenApiDocument {
-    api_router().split_for_parts().1
+    let mut document = api_router().split_for_parts().1;
+    spell_link_operation_ids(&mut document);
+    document
+}
+
+/// utoipa 5.5 writes a link's `operationId` as `operation_id`, which no OpenAPI tool reads (the
+/// mint's links to get and revoke the new credential would be invisible to client generators and
+/// to schemathesis' stateful phase); this moves it to the key OpenAPI defines, through the link's
+/// flattened extensions.
+fn spell_link_operation_ids(document: &mut OpenApiDocument) {
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for response in operation.responses.responses.values_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                for link in response.links.values_mut() {
+                    let RefOr::T(link) = link else { continue };
+                    let operation_id = std::mem::take(&mut link.operation_id);
+                    if !operation_id.is_empty() {
+                        link.extensions
+                            .get_or_insert_with(Default::default)
+                            .insert("operationId".to_owned(), operation_id.into());
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The complete application.
@@ -99,7 +134,8 @@ pub fn router(
     body_limit: usize,
     header_limit: usize,
 ) -> Router {
-    let (routes, api) = api_router().split_for_parts();
+    let (routes, mut api) = api_router().split_for_parts();
+    spell_link_operation_ids(&mut api);
     let document = api.to_pretty_json().unwrap_or_default();
     routes
         .route_layer(axum::middleware::from_fn(metrics::track_http))
@@ -110,11 +146,14 @@ pub fn router(
                 ([(header::CONTENT_TYPE, "application/json")], document)
             }),
         )
-        .merge(Scalar::with_url("/docs", api))
+        .merge(crate::docs::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    unread_body::drain_unread_body(body_limit, request, next)
+                }))
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::AUTHORIZATION,
                 ]))
@@ -141,7 +180,7 @@ pub fn router(
                     ApiError::Internal("handler panicked".to_owned()).into_response()
                 }))
                 .layer(axum::middleware::from_fn(move |request, next| {
-                    limit_headers(header_limit, request, next)
+                    limit_request_size(header_limit, body_limit, request, next)
                 }))
                 .layer(axum::middleware::from_fn(move |request, next| {
                     timeout(request_timeout, request, next)
@@ -161,21 +200,32 @@ async fn timeout(
     }
 }
 
-/// Refuses a request whose target and headers together exceed `limit` bytes with 431, before
-/// any handler (or token verification) sees it.
-async fn limit_headers(
-    limit: usize,
+/// Refuses, before any handler (or token verification) sees it, a request whose target and
+/// headers together exceed `header_limit` bytes with 431, and one whose `Content-Length`
+/// announces more than `body_limit` bytes with 413: such a body would be refused anyway, so it is
+/// not waited for (and not read: the answer closes the connection).
+async fn limit_request_size(
+    header_limit: usize,
+    body_limit: usize,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let size = request.uri().to_string().len()
+    let head_size = request.uri().to_string().len()
         + request
             .headers()
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum::<usize>();
-    if size > limit {
+    if head_size > header_limit {
         return ApiError::HeadersTooLarge.into_response();
+    }
+    let announced_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced_body.is_some_and(|size| size > body_limit as u64) {
+        return ApiError::PayloadTooLarge.into_response();
     }
     next.run(request).await
 }

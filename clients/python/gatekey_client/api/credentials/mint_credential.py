@@ -129,7 +129,8 @@ def sync_detailed(
     Args:
         id (str):
         idempotency_key (str | Unset):
-        body (MintCredentialRequest): What the caller asks for.
+        body (MintCredentialRequest): What the caller asks for. Example: {'scopes': ['read'],
+            'ttl_seconds': 600, 'purpose': 'try the orders API'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -164,7 +165,8 @@ def sync(
     Args:
         id (str):
         idempotency_key (str | Unset):
-        body (MintCredentialRequest): What the caller asks for.
+        body (MintCredentialRequest): What the caller asks for. Example: {'scopes': ['read'],
+            'ttl_seconds': 600, 'purpose': 'try the orders API'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -194,7 +196,8 @@ async def asyncio_detailed(
     Args:
         id (str):
         idempotency_key (str | Unset):
-        body (MintCredentialRequest): What the caller asks for.
+        body (MintCredentialRequest): What the caller asks for. Example: {'scopes': ['read'],
+            'ttl_seconds': 600, 'purpose': 'try the orders API'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -227,7 +230,8 @@ async def asyncio(
     Args:
         id (str):
         idempotency_key (str | Unset):
-        body (MintCredentialRequest): What the caller asks for.
+        body (MintCredentialRequest): What the caller asks for. Example: {'scopes': ['read'],
+            'ttl_seconds': 600, 'purpose': 'try the orders API'}.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
