@@ -188,8 +188,11 @@ fn counter_policy(config: &mut Map<String, Value>) -> Result<(), KongError> {
             ("timeout", v) if !v.as_i64().is_some_and(|t| (0..=2_147_483_646).contains(&t)) => {
                 Some("value should be between 0 and 2147483646".to_owned())
             }
-            ("host" | "username" | "password" | "server_name", _)
-            | ("ssl" | "ssl_verify" | "port" | "timeout" | "database", _) => None,
+            (
+                "host" | "username" | "password" | "server_name" | "ssl" | "ssl_verify" | "port"
+                | "timeout" | "database",
+                _,
+            ) => None,
             _ => Some("unknown field".to_owned()),
         };
         if let Some(problem) = problem {
