@@ -29,8 +29,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Kong, MongoDB and every trusted issuer answer, and the Backstage catalog (when configured)
-         *     has been read.
+         * Whether Gatekey can mint: 503 when Kong or MongoDB is unreachable or no issuer has keys;
+         *     200 `degraded` when an issuer or the Backstage catalog is impaired but Gatekey still serves.
          */
         get: operations["readyz"];
         put?: never;
@@ -249,12 +249,27 @@ export interface components {
             apis: number;
             /**
              * Format: int64
-             * @description Entities skipped in the last good read (see the log for why).
+             * @description Entities skipped in the last good read (the log says why in detail).
              */
             skipped_entities: number;
+            /**
+             * @description Those skips by reason (`unbound_service`, `acl_group_not_allowed`,
+             *     `gateway_url_not_allowed`, `duplicate_api_id`, ...), as in
+             *     `gatekey_catalog_entities_skipped_total`.
+             */
+            skipped_by_reason: {
+                [key: string]: number;
+            };
+            /** @description The skipped entities (the first 50 by entity ref) and the reason of each. */
+            skipped: components["schemas"]["SkippedEntity"][];
             /** @description The latest refresh failed with this; the last good catalog is still served. */
             last_error?: string | null;
         };
+        /**
+         * @description One dependency's state.
+         * @enum {string}
+         */
+        CheckState: "ok" | "degraded" | "failed";
         /** @description A credential's record. The key itself is never stored and never shown again. */
         Credential: {
             id: string;
@@ -276,7 +291,19 @@ export interface components {
             /** Format: date-time */
             revoked_at?: string | null;
             revoked_by?: string | null;
-            failure_reason?: string | null;
+            failure?: null | components["schemas"]["CredentialFailure"];
+        };
+        /**
+         * @description Why a credential's mint failed: a stable code to act on and a sentence to show. Never the
+         *     underlying error, which stays in Gatekey's log under the mint's request id.
+         */
+        CredentialFailure: {
+            code: components["schemas"]["FailureCode"];
+            /**
+             * @description What happened, for people.
+             * @example The gateway could not be reached; nothing was issued.
+             */
+            message: string;
         };
         /** @description One page of credentials, newest first. */
         CredentialPage: {
@@ -293,8 +320,15 @@ export interface components {
         DependencyCheck: {
             /** @description `kong`, `mongodb`, `issuer:<name>`, or `catalog`. */
             name: string;
+            state: components["schemas"]["CheckState"];
+            /** @description `state` is `ok`. */
             ok: boolean;
             error?: string | null;
+            /**
+             * Format: int64
+             * @description Seconds since the issuer's keys were fetched (the `issuer:` checks, once keys exist).
+             */
+            key_age_seconds?: number | null;
             details?: null | components["schemas"]["CatalogDetails"];
         };
         /**
@@ -303,6 +337,15 @@ export interface components {
          * @enum {string}
          */
         EffectiveState: "pending" | "active" | "expired" | "failed" | "revoked";
+        /**
+         * @description Why a mint failed, as recorded and shown to callers: a stable code with a fixed sentence.
+         *
+         *     The underlying error is never stored or shown: Kong's and MongoDB's errors name internal hosts,
+         *     ports and URLs, and a Rust error chain tells an attacker which component broke and how. The raw
+         *     error goes to the log, with the request id, only.
+         * @enum {string}
+         */
+        FailureCode: "kong_unavailable" | "kong_refused" | "storage_unavailable" | "timeout" | "client_gone" | "abandoned" | "internal" | "unspecified";
         /** @description Liveness. */
         Health: {
             status: string;
@@ -386,7 +429,10 @@ export interface components {
             /** @description Stable machine-readable code, e.g. `scope_not_allowed`, `invalid_token`. */
             code: string;
         };
-        /** @description Requests allowed per window for one credential (Kong `rate-limiting`, policy `local`). */
+        /**
+         * @description Requests allowed per window for one credential (Kong `rate-limiting`, counted where the
+         *     service configuration's `kong.rate_limiting.policy` says).
+         */
         RateLimit: {
             /** Format: int32 */
             second?: number | null;
@@ -399,14 +445,25 @@ export interface components {
         };
         /** @description Readiness with the state of each dependency. */
         Readiness: {
-            /** @description `ready` or `not_ready`. */
-            status: string;
+            status: components["schemas"]["ReadinessStatus"];
             checks: components["schemas"]["DependencyCheck"][];
         };
+        /**
+         * @description Whether this replica should receive traffic.
+         * @enum {string}
+         */
+        ReadinessStatus: "ready" | "degraded" | "not_ready";
         /** @description A requestable scope. */
         ScopeSummary: {
             name: string;
             description: string;
+        };
+        /** @description A catalog entity that is not served. */
+        SkippedEntity: {
+            /** @description The entity ref, e.g. `api:default/orders`. */
+            entity: string;
+            /** @description Why it is not served. */
+            reason: string;
         };
     };
     responses: never;
@@ -422,11 +479,14 @@ export type AuditEvent = components['schemas']['AuditEvent'];
 export type AuditEventId = components['schemas']['AuditEventId'];
 export type AuditPage = components['schemas']['AuditPage'];
 export type CatalogDetails = components['schemas']['CatalogDetails'];
+export type CheckState = components['schemas']['CheckState'];
 export type Credential = components['schemas']['Credential'];
+export type CredentialFailure = components['schemas']['CredentialFailure'];
 export type CredentialPage = components['schemas']['CredentialPage'];
 export type Decision = components['schemas']['Decision'];
 export type DependencyCheck = components['schemas']['DependencyCheck'];
 export type EffectiveState = components['schemas']['EffectiveState'];
+export type FailureCode = components['schemas']['FailureCode'];
 export type Health = components['schemas']['Health'];
 export type Identity = components['schemas']['Identity'];
 export type IssuanceId = components['schemas']['IssuanceId'];
@@ -435,7 +495,9 @@ export type MintedCredential = components['schemas']['MintedCredential'];
 export type Problem = components['schemas']['Problem'];
 export type RateLimit = components['schemas']['RateLimit'];
 export type Readiness = components['schemas']['Readiness'];
+export type ReadinessStatus = components['schemas']['ReadinessStatus'];
 export type ScopeSummary = components['schemas']['ScopeSummary'];
+export type SkippedEntity = components['schemas']['SkippedEntity'];
 export type $defs = Record<string, never>;
 export interface operations {
     healthz: {
@@ -467,7 +529,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready */
+            /** @description Ready, or degraded but serving */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -476,7 +538,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description A dependency is down */
+            /** @description Cannot mint: Kong or MongoDB unreachable, or no issuer has keys */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -726,6 +788,12 @@ export interface operations {
     queryAudit: {
         parameters: {
             query?: {
+                /**
+                 * @description Issuer URL (as in each event's `issuer`). A caller is (issuer, subject): give both to
+                 *     follow one person, since the same subject string at two issuers is two people.
+                 */
+                issuer?: string;
+                /** @description Subject (at every issuer unless `issuer` is given). */
                 subject?: string;
                 api_id?: string;
                 /** @description A credential id: its whole story. */
@@ -797,7 +865,12 @@ export interface operations {
     listCredentials: {
         parameters: {
             query?: {
-                /** @description Admins only: someone else's subject. */
+                /**
+                 * @description Admins only: another issuer (its URL, as in a credential's `issuer`). A caller is
+                 *     (issuer, subject): the same subject string at two issuers is two people.
+                 */
+                issuer?: string;
+                /** @description Admins only: someone else's subject (at every issuer unless `issuer` is given). */
                 subject?: string;
                 api_id?: string;
                 /** @description Page size, 1 to 200 (default 50). */
@@ -838,7 +911,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `not_admin`: filtering by another subject needs admin */
+            /** @description `not_admin`: filtering by another issuer or subject needs admin */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -6,11 +6,15 @@ from .audit_action import AuditAction
 from .audit_event import AuditEvent
 from .audit_page import AuditPage
 from .catalog_details import CatalogDetails
+from .catalog_details_skipped_by_reason import CatalogDetailsSkippedByReason
+from .check_state import CheckState
 from .credential import Credential
+from .credential_failure import CredentialFailure
 from .credential_page import CredentialPage
 from .decision import Decision
 from .dependency_check import DependencyCheck
 from .effective_state import EffectiveState
+from .failure_code import FailureCode
 from .health import Health
 from .identity import Identity
 from .mint_credential_request import MintCredentialRequest
@@ -18,7 +22,9 @@ from .minted_credential import MintedCredential
 from .problem import Problem
 from .rate_limit import RateLimit
 from .readiness import Readiness
+from .readiness_status import ReadinessStatus
 from .scope_summary import ScopeSummary
+from .skipped_entity import SkippedEntity
 
 __all__ = (
     "ApiList",
@@ -27,11 +33,15 @@ __all__ = (
     "AuditEvent",
     "AuditPage",
     "CatalogDetails",
+    "CatalogDetailsSkippedByReason",
+    "CheckState",
     "Credential",
+    "CredentialFailure",
     "CredentialPage",
     "Decision",
     "DependencyCheck",
     "EffectiveState",
+    "FailureCode",
     "Health",
     "Identity",
     "MintCredentialRequest",
@@ -39,5 +49,7 @@ __all__ = (
     "Problem",
     "RateLimit",
     "Readiness",
+    "ReadinessStatus",
     "ScopeSummary",
+    "SkippedEntity",
 )

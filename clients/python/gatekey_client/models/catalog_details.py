@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.catalog_details_skipped_by_reason import CatalogDetailsSkippedByReason
+    from ..models.skipped_entity import SkippedEntity
+
 
 T = TypeVar("T", bound="CatalogDetails")
 
@@ -18,7 +23,12 @@ class CatalogDetails:
     Attributes:
         loaded (bool): A catalog has been read since start.
         apis (int): API entries in the last good read.
-        skipped_entities (int): Entities skipped in the last good read (see the log for why).
+        skipped_entities (int): Entities skipped in the last good read (the log says why in detail).
+        skipped_by_reason (CatalogDetailsSkippedByReason): Those skips by reason (`unbound_service`,
+            `acl_group_not_allowed`,
+            `gateway_url_not_allowed`, `duplicate_api_id`, ...), as in
+            `gatekey_catalog_entities_skipped_total`.
+        skipped (list[SkippedEntity]): The skipped entities (the first 50 by entity ref) and the reason of each.
         age_seconds (int | None | Unset): Seconds since the last good read (`gatekey_catalog_age_seconds`).
         last_error (None | str | Unset): The latest refresh failed with this; the last good catalog is still served.
     """
@@ -26,6 +36,8 @@ class CatalogDetails:
     loaded: bool
     apis: int
     skipped_entities: int
+    skipped_by_reason: CatalogDetailsSkippedByReason
+    skipped: list[SkippedEntity]
     age_seconds: int | None | Unset = UNSET
     last_error: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -36,6 +48,13 @@ class CatalogDetails:
         apis = self.apis
 
         skipped_entities = self.skipped_entities
+
+        skipped_by_reason = self.skipped_by_reason.to_dict()
+
+        skipped = []
+        for skipped_item_data in self.skipped:
+            skipped_item = skipped_item_data.to_dict()
+            skipped.append(skipped_item)
 
         age_seconds: int | None | Unset
         if isinstance(self.age_seconds, Unset):
@@ -56,6 +75,8 @@ class CatalogDetails:
                 "loaded": loaded,
                 "apis": apis,
                 "skipped_entities": skipped_entities,
+                "skipped_by_reason": skipped_by_reason,
+                "skipped": skipped,
             }
         )
         if age_seconds is not UNSET:
@@ -67,12 +88,28 @@ class CatalogDetails:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.catalog_details_skipped_by_reason import (
+            CatalogDetailsSkippedByReason,
+        )
+        from ..models.skipped_entity import SkippedEntity
+
         d = dict(src_dict)
         loaded = d.pop("loaded")
 
         apis = d.pop("apis")
 
         skipped_entities = d.pop("skipped_entities")
+
+        skipped_by_reason = CatalogDetailsSkippedByReason.from_dict(
+            d.pop("skipped_by_reason")
+        )
+
+        skipped = []
+        _skipped = d.pop("skipped")
+        for skipped_item_data in _skipped:
+            skipped_item = SkippedEntity.from_dict(skipped_item_data)
+
+            skipped.append(skipped_item)
 
         def _parse_age_seconds(data: object) -> int | None | Unset:
             if data is None:
@@ -96,6 +133,8 @@ class CatalogDetails:
             loaded=loaded,
             apis=apis,
             skipped_entities=skipped_entities,
+            skipped_by_reason=skipped_by_reason,
+            skipped=skipped,
             age_seconds=age_seconds,
             last_error=last_error,
         )

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.effective_state import EffectiveState
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.credential_failure import CredentialFailure
+
 
 T = TypeVar("T", bound="Credential")
 
@@ -33,7 +37,7 @@ class Credential:
             record.
         revoked_at (datetime.datetime | None | Unset):
         revoked_by (None | str | Unset):
-        failure_reason (None | str | Unset):
+        failure (CredentialFailure | None | Unset):
     """
 
     id: str
@@ -49,10 +53,12 @@ class Credential:
     key_fingerprint: None | str | Unset = UNSET
     revoked_at: datetime.datetime | None | Unset = UNSET
     revoked_by: None | str | Unset = UNSET
-    failure_reason: None | str | Unset = UNSET
+    failure: CredentialFailure | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.credential_failure import CredentialFailure
+
         id = self.id
 
         api_id = self.api_id
@@ -97,11 +103,13 @@ class Credential:
         else:
             revoked_by = self.revoked_by
 
-        failure_reason: None | str | Unset
-        if isinstance(self.failure_reason, Unset):
-            failure_reason = UNSET
+        failure: dict[str, Any] | None | Unset
+        if isinstance(self.failure, Unset):
+            failure = UNSET
+        elif isinstance(self.failure, CredentialFailure):
+            failure = self.failure.to_dict()
         else:
-            failure_reason = self.failure_reason
+            failure = self.failure
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -126,13 +134,15 @@ class Credential:
             field_dict["revoked_at"] = revoked_at
         if revoked_by is not UNSET:
             field_dict["revoked_by"] = revoked_by
-        if failure_reason is not UNSET:
-            field_dict["failure_reason"] = failure_reason
+        if failure is not UNSET:
+            field_dict["failure"] = failure
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.credential_failure import CredentialFailure
+
         d = dict(src_dict)
         id = d.pop("id")
 
@@ -196,14 +206,22 @@ class Credential:
 
         revoked_by = _parse_revoked_by(d.pop("revoked_by", UNSET))
 
-        def _parse_failure_reason(data: object) -> None | str | Unset:
+        def _parse_failure(data: object) -> CredentialFailure | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                failure_type_1 = CredentialFailure.from_dict(data)
 
-        failure_reason = _parse_failure_reason(d.pop("failure_reason", UNSET))
+                return failure_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(CredentialFailure | None | Unset, data)
+
+        failure = _parse_failure(d.pop("failure", UNSET))
 
         credential = cls(
             id=id,
@@ -219,7 +237,7 @@ class Credential:
             key_fingerprint=key_fingerprint,
             revoked_at=revoked_at,
             revoked_by=revoked_by,
-            failure_reason=failure_reason,
+            failure=failure,
         )
 
         credential.additional_properties = d

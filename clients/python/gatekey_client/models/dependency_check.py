@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.check_state import CheckState
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -21,14 +22,19 @@ class DependencyCheck:
 
     Attributes:
         name (str): `kong`, `mongodb`, `issuer:<name>`, or `catalog`.
-        ok (bool):
+        state (CheckState): One dependency's state.
+        ok (bool): `state` is `ok`.
         error (None | str | Unset):
+        key_age_seconds (int | None | Unset): Seconds since the issuer's keys were fetched (the `issuer:` checks, once
+            keys exist).
         details (CatalogDetails | None | Unset):
     """
 
     name: str
+    state: CheckState
     ok: bool
     error: None | str | Unset = UNSET
+    key_age_seconds: int | None | Unset = UNSET
     details: CatalogDetails | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -37,6 +43,8 @@ class DependencyCheck:
 
         name = self.name
 
+        state = self.state.value
+
         ok = self.ok
 
         error: None | str | Unset
@@ -44,6 +52,12 @@ class DependencyCheck:
             error = UNSET
         else:
             error = self.error
+
+        key_age_seconds: int | None | Unset
+        if isinstance(self.key_age_seconds, Unset):
+            key_age_seconds = UNSET
+        else:
+            key_age_seconds = self.key_age_seconds
 
         details: dict[str, Any] | None | Unset
         if isinstance(self.details, Unset):
@@ -58,11 +72,14 @@ class DependencyCheck:
         field_dict.update(
             {
                 "name": name,
+                "state": state,
                 "ok": ok,
             }
         )
         if error is not UNSET:
             field_dict["error"] = error
+        if key_age_seconds is not UNSET:
+            field_dict["key_age_seconds"] = key_age_seconds
         if details is not UNSET:
             field_dict["details"] = details
 
@@ -75,6 +92,8 @@ class DependencyCheck:
         d = dict(src_dict)
         name = d.pop("name")
 
+        state = CheckState(d.pop("state"))
+
         ok = d.pop("ok")
 
         def _parse_error(data: object) -> None | str | Unset:
@@ -85,6 +104,15 @@ class DependencyCheck:
             return cast(None | str | Unset, data)
 
         error = _parse_error(d.pop("error", UNSET))
+
+        def _parse_key_age_seconds(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        key_age_seconds = _parse_key_age_seconds(d.pop("key_age_seconds", UNSET))
 
         def _parse_details(data: object) -> CatalogDetails | None | Unset:
             if data is None:
@@ -105,8 +133,10 @@ class DependencyCheck:
 
         dependency_check = cls(
             name=name,
+            state=state,
             ok=ok,
             error=error,
+            key_age_seconds=key_age_seconds,
             details=details,
         )
 

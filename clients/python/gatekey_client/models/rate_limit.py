@@ -12,13 +12,14 @@ T = TypeVar("T", bound="RateLimit")
 
 @_attrs_define
 class RateLimit:
-    """Requests allowed per window for one credential (Kong `rate-limiting`, policy `local`).
+    """Requests allowed per window for one credential (Kong `rate-limiting`, counted where the
+    service configuration's `kong.rate_limiting.policy` says).
 
-    Attributes:
-        second (int | None | Unset):
-        minute (int | None | Unset):
-        hour (int | None | Unset):
-        day (int | None | Unset):
+        Attributes:
+            second (int | None | Unset):
+            minute (int | None | Unset):
+            hour (int | None | Unset):
+            day (int | None | Unset):
     """
 
     second: int | None | Unset = UNSET

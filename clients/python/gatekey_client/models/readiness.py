@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.readiness_status import ReadinessStatus
+
 if TYPE_CHECKING:
     from ..models.dependency_check import DependencyCheck
 
@@ -18,16 +20,16 @@ class Readiness:
     """Readiness with the state of each dependency.
 
     Attributes:
-        status (str): `ready` or `not_ready`.
+        status (ReadinessStatus): Whether this replica should receive traffic.
         checks (list[DependencyCheck]):
     """
 
-    status: str
+    status: ReadinessStatus
     checks: list[DependencyCheck]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        status = self.status
+        status = self.status.value
 
         checks = []
         for checks_item_data in self.checks:
@@ -50,7 +52,7 @@ class Readiness:
         from ..models.dependency_check import DependencyCheck
 
         d = dict(src_dict)
-        status = d.pop("status")
+        status = ReadinessStatus(d.pop("status"))
 
         checks = []
         _checks = d.pop("checks")

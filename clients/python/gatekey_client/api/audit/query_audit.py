@@ -15,6 +15,7 @@ from ...types import UNSET, Response, Unset
 
 def _get_kwargs(
     *,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     issuance_id: str | Unset = UNSET,
@@ -27,6 +28,8 @@ def _get_kwargs(
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
+
+    params["issuer"] = issuer
 
     params["subject"] = subject
 
@@ -119,6 +122,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     issuance_id: str | Unset = UNSET,
@@ -132,6 +136,7 @@ def sync_detailed(
     """Query the audit trail (admins only).
 
     Args:
+        issuer (str | Unset):
         subject (str | Unset):
         api_id (str | Unset):
         issuance_id (str | Unset):
@@ -151,6 +156,7 @@ def sync_detailed(
     """
 
     kwargs = _get_kwargs(
+        issuer=issuer,
         subject=subject,
         api_id=api_id,
         issuance_id=issuance_id,
@@ -172,6 +178,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     issuance_id: str | Unset = UNSET,
@@ -185,6 +192,7 @@ def sync(
     """Query the audit trail (admins only).
 
     Args:
+        issuer (str | Unset):
         subject (str | Unset):
         api_id (str | Unset):
         issuance_id (str | Unset):
@@ -205,6 +213,7 @@ def sync(
 
     return sync_detailed(
         client=client,
+        issuer=issuer,
         subject=subject,
         api_id=api_id,
         issuance_id=issuance_id,
@@ -220,6 +229,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     issuance_id: str | Unset = UNSET,
@@ -233,6 +243,7 @@ async def asyncio_detailed(
     """Query the audit trail (admins only).
 
     Args:
+        issuer (str | Unset):
         subject (str | Unset):
         api_id (str | Unset):
         issuance_id (str | Unset):
@@ -252,6 +263,7 @@ async def asyncio_detailed(
     """
 
     kwargs = _get_kwargs(
+        issuer=issuer,
         subject=subject,
         api_id=api_id,
         issuance_id=issuance_id,
@@ -271,6 +283,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     issuance_id: str | Unset = UNSET,
@@ -284,6 +297,7 @@ async def asyncio(
     """Query the audit trail (admins only).
 
     Args:
+        issuer (str | Unset):
         subject (str | Unset):
         api_id (str | Unset):
         issuance_id (str | Unset):
@@ -305,6 +319,7 @@ async def asyncio(
     return (
         await asyncio_detailed(
             client=client,
+            issuer=issuer,
             subject=subject,
             api_id=api_id,
             issuance_id=issuance_id,

@@ -12,6 +12,7 @@ from ...types import UNSET, Response, Unset
 
 def _get_kwargs(
     *,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -19,6 +20,8 @@ def _get_kwargs(
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
+
+    params["issuer"] = issuer
 
     params["subject"] = subject
 
@@ -87,6 +90,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -95,6 +99,7 @@ def sync_detailed(
     """The caller's credentials (admins: anyone's, filtered), newest first.
 
     Args:
+        issuer (str | Unset):
         subject (str | Unset):
         api_id (str | Unset):
         limit (int | Unset):
@@ -109,6 +114,7 @@ def sync_detailed(
     """
 
     kwargs = _get_kwargs(
+        issuer=issuer,
         subject=subject,
         api_id=api_id,
         limit=limit,
@@ -125,6 +131,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -133,6 +140,7 @@ def sync(
     """The caller's credentials (admins: anyone's, filtered), newest first.
 
     Args:
+        issuer (str | Unset):
         subject (str | Unset):
         api_id (str | Unset):
         limit (int | Unset):
@@ -148,6 +156,7 @@ def sync(
 
     return sync_detailed(
         client=client,
+        issuer=issuer,
         subject=subject,
         api_id=api_id,
         limit=limit,
@@ -158,6 +167,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -166,6 +176,7 @@ async def asyncio_detailed(
     """The caller's credentials (admins: anyone's, filtered), newest first.
 
     Args:
+        issuer (str | Unset):
         subject (str | Unset):
         api_id (str | Unset):
         limit (int | Unset):
@@ -180,6 +191,7 @@ async def asyncio_detailed(
     """
 
     kwargs = _get_kwargs(
+        issuer=issuer,
         subject=subject,
         api_id=api_id,
         limit=limit,
@@ -194,6 +206,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
+    issuer: str | Unset = UNSET,
     subject: str | Unset = UNSET,
     api_id: str | Unset = UNSET,
     limit: int | Unset = UNSET,
@@ -202,6 +215,7 @@ async def asyncio(
     """The caller's credentials (admins: anyone's, filtered), newest first.
 
     Args:
+        issuer (str | Unset):
         subject (str | Unset):
         api_id (str | Unset):
         limit (int | Unset):
@@ -218,6 +232,7 @@ async def asyncio(
     return (
         await asyncio_detailed(
             client=client,
+            issuer=issuer,
             subject=subject,
             api_id=api_id,
             limit=limit,

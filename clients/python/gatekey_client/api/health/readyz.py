@@ -53,8 +53,8 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Readiness]:
-    """Kong, MongoDB and every trusted issuer answer, and the Backstage catalog (when configured)
-    has been read.
+    """Whether Gatekey can mint: 503 when Kong or MongoDB is unreachable or no issuer has keys;
+    200 `degraded` when an issuer or the Backstage catalog is impaired but Gatekey still serves.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -77,8 +77,8 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
 ) -> Readiness | None:
-    """Kong, MongoDB and every trusted issuer answer, and the Backstage catalog (when configured)
-    has been read.
+    """Whether Gatekey can mint: 503 when Kong or MongoDB is unreachable or no issuer has keys;
+    200 `degraded` when an issuer or the Backstage catalog is impaired but Gatekey still serves.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -97,8 +97,8 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Readiness]:
-    """Kong, MongoDB and every trusted issuer answer, and the Backstage catalog (when configured)
-    has been read.
+    """Whether Gatekey can mint: 503 when Kong or MongoDB is unreachable or no issuer has keys;
+    200 `degraded` when an issuer or the Backstage catalog is impaired but Gatekey still serves.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -119,8 +119,8 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
 ) -> Readiness | None:
-    """Kong, MongoDB and every trusted issuer answer, and the Backstage catalog (when configured)
-    has been read.
+    """Whether Gatekey can mint: 503 when Kong or MongoDB is unreachable or no issuer has keys;
+    200 `degraded` when an issuer or the Backstage catalog is impaired but Gatekey still serves.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
