@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::LimitSettings;
 use crate::limits::LimitCounts;
+use crate::proxy_secret::ProxySecrets;
 
 use crate::catalog::PolicyHolder;
 
@@ -28,6 +29,8 @@ pub struct AppStateInner {
     pub verifier: TokenVerifier,
     /// Groups from userinfo for tokens that lack them (Backstage without `ent`).
     pub userinfo: UserinfoGroups,
+    /// Which issuers' tokens must arrive with the Backstage proxy's secret, and the secrets.
+    pub proxy_secrets: ProxySecrets,
     /// The Backstage catalog source, when configured, and the staleness `/readyz` tolerates.
     pub catalog: Option<CatalogHandle>,
     pub kong: KongClient,
