@@ -26,6 +26,8 @@ use crate::startup::{StartupError, read_file};
 #[derive(Clone)]
 pub struct ProxySecrets {
     header: HeaderName,
+    /// The header as configured (`HeaderName` is lowercase), for messages to callers.
+    header_label: String,
     /// SHA-256 of each accepted secret: the current one, then the previous one if configured.
     digests: Vec<[u8; 32]>,
     /// Configured names of the issuers whose tokens need the secret.
@@ -57,6 +59,7 @@ impl ProxySecrets {
             if issuers.is_empty() {
                 return Ok(Self {
                     header: HeaderName::from_static("x-gatekey-proxy-secret"),
+                    header_label: String::new(),
                     digests: Vec::new(),
                     issuers,
                 });
@@ -80,6 +83,7 @@ impl ProxySecrets {
         }
         Ok(Self {
             header,
+            header_label: config.header.clone(),
             digests,
             issuers,
         })
@@ -97,7 +101,7 @@ impl ProxySecrets {
         }
         let refused = || ApiError::ProxySecretRequired {
             issuer: issuer_name.to_owned(),
-            header: self.header.as_str().to_owned(),
+            header: self.header_label.clone(),
         };
         let mut values = headers.get_all(&self.header).iter();
         // Exactly one value: a second one could be a caller's own next to the proxy's.
