@@ -491,6 +491,44 @@ async fn gateway(http: &reqwest::Client, proxy_url: &str, method: Method, key: &
     status
 }
 
+/// Backends A (alice, groups from userinfo) and C (carol) with the current proxy secret, B (bob,
+/// `ent` in the token) with the previous one: a rotation in progress.
+async fn start_backends(
+    http: &reqwest::Client,
+    [port_a, port_b, port_c]: [u16; 3],
+    gatekey_url: &str,
+) -> (Backstage, Backstage, Backstage) {
+    tokio::join!(
+        Backstage::start(
+            http,
+            "backstage-a",
+            port_a,
+            "alice",
+            false,
+            gatekey_url,
+            PROXY_SECRET
+        ),
+        Backstage::start(
+            http,
+            "backstage-b",
+            port_b,
+            "bob",
+            true,
+            gatekey_url,
+            PREVIOUS_PROXY_SECRET
+        ),
+        Backstage::start(
+            http,
+            "backstage-c",
+            port_c,
+            "carol",
+            false,
+            gatekey_url,
+            PROXY_SECRET
+        ),
+    )
+}
+
 #[tokio::test]
 #[ignore = "needs the Backstage backend's node_modules: run scripts/backstage-e2e.sh"]
 async fn backstage_users_list_mint_call_revoke_and_audit_through_the_proxy() {
@@ -526,35 +564,7 @@ async fn backstage_users_list_mint_call_revoke_and_audit_through_the_proxy() {
     step(
         "three Backstage backends start (alice without ent, bob with ent and the previous proxy secret, carol)",
     );
-    let (mut a, b, c) = tokio::join!(
-        Backstage::start(
-            &http,
-            "backstage-a",
-            port_a,
-            "alice",
-            false,
-            &gatekey_url,
-            PROXY_SECRET
-        ),
-        Backstage::start(
-            &http,
-            "backstage-b",
-            port_b,
-            "bob",
-            true,
-            &gatekey_url,
-            PREVIOUS_PROXY_SECRET
-        ),
-        Backstage::start(
-            &http,
-            "backstage-c",
-            port_c,
-            "carol",
-            false,
-            &gatekey_url,
-            PROXY_SECRET
-        ),
-    );
+    let (mut a, b, c) = start_backends(&http, [port_a, port_b, port_c], &gatekey_url).await;
     eprintln!("backends ready after {:?}", started.elapsed());
 
     step(

@@ -40,7 +40,7 @@ impl std::fmt::Debug for ProxySecrets {
             .field("header", &self.header)
             .field("accepted_secrets", &self.digests.len())
             .field("issuers", &self.issuers)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

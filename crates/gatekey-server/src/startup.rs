@@ -93,6 +93,17 @@ struct AdminListener {
     local_addr: SocketAddr,
 }
 
+impl AdminListener {
+    async fn bind(addr: SocketAddr, state: &AppState) -> Result<Self, StartupError> {
+        let (listener, local_addr) = bind(addr).await?;
+        Ok(Self {
+            listener,
+            router: routes::admin_router(state.clone()),
+            local_addr,
+        })
+    }
+}
+
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -345,14 +356,7 @@ impl Application {
         );
         let (listener, local_addr) = bind(settings.listen).await?;
         let admin = match settings.admin_listen {
-            Some(addr) => {
-                let (listener, local_addr) = bind(addr).await?;
-                Some(AdminListener {
-                    listener,
-                    router: routes::admin_router(state.clone()),
-                    local_addr,
-                })
-            }
+            Some(addr) => Some(AdminListener::bind(addr, &state).await?),
             None => None,
         };
         Ok(Self {
