@@ -108,6 +108,7 @@ start_stack() {
   cat >"$work/gatekey.toml" <<TOML
 listen = "127.0.0.1:${gatekey_port}"
 policy_file = "$PWD/deploy/local/policy.yaml"
+allow_insecure_http = true
 
 [mongodb]
 uri = "${MONGODB_URI}"

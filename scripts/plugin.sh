@@ -77,6 +77,9 @@ if [ -z "${MONGODB_URI:-}" ]; then
   pids+=("$MONGO_PID")
 fi
 backstage_port=$(free_port) gatekey_port=$(free_port) harness_port=$(free_port)
+# The secret the Backstage proxy adds (tests/backstage/app-config.yaml reads GATEKEY_PROXY_SECRET)
+# and without which Gatekey refuses Backstage user tokens.
+proxy_secret=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
 start_kong_sim "$work" "$bin"
 
 # The Backstage backend: the harness's origin is its app.baseUrl; the guest is alice
@@ -96,7 +99,7 @@ proxy:
     /gatekey:
       target: http://127.0.0.1:${gatekey_port}
 YAML
-(cd tests/backstage && NODE_ENV=development NO_COLOR=1 exec node index.js --config app-config.yaml \
+(cd tests/backstage && GATEKEY_PROXY_SECRET="$proxy_secret" NODE_ENV=development NO_COLOR=1 exec node index.js --config app-config.yaml \
   --config "$work/backstage.yaml") >"$work/backstage.log" 2>&1 &
 pids+=($!)
 
@@ -129,6 +132,7 @@ YAML
 cat >"$work/gatekey.toml" <<TOML
 listen = "127.0.0.1:${gatekey_port}"
 policy_file = "$work/policy.yaml"
+allow_insecure_http = true
 
 [mongodb]
 uri = "${MONGODB_URI}"
@@ -149,9 +153,13 @@ subject_claim = "sub"
 groups_claims = [{ path = "ent" }]
 allowed_jose_types = ["vnd.backstage.user"]
 groups_from_userinfo = true
+requires_proxy_secret = true
+
+[auth.proxy_secret]
+header = "X-Gatekey-Proxy-Secret"
 TOML
 wait_for_port "$KONG_SIM_ADMIN_PORT" "Kong simulator"
-"$bin/gatekey" serve --config "$work/gatekey.toml" >"$work/gatekey.log" 2>&1 &
+GATEKEY_AUTH__PROXY_SECRET__CURRENT="$proxy_secret" "$bin/gatekey" serve --config "$work/gatekey.toml" >"$work/gatekey.log" 2>&1 &
 pids+=($!)
 wait_for_port "$gatekey_port" "gatekey" || { cat "$work/gatekey.log" >&2; exit 1; }
 

@@ -88,6 +88,12 @@ def test_backstage_proxy_forwards_the_callers_token_to_gatekey():
     assert endpoint["credentials"] == "forward"
     for header in ("Idempotency-Key", "Retry-After", "X-Request-Id", "Location"):
         assert header in endpoint["allowedHeaders"]
+    # The proxy sets the secret itself from the environment; a browser can never supply it.
+    assert endpoint["headers"] == {"X-Gatekey-Proxy-Secret": "${GATEKEY_PROXY_SECRET}"}
+    assert "X-Gatekey-Proxy-Secret" not in endpoint["allowedHeaders"]
+    services = load_yaml(COMPOSE_DIR / "compose.yaml")["services"]
+    assert services["backstage"]["environment"]["GATEKEY_PROXY_SECRET"] == \
+        services["gatekey"]["environment"]["GATEKEY_AUTH__PROXY_SECRET__CURRENT"]
     assert app_config["auth"]["omitIdentityTokenOwnershipClaim"] is False
     assert app_config["backend"]["baseUrl"] == "http://backstage:7007"
     with (COMPOSE_DIR / "backstage" / "catalog.yaml").open(encoding="utf-8") as handle:

@@ -22,8 +22,18 @@ def docs(request):
     return request.getfixturevalue(f"helm_{request.param}")
 
 
+def services(docs):
+    """The user-facing Service and the operators' one (admin port)."""
+    found = {doc["metadata"]["labels"].get("app.kubernetes.io/component", "api"): doc
+             for doc in docs if doc["kind"] == "Service"}
+    assert set(found) == {"api", "admin"}, found
+    return found["api"], found["admin"]
+
+
 def test_probes_use_healthz_and_readyz(docs):
     _, gatekey = container(docs)
+    for probe in ("livenessProbe", "startupProbe", "readinessProbe"):
+        assert gatekey[probe]["httpGet"]["port"] == "admin"
     assert gatekey["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert gatekey["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert gatekey["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -68,8 +78,9 @@ def test_mongodb_uri_comes_from_a_secret(docs):
     env = {e["name"]: e for e in gatekey["env"]}
     ref = env["GATEKEY_MONGODB__URI"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "gatekey-mongodb", "key": "uri"}
-    port = gatekey["ports"][0]["containerPort"]
-    assert env["GATEKEY_LISTEN"]["value"] == f"0.0.0.0:{port}"
+    ports = {p["name"]: p["containerPort"] for p in gatekey["ports"]}
+    assert env["GATEKEY_LISTEN"]["value"] == f"0.0.0.0:{ports['http']}"
+    assert env["GATEKEY_ADMIN_LISTEN"]["value"] == f"0.0.0.0:{ports['admin']}"
 
 
 def test_service_pdb_and_spread_select_the_pods(docs):
@@ -77,9 +88,12 @@ def test_service_pdb_and_spread_select_the_pods(docs):
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod_labels.items()
-    service = one(docs, "Service")
-    assert service["spec"]["selector"] == selector
-    assert service["spec"]["ports"][0]["name"] == "http"
+    api, admin = services(docs)
+    for service in (api, admin):
+        assert service["spec"]["selector"] == selector
+    # What reaches the API (the Backstage proxy, users) is never given /metrics with it.
+    assert [p["targetPort"] for p in api["spec"]["ports"]] == ["http"]
+    assert [p["targetPort"] for p in admin["spec"]["ports"]] == ["admin"]
     pdb = one(docs, "PodDisruptionBudget")
     assert pdb["spec"]["selector"]["matchLabels"] == selector
     assert pdb["spec"]["maxUnavailable"] == 1
@@ -114,11 +128,45 @@ def test_production_values_mount_the_kong_token_and_scrape_metrics(helm_producti
     monitor = one(helm_production, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     (endpoint,) = monitor["spec"]["endpoints"]
-    assert endpoint == {"port": "http", "path": "/metrics", "interval": "30s",
+    assert endpoint == {"port": "admin", "path": "/metrics", "interval": "30s",
                         "scrapeTimeout": "10s"}
-    assert monitor["spec"]["selector"]["matchLabels"] == \
-        one(helm_production, "Service")["spec"]["selector"]
+    api, admin = services(helm_production)
+    selects = monitor["spec"]["selector"]["matchLabels"].items()
+    assert selects <= admin["metadata"]["labels"].items()
+    assert not selects <= api["metadata"]["labels"].items()
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
+
+
+def test_production_values_bind_backstage_tokens_to_the_mounted_proxy_secrets(helm_production):
+    deployment, gatekey = container(helm_production)
+    settings = tomllib.loads(one(helm_production, "ConfigMap")["data"]["gatekey.toml"])
+    assert settings["allow_insecure_http"] is False
+    backstage = next(i for i in settings["auth"]["issuers"] if i["name"] == "backstage")
+    assert backstage["requires_proxy_secret"] is True
+    mount = next(m for m in gatekey["volumeMounts"] if m["name"] == "proxy-secret")
+    volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"]
+                  if v["name"] == "proxy-secret")
+    assert volume["secret"]["secretName"] == "gatekey-proxy-secret"
+    paths = {item["path"] for item in volume["secret"]["items"]}
+    proxy = settings["auth"]["proxy_secret"]
+    assert {proxy["current_file"], proxy["previous_file"]} == \
+        {f"{mount['mountPath']}/{path}" for path in paths}
+    assert "current" not in proxy and "previous" not in proxy, "secrets never in the ConfigMap"
+
+
+def test_an_issuer_requiring_the_proxy_secret_needs_the_secret():
+    helm = required_env_path("HELM")
+    result = subprocess.run(
+        [str(helm), "template", "gatekey", str(CHART),
+         "--set", "config.auth.issuers[0].requiresProxySecret=true",
+         "--set", "config.auth.issuers[0].name=backstage",
+         "--set", "config.auth.issuers[0].issuer=https://backstage.example.com/api/auth",
+         "--set", "config.auth.issuers[0].audiences[0]=backstage",
+         "--set", "config.auth.issuers[0].algorithms[0]=ES256"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert "needs secrets.proxySecret.name" in result.stderr
 
 
 @pytest.mark.parametrize("override,problem", [

@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use futures::TryStreamExt as _;
 use gatekey_dev_idp::{DevIdpConfig, RunningIdp, TokenSpec};
 use gatekey_kong_sim::echo_upstream::{self, RunningEcho};
 use gatekey_kong_sim::{DeclarativeConfig, RunningSim, SimConfig};
 use gatekey_server::config::{GroupsClaimSettings, IssuerSettings, LogFormat, Settings};
 use gatekey_server::startup::Application;
+use mongodb::bson::{Bson, Document};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -138,6 +140,7 @@ pub fn trusted_issuer(name: &str, issuer: String, algorithms: &[&str]) -> Issuer
         allowed_jose_types: Vec::new(),
         groups_from_userinfo: false,
         group_prefix: None,
+        requires_proxy_secret: false,
     }
 }
 
@@ -241,6 +244,8 @@ pub struct Stack {
     pub upstream: RunningEcho,
     pub idp: RunningIdp,
     pub gatekey_url: String,
+    /// The `admin_listen` listener (`/metrics`, probes), when the settings configure one.
+    pub admin_url: Option<String>,
     pub http: reqwest::Client,
     _policy_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -281,6 +286,8 @@ impl Stack {
         settings.kong.admin_url = kong.admin_url();
         settings.kong.max_retries = 0;
         settings.gateway.allowed_urls = vec![GATEWAY_URL.to_owned()];
+        // Every local dependency (dev IdP, Kong simulator) speaks plain http.
+        settings.allow_insecure_http = true;
         settings.log.format = LogFormat::Pretty;
         settings.auth.issuers = vec![trusted_issuer(
             "test-idp",
@@ -290,6 +297,7 @@ impl Stack {
         configure(&mut settings);
         let app = Application::build(&settings).await?;
         let gatekey_url = format!("http://{}", app.local_addr());
+        let admin_url = app.admin_addr().map(|addr| format!("http://{addr}"));
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = signal.await;
@@ -301,6 +309,7 @@ impl Stack {
             upstream,
             idp,
             gatekey_url,
+            admin_url,
             http: reqwest::Client::new(),
             _policy_dir: policy_dir,
             shutdown: Some(shutdown),
@@ -368,6 +377,28 @@ impl Stack {
             .json()
             .await?;
         Ok(body["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Every document of every collection of the stack's database, one relaxed extended JSON
+    /// document per line, and the collection names: for scans of what was stored.
+    pub async fn every_stored_document(&self) -> anyhow::Result<(String, Vec<String>)> {
+        let client = mongodb::Client::with_uri_str(&self.mongo.uri).await?;
+        let database = client.database(&self.database);
+        let names = database.list_collection_names().await?;
+        let mut all = String::new();
+        for name in &names {
+            let documents: Vec<Document> = database
+                .collection::<Document>(name)
+                .find(Document::new())
+                .await?
+                .try_collect()
+                .await?;
+            for document in documents {
+                all.push_str(&Bson::Document(document).into_relaxed_extjson().to_string());
+                all.push('\n');
+            }
+        }
+        Ok((all, names))
     }
 
     /// Stops the service gracefully and waits for it.

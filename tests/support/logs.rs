@@ -12,6 +12,15 @@ use tracing_subscriber::fmt::MakeWriter;
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
 impl CapturedLogs {
+    /// Installs [`Self::subscriber`] as the process-wide subscriber and returns the capture.
+    /// Once per test process (one test file): a second call panics.
+    pub fn install() -> Self {
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let logs = Self::default();
+        logs.subscriber().init();
+        logs
+    }
+
     /// All lines so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()

@@ -100,6 +100,7 @@ impl Rig {
         settings.mongodb.uri = format!("mongodb://{}{mongo_rest}", self.mongo_faults.addr());
         settings.mongodb.database.clone_from(&self.database);
         settings.kong.admin_url = format!("http://{}", self.kong_faults.addr());
+        settings.allow_insecure_http = true;
         settings.kong.max_retries = 0;
         settings.gateway.allowed_urls = vec![GATEWAY_URL.to_owned()];
         settings.kong.request_timeout_ms = 1_500;

@@ -10,6 +10,11 @@
 //!   his tokens carry `ent` and userinfo is never asked.
 //! - C: carol (interns), whose groups may use nothing.
 //!
+//! Every backend's proxy adds the proxy secret (`X-Gatekey-Proxy-Secret`, from
+//! `GATEKEY_PROXY_SECRET` as in `deploy/backstage/app-config.gatekey.yaml`); Gatekey accepts
+//! Backstage tokens only with it. A and C hold the current secret, B the previous one: a rotation
+//! in progress, during which Gatekey accepts both.
+//!
 //! Run by `scripts/backstage-e2e.sh`, which installs the backend's node_modules first.
 
 use std::path::{Path, PathBuf};
@@ -22,7 +27,7 @@ use gatekey_catalog::{CatalogSource, SkipReason};
 use gatekey_e2e::{GATEWAY_URL, Mongo, start_kong, unique_database};
 use gatekey_kong_sim::echo_upstream;
 use gatekey_server::config::{
-    CatalogSettings, GroupsClaimSettings, IssuerSettings, LogFormat, Settings,
+    CatalogSettings, GroupsClaimSettings, IssuerSettings, LogFormat, ProxySecretSettings, Settings,
 };
 use gatekey_server::startup::Application;
 use reqwest::{Method, StatusCode};
@@ -30,6 +35,11 @@ use serde_json::{Value, json};
 
 /// The external access token in `tests/backstage/app-config.yaml`.
 const CATALOG_TOKEN: &str = "gatekey-e2e-catalog-token-0123456789";
+
+/// The proxy secret backends A and C add, and Gatekey's `auth.proxy_secret.current`.
+const PROXY_SECRET: &str = "e2e-proxy-secret-current-0123456789abcdef";
+/// The secret being rotated out: backend B still adds it; Gatekey's `previous`.
+const PREVIOUS_PROXY_SECRET: &str = "e2e-proxy-secret-previous-0123456789abcdef";
 
 /// The policy file: admins, and `billing`, which the catalog defines too (the file wins).
 const POLICY: &str = r"
@@ -91,6 +101,7 @@ impl Backstage {
         user: &str,
         ent_in_token: bool,
         gatekey_url: &str,
+        proxy_secret: &str,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let overlay = dir.path().join("app-config.overlay.yaml");
@@ -110,6 +121,7 @@ impl Backstage {
             .arg(&overlay)
             .current_dir(backend_dir())
             .env("NODE_ENV", "development")
+            .env("GATEKEY_PROXY_SECRET", proxy_secret)
             .env("NO_COLOR", "1")
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -132,10 +144,11 @@ impl Backstage {
         user: &str,
         ent_in_token: bool,
         gatekey_url: &str,
+        proxy_secret: &str,
     ) -> Self {
         let user = format!("user:default/{user}");
-        let mut backend =
-            Self::spawn(name, port, &user, ent_in_token, gatekey_url).expect("spawn backend");
+        let mut backend = Self::spawn(name, port, &user, ent_in_token, gatekey_url, proxy_secret)
+            .expect("spawn backend");
         backend
             .wait_ready(http, &user)
             .await
@@ -217,24 +230,11 @@ impl Backstage {
         token: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<(StatusCode, reqwest::header::HeaderMap, Value)> {
-        let mut request = http
+        let request = http
             .request(method, format!("{}/api/proxy/gatekey{path}", self.url()))
             .bearer_auth(token)
             .header("Idempotency-Key", format!("e2e-{}", ulid_like()));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await?;
-        let json = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?
-        };
-        eprintln!("{} {path} as {} -> {status}", self.name, subject_of(token));
-        Ok((status, headers, json))
+        send(request, body, self.name, path, token).await
     }
 
     /// Requests for userinfo in this backend's access log.
@@ -253,6 +253,30 @@ impl Backstage {
             let _ = child.wait();
         }
     }
+}
+
+/// Sends `request` (with `body` as JSON) and reads the answer's status, headers and JSON body.
+async fn send(
+    mut request: reqwest::RequestBuilder,
+    body: Option<&Value>,
+    via: &str,
+    path: &str,
+    token: &str,
+) -> anyhow::Result<(StatusCode, reqwest::header::HeaderMap, Value)> {
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await?;
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?
+    };
+    eprintln!("{via} {path} as {} -> {status}", subject_of(token));
+    Ok((status, headers, json))
 }
 
 impl Drop for Backstage {
@@ -318,6 +342,7 @@ impl Gatekey {
         settings.kong.admin_url = kong.admin_url();
         settings.kong.max_retries = 0;
         settings.gateway.allowed_urls = vec![GATEWAY_URL.to_owned()];
+        settings.allow_insecure_http = true;
         settings.log.format = LogFormat::Pretty;
         settings.auth.issuers = ["backstage-a", "backstage-b", "backstage-c"]
             .into_iter()
@@ -334,6 +359,13 @@ impl Gatekey {
             max_staleness_seconds: None,
             allowed_namespaces: Vec::new(),
             allowed_owners: Vec::new(),
+        });
+        settings.auth.proxy_secret = Some(ProxySecretSettings {
+            header: "X-Gatekey-Proxy-Secret".to_owned(),
+            current: Some(PROXY_SECRET.to_owned().into()),
+            current_file: None,
+            previous: Some(PREVIOUS_PROXY_SECRET.to_owned().into()),
+            previous_file: None,
         });
         let app = Application::build(&settings).await.expect("gatekey");
         let catalog = app.catalog().cloned().expect("catalog configured");
@@ -375,6 +407,7 @@ fn backstage_issuer(name: &str, port: u16) -> IssuerSettings {
         preset: None,
         // Three backends, three issuers: each one's groups are told apart.
         group_prefix: Some(format!("{name}:")),
+        requires_proxy_secret: true,
     }
 }
 
@@ -484,6 +517,44 @@ async fn gateway(http: &reqwest::Client, proxy_url: &str, method: Method, key: &
     status
 }
 
+/// Backends A (alice, groups from userinfo) and C (carol) with the current proxy secret, B (bob,
+/// `ent` in the token) with the previous one: a rotation in progress.
+async fn start_backends(
+    http: &reqwest::Client,
+    [port_a, port_b, port_c]: [u16; 3],
+    gatekey_url: &str,
+) -> (Backstage, Backstage, Backstage) {
+    tokio::join!(
+        Backstage::start(
+            http,
+            "backstage-a",
+            port_a,
+            "alice",
+            false,
+            gatekey_url,
+            PROXY_SECRET
+        ),
+        Backstage::start(
+            http,
+            "backstage-b",
+            port_b,
+            "bob",
+            true,
+            gatekey_url,
+            PREVIOUS_PROXY_SECRET
+        ),
+        Backstage::start(
+            http,
+            "backstage-c",
+            port_c,
+            "carol",
+            false,
+            gatekey_url,
+            PROXY_SECRET
+        ),
+    )
+}
+
 #[tokio::test]
 #[ignore = "needs the Backstage backend's node_modules: run scripts/backstage-e2e.sh"]
 async fn backstage_users_list_mint_call_revoke_and_audit_through_the_proxy() {
@@ -516,12 +587,10 @@ async fn backstage_users_list_mint_call_revoke_and_audit_through_the_proxy() {
         "{check}"
     );
 
-    step("three Backstage backends start (alice without ent, bob with ent, carol)");
-    let (mut a, b, c) = tokio::join!(
-        Backstage::start(&http, "backstage-a", port_a, "alice", false, &gatekey_url),
-        Backstage::start(&http, "backstage-b", port_b, "bob", true, &gatekey_url),
-        Backstage::start(&http, "backstage-c", port_c, "carol", false, &gatekey_url),
+    step(
+        "three Backstage backends start (alice without ent, bob with ent and the previous proxy secret, carol)",
     );
+    let (mut a, b, c) = start_backends(&http, [port_a, port_b, port_c], &gatekey_url).await;
     eprintln!("backends ready after {:?}", started.elapsed());
 
     step(
@@ -565,6 +634,8 @@ async fn backstage_users_list_mint_call_revoke_and_audit_through_the_proxy() {
     )
     .await;
     carol_may_use_nothing(&http, &c, &carol).await;
+    replayed_tokens_are_refused_without_the_proxy_secret(&http, &gatekey_url, &a, &alice, &b, &bob)
+        .await;
 
     catalog_backend_goes_down(&http, &gatekey_url, &mut a, &b, &bob).await;
 
@@ -788,6 +859,107 @@ async fn carol_may_use_nothing(http: &reqwest::Client, c: &Backstage, carol: &st
         .expect("mint");
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
     assert_eq!(problem["code"], "scope_not_allowed", "{problem}");
+}
+
+/// A Backstage token that reaches Gatekey other than through the Backstage proxy (replayed by
+/// another plugin or proxy target that received it) is refused 401 before anything is recorded;
+/// a header a browser sends through the proxy is replaced by the proxy's own.
+async fn replayed_tokens_are_refused_without_the_proxy_secret(
+    http: &reqwest::Client,
+    gatekey_url: &str,
+    a: &Backstage,
+    alice: &str,
+    b: &Backstage,
+    bob: &str,
+) {
+    step("alice's token replayed straight to Gatekey without the proxy secret is refused");
+    let audited_before = alice_audit_events(http, b, bob).await;
+    let mint = json!({"scopes": ["read"], "ttl_seconds": 300});
+    for (what, secret) in [
+        ("without the secret", None),
+        (
+            "with a wrong secret",
+            Some("e2e-proxy-secret-guessed-0123456789abcdefgh"),
+        ),
+        ("with an empty secret", Some("")),
+    ] {
+        for (method, path, body) in [
+            (Method::GET, "/v1/me", None),
+            (Method::POST, "/v1/apis/orders/credentials", Some(&mint)),
+        ] {
+            let mut request = http
+                .request(method, format!("{gatekey_url}{path}"))
+                .bearer_auth(alice);
+            if let Some(secret) = secret {
+                request = request.header("X-Gatekey-Proxy-Secret", secret);
+            }
+            let (status, headers, problem) = send(request, body, "direct", path, alice)
+                .await
+                .expect("direct call");
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {problem}");
+            assert_eq!(
+                problem["code"], "proxy_secret_required",
+                "{what}: {problem}"
+            );
+            let detail = problem["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains("Backstage proxy"), "{detail}");
+            assert!(
+                !detail.contains(PROXY_SECRET) && !detail.contains(PREVIOUS_PROXY_SECRET),
+                "{detail}"
+            );
+            assert!(headers.contains_key("www-authenticate"), "{what}");
+        }
+    }
+    assert_eq!(
+        alice_audit_events(http, b, bob).await,
+        audited_before,
+        "refused before anything was recorded"
+    );
+
+    step("the current and the previous secret are both accepted while both are configured");
+    for secret in [PROXY_SECRET, PREVIOUS_PROXY_SECRET] {
+        let request = http
+            .get(format!("{gatekey_url}/v1/me"))
+            .bearer_auth(alice)
+            .header("X-Gatekey-Proxy-Secret", secret);
+        let (status, _, me) = send(request, None, "direct", "/v1/me", alice)
+            .await
+            .expect("me");
+        assert_eq!(status, StatusCode::OK, "{me}");
+    }
+
+    step("a secret a browser sends through the proxy is replaced by the proxy's own");
+    let request = http
+        .get(format!("{}/api/proxy/gatekey/v1/me", a.url()))
+        .bearer_auth(alice)
+        .header(
+            "X-Gatekey-Proxy-Secret",
+            "browser-chosen-value-0123456789abcdefgh",
+        );
+    let (status, headers, me) = send(request, None, a.name, "/v1/me", alice)
+        .await
+        .expect("me through the proxy");
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert!(
+        !headers.contains_key("x-gatekey-proxy-secret"),
+        "the secret never travels back to the browser"
+    );
+}
+
+/// How many audit events alice has, read by bob (an admin) through his proxy.
+async fn alice_audit_events(http: &reqwest::Client, b: &Backstage, bob: &str) -> usize {
+    let (status, _, audit) = b
+        .gatekey(
+            http,
+            Method::GET,
+            "/v1/audit?subject=user:default/alice&limit=200",
+            bob,
+            None,
+        )
+        .await
+        .expect("audit");
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    audit["items"].as_array().map_or(0, Vec::len)
 }
 
 /// The last good catalog is kept and its failure reported while the catalog's backend is down.

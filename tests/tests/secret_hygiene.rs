@@ -4,14 +4,11 @@
 //! the API and in MongoDB), every MongoDB collection, `/metrics` and every error body for the keys
 //! and for anything shaped like a Gatekey key, and for the callers' bearer tokens.
 
-use futures::TryStreamExt as _;
 use gatekey_e2e::Stack;
 use gatekey_e2e::logs::CapturedLogs;
 use gatekey_kong_sim::Fault;
-use mongodb::bson::{Bson, Document};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Everything a caller was told when a request failed.
 #[derive(Debug, Default)]
@@ -64,31 +61,6 @@ async fn every_audit_event(stack: &Stack, admin: &str) -> String {
             None => return all,
         }
     }
-}
-
-/// Every document of every collection of the stack's database, as relaxed extended JSON.
-async fn every_stored_document(stack: &Stack) -> (String, Vec<String>) {
-    let client = mongodb::Client::with_uri_str(&stack.mongo.uri)
-        .await
-        .expect("mongodb");
-    let database = client.database(&stack.database);
-    let names = database.list_collection_names().await.expect("collections");
-    let mut all = String::new();
-    for name in &names {
-        let documents: Vec<Document> = database
-            .collection::<Document>(name)
-            .find(Document::new())
-            .await
-            .expect("find")
-            .try_collect()
-            .await
-            .expect("documents");
-        for document in documents {
-            all.push_str(&Bson::Document(document).into_relaxed_extjson().to_string());
-            all.push('\n');
-        }
-    }
-    (all, names)
 }
 
 /// Mints that succeed, mints that fail after the key was generated, refused mints, revocations
@@ -209,8 +181,7 @@ async fn traffic(
 
 #[tokio::test]
 async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
-    let logs = CapturedLogs::default();
-    logs.subscriber().init();
+    let logs = CapturedLogs::install();
 
     let stack = Stack::start().await.expect("stack");
     let jane = stack.token("user:default/jane", &["payments-team", "orders-team"]);
@@ -224,7 +195,10 @@ async fn minted_keys_never_reach_logs_audit_storage_metrics_or_error_bodies() {
         audit.contains("issue_failed") && audit.contains("revoked"),
         "the audit trail saw the failures and revocations: {audit}"
     );
-    let (stored, collections) = every_stored_document(&stack).await;
+    let (stored, collections) = stack
+        .every_stored_document()
+        .await
+        .expect("stored documents");
     assert!(
         collections.iter().any(|c| c == "issuances")
             && collections.iter().any(|c| c == "audit_events"),

@@ -266,6 +266,8 @@ pub async fn start_gatekey(
     let config = format!(
         r#"listen = "127.0.0.1:{port}"
 policy_file = "{policy}"
+# The local IdP and Kong simulator speak plain http.
+allow_insecure_http = true
 
 [mongodb]
 uri = "{mongo_uri}"

@@ -3,8 +3,9 @@
 //! failure at the first request.
 //!
 //! Nested keys use a double underscore in the environment: `GATEKEY_MONGODB__URI`,
-//! `GATEKEY_KONG__ADMIN_URL`. Secrets (the Kong admin token) come only from the environment or
-//! from a file named in the configuration, never from the TOML file itself.
+//! `GATEKEY_KONG__ADMIN_URL`. Secrets (the Kong admin token, the catalog token, the Backstage
+//! proxy secrets) come only from the environment or from a file named in the configuration, never
+//! from the TOML file itself, and every type holding one prints it redacted in `Debug`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,9 +13,9 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use gatekey_core::policy::GroupPrefixes;
 use gatekey_core::gateway::{GatewayAllowList, GatewayUrlError};
-use secrecy::SecretString;
+use gatekey_core::policy::GroupPrefixes;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Everything the service needs to start.
@@ -23,6 +24,15 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// Address the HTTP server binds (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// A second listener for what operators need and callers do not (`/metrics`, and the probes
+    /// again); when set, the main listener no longer serves `/metrics`.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    /// Accept `http://` URLs for issuers (and the discovery, JWKS and userinfo URLs they name),
+    /// the Kong Admin API and the Backstage catalog. Off by default: tokens' keys, admin tokens
+    /// and catalog policy would travel unauthenticated. Local stacks and tests turn it on.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
     /// The policy file (YAML or TOML) listing APIs, scopes and admin groups.
     pub policy_file: PathBuf,
     pub http: HttpSettings,
@@ -101,7 +111,7 @@ pub struct ReconcilerSettings {
     pub pending_timeout_seconds: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MongoSettings {
     pub uri: String,
@@ -110,6 +120,18 @@ pub struct MongoSettings {
     pub issuance_retention_days: u32,
     /// Audit events are deleted this many days after they happen; unset keeps them forever.
     pub audit_retention_days: Option<u32>,
+}
+
+/// The URI may carry a password (`mongodb://user:password@host`): shown redacted.
+impl std::fmt::Debug for MongoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoSettings")
+            .field("uri", &gatekey_store::redact_uri(&self.uri))
+            .field("database", &self.database)
+            .field("issuance_retention_days", &self.issuance_retention_days)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -226,6 +248,40 @@ pub struct AuthSettings {
     #[serde(default = "default_jwks_max_age")]
     pub jwks_max_age_seconds: u64,
     pub issuers: Vec<IssuerSettings>,
+    /// The secret the Backstage proxy adds to every request it forwards; tokens of issuers with
+    /// `requires_proxy_secret` are accepted only with it.
+    #[serde(default)]
+    pub proxy_secret: Option<ProxySecretSettings>,
+}
+
+/// The header the Backstage proxy adds and the secrets it may carry: `current`, plus `previous`
+/// while a rotation is under way. Each comes from the environment or a file, never the TOML file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySecretSettings {
+    /// Header name, `X-Gatekey-Proxy-Secret` by default.
+    #[serde(default = "default_proxy_secret_header")]
+    pub header: String,
+    /// Only from `GATEKEY_AUTH__PROXY_SECRET__CURRENT`.
+    #[serde(default, skip_serializing)]
+    pub current: Option<SecretString>,
+    /// A file holding the current secret (e.g. a mounted Kubernetes secret).
+    #[serde(default)]
+    pub current_file: Option<PathBuf>,
+    /// The secret being rotated out, still accepted; only from
+    /// `GATEKEY_AUTH__PROXY_SECRET__PREVIOUS`.
+    #[serde(default, skip_serializing)]
+    pub previous: Option<SecretString>,
+    /// A file holding the previous secret.
+    #[serde(default)]
+    pub previous_file: Option<PathBuf>,
+}
+
+/// Shortest accepted proxy secret, in bytes (`openssl rand -base64 32` gives 44).
+pub const MIN_PROXY_SECRET_BYTES: usize = 32;
+
+fn default_proxy_secret_header() -> String {
+    "X-Gatekey-Proxy-Secret".to_owned()
 }
 
 impl AuthSettings {
@@ -267,6 +323,10 @@ pub struct IssuerSettings {
     /// user tokens omit `ent` by default.
     #[serde(default)]
     pub groups_from_userinfo: bool,
+    /// Tokens of this issuer are accepted only with the proxy secret (`auth.proxy_secret`): for
+    /// Backstage user tokens, which Backstage hands to every plugin and proxy target.
+    #[serde(default)]
+    pub requires_proxy_secret: bool,
 }
 
 /// Where the Backstage catalog is and how often to read it.
@@ -356,6 +416,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
+            allow_insecure_http: false,
             policy_file: PathBuf::from("policy.yaml"),
             http: HttpSettings {
                 request_timeout_seconds: 15,
@@ -385,6 +447,7 @@ impl Default for Settings {
                 jwks_refresh_min_interval_seconds: 30,
                 jwks_max_age_seconds: default_jwks_max_age(),
                 issuers: Vec::new(),
+                proxy_secret: None,
             },
             gateway: GatewaySettings::default(),
             catalog: None,
@@ -450,6 +513,20 @@ impl Settings {
                      GATEKEY_KONG__ADMIN_TOKEN or kong.admin_token_file"
                         .to_owned(),
                 ]));
+            }
+            for (key, env) in [
+                ("current", "GATEKEY_AUTH__PROXY_SECRET__CURRENT"),
+                ("previous", "GATEKEY_AUTH__PROXY_SECRET__PREVIOUS"),
+            ] {
+                if from_file
+                    .find_value(&format!("auth.proxy_secret.{key}"))
+                    .is_ok()
+                {
+                    return Err(ConfigError::Invalid(vec![format!(
+                        "auth.proxy_secret.{key} must not be written in the configuration file: \
+                         set {env} or auth.proxy_secret.{key}_file"
+                    )]));
+                }
             }
             figment = figment.merge(from_file);
         }
@@ -540,10 +617,111 @@ impl Settings {
         if let Some(catalog) = &self.catalog {
             validate_catalog(catalog, &mut problems);
         }
+        self.validate_proxy_secret(&mut problems);
+        if self.admin_listen == Some(self.listen) && self.listen.port() != 0 {
+            problems.push("admin_listen must differ from listen".to_owned());
+        }
+        problems.extend(self.insecure_http_problems());
         if problems.is_empty() {
             Ok(())
         } else {
             Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Every `http://` URL the service would talk to without TLS, unless `allow_insecure_http`.
+    /// Also checked by `Application::build`, so settings built in code are held to it too.
+    pub fn insecure_http_problems(&self) -> Vec<String> {
+        if self.allow_insecure_http {
+            return Vec::new();
+        }
+        let mut urls: Vec<(String, &str)> = self
+            .auth
+            .issuers
+            .iter()
+            .map(|issuer| {
+                (
+                    format!("auth.issuers '{}' issuer", issuer.name),
+                    issuer.issuer.as_str(),
+                )
+            })
+            .collect();
+        urls.push(("kong.admin_url".to_owned(), self.kong.admin_url.as_str()));
+        if let Some(catalog) = &self.catalog {
+            urls.push((
+                "catalog.backend_url".to_owned(),
+                catalog.backend_url.as_str(),
+            ));
+        }
+        urls.into_iter()
+            .filter(|(_, url)| {
+                url.get(..7)
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+            })
+            .map(|(what, url)| {
+                format!(
+                    "{what} {url} is plain http: tokens' signing keys, admin tokens or catalog \
+                     data would travel without TLS. Use https://, or set allow_insecure_http = \
+                     true (local stacks and tests only)"
+                )
+            })
+            .collect()
+    }
+
+    /// Issuers that need the proxy secret need one configured, and secrets come from outside
+    /// the file, one source each.
+    fn validate_proxy_secret(&self, problems: &mut Vec<String>) {
+        let needing: Vec<&str> = self
+            .auth
+            .issuers
+            .iter()
+            .filter(|issuer| issuer.requires_proxy_secret)
+            .map(|issuer| issuer.name.as_str())
+            .collect();
+        let Some(proxy) = &self.auth.proxy_secret else {
+            if !needing.is_empty() {
+                problems.push(format!(
+                    "auth.issuers {needing:?} require the proxy secret: configure \
+                     [auth.proxy_secret] with GATEKEY_AUTH__PROXY_SECRET__CURRENT or \
+                     auth.proxy_secret.current_file"
+                ));
+            }
+            return;
+        };
+        if needing.is_empty() {
+            problems.push(
+                "auth.proxy_secret is configured but no issuer sets requires_proxy_secret"
+                    .to_owned(),
+            );
+        }
+        if axum::http::HeaderName::try_from(proxy.header.as_str()).is_err() {
+            problems.push(format!(
+                "auth.proxy_secret.header '{}' is not a valid header name",
+                proxy.header
+            ));
+        }
+        if proxy.current.is_none() == proxy.current_file.is_none() {
+            problems.push(
+                "auth.proxy_secret: set exactly one of GATEKEY_AUTH__PROXY_SECRET__CURRENT and \
+                 auth.proxy_secret.current_file"
+                    .to_owned(),
+            );
+        }
+        if proxy.previous.is_some() && proxy.previous_file.is_some() {
+            problems.push(
+                "auth.proxy_secret: set at most one of GATEKEY_AUTH__PROXY_SECRET__PREVIOUS and \
+                 auth.proxy_secret.previous_file"
+                    .to_owned(),
+            );
+        }
+        for (key, secret) in [("current", &proxy.current), ("previous", &proxy.previous)] {
+            if let Some(secret) = secret
+                && secret.expose_secret().trim().len() < MIN_PROXY_SECRET_BYTES
+            {
+                problems.push(format!(
+                    "auth.proxy_secret.{key} must be at least {MIN_PROXY_SECRET_BYTES} bytes"
+                ));
+            }
         }
     }
 
@@ -677,6 +855,7 @@ mod tests {
 
     const MINIMAL: &str = r#"
 policy_file = "policy.yaml"
+allow_insecure_http = true
 [gateway]
 allowed_urls = ["https://api.example.com"]
 [[auth.issuers]]
@@ -925,6 +1104,119 @@ algorithms = ["RS256"]
     }
 
     #[test]
+    /// A production-like file: https everywhere except what each test changes.
+    const PRODUCTION: &str = r#"
+policy_file = "policy.yaml"
+[kong]
+admin_url = "https://kong-admin.internal:8444"
+[catalog]
+backend_url = "https://backstage.example.com"
+token_file = "/run/secrets/catalog-token"
+[gateway]
+allowed_urls = ["https://api.example.com"]
+[[auth.issuers]]
+name = "company-idp"
+issuer = "https://idp.example.com"
+audiences = ["gatekey"]
+algorithms = ["RS256"]
+"#;
+
+    #[test]
+    fn http_urls_are_refused_unless_allow_insecure_http_naming_each_url_and_the_setting() {
+        Jail::expect_with(|jail| {
+            jail.create_file("gatekey.toml", PRODUCTION)?;
+            Settings::load(Some(Path::new("gatekey.toml"))).expect("https everywhere is valid");
+            let insecure = PRODUCTION
+                .replace("https://idp.example.com", "http://idp.example.com")
+                .replace("https://kong-admin", "http://kong-admin")
+                .replace("https://backstage", "HTTP://backstage");
+            jail.create_file("gatekey.toml", &insecure)?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("plain http refused")
+                .to_string();
+            for needle in [
+                "auth.issuers 'company-idp' issuer http://idp.example.com is plain http",
+                "kong.admin_url http://kong-admin.internal:8444 is plain http",
+                "catalog.backend_url HTTP://backstage.example.com is plain http",
+                "allow_insecure_http = true",
+            ] {
+                assert!(text.contains(needle), "{needle} missing in {text}");
+            }
+            jail.set_env("GATEKEY_ALLOW_INSECURE_HTTP", "true");
+            Settings::load(Some(Path::new("gatekey.toml"))).expect("allowed explicitly");
+            Ok(())
+        });
+    }
+
+    const BACKSTAGE_ISSUER: &str = r#"
+[[auth.issuers]]
+name = "backstage"
+issuer = "https://backstage.example.com/api/auth"
+audiences = ["backstage"]
+algorithms = ["ES256"]
+requires_proxy_secret = true
+"#;
+
+    #[test]
+    fn an_issuer_requiring_the_proxy_secret_needs_one_from_outside_the_file() {
+        Jail::expect_with(|jail| {
+            let file = format!("{PRODUCTION}{BACKSTAGE_ISSUER}");
+            jail.create_file("gatekey.toml", &file)?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("no secret")
+                .to_string();
+            assert!(text.contains("require the proxy secret"), "{text}");
+            jail.create_file(
+                "gatekey.toml",
+                &format!(
+                    "{file}[auth.proxy_secret]\ncurrent = \"{}\"\n",
+                    "s".repeat(40)
+                ),
+            )?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("secret in the file")
+                .to_string();
+            assert!(
+                text.contains("GATEKEY_AUTH__PROXY_SECRET__CURRENT"),
+                "{text}"
+            );
+            jail.create_file("gatekey.toml", &file)?;
+            jail.set_env("GATEKEY_AUTH__PROXY_SECRET__CURRENT", "too-short");
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("short secret")
+                .to_string();
+            assert!(text.contains("at least 32 bytes"), "{text}");
+            jail.set_env("GATEKEY_AUTH__PROXY_SECRET__CURRENT", "c".repeat(40));
+            jail.set_env("GATEKEY_AUTH__PROXY_SECRET__PREVIOUS", "p".repeat(40));
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            let proxy = settings.auth.proxy_secret.expect("proxy secret");
+            assert_eq!(proxy.header, "X-Gatekey-Proxy-Secret");
+            assert!(proxy.previous.is_some());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn admin_listen_must_differ_from_listen() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                &format!(
+                    "listen = \"0.0.0.0:8080\"\nadmin_listen = \"0.0.0.0:8080\"\n{PRODUCTION}"
+                ),
+            )?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("same address")
+                .to_string();
+            assert!(text.contains("admin_listen must differ"), "{text}");
+            jail.set_env("GATEKEY_ADMIN_LISTEN", "0.0.0.0:9091");
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            assert_eq!(settings.admin_listen.map(|a| a.port()), Some(9091));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn mint_limits_must_fit_a_counter_document() {
         Jail::expect_with(|jail| {
             jail.create_file("gatekey.toml", MINIMAL)?;
@@ -947,5 +1239,15 @@ algorithms = ["RS256"]
             assert!(Settings::load(Some(Path::new("gatekey.toml"))).is_ok());
             Ok(())
         });
+    }
+
+    #[test]
+    fn mongodb_uri_credentials_are_redacted_in_debug() {
+        let mut settings = Settings::default();
+        settings.mongodb.uri =
+            "mongodb://gatekey:s3cret@db-0:27017,db-1:27017/?replicaSet=rs0".to_owned();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("db-0:27017,db-1:27017"), "{printed}");
     }
 }

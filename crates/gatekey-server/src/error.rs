@@ -44,6 +44,10 @@ pub enum ApiError {
     MissingToken,
     #[error("token refused: {0}")]
     InvalidToken(#[from] AuthError),
+    /// A token of an issuer marked `requires_proxy_secret` came without an accepted proxy secret:
+    /// not through the Backstage proxy.
+    #[error("token of issuer '{issuer}' without an accepted proxy secret")]
+    ProxySecretRequired { issuer: String, header: String },
     #[error("denied: {0}")]
     Denied(#[from] Denial),
     #[error("{what} not found")]
@@ -131,6 +135,15 @@ impl ApiError {
                     err.description(),
                 )
             }
+            Self::ProxySecretRequired { issuer, header } => (
+                StatusCode::UNAUTHORIZED,
+                "proxy_secret_required",
+                "Token refused",
+                format!(
+                    "tokens of issuer '{issuer}' are accepted only through the Backstage proxy \
+                     (the {header} header it adds is missing or not accepted)"
+                ),
+            ),
             Self::Denied(denial) => {
                 let status = match denial.reason {
                     DenyReason::UnknownApi | DenyReason::NotOwner => StatusCode::NOT_FOUND,
@@ -313,6 +326,10 @@ impl IntoResponse for ApiError {
                     err.oauth_error_code(),
                     err.description().replace(['"', '\\'], "'")
                 ),
+                Self::ProxySecretRequired { .. } => "Bearer realm=\"gatekey\", \
+                     error=\"invalid_token\", error_description=\"this issuer's tokens are \
+                     accepted only through the Backstage proxy\""
+                    .to_owned(),
                 _ => "Bearer realm=\"gatekey\"".to_owned(),
             };
             if let Ok(value) = HeaderValue::from_str(&challenge) {

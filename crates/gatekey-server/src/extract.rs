@@ -85,6 +85,10 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
         let identity = state.verifier.verify(token).await?;
+        // Before userinfo or any other use of a token that may have been replayed.
+        state
+            .proxy_secrets
+            .check(&identity.issuer_name, &parts.headers)?;
         let identity = state.userinfo.complete(token, identity).await?;
         let context = RequestContext::from_request_parts(parts, state)
             .await

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod issuing;
 pub mod limits;
 pub mod metrics;
+pub mod proxy_secret;
 pub mod reconciler;
 pub mod routes;
 pub mod startup;

@@ -1,6 +1,6 @@
 //! Building and running the application from [`Settings`]: load the policy, connect the adapters,
-//! bind the listener (port 0 in tests) and serve until SIGINT/SIGTERM, finishing in-flight
-//! requests before exiting. Shutdown stops accepting connections, lets in-flight requests finish,
+//! bind the listener (port 0 in tests), and the operators' listener when `admin_listen` is set,
+//! and serve until SIGINT/SIGTERM, finishing in-flight requests before exiting. Shutdown stops accepting connections, lets in-flight requests finish,
 //! waits for mint tasks whose requests are already gone, then stops the reconciler (releasing
 //! its lease so another replica takes over at once).
 
@@ -18,10 +18,12 @@ use gatekey_kong::{AdminAuth, CounterPolicy, KongClient, KongConfig, RedisCounte
 use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
+use crate::proxy_secret::ProxySecrets;
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
 use crate::state::{AppState, AppStateInner, CatalogHandle, Reliability};
@@ -59,6 +61,10 @@ pub enum StartupError {
     Auth(String),
     #[error("kong.rate_limiting.policy is redis but kong.rate_limiting.redis is not set")]
     RedisSettingsMissing,
+    #[error("auth.proxy_secret: {0}")]
+    ProxySecret(String),
+    #[error("plain http refused:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    InsecureHttp(Vec<String>),
     #[error("kong.admin_url is not a URL: {0}")]
     KongUrl(String),
     #[error("Kong client: {0}")]
@@ -80,10 +86,41 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     local_addr: SocketAddr,
+    /// The `admin_listen` listener and what it serves, when configured.
+    admin: Option<AdminListener>,
     state: AppState,
     reconciler: Option<Reconciler>,
     catalog: Option<CatalogSource>,
     background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The operators' listener (`admin_listen`): `/metrics` and the probes.
+#[derive(Debug)]
+struct AdminListener {
+    listener: TcpListener,
+    router: axum::Router,
+    local_addr: SocketAddr,
+}
+
+impl AdminListener {
+    async fn bind(addr: SocketAddr, state: &AppState) -> Result<Self, StartupError> {
+        let (listener, local_addr) = bind(addr).await?;
+        Ok(Self {
+            listener,
+            router: routes::admin_router(state.clone()),
+            local_addr,
+        })
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    Ok((listener, local_addr))
 }
 
 /// Reads and validates the policy file named in the settings: with several issuers, every group
@@ -119,7 +156,10 @@ pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
     Ok(policy)
 }
 
-fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartupError> {
+pub(crate) fn read_file(
+    what: &'static str,
+    path: &std::path::Path,
+) -> Result<Vec<u8>, StartupError> {
     std::fs::read(path).map_err(|source| StartupError::File {
         what,
         path: path.display().to_string(),
@@ -201,11 +241,14 @@ fn counter_policy(settings: &Settings) -> Result<CounterPolicy, StartupError> {
     })
 }
 
-fn issuer_http_client() -> Result<reqwest::Client, StartupError> {
+/// For discovery, JWKS and userinfo: no redirects, and `https` only unless
+/// `allow_insecure_http`, which also covers the URLs a discovery document names.
+fn issuer_http_client(settings: &Settings) -> Result<reqwest::Client, StartupError> {
     Ok(reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
+        .https_only(!settings.allow_insecure_http)
         .build()?)
 }
 
@@ -230,7 +273,7 @@ fn userinfo_groups(settings: &Settings) -> Result<UserinfoGroups, StartupError> 
             group_prefix: issuer.group_prefix.clone(),
         })
         .collect();
-    Ok(UserinfoGroups::new(issuers, &issuer_http_client()?))
+    Ok(UserinfoGroups::new(issuers, &issuer_http_client(settings)?))
 }
 
 /// The catalog source with the rules that admit its entities: the gateway allow-list, the
@@ -271,7 +314,7 @@ fn catalog_source(
 }
 
 fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
-    let http = issuer_http_client()?;
+    let http = issuer_http_client(settings)?;
     let issuers = settings
         .auth
         .issuers
@@ -309,14 +352,20 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
 
 impl Application {
     /// Loads the policy, connects MongoDB (creating indexes), builds the Kong client and token
-    /// verifier, and binds the listener.
+    /// verifier, and binds the listeners.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        // Settings built in code skip `Settings::load`; transport security is checked anyway.
+        let insecure = settings.insecure_http_problems();
+        if !insecure.is_empty() {
+            return Err(StartupError::InsecureHttp(insecure));
+        }
         // Installed before the adapters start emitting (discovery, index creation).
         crate::metrics::handle();
         let file_policy = load_policy(settings)?;
         let kong = kong_client(settings)?;
         let verifier = verifier(settings)?;
         let userinfo = userinfo_groups(settings)?;
+        let proxy_secrets = ProxySecrets::from_settings(settings)?;
         let catalog = settings
             .catalog
             .as_ref()
@@ -356,6 +405,7 @@ impl Application {
             policy,
             verifier,
             userinfo,
+            proxy_secrets,
             catalog,
             kong,
             counter_policy: counter_policy(settings)?,
@@ -385,22 +435,18 @@ impl Application {
             settings.request_timeout(),
             settings.http.body_limit_bytes,
             settings.http.header_limit_bytes,
+            settings.admin_listen.is_none(),
         );
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
+        let (listener, local_addr) = bind(settings.listen).await?;
+        let admin = match settings.admin_listen {
+            Some(addr) => Some(AdminListener::bind(addr, &state).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
             router,
             local_addr,
+            admin,
             state,
             reconciler,
             catalog: catalog_source,
@@ -418,6 +464,11 @@ impl Application {
         self.local_addr
     }
 
+    /// The bound address of the `admin_listen` listener, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|admin| admin.local_addr)
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     pub async fn run_until(
         self,
@@ -428,13 +479,39 @@ impl Application {
         let reconciler = self
             .reconciler
             .map(|reconciler| tokio::spawn(reconciler.run(stopped)));
+        let stop_serving = CancellationToken::new();
+        let admin = self.admin.map(|admin| {
+            tokio::spawn(
+                axum::serve(
+                    admin.listener,
+                    admin
+                        .router
+                        .into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(stop_serving.clone().cancelled_owned())
+                .into_future(),
+            )
+        });
+        let main_stopped = stop_serving.clone();
         let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            main_stopped.cancel();
+        })
         .await;
+        // The main listener can also stop on an accept error: the admin listener stops with it.
+        stop_serving.cancel();
+        if let Some(admin) = admin {
+            match admin.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::error!(error = %err, "admin listener failed"),
+                Err(err) => tracing::error!(error = %err, "admin listener task failed"),
+            }
+        }
         // Mints whose requests were dropped still finish or roll back before the process ends;
         // each is bounded by its own deadline plus the rollback's Kong and MongoDB calls.
         let mint_tasks = &self.state.reliability.mint_tasks;

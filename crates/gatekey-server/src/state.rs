@@ -13,6 +13,7 @@ use gatekey_store::Store;
 use tokio_util::task::TaskTracker;
 
 use crate::config::LimitSettings;
+use crate::proxy_secret::ProxySecrets;
 
 use crate::catalog::PolicyHolder;
 
@@ -27,6 +28,8 @@ pub struct AppStateInner {
     pub verifier: TokenVerifier,
     /// Groups from userinfo for tokens that lack them (Backstage without `ent`).
     pub userinfo: UserinfoGroups,
+    /// Which issuers' tokens must arrive with the Backstage proxy's secret, and the secrets.
+    pub proxy_secrets: ProxySecrets,
     /// The Backstage catalog source, when configured, and the staleness `/readyz` tolerates.
     pub catalog: Option<CatalogHandle>,
     pub kong: KongClient,

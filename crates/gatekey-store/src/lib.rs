@@ -80,8 +80,9 @@ impl fmt::Debug for StoreConfig {
     }
 }
 
-/// The connection string without its user information (`user:password@`).
-fn redact_uri(uri: &str) -> String {
+/// The connection string without its user information (`user:password@`), for `Debug` output
+/// of any type holding one.
+pub fn redact_uri(uri: &str) -> String {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return "[redacted]".to_owned();
     };

@@ -1,6 +1,7 @@
 //! The HTTP surface: every route, declared once with its OpenAPI description, plus the layers
 //! every request passes (unread bodies drained, request ids, tracing, timeout, body limit, panic
-//! catching).
+//! catching), and the operators' surface (`/metrics` and the probes) for the separate
+//! `admin_listen` listener.
 
 pub mod apis;
 pub mod audit;
@@ -127,19 +128,27 @@ fn spell_link_operation_ids(document: &mut OpenApiDocument) {
     }
 }
 
-/// The complete application.
+/// The complete application; `/metrics` is left out when `serve_metrics` is false (it is then
+/// on the [`admin_router`]).
 pub fn router(
     state: AppState,
     request_timeout: Duration,
     body_limit: usize,
     header_limit: usize,
+    serve_metrics: bool,
 ) -> Router {
     let (routes, mut api) = api_router().split_for_parts();
     spell_link_operation_ids(&mut api);
     let document = api.to_pretty_json().unwrap_or_default();
+    let routes = routes.route_layer(axum::middleware::from_fn(metrics::track_http));
+    let routes = if serve_metrics {
+        routes.route("/metrics", axum::routing::get(metrics::render))
+    } else {
+        routes
+    };
+    // The proxy secret is as sensitive as the bearer token: no layer may print it.
+    let sensitive = [header::AUTHORIZATION, state.proxy_secrets.header().clone()];
     routes
-        .route_layer(axum::middleware::from_fn(metrics::track_http))
-        .route("/metrics", axum::routing::get(metrics::render))
         .route(
             "/openapi.json",
             axum::routing::get(move || async move {
@@ -154,9 +163,7 @@ pub fn router(
                 .layer(axum::middleware::from_fn(move |request, next| {
                     unread_body::drain_unread_body(body_limit, request, next)
                 }))
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                ]))
+                .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -186,6 +193,17 @@ pub fn router(
                     timeout(request_timeout, request, next)
                 })),
         )
+        .with_state(state)
+}
+
+/// What operators need and callers do not, for the `admin_listen` listener: `/metrics`, and the
+/// probes again so that kubelet and Prometheus use one port.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics::render))
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
+        .fallback(not_found)
         .with_state(state)
 }
 

@@ -40,12 +40,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* Where the Kong admin token Secret is mounted, and the file Gatekey reads. */}}
 {{- define "gatekey.kongTokenDir" -}}/var/run/secrets/gatekey/kong{{- end }}
 
+{{/* Where the Backstage proxy secret Secret is mounted. */}}
+{{- define "gatekey.proxySecretDir" -}}/var/run/secrets/gatekey/proxy{{- end }}
+
 {{/* gatekey.toml from .Values.config. Strings are JSON-quoted, which TOML reads as basic strings. */}}
 {{- define "gatekey.configToml" -}}
 {{- $c := .Values.config -}}
 # Rendered by the Gatekey Helm chart. Reference: docs/configuration.md
-# GATEKEY_MONGODB__URI comes from a Secret and GATEKEY_LISTEN from the Deployment.
+# GATEKEY_MONGODB__URI comes from a Secret; GATEKEY_LISTEN and GATEKEY_ADMIN_LISTEN from the
+# Deployment.
 policy_file = "/etc/gatekey/policy.yaml"
+allow_insecure_http = {{ $c.allowInsecureHttp | default false }}
 
 [http]
 request_timeout_seconds = {{ int $c.http.requestTimeoutSeconds }}
@@ -74,6 +79,14 @@ allowed_urls = {{ required "config.gateway.allowedUrls is required" $c.gateway.a
 [auth]
 clock_skew_seconds = {{ int $c.auth.clockSkewSeconds }}
 jwks_refresh_min_interval_seconds = {{ int $c.auth.jwksRefreshMinIntervalSeconds }}
+{{- if .Values.secrets.proxySecret.name }}
+
+[auth.proxy_secret]
+current_file = "{{ include "gatekey.proxySecretDir" . }}/current"
+{{- if .Values.secrets.proxySecret.previousKey }}
+previous_file = "{{ include "gatekey.proxySecretDir" . }}/previous"
+{{- end }}
+{{- end }}
 
 [log]
 format = {{ $c.log.format | toJson }}
@@ -92,6 +105,12 @@ groups_claims = [
 allowed_jose_types = {{ default list .allowedJoseTypes | toJson }}
 {{- with .groupPrefix }}
 group_prefix = {{ . | toJson }}
+{{- end }}
+{{- if .requiresProxySecret }}
+{{- if not $.Values.secrets.proxySecret.name }}
+{{- fail "an issuer with requiresProxySecret needs secrets.proxySecret.name" }}
+{{- end }}
+requires_proxy_secret = true
 {{- end }}
 {{- end }}
 {{- end }}
