@@ -370,6 +370,7 @@ fn backstage_issuer(name: &str, port: u16) -> IssuerSettings {
         allowed_jose_types: vec!["vnd.backstage.user".to_owned()],
         groups_from_userinfo: true,
         preset: None,
+        required_claims: std::collections::BTreeMap::new(),
     }
 }
 

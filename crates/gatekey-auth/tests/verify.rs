@@ -539,6 +539,7 @@ fn configuration_errors_are_readable() {
             prefix: None,
         }],
         preset: None,
+        required_claims: Vec::new(),
         allowed_jose_types: Vec::new(),
     };
     let duplicate = IssuerConfig {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gatekey_server::config::Settings;
-use gatekey_server::startup::{Application, load_policy};
+use gatekey_server::startup::{Application, load_policy, verifier};
 use gatekey_server::{routes, telemetry};
 
 #[derive(Debug, Parser)]
@@ -61,6 +61,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig => {
             match Settings::load(cli.config.as_deref())
                 .map_err(|e| e.to_string())
+                .and_then(|s| verifier(&s).map(|_| s).map_err(|e| e.to_string()))
                 .and_then(|s| load_policy(&s).map_err(|e| e.to_string()))
             {
                 Ok(policy) => {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatekey_auth::{
-    GroupsClaim, IssuerConfig, TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig,
+    GroupsClaim, IssuerConfig, RequiredClaim, TokenVerifier, UserinfoGroups, UserinfoIssuer,
+    VerifierConfig,
 };
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogSource};
 use gatekey_core::SystemClock;
@@ -22,6 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, Settings};
+use crate::denials::DenialAudit;
 use crate::limits::LimitCounts;
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
@@ -188,7 +190,9 @@ fn catalog_source(catalog: &CatalogSettings) -> Result<CatalogSource, StartupErr
     Ok(CatalogSource::new(client))
 }
 
-fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
+/// The token verifier of the configured issuers; nothing is fetched until the first token.
+/// `gatekey check-config` builds it too, so it reports what the verifier would refuse.
+pub fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
     let http = issuer_http_client()?;
     let issuers = settings
         .auth
@@ -209,6 +213,14 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
                 })
                 .collect(),
             preset: issuer.preset,
+            required_claims: issuer
+                .required_claims
+                .iter()
+                .map(|(path, accepted)| RequiredClaim {
+                    path: path.clone(),
+                    accepted: accepted.texts(),
+                })
+                .collect(),
             allowed_jose_types: issuer.allowed_jose_types.clone(),
         })
         .collect();
@@ -283,6 +295,7 @@ impl Application {
                 mint_deadline: settings.request_timeout(),
                 mint_tasks: TaskTracker::new(),
             },
+            denials: DenialAudit::new(&settings.audit),
         });
         let reconciler = settings.reconciler.enabled.then(|| {
             let r = &settings.reconciler;
