@@ -137,6 +137,7 @@ pub fn trusted_issuer(name: &str, issuer: String, algorithms: &[&str]) -> Issuer
             prefix: None,
         }],
         preset: None,
+        required_claims: std::collections::BTreeMap::new(),
         allowed_jose_types: Vec::new(),
         groups_from_userinfo: false,
         group_prefix: None,
@@ -180,6 +181,15 @@ pub fn trust_second_issuer(settings: &mut Settings, issuer: String) {
         group_prefix: Some(format!("{SECOND_ISSUER}:")),
         ..trusted_issuer(SECOND_ISSUER, issuer, &["RS256"])
     });
+}
+
+/// The value of the first sample whose line starts with `series` (name plus label set) in a
+/// Prometheus text exposition.
+pub fn metric_sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
 }
 
 /// A MongoDB-protocol server: the shared one from `MONGODB_URI`, or a process of our own.
@@ -365,6 +375,35 @@ impl Stack {
             .send()
             .await?;
         Ok(response.status())
+    }
+
+    /// The documents of `collection` matching `filter`, read straight from the stack's database.
+    pub async fn stored(
+        &self,
+        collection: &str,
+        filter: Document,
+    ) -> anyhow::Result<Vec<Document>> {
+        let client = mongodb::Client::with_uri_str(&self.mongo.uri).await?;
+        let documents = client
+            .database(&self.database)
+            .collection::<Document>(collection)
+            .find(filter)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents)
+    }
+
+    /// Gatekey's `/metrics` text.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{}/metrics", self.gatekey_url))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
     }
 
     /// Kong consumers carrying a tag, read straight from the simulator's Admin API.

@@ -408,6 +408,7 @@ fn backstage_issuer(name: &str, port: u16) -> IssuerSettings {
         // Three backends, three issuers: each one's groups are told apart.
         group_prefix: Some(format!("{name}:")),
         requires_proxy_secret: true,
+        required_claims: std::collections::BTreeMap::new(),
     }
 }
 

@@ -3,17 +3,9 @@
 //! The recorder is process-wide, so the assertions look for series and lower bounds, not exact
 //! totals that another test in this binary could also move.
 
-use gatekey_e2e::Stack;
+use gatekey_e2e::{Stack, metric_sample};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
-
-/// The value of the first sample whose line starts with `series` (name plus label set).
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|line| line.starts_with(series))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-}
 
 /// A mint, a denied mint, a revoke and an unmatched route; returns the key and the token used.
 async fn generate_traffic(stack: &Stack) -> (String, String) {
@@ -111,7 +103,8 @@ async fn metrics_expose_decisions_mints_latencies_and_no_secrets() {
         ),
         (r#"gatekey_jwks_refreshes_total{issuer="test-idp"}"#, 1.0),
     ] {
-        let value = sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+        let value =
+            metric_sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
         assert!(
             value >= at_least,
             "{series} = {value}, expected >= {at_least}"

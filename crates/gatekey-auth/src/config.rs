@@ -27,6 +27,20 @@ pub struct GroupsClaim {
     pub prefix: Option<String>,
 }
 
+/// A claim every token of an issuer must carry with one of the accepted values; the caller is not
+/// trusted at all otherwise. For issuers shared beyond the company (a public CI platform), this is
+/// what confines them to the company's own repositories, e.g. `repository_owner_id` in
+/// `["1234567"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredClaim {
+    /// Dot path into the claims, like [`GroupsClaim::path`].
+    pub path: String,
+    /// The claim must equal one of these: a string claim as is, a number or boolean claim in its
+    /// canonical JSON text (`1234567`, `true`). A missing claim, or an array, object or `null`,
+    /// never matches.
+    pub accepted: Vec<String>,
+}
+
 /// One trusted issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerConfig {
@@ -42,8 +56,11 @@ pub struct IssuerConfig {
     pub subject_claim: String,
     /// Where the caller's groups are.
     pub groups_claims: Vec<GroupsClaim>,
-    /// A CI system's claim mapping, adding its groups to those of `groups_claims`.
+    /// A CI system's claim mapping, adding its groups to those of `groups_claims`. A preset of a
+    /// public CI platform needs [`IssuerConfig::required_claims`].
     pub preset: Option<IssuerPreset>,
+    /// Claims a token must carry, with accepted values, before anything else is read from it.
+    pub required_claims: Vec<RequiredClaim>,
     /// JOSE `typ` values accepted besides `JWT` (e.g. `vnd.backstage.user`); compared after
     /// normalization (lowercase, `application/` prefix added when there is no `/`).
     pub allowed_jose_types: Vec<String>,
@@ -119,6 +136,7 @@ impl Default for IssuerConfig {
             subject_claim: "sub".to_owned(),
             groups_claims: Vec::new(),
             preset: None,
+            required_claims: Vec::new(),
             allowed_jose_types: Vec::new(),
             group_prefix: None,
         }
@@ -242,6 +260,7 @@ impl VerifierConfig {
             if issuer.groups_claims.iter().any(|g| g.path.is_empty()) {
                 problems.push(format!("{at}: a groups claim has an empty path"));
             }
+            check_required_claims(issuer, &at, &mut problems);
             let mut jose_types =
                 vec![normalize_jose_type("JWT").expect("JWT is a valid JOSE type")];
             for typ in &issuer.allowed_jose_types {
@@ -270,6 +289,39 @@ impl VerifierConfig {
         } else {
             Err(ConfigError(problems))
         }
+    }
+}
+
+/// Required claims must be able to match, and a public CI platform's issuer must have some: its
+/// tokens are handed to every repository on the platform, for any audience the job asks for.
+fn check_required_claims(issuer: &IssuerConfig, at: &str, problems: &mut Vec<String>) {
+    let mut paths = HashSet::new();
+    for required in &issuer.required_claims {
+        let path = &required.path;
+        if path.is_empty() {
+            problems.push(format!("{at}: a required claim has an empty path"));
+        } else if !paths.insert(path.as_str()) {
+            problems.push(format!("{at}: required claim {path} is listed twice"));
+        }
+        if required.accepted.is_empty() {
+            problems.push(format!(
+                "{at}: required claim {path} accepts no value; list at least one"
+            ));
+        }
+        if required.accepted.iter().any(String::is_empty) {
+            problems.push(format!("{at}: required claim {path} lists an empty value"));
+        }
+    }
+    if let Some(preset) = issuer.preset
+        && issuer.required_claims.is_empty()
+    {
+        problems.push(format!(
+            "{at}: preset {} would trust the tokens of every repository on the CI platform, whoever \
+             owns it (any job can ask for any audience); confine it to your own with \
+             required_claims, e.g. required_claims = {{ {} = [\"<your id>\"] }}",
+            preset.name(),
+            preset.owner_id_claim()
+        ));
     }
 }
 

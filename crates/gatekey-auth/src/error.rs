@@ -38,6 +38,9 @@ pub enum AuthError {
     /// A required claim (named) is absent or empty.
     #[error("the token lacks the claim {0}")]
     MissingClaim(String),
+    /// A claim the issuer requires (named) holds a value that is not accepted.
+    #[error("the token's claim {0} does not hold a value accepted for its issuer")]
+    ClaimNotAccepted(String),
     /// The issuer's userinfo endpoint refused the token (401/403), or answered for another
     /// subject.
     #[error("the token's issuer refused to describe its user (userinfo)")]

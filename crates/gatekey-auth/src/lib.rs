@@ -6,8 +6,10 @@
 //! checks of signature, `iss`, `aud` and `exp` come from the `openidconnect` crate; this crate adds
 //! what it lacks for bearer tokens: clock skew (through its time function), `nbf`, a future
 //! `iat`, per-issuer algorithm pinning with `none` and HS* always refused, a size limit, rate
-//! limited JWKS refresh on unknown key ids, and claim mapping. Successful verifications are
-//! remembered by token hash until the token expires or its issuer's keys change (`cache`).
+//! limited JWKS refresh on unknown key ids, per-issuer required claims (a token of an issuer shared
+//! beyond the company, such as a public CI platform, must name the company's own organisation),
+//! and claim mapping. Successful verifications are remembered by token hash until the token
+//! expires or its issuer's keys change (`cache`).
 //!
 //! Tokens are never logged and appear in no `Debug` output of this crate.
 
@@ -28,8 +30,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 pub use config::{
-    ConfigError, GroupsClaim, IssuerConfig, MAX_CLOCK_SKEW, SUPPORTED_ALGORITHMS, VerifierConfig,
-    group_prefix_problems,
+    ConfigError, GroupsClaim, IssuerConfig, MAX_CLOCK_SKEW, RequiredClaim, SUPPORTED_ALGORITHMS,
+    VerifierConfig, group_prefix_problems,
 };
 pub use error::AuthError;
 pub use presets::IssuerPreset;
@@ -172,6 +174,7 @@ impl TokenVerifier {
             .await?;
         claims::check_not_before(&verified.claims, verified.issued_at, now, inner.clock_skew)?;
         let config = issuer.config();
+        claims::check_required(&verified.claims, config)?;
         let identity = VerifiedIdentity {
             subject: claims::subject(&verified.claims, config)?,
             issuer: config.issuer.clone(),

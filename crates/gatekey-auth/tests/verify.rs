@@ -582,6 +582,7 @@ fn configuration_errors_are_readable() {
             prefix: None,
         }],
         preset: None,
+        required_claims: Vec::new(),
         allowed_jose_types: Vec::new(),
         group_prefix: None,
     };

@@ -7,6 +7,7 @@
 //! proxy secrets) come only from the environment or from a file named in the configuration, never
 //! from the TOML file itself, and every type holding one prints it redacted in `Debug`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,6 +48,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub limits: LimitSettings,
     pub reconciler: ReconcilerSettings,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -94,6 +96,31 @@ const REMOVED_SETTINGS: &[(&str, &str)] = &[(
     "the limits are exact across replicas now (atomic counters in MongoDB), so there is no \
      per-replica count cache to tune; delete the setting",
 )];
+
+/// How many denials reach the audit trail one by one. Beyond these budgets, denials are counted
+/// in summary events (one per kind and window), so callers who verify but hold no grant cannot
+/// flood the audit collection; the budgets are per replica, the summaries shared.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Length of a counting window; windows start at multiples of it since the Unix epoch, so
+    /// every replica agrees on them.
+    pub deny_window_seconds: u64,
+    /// Denials of one caller (issuer and subject) written one by one per window and replica.
+    pub denials_per_caller: u32,
+    /// Denials of all callers of one issuer written one by one per window and replica.
+    pub denials_per_issuer: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            deny_window_seconds: 60,
+            denials_per_caller: 10,
+            denials_per_issuer: 1000,
+        }
+    }
+}
 
 /// The reaper and reconciler (one leader across replicas, elected through a MongoDB lease).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -309,8 +336,13 @@ pub struct IssuerSettings {
     #[serde(default)]
     pub groups_claims: Vec<GroupsClaimSettings>,
     /// A CI system's claim mapping (`github-actions`, `gitlab-ci`), added to `groups_claims`.
+    /// Needs `required_claims`: a public CI platform issues tokens to everybody's repositories.
     #[serde(default)]
     pub preset: Option<gatekey_auth::IssuerPreset>,
+    /// Claims every token of this issuer must carry, by dot path, with the accepted value or
+    /// values, e.g. `{ repository_owner_id = ["1234567"] }`; other tokens get 401.
+    #[serde(default)]
+    pub required_claims: BTreeMap<String, AcceptedValues>,
     /// Extra JOSE `typ` values to accept, e.g. `vnd.backstage.user`.
     #[serde(default)]
     pub allowed_jose_types: Vec<String>,
@@ -327,6 +359,37 @@ pub struct IssuerSettings {
     /// Backstage user tokens, which Backstage hands to every plugin and proxy target.
     #[serde(default)]
     pub requires_proxy_secret: bool,
+}
+
+/// What a required claim may hold: one value or a list of them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum AcceptedValues {
+    One(ClaimValue),
+    AnyOf(Vec<ClaimValue>),
+}
+
+/// A value a claim is compared with. An integer stands for its decimal text, which is also how a
+/// numeric claim in a token is compared.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ClaimValue {
+    Text(String),
+    Integer(i64),
+}
+
+impl AcceptedValues {
+    /// The accepted values as the claim's text.
+    pub fn texts(&self) -> Vec<String> {
+        let text = |value: &ClaimValue| match value {
+            ClaimValue::Text(text) => text.clone(),
+            ClaimValue::Integer(number) => number.to_string(),
+        };
+        match self {
+            Self::One(value) => vec![text(value)],
+            Self::AnyOf(values) => values.iter().map(text).collect(),
+        }
+    }
 }
 
 /// Where the Backstage catalog is and how often to read it.
@@ -457,6 +520,7 @@ impl Default for Settings {
                 otlp_endpoint: None,
             },
             limits: LimitSettings::default(),
+            audit: AuditSettings::default(),
             reconciler: ReconcilerSettings {
                 enabled: true,
                 interval_seconds: 30,
@@ -747,6 +811,16 @@ impl Settings {
         if self.limits.idempotency_key_ttl_seconds < 60 {
             problems.push("limits.idempotency_key_ttl_seconds must be at least 60".to_owned());
         }
+        let audit = &self.audit;
+        if !(1..=3600).contains(&audit.deny_window_seconds) {
+            problems.push("audit.deny_window_seconds must be between 1 and 3600".to_owned());
+        }
+        if audit.denials_per_caller == 0 || audit.denials_per_caller > audit.denials_per_issuer {
+            problems.push(
+                "audit.denials_per_caller must be above 0 and at most audit.denials_per_issuer"
+                    .to_owned(),
+            );
+        }
         let r = &self.reconciler;
         if r.interval_seconds == 0 {
             problems.push("reconciler.interval_seconds must be above 0".to_owned());
@@ -1024,6 +1098,56 @@ algorithms = ["RS256"]
                 .expect_err("owner not a ref")
                 .to_string();
             assert!(text.contains("catalog.allowed_owners"), "{text}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn required_claims_take_one_value_or_a_list_of_strings_or_integers() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                &format!(
+                    "{MINIMAL}required_claims = {{ repository_owner_id = [\"1234567\", 89], \
+                     \"ext.tenant\" = \"main\", project_id = 22 }}\n"
+                ),
+            )?;
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            let required: Vec<(String, Vec<String>)> = settings.auth.issuers[0]
+                .required_claims
+                .iter()
+                .map(|(path, accepted)| (path.clone(), accepted.texts()))
+                .collect();
+            assert_eq!(
+                required,
+                [
+                    ("ext.tenant".to_owned(), vec!["main".to_owned()]),
+                    ("project_id".to_owned(), vec!["22".to_owned()]),
+                    (
+                        "repository_owner_id".to_owned(),
+                        vec!["1234567".to_owned(), "89".to_owned()]
+                    ),
+                ]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_denial_audit_budgets_must_fit_each_other() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                &format!(
+                    "{MINIMAL}\n[audit]\ndeny_window_seconds = 0\ndenials_per_caller = 50\n\
+                     denials_per_issuer = 10\n"
+                ),
+            )?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("invalid")
+                .to_string();
+            assert!(text.contains("audit.deny_window_seconds"), "{text}");
+            assert!(text.contains("audit.denials_per_caller"), "{text}");
             Ok(())
         });
     }

@@ -89,10 +89,16 @@ pub fn consumer_username(id: &IssuanceId) -> String {
 }
 
 impl AppState {
-    /// Appends an audit event built from the caller and request context.
+    /// Appends an audit event built from the caller and request context; a denial within the
+    /// audit budget of its window, or counted in a summary beyond it ([`crate::denials`]).
+    /// Metrics count every event either way.
     pub async fn audit(&self, event: AuditEvent) -> Result<(), ApiError> {
         crate::metrics::record_audit(&event);
-        self.store.audit().append(&event).await?;
+        if event.decision == Decision::Deny {
+            self.denials.record(&self.store.audit(), event).await?;
+        } else {
+            self.store.audit().append(&event).await?;
+        }
         Ok(())
     }
 
@@ -117,6 +123,7 @@ impl AppState {
             scopes: Vec::new(),
             request_id: caller.context.request_id.clone(),
             client_addr: caller.context.client_addr.clone(),
+            count: 1,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod denials;
 pub mod docs;
 pub mod error;
 pub mod extract;

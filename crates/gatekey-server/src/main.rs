@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gatekey_server::config::Settings;
-use gatekey_server::startup::{Application, load_policy};
+use gatekey_server::startup::{Application, load_policy, verifier};
 use gatekey_server::{routes, telemetry};
 
 #[derive(Debug, Parser)]
@@ -97,6 +97,12 @@ fn check_config(config: &ConfigArg) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    // The token verifier is built as at startup (nothing is fetched), so every issuer problem
+    // startup would refuse is reported here too.
+    if let Err(err) = verifier(&settings) {
+        eprintln!("error: {err}");
+        return ExitCode::FAILURE;
+    }
     match load_policy(&settings) {
         Ok(policy) => {
             let ids: Vec<&str> = policy.apis().map(|api| api.id.as_str()).collect();

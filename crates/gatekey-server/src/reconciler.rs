@@ -314,6 +314,7 @@ impl Reconciler {
             scopes: record.map(|r| r.scopes.clone()).unwrap_or_default(),
             request_id: None,
             client_addr: None,
+            count: 1,
         };
         if let Err(err) = self.state.audit(event).await {
             tracing::error!(error = %err, issuance = %id, "could not audit a reaper deletion");

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatekey_auth::{
-    GroupsClaim, IssuerConfig, TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig,
+    GroupsClaim, IssuerConfig, RequiredClaim, TokenVerifier, UserinfoGroups, UserinfoIssuer,
+    VerifierConfig,
 };
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
 use gatekey_core::SystemClock;
@@ -23,6 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
+use crate::denials::DenialAudit;
 use crate::proxy_secret::ProxySecrets;
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
@@ -313,7 +315,9 @@ fn catalog_source(
     Ok(CatalogSource::new(client, rules))
 }
 
-fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
+/// The token verifier of the configured issuers; nothing is fetched until the first token.
+/// `gatekey check-config` builds it too, so it reports what the verifier would refuse.
+pub fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
     let http = issuer_http_client(settings)?;
     let issuers = settings
         .auth
@@ -334,6 +338,14 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
                 })
                 .collect(),
             preset: issuer.preset,
+            required_claims: issuer
+                .required_claims
+                .iter()
+                .map(|(path, accepted)| RequiredClaim {
+                    path: path.clone(),
+                    accepted: accepted.texts(),
+                })
+                .collect(),
             allowed_jose_types: issuer.allowed_jose_types.clone(),
             group_prefix: issuer.group_prefix.clone(),
         })
@@ -416,6 +428,7 @@ impl Application {
                 mint_deadline: settings.request_timeout(),
                 mint_tasks: TaskTracker::new(),
             },
+            denials: DenialAudit::new(&settings.audit),
         });
         let reconciler = settings.reconciler.enabled.then(|| {
             let r = &settings.reconciler;

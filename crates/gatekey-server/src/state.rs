@@ -13,6 +13,7 @@ use gatekey_store::Store;
 use tokio_util::task::TaskTracker;
 
 use crate::config::LimitSettings;
+use crate::denials::DenialAudit;
 use crate::proxy_secret::ProxySecrets;
 
 use crate::catalog::PolicyHolder;
@@ -38,6 +39,8 @@ pub struct AppStateInner {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub reliability: Reliability,
+    /// Writes denials to the audit trail within per-window budgets, summarizing the rest.
+    pub denials: DenialAudit,
 }
 
 /// What keeps mints safe under load and faults: the per-subject limits, the deadline of one

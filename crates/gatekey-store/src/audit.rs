@@ -1,5 +1,6 @@
-//! The `audit_events` collection: append-only. Events are inserted and read, never updated; they
-//! leave only through the optional retention TTL index on `at`.
+//! The `audit_events` collection: append-only. Events are inserted and read; the only update is
+//! the count of a summary event (denials beyond the audit budget of a window), which only grows.
+//! Events leave only through the optional retention TTL index on `at`.
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
@@ -9,6 +10,7 @@ use mongodb::bson::{self, Document, doc};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
+use crate::error::is_duplicate_key;
 use crate::page::{self, Page, PageRequest};
 use crate::time::{from_bson, to_bson};
 use crate::{AUDIT_EVENTS, StoreError};
@@ -33,6 +35,13 @@ struct AuditDoc {
     scopes: Vec<String>,
     request_id: Option<String>,
     client_addr: Option<String>,
+    /// Absent in documents written before summaries existed.
+    #[serde(default = "one")]
+    count: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 impl From<&AuditEvent> for AuditDoc {
@@ -51,6 +60,7 @@ impl From<&AuditEvent> for AuditDoc {
             scopes: event.scopes.clone(),
             request_id: event.request_id.clone(),
             client_addr: event.client_addr.clone(),
+            count: i64::try_from(event.count).unwrap_or(i64::MAX),
         }
     }
 }
@@ -78,6 +88,7 @@ impl TryFrom<AuditDoc> for AuditEvent {
             scopes: doc.scopes,
             request_id: doc.request_id,
             client_addr: doc.client_addr,
+            count: u64::try_from(doc.count).unwrap_or_default(),
         })
     }
 }
@@ -154,6 +165,34 @@ impl AuditRepo {
             .insert_one(AuditDoc::from(event))
             .await
             .map_err(|err| StoreError::from_insert(err, AUDIT_EVENTS, event.id.to_string()))?;
+        Ok(())
+    }
+
+    /// Adds one to the count of the summary event `summary.id`, creating it from `summary` with a
+    /// count of 1 if it does not exist yet. One atomic upsert, so replicas counting into the same
+    /// summary (same derived id) lose no count.
+    pub async fn count_in_summary(&self, summary: &AuditEvent) -> Result<(), StoreError> {
+        let corrupt = |detail: String| StoreError::CorruptDocument {
+            collection: AUDIT_EVENTS,
+            id: summary.id.to_string(),
+            detail,
+        };
+        let mut fields = bson::to_document(&AuditDoc::from(summary))
+            .map_err(|e| corrupt(format!("cannot encode the summary: {e}")))?;
+        fields.remove("_id");
+        fields.remove("count");
+        let update = doc! { "$setOnInsert": fields, "$inc": { "count": 1_i64 } };
+        let filter = doc! { "_id": summary.id.to_string() };
+        let upsert = || {
+            self.collection
+                .update_one(filter.clone(), update.clone())
+                .upsert(true)
+        };
+        match upsert().await {
+            // Two first counts raced to insert; the loser's retry finds the document.
+            Err(err) if is_duplicate_key(&err) => upsert().await.map(drop)?,
+            result => result.map(drop)?,
+        }
         Ok(())
     }
 

@@ -259,3 +259,59 @@ async fn history_tells_one_credentials_story_oldest_first() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn concurrent_counts_into_one_summary_lose_nothing() {
+    let db = TestDb::start().await;
+    let mut summary = event(t(0), AuditAction::Mint, Decision::Deny, "ada", "orders");
+    summary.id = AuditEventId::derived(t(0), &["summary", "ada", "scope_not_allowed"]);
+    let audit = db.store.audit();
+    let counts = (0..40).map(|_| audit.count_in_summary(&summary));
+    for result in futures::future::join_all(counts).await {
+        result.expect("counted");
+    }
+    let page = db
+        .store
+        .audit()
+        .query(
+            &AuditFilter::default(),
+            &PageRequest {
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .expect("query");
+    assert_eq!(
+        page.items,
+        [AuditEvent {
+            count: 40,
+            ..summary
+        }],
+        "one document, every count in it, the other fields as first written"
+    );
+}
+
+#[tokio::test]
+async fn events_written_before_counts_existed_read_as_one() {
+    let db = TestDb::start().await;
+    let appended = event(t(0), AuditAction::Mint, Decision::Deny, "ada", "orders");
+    db.store.audit().append(&appended).await.expect("append");
+    db.raw(AUDIT_EVENTS)
+        .update_one(doc! {}, doc! { "$unset": { "count": "" } })
+        .await
+        .expect("unset");
+    let history = db
+        .store
+        .audit()
+        .query(
+            &AuditFilter::default(),
+            &PageRequest {
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .expect("query");
+    assert_eq!(history.items[0].count, 1);
+}

@@ -187,5 +187,6 @@ pub fn event(
         scopes: vec![format!("{api_id}:read")],
         request_id: Some("req-1".to_owned()),
         client_addr: Some("10.0.0.7".to_owned()),
+        count: 1,
     }
 }
