@@ -1048,7 +1048,16 @@ async fn catalog_entities_cannot_grant_foreign_acl_groups_or_redirect_keys() {
     let gatekey = Gatekey::start([port_a, free_port(), free_port()]).await;
     let gatekey_url = gatekey.url.clone();
     let kong_proxy = gatekey.kong.proxy_url();
-    let a = Backstage::start(&http, "backstage-a", port_a, "alice", false, &gatekey_url).await;
+    let a = Backstage::start(
+        &http,
+        "backstage-a",
+        port_a,
+        "alice",
+        false,
+        &gatekey_url,
+        PROXY_SECRET,
+    )
+    .await;
 
     step("only the bound entity is served; every other one is skipped with its reason");
     assert_every_skip_is_reported(&http, &gatekey_url).await;

@@ -8,8 +8,11 @@
 
 use gatekey_e2e::logs::CapturedLogs;
 use gatekey_e2e::rig::gatekey_binary;
-use gatekey_e2e::{AUDIENCE, Mongo, POLICY, Stack, start_kong, unique_database};
-use gatekey_server::config::{CatalogSettings, ProxySecretSettings, Settings};
+use gatekey_e2e::{AUDIENCE, GATEWAY_URL, Mongo, POLICY, Stack, start_kong, unique_database};
+use gatekey_server::config::{
+    CatalogSettings, CounterPolicyName, ProxySecretSettings, RateLimitingSettings, RedisSettings,
+    Settings,
+};
 use gatekey_server::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -226,6 +229,7 @@ async fn settings_and_the_built_application_print_no_secret() {
     };
     let kong_token = "kong-admin-token-from-a-file-0123456789";
     let catalog_token = "catalog-token-from-the-environment-0123";
+    let redis_password = "redis-password-of-the-rate-limit-counters";
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().expect("addr"),
         admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
@@ -260,7 +264,25 @@ async fn settings_and_the_built_application_print_no_secret() {
         page_size: 10,
         request_timeout_seconds: 1,
         max_staleness_seconds: None,
+        allowed_namespaces: Vec::new(),
+        allowed_owners: Vec::new(),
     });
+    settings.gateway.allowed_urls = vec![GATEWAY_URL.to_owned()];
+    settings.kong.rate_limiting = RateLimitingSettings {
+        policy: CounterPolicyName::Redis,
+        redis: Some(RedisSettings {
+            host: "redis.internal".to_owned(),
+            port: 6379,
+            username: None,
+            password: Some(redis_password.to_owned().into()),
+            password_file: None,
+            database: 0,
+            timeout_ms: 2000,
+            ssl: true,
+            ssl_verify: true,
+            server_name: None,
+        }),
+    };
     let app = Application::build(&settings).await.expect("application");
     let printed = [format!("{settings:?}"), format!("{app:?}")];
     for text in &printed {
@@ -273,6 +295,7 @@ async fn settings_and_the_built_application_print_no_secret() {
             catalog_token,
             PROXY_SECRET,
             PREVIOUS_PROXY_SECRET,
+            redis_password,
         ] {
             assert!(!text.contains(secret), "a secret in Debug output: {text}");
         }

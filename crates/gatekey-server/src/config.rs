@@ -1227,7 +1227,6 @@ algorithms = ["RS256"]
         });
     }
 
-    #[test]
     /// A production-like file: https everywhere except what each test changes.
     const PRODUCTION: &str = r#"
 policy_file = "policy.yaml"

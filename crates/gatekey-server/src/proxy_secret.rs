@@ -180,6 +180,8 @@ mod tests {
                 allowed_jose_types: Vec::new(),
                 groups_from_userinfo: false,
                 requires_proxy_secret: name == "backstage",
+                group_prefix: Some(format!("{name}:")),
+                required_claims: std::collections::BTreeMap::new(),
             })
             .collect();
         settings.auth.proxy_secret = Some(ProxySecretSettings {

@@ -14,7 +14,7 @@ use gatekey_auth::{
 };
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
 use gatekey_core::SystemClock;
-use gatekey_core::policy::{GroupPrefixes, Policy, PolicyDocument};
+use gatekey_core::policy::{Policy, PolicyDocument};
 use gatekey_kong::{AdminAuth, CounterPolicy, KongClient, KongConfig, RedisCounters};
 use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
