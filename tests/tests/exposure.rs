@@ -184,6 +184,8 @@ fn check_config_refuses_an_http_issuer_in_a_production_config_and_says_why() {
         r#"policy_file = "{policy}"
 [kong]
 admin_url = "https://kong-admin.internal:8444"
+[gateway]
+allowed_urls = ["{GATEWAY_URL}"]
 [[auth.issuers]]
 name = "company-idp"
 issuer = "ISSUER"
