@@ -192,6 +192,17 @@ async fn hanging_issuers_slow_no_request_and_degrade_readiness_while_mongodb_dow
         ),
     ]);
     settings.auth.jwks_max_age_seconds = 1;
+    // Three issuers: each declares its group prefix, and the policy grants only qualified groups.
+    for issuer in &mut settings.auth.issuers {
+        issuer.group_prefix = Some(format!("{}:", issuer.name));
+    }
+    let policy_dir = tempfile::tempdir().expect("policy dir");
+    settings.policy_file = policy_dir.path().join("policy.yaml");
+    std::fs::write(
+        &settings.policy_file,
+        "version: 1\nadmin_groups: [test-idp:platform-admins]\napis: []\n",
+    )
+    .expect("policy");
     let gatekey = rig.serve(&settings).await.expect("gatekey");
 
     let sam = stalling_idp

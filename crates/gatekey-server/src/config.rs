@@ -1242,6 +1242,7 @@ name = "company-idp"
 issuer = "https://idp.example.com"
 audiences = ["gatekey"]
 algorithms = ["RS256"]
+group_prefix = "idp:"
 "#;
 
     #[test]
@@ -1278,6 +1279,7 @@ issuer = "https://backstage.example.com/api/auth"
 audiences = ["backstage"]
 algorithms = ["ES256"]
 requires_proxy_secret = true
+group_prefix = "backstage:"
 "#;
 
     #[test]
