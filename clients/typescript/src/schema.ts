@@ -224,6 +224,13 @@ export interface components {
             scopes: string[];
             request_id?: string | null;
             client_addr?: string | null;
+            /**
+             * Format: int64
+             * @description How many decisions the event stands for: 1, or for a summary of denials beyond the audit
+             *     budget of a time window (`at` is the window's start), how many it counts.
+             * @default 1
+             */
+            count: number;
         };
         /**
          * @description The id of an audit event: a ULID, so events sort by the time they were created.

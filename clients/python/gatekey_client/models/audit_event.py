@@ -33,6 +33,8 @@ class AuditEvent:
         issuance_id (None | str | Unset):
         request_id (None | str | Unset):
         client_addr (None | str | Unset):
+        count (int | Unset): How many decisions the event stands for: 1, or for a summary of denials beyond the audit
+            budget of a time window (`at` is the window's start), how many it counts. Default: 1.
     """
 
     id: str
@@ -48,6 +50,7 @@ class AuditEvent:
     issuance_id: None | str | Unset = UNSET
     request_id: None | str | Unset = UNSET
     client_addr: None | str | Unset = UNSET
+    count: int | Unset = 1
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +108,8 @@ class AuditEvent:
         else:
             client_addr = self.client_addr
 
+        count = self.count
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -131,6 +136,8 @@ class AuditEvent:
             field_dict["request_id"] = request_id
         if client_addr is not UNSET:
             field_dict["client_addr"] = client_addr
+        if count is not UNSET:
+            field_dict["count"] = count
 
         return field_dict
 
@@ -212,6 +219,8 @@ class AuditEvent:
 
         client_addr = _parse_client_addr(d.pop("client_addr", UNSET))
 
+        count = d.pop("count", UNSET)
+
         audit_event = cls(
             id=id,
             at=at,
@@ -226,6 +235,7 @@ class AuditEvent:
             issuance_id=issuance_id,
             request_id=request_id,
             client_addr=client_addr,
+            count=count,
         )
 
         audit_event.additional_properties = d
