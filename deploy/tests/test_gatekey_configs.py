@@ -11,22 +11,31 @@ import pytest
 from conftest import DEPLOY, one
 
 
-def check_config(gatekey_bin: Path, config: Path, policy: Path) -> subprocess.CompletedProcess:
+def check_config(
+    gatekey_bin: Path, config: Path, policy: Path, environment: dict | None = None
+) -> subprocess.CompletedProcess:
     env = {
         key: value for key, value in os.environ.items() if not key.startswith("GATEKEY_")
     }
     # Secrets come from the environment in every deployment; check-config needs them too.
     env["GATEKEY_MONGODB__URI"] = "mongodb://mongo1:27017,mongo2:27017/?replicaSet=rs0"
     env["GATEKEY_POLICY_FILE"] = str(policy)
+    env.update(environment or {})
     return subprocess.run(
         [str(gatekey_bin), "check-config", "--config", str(config)],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )
 
 
-def test_compose_config_is_valid(gatekey_bin):
+def test_compose_config_is_valid(gatekey_bin, compose):
     directory = DEPLOY / "compose" / "gatekey"
-    result = check_config(gatekey_bin, directory / "gatekey.toml", directory / "policy.yaml")
+    # The compose file hands Gatekey its secrets through the environment; pass the same ones.
+    service_env = compose["services"]["gatekey"]["environment"]
+    secrets = {key: str(value) for key, value in service_env.items() if "PROXY_SECRET" in key}
+    assert secrets, "the compose file gives Gatekey the Backstage proxy secret"
+    result = check_config(
+        gatekey_bin, directory / "gatekey.toml", directory / "policy.yaml", secrets
+    )
     assert result.returncode == 0, result.stderr
     assert "configuration OK; the policy file defines 1 API (orders)" in result.stdout
 
