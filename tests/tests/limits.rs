@@ -286,10 +286,16 @@ async fn stop_all(replicas: [InProcess; 3]) {
 #[tokio::test]
 async fn concurrent_mints_over_three_replicas_issue_exactly_the_live_credential_cap() {
     let rig = Rig::start().await.expect("rig");
-    let replicas = three_replicas(&rig, &replica_settings(&rig, 10_000, 5)).await;
+    // Three `gatekey` processes (the real binary) sharing one MongoDB.
+    let settings = replica_settings(&rig, 10_000, 5);
+    let mut replicas = Vec::new();
+    for name in ["replica-a", "replica-b", "replica-c"] {
+        replicas.push(rig.spawn(&settings, name).await.expect("replica"));
+    }
+    let urls: Vec<&str> = replicas.iter().map(|replica| replica.url.as_str()).collect();
     let token = rig.token("user:default/jane", &["payments-team"]);
     let replies = rig
-        .mint_concurrently(&urls(&replicas), &token, &read(), CONCURRENT_MINTS)
+        .mint_concurrently(&urls, &token, &read(), CONCURRENT_MINTS)
         .await
         .expect("mints");
     // The earliest of the five credentials expires in ~600 s: that is when the cap frees up.
@@ -306,7 +312,9 @@ async fn concurrent_mints_over_three_replicas_issue_exactly_the_live_credential_
             StatusCode::OK
         );
     }
-    stop_all(replicas).await;
+    for replica in &replicas {
+        replica.terminate().expect("SIGTERM");
+    }
 }
 
 #[tokio::test]
