@@ -292,7 +292,10 @@ async fn concurrent_mints_over_three_replicas_issue_exactly_the_live_credential_
     for name in ["replica-a", "replica-b", "replica-c"] {
         replicas.push(rig.spawn(&settings, name).await.expect("replica"));
     }
-    let urls: Vec<&str> = replicas.iter().map(|replica| replica.url.as_str()).collect();
+    let urls: Vec<&str> = replicas
+        .iter()
+        .map(|replica| replica.url.as_str())
+        .collect();
     let token = rig.token("user:default/jane", &["payments-team"]);
     let replies = rig
         .mint_concurrently(&urls, &token, &read(), CONCURRENT_MINTS)
