@@ -9,7 +9,7 @@
 #   scripts/test.sh --help         this text
 #
 # Time and disk: see the README ("Prerequisites"); a cold run on a 2-core machine takes about
-# 25 minutes, a warm one about 15. What each suite installs, and where, is listed there too.
+# 23 minutes, a warm one about 12. What each suite installs, and where, is listed there too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
