@@ -16,7 +16,7 @@ use gatekey_e2e::fault_proxy::{Mode, SilentListener};
 use gatekey_e2e::logs::CapturedLogs;
 use gatekey_e2e::rig::Rig;
 use gatekey_e2e::{AUDIENCE, Stack, trusted_issuer};
-use gatekey_server::config::{CounterPolicyName, RedisSettings};
+use gatekey_server::config::{CounterPolicyName, RedisSettings, Settings};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -168,6 +168,23 @@ fn check<'a>(readiness: &'a Value, name: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
+/// With several issuers trusted, each declares its group prefix and the policy grants only
+/// qualified groups: gives every issuer of `settings` its name as prefix and points it at such a
+/// policy, in the returned directory (keep it until Gatekey has read the file).
+fn qualify_groups(settings: &mut Settings) -> tempfile::TempDir {
+    for issuer in &mut settings.auth.issuers {
+        issuer.group_prefix = Some(format!("{}:", issuer.name));
+    }
+    let policy_dir = tempfile::tempdir().expect("policy dir");
+    settings.policy_file = policy_dir.path().join("policy.yaml");
+    std::fs::write(
+        &settings.policy_file,
+        "version: 1\nadmin_groups: [test-idp:platform-admins]\napis: []\n",
+    )
+    .expect("policy");
+    policy_dir
+}
+
 #[tokio::test]
 async fn hanging_issuers_slow_no_request_and_degrade_readiness_while_mongodb_down_fails_it() {
     let rig = Rig::start().await.expect("rig");
@@ -192,17 +209,7 @@ async fn hanging_issuers_slow_no_request_and_degrade_readiness_while_mongodb_dow
         ),
     ]);
     settings.auth.jwks_max_age_seconds = 1;
-    // Three issuers: each declares its group prefix, and the policy grants only qualified groups.
-    for issuer in &mut settings.auth.issuers {
-        issuer.group_prefix = Some(format!("{}:", issuer.name));
-    }
-    let policy_dir = tempfile::tempdir().expect("policy dir");
-    settings.policy_file = policy_dir.path().join("policy.yaml");
-    std::fs::write(
-        &settings.policy_file,
-        "version: 1\nadmin_groups: [test-idp:platform-admins]\napis: []\n",
-    )
-    .expect("policy");
+    let _policy_dir = qualify_groups(&mut settings);
     let gatekey = rig.serve(&settings).await.expect("gatekey");
 
     let sam = stalling_idp
