@@ -6,6 +6,7 @@
 #![allow(
     clippy::all,
     clippy::pedantic,
+    clippy::restriction,
     missing_debug_implementations,
     reason = "generated code"
 )]

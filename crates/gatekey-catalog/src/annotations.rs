@@ -66,6 +66,11 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// The reason's position in [`SkipReason::ALL`] (declaration order), for arrays of counters.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Every reason, for exporting counters that start at zero.
     pub const ALL: [SkipReason; 12] = [
         Self::MalformedEntity,
@@ -237,6 +242,13 @@ pub fn parse_duration_seconds(key: &str, value: &str) -> Result<u32, Skip> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reason_sits_at_its_index_in_all() {
+        for (position, reason) in SkipReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), position, "{reason:?}");
+        }
+    }
 
     fn entity(annotations: &[(&str, &str)]) -> Entity {
         let annotations: serde_json::Map<String, serde_json::Value> = annotations

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// The `fields` query parameter: only what [`Entity`] holds crosses the wire.
-pub const ENTITY_FIELDS: &str = "kind,metadata.name,metadata.namespace,metadata.title,\
+pub(crate) const ENTITY_FIELDS: &str = "kind,metadata.name,metadata.namespace,metadata.title,\
 metadata.description,metadata.annotations,spec.owner";
 
 /// A catalog entity, reduced to what the annotations mapping needs.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
 use gatekey_core::policy::ApiPolicy;
@@ -101,35 +101,42 @@ impl CatalogSource {
         match items.and_then(|items| kong.map(|kong| (items, kong))) {
             Ok((items, kong)) => {
                 let snapshot = Arc::new(self.map(items, &kong));
-                let mut state = self.inner.state.write().expect("catalog state lock");
+                let mut state = self.write_state();
                 state.snapshot = Some(Arc::clone(&snapshot));
                 state.last_error = None;
                 Ok(snapshot)
             }
             Err(err) => {
-                self.inner
-                    .state
-                    .write()
-                    .expect("catalog state lock")
-                    .last_error = Some(err.to_string());
+                self.write_state().last_error = Some(err.to_string());
                 Err(err)
             }
         }
     }
 
-    /// The last good catalog, if any.
-    pub fn snapshot(&self) -> Option<Arc<CatalogSnapshot>> {
+    /// The state is replaced by whole-field assignments, so a writer that panicked cannot have
+    /// left it half-updated: a poisoned lock is still safe to read and write.
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
         self.inner
             .state
             .read()
-            .expect("catalog state lock")
-            .snapshot
-            .clone()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The last good catalog, if any.
+    pub fn snapshot(&self) -> Option<Arc<CatalogSnapshot>> {
+        self.read_state().snapshot.clone()
     }
 
     /// Age, size and the latest error.
     pub fn status(&self) -> CatalogStatus {
-        let state = self.inner.state.read().expect("catalog state lock");
+        let state = self.read_state();
         let snapshot = state.snapshot.as_deref();
         CatalogStatus {
             loaded: snapshot.is_some(),
@@ -157,11 +164,7 @@ impl CatalogSource {
 
     /// `gatekey_catalog_entities_skipped_total{reason}` for one reason, since start.
     pub fn skipped_total(&self, reason: SkipReason) -> u64 {
-        let index = SkipReason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .expect("every reason is in ALL");
-        self.inner.skipped_total[index].load(Ordering::Relaxed)
+        self.inner.skipped_total[reason.index()].load(Ordering::Relaxed)
     }
 
     /// Every reason with its total, zeros included (for a metrics exporter).
@@ -176,13 +179,9 @@ impl CatalogSource {
     /// warns when an entity's problem is new or changed since the previous read.
     fn record_skips(&self, skips: BTreeMap<String, Skip>) -> BTreeMap<SkipReason, u64> {
         let mut by_reason = BTreeMap::new();
-        let mut state = self.inner.state.write().expect("catalog state lock");
+        let mut state = self.write_state();
         for (entity, skip) in &skips {
-            let index = SkipReason::ALL
-                .iter()
-                .position(|r| *r == skip.reason)
-                .expect("every reason is in ALL");
-            self.inner.skipped_total[index].fetch_add(1, Ordering::Relaxed);
+            self.inner.skipped_total[skip.reason.index()].fetch_add(1, Ordering::Relaxed);
             *by_reason.entry(skip.reason).or_insert(0) += 1;
             if state.warned.get(entity) == Some(skip) {
                 tracing::debug!(entity, reason = %skip.reason, "catalog entity still skipped");

@@ -8,7 +8,7 @@ use gatekey_client::types::{ApiList, CredentialPage, MintedCredential};
 use crate::failure::CliError;
 
 /// The key with everything after its prefix replaced, e.g. `gk_********`.
-pub fn mask(key: &str) -> String {
+pub(crate) fn mask(key: &str) -> String {
     match key.split_once('_') {
         Some((prefix, _)) if prefix.len() <= 8 => format!("{prefix}_********"),
         _ => "********".to_owned(),
@@ -27,7 +27,7 @@ fn checked<'a>(what: &'static str, value: &'a str) -> Result<&'a str, CliError> 
 /// `NAME=value` lines for `$GITHUB_ENV`, GitLab dotenv reports and the like. Names are fixed
 /// (with a validated prefix) and values contain no control characters, so no line can smuggle in
 /// another variable or a heredoc delimiter.
-pub fn env_lines(
+pub(crate) fn env_lines(
     out: &mut dyn Write,
     prefix: &str,
     minted: &MintedCredential,
@@ -50,7 +50,7 @@ pub fn env_lines(
 }
 
 /// `header-name: key`, for `curl -H @file` and the like.
-pub fn header_line(out: &mut dyn Write, minted: &MintedCredential) -> Result<(), CliError> {
+pub(crate) fn header_line(out: &mut dyn Write, minted: &MintedCredential) -> Result<(), CliError> {
     writeln!(
         out,
         "{}: {}",
@@ -60,7 +60,7 @@ pub fn header_line(out: &mut dyn Write, minted: &MintedCredential) -> Result<(),
     Ok(())
 }
 
-pub fn json(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), CliError> {
+pub(crate) fn json(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), CliError> {
     serde_json::to_writer_pretty(&mut *out, value)
         .map_err(|e| CliError::Output(std::io::Error::other(e)))?;
     writeln!(out)?;
@@ -68,7 +68,7 @@ pub fn json(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), Cl
 }
 
 /// One line about a new credential for the log, key masked.
-pub fn mint_summary(out: &mut dyn Write, minted: &MintedCredential) -> Result<(), CliError> {
+pub(crate) fn mint_summary(out: &mut dyn Write, minted: &MintedCredential) -> Result<(), CliError> {
     let credential = &minted.credential;
     writeln!(
         out,
@@ -86,7 +86,7 @@ pub fn mint_summary(out: &mut dyn Write, minted: &MintedCredential) -> Result<()
     Ok(())
 }
 
-pub fn credential_table(out: &mut dyn Write, page: &CredentialPage) -> Result<(), CliError> {
+pub(crate) fn credential_table(out: &mut dyn Write, page: &CredentialPage) -> Result<(), CliError> {
     let rows = page.items.iter().map(|credential| {
         vec![
             credential.id.clone(),
@@ -110,7 +110,7 @@ pub fn credential_table(out: &mut dyn Write, page: &CredentialPage) -> Result<()
     Ok(())
 }
 
-pub fn api_table(out: &mut dyn Write, apis: &ApiList) -> Result<(), CliError> {
+pub(crate) fn api_table(out: &mut dyn Write, apis: &ApiList) -> Result<(), CliError> {
     let rows = apis.items.iter().map(|api| {
         let scopes: Vec<&str> = api.scopes.iter().map(|s| s.name.as_str()).collect();
         vec![

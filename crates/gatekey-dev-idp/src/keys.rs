@@ -43,7 +43,7 @@ impl SigningAlg {
 }
 
 /// One RSA and one EC key, each with its `kid`. `Debug` shows the key ids only.
-pub struct KeySet {
+pub(crate) struct KeySet {
     rsa: RsaSigningKey<Sha256>,
     rsa_public: rsa::RsaPublicKey,
     rsa_kid: String,
@@ -62,7 +62,11 @@ impl fmt::Debug for KeySet {
 
 impl KeySet {
     /// Fresh keys under fresh, random key ids.
-    pub fn generate() -> Self {
+    #[expect(
+        clippy::expect_used,
+        reason = "key generation with the OS RNG fails only when the OS has no randomness"
+    )]
+    pub(crate) fn generate() -> Self {
         let mut rng = rand_core_06::OsRng;
         let rsa = rsa::RsaPrivateKey::new(&mut rng, 2048)
             .expect("RSA-2048 generation with the OS RNG does not fail");
@@ -77,7 +81,7 @@ impl KeySet {
     }
 
     /// The `kid` of the key used for `alg`.
-    pub fn kid(&self, alg: SigningAlg) -> &str {
+    pub(crate) fn kid(&self, alg: SigningAlg) -> &str {
         match alg {
             SigningAlg::Rs256 => &self.rsa_kid,
             SigningAlg::Es256 => &self.ec_kid,
@@ -85,7 +89,7 @@ impl KeySet {
     }
 
     /// Signs `message` (the JWS signing input) with the key of `alg`.
-    pub fn sign(&self, alg: SigningAlg, message: &[u8]) -> Vec<u8> {
+    pub(crate) fn sign(&self, alg: SigningAlg, message: &[u8]) -> Vec<u8> {
         match alg {
             SigningAlg::Rs256 => {
                 let signature: rsa::pkcs1v15::Signature = self.rsa.sign(message);
@@ -100,7 +104,7 @@ impl KeySet {
 
     /// Whether `signature` over `message` was made by the current key named by `kid` with the
     /// algorithm named `alg`.
-    pub fn verify(&self, alg: &str, kid: &str, message: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verify(&self, alg: &str, kid: &str, message: &[u8], signature: &[u8]) -> bool {
         match SigningAlg::from_name(alg) {
             Some(SigningAlg::Rs256) if kid == self.rsa_kid => {
                 rsa::pkcs1v15::Signature::try_from(signature).is_ok_and(|signature| {
@@ -119,7 +123,11 @@ impl KeySet {
     }
 
     /// The public keys as a JWK Set (`use: sig`, with `alg` and `kid`).
-    pub fn jwks(&self) -> Value {
+    #[expect(
+        clippy::expect_used,
+        reason = "an uncompressed point always has both coordinates"
+    )]
+    pub(crate) fn jwks(&self) -> Value {
         let point = self.ec.verifying_key().to_encoded_point(false);
         let coordinate = |c: Option<&p256::FieldBytes>| {
             URL_SAFE_NO_PAD.encode(c.expect("an uncompressed P-256 point has both coordinates"))
@@ -139,7 +147,11 @@ impl KeySet {
     }
 
     /// The public key of `alg` as SPKI PEM.
-    pub fn public_key_pem(&self, alg: SigningAlg) -> String {
+    #[expect(
+        clippy::expect_used,
+        reason = "PEM encoding of a valid public key cannot fail"
+    )]
+    pub(crate) fn public_key_pem(&self, alg: SigningAlg) -> String {
         match alg {
             SigningAlg::Rs256 => self.rsa_public.to_public_key_pem(LineEnding::LF),
             SigningAlg::Es256 => self.ec.verifying_key().to_public_key_pem(LineEnding::LF),

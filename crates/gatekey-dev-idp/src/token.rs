@@ -142,7 +142,7 @@ fn encode(value: &Value) -> String {
 }
 
 /// Signs `spec` with `keys` as issuer `issuer` (unless overridden).
-pub fn sign(keys: &KeySet, issuer: &str, spec: &TokenSpec) -> String {
+pub(crate) fn sign(keys: &KeySet, issuer: &str, spec: &TokenSpec) -> String {
     let now = now();
     let iat = now.saturating_add(spec.issued_at_offset);
     let mut claims = spec.extra_claims.clone();
@@ -177,7 +177,7 @@ fn decode(part: &str) -> Option<Map<String, Value>> {
 
 /// The claims of `token` if this provider signed it with a current key, as `issuer`, and it has
 /// not expired.
-pub fn verify_own(keys: &KeySet, issuer: &str, token: &str) -> Option<Map<String, Value>> {
+pub(crate) fn verify_own(keys: &KeySet, issuer: &str, token: &str) -> Option<Map<String, Value>> {
     let (input, signature) = token.rsplit_once('.')?;
     let (header, payload) = input.split_once('.')?;
     let header = decode(header)?;

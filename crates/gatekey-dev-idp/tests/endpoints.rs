@@ -1,6 +1,11 @@
 //! The development provider's HTTP surface, as the local demo uses it with curl: discovery, JWKS,
 //! the token endpoint, and userinfo.
 
+#![allow(
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the expectation as its message"
+)]
+
 use gatekey_dev_idp::{DevIdpConfig, SigningAlg, TokenSpec};
 use serde_json::{Value, json};
 
