@@ -66,6 +66,11 @@ pub struct ApiPolicy {
     /// Optional per-credential rate limit, enforced by a consumer-scoped Kong plugin.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// Whether callers who cannot request a scope may learn which groups could (`gatekey policy
+    /// explain`, `GET /v1/apis/{id}`). Off by default: group names can say more than an
+    /// organisation wants every employee to read.
+    #[serde(default)]
+    pub discoverable: bool,
     pub scopes: Vec<ScopePolicy>,
 }
 
@@ -301,28 +306,7 @@ impl PolicyDocument {
             if api.scopes.is_empty() {
                 problem(format!("{at}.scopes"), "an API needs at least one scope");
             }
-            let mut names = BTreeSet::new();
-            for (j, scope) in api.scopes.iter().enumerate() {
-                let sat = format!("{at}.scopes[{j}] ({})", scope.name);
-                if !is_identifier(&scope.name) {
-                    problem(format!("{sat}.name"), "must match [a-z0-9][a-z0-9._-]*");
-                }
-                if !names.insert(scope.name.as_str()) {
-                    problem(format!("{sat}.name"), "duplicate scope name");
-                }
-                if !is_kong_tag_safe(&scope.acl_group) {
-                    problem(
-                        format!("{sat}.acl_group"),
-                        "must be non-empty printable text without ',' or '/'",
-                    );
-                }
-                if scope.allowed_groups.iter().any(|g| g.trim().is_empty()) {
-                    problem(
-                        format!("{sat}.allowed_groups"),
-                        "group names must not be empty",
-                    );
-                }
-            }
+            check_scopes(&api, &at, &mut problem);
             if apis.contains_key(&api.id) {
                 problem(format!("{at}.id"), "duplicate API id");
             } else {
@@ -336,6 +320,39 @@ impl PolicyDocument {
             })
         } else {
             Err(PolicyError::Invalid { problems })
+        }
+    }
+}
+
+/// Scope names are identifiers and unique within the API; each scope grants a Kong-safe ACL group
+/// to at least one named caller group.
+fn check_scopes(api: &ApiPolicy, at: &str, problem: &mut impl FnMut(String, &str)) {
+    let mut names = BTreeSet::new();
+    for (j, scope) in api.scopes.iter().enumerate() {
+        let sat = format!("{at}.scopes[{j}] ({})", scope.name);
+        if !is_identifier(&scope.name) {
+            problem(format!("{sat}.name"), "must match [a-z0-9][a-z0-9._-]*");
+        }
+        if !names.insert(scope.name.as_str()) {
+            problem(format!("{sat}.name"), "duplicate scope name");
+        }
+        if !is_kong_tag_safe(&scope.acl_group) {
+            problem(
+                format!("{sat}.acl_group"),
+                "must be non-empty printable text without ',' or '/'",
+            );
+        }
+        if scope.allowed_groups.is_empty() {
+            problem(
+                format!("{sat}.allowed_groups"),
+                "a scope needs at least one group that may request it",
+            );
+        }
+        if scope.allowed_groups.iter().any(|g| g.trim().is_empty()) {
+            problem(
+                format!("{sat}.allowed_groups"),
+                "group names must not be empty",
+            );
         }
     }
 }
@@ -887,6 +904,7 @@ apis:
             "apis[0] (Orders!).scopes[0] (read).acl_group",
             "apis[0] (Orders!).scopes[0] (read).allowed_groups",
             "apis[0] (Orders!).scopes[1] (read).name",
+            "apis[0] (Orders!).scopes[1] (read).allowed_groups",
         ] {
             assert!(
                 locations.contains(&expected),
