@@ -31,16 +31,22 @@ fn gatekey(args: &[&str]) -> Run {
     }
 }
 
+/// `gatekey policy test` of `policy` with `cases`, plus `extra` arguments.
+fn policy_test(policy: &str, cases: &str, extra: &[&str]) -> Run {
+    gatekey(
+        &[
+            &["policy", "test", "--policy", policy, "--cases", cases],
+            extra,
+        ]
+        .concat(),
+    )
+}
+
+const LOCAL_POLICY: &str = "deploy/local/policy.yaml";
+
 #[test]
 fn the_shipped_cases_pass_against_the_local_policy() {
-    let run = gatekey(&[
-        "policy",
-        "test",
-        "--policy",
-        "deploy/local/policy.yaml",
-        "--cases",
-        "deploy/local/policy.tests.yaml",
-    ]);
+    let run = policy_test(LOCAL_POLICY, "deploy/local/policy.tests.yaml", &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout
@@ -63,30 +69,14 @@ fn a_case_the_policy_breaks_fails_the_run_with_what_was_expected() {
     )
     .expect("write cases");
     let cases = cases.to_str().expect("utf-8 path");
-    let run = gatekey(&[
-        "policy",
-        "test",
-        "--policy",
-        "deploy/local/policy.yaml",
-        "--cases",
-        cases,
-    ]);
+    let run = policy_test(LOCAL_POLICY, cases, &[]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         run.stdout,
         "FAIL  payments may write orders\n      expected allow, got deny (scope_not_allowed): none \
          of your groups may request scope 'write' of API 'orders'\n1 cases: 0 passed, 1 failed\n"
     );
-    let json = gatekey(&[
-        "policy",
-        "test",
-        "--policy",
-        "deploy/local/policy.yaml",
-        "--cases",
-        cases,
-        "--format",
-        "json",
-    ]);
+    let json = policy_test(LOCAL_POLICY, cases, &["--format", "json"]);
     assert_eq!(json.code, 1);
     let report: Value = serde_json::from_str(&json.stdout).expect("JSON report");
     assert_eq!(report["results"][0]["passed"], false);
@@ -97,20 +87,17 @@ fn a_case_the_policy_breaks_fails_the_run_with_what_was_expected() {
 fn invalid_policies_and_case_files_exit_2_naming_the_file_and_the_problem() {
     let dir = tempfile::tempdir().expect("temp dir");
     let policy = dir.path().join("policy.yaml");
-    let local = std::fs::read_to_string(repo("deploy/local/policy.yaml")).expect("local policy");
+    let local = std::fs::read_to_string(repo(LOCAL_POLICY)).expect("local policy");
     std::fs::write(
         &policy,
         local.replace("allowed_groups: [orders-team]", "allowed_groups: []"),
     )
     .expect("write policy");
-    let run = gatekey(&[
-        "policy",
-        "test",
-        "--policy",
+    let run = policy_test(
         policy.to_str().expect("utf-8 path"),
-        "--cases",
         "deploy/local/policy.tests.yaml",
-    ]);
+        &[],
+    );
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("policy.yaml"), "{}", run.stderr);
     assert!(
@@ -121,14 +108,7 @@ fn invalid_policies_and_case_files_exit_2_naming_the_file_and_the_problem() {
         run.stderr
     );
 
-    let run = gatekey(&[
-        "policy",
-        "test",
-        "--policy",
-        "deploy/local/policy.yaml",
-        "--cases",
-        "deploy/local/policy.yaml",
-    ]);
+    let run = policy_test(LOCAL_POLICY, LOCAL_POLICY, &[]);
     assert_eq!(run.code, 2);
     assert!(
         run.stderr.contains("unknown field `version`"),
@@ -173,13 +153,7 @@ fn the_diff_of_the_fixtures_is_exactly_the_committed_comment() {
         serde_json::json!([{"api": "orders", "scope": "write"}])
     );
 
-    let same = gatekey(&[
-        "policy",
-        "diff",
-        "deploy/local/policy.yaml",
-        "deploy/local/policy.yaml",
-        "--exit-code",
-    ]);
+    let same = gatekey(&["policy", "diff", LOCAL_POLICY, LOCAL_POLICY, "--exit-code"]);
     assert_eq!(same.code, 0);
     assert!(same.stdout.contains("No change"), "{}", same.stdout);
 }
@@ -190,7 +164,7 @@ fn explain_names_the_groups_of_a_discoverable_api_and_refuses_unknown_ones() {
         "policy",
         "explain",
         "--policy",
-        "deploy/local/policy.yaml",
+        LOCAL_POLICY,
         "--api",
         "orders",
         "--group",
@@ -205,7 +179,7 @@ fn explain_names_the_groups_of_a_discoverable_api_and_refuses_unknown_ones() {
         "policy",
         "explain",
         "--policy",
-        "deploy/local/policy.yaml",
+        LOCAL_POLICY,
         "--api",
         "billing",
     ]);
