@@ -277,7 +277,7 @@ async fn kong_failure_mid_mint_leaves_no_consumer_and_a_failed_record() {
     let stack = Stack::start().await.expect("stack");
     let jane = stack.token("user:default/jane", &["payments-team"]);
     stack.kong.inject_fault(Fault {
-        method: Method::POST,
+        method: Method::PUT,
         path_contains: "/key-auth".to_owned(),
         status: 500,
         times: 1,

@@ -62,7 +62,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route(
             "/consumers/{consumer}/acls/{acl}",
-            get(get_acl).delete(delete_acl),
+            get(get_acl).put(put_acl).delete(delete_acl),
         )
         .route("/acls", get(list_all_acls))
         .route(
@@ -71,7 +71,9 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route(
             "/consumers/{consumer}/plugins/{plugin}",
-            get(get_consumer_plugin).delete(delete_consumer_plugin),
+            get(get_consumer_plugin)
+                .put(put_consumer_plugin)
+                .delete(delete_consumer_plugin),
         )
         .route("/services", get(list_services).post(create_service))
         .route(
@@ -658,6 +660,38 @@ async fn get_acl(State(sim): SimState, Path((consumer, acl)): Path<(String, Stri
     entity(&sim, Table::Acls, &id)
 }
 
+/// `PUT /consumers/{c}/acls/{id or group}` (Kong's `kong/plugins/acl/api.lua`): a UUID segment
+/// is the id; a group name addresses the consumer's membership of that group (a new id when it
+/// has none) and is the `group` unless the body names one.
+async fn put_acl(
+    State(sim): SimState,
+    Path((consumer, acl)): Path<(String, String)>,
+    KongBody(mut body): KongBody,
+) -> Reply {
+    let now = sim.now();
+    let mut db = sim.db();
+    let consumer = db
+        .resolve(Table::Consumers, &consumer, now)
+        .ok_or(KongError::NotFound)?;
+    let id = if is_uuid(&acl) {
+        acl.to_ascii_lowercase()
+    } else {
+        if body.get("group").is_none_or(Value::is_null) {
+            body.insert("group".to_owned(), Value::String(acl.clone()));
+        }
+        db.rows(Table::Acls, now)
+            .find(|row| {
+                row.parent("consumer") == Some(consumer.as_str())
+                    && row.str_field("group") == Some(acl.as_str())
+            })
+            .and_then(|row| row.str_field("id"))
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+    };
+    body.remove("id");
+    let value = db.upsert_acl(&consumer, &id, &body, now)?;
+    Ok(reply(StatusCode::OK, value))
+}
+
 async fn delete_acl(State(sim): SimState, Path((consumer, acl)): Path<(String, String)>) -> Reply {
     let (_, id) = consumer_child(&sim, Table::Acls, &consumer, &acl)?;
     sim.db().delete_cascade(Table::Acls, &id);
@@ -686,6 +720,33 @@ async fn get_consumer_plugin(
 ) -> Reply {
     let (_, id) = consumer_child(&sim, Table::Plugins, &consumer, &plugin)?;
     entity(&sim, Table::Plugins, &id)
+}
+
+/// `PUT /consumers/{c}/plugins/{id or instance_name}` (Kong's generic nested PUT in
+/// `kong/api/endpoints.lua`): the consumer is forced from the path; a UUID segment is the id, any
+/// other segment the `instance_name` (plugins' endpoint key).
+async fn put_consumer_plugin(
+    State(sim): SimState,
+    Path((consumer, plugin)): Path<(String, String)>,
+    KongBody(mut body): KongBody,
+) -> Reply {
+    let now = sim.now();
+    let mut db = sim.db();
+    let consumer = db
+        .resolve(Table::Consumers, &consumer, now)
+        .ok_or(KongError::NotFound)?;
+    let id = if is_uuid(&plugin) {
+        plugin.to_ascii_lowercase()
+    } else {
+        body.insert("instance_name".to_owned(), Value::String(plugin.clone()));
+        db.rows(Table::Plugins, now)
+            .find(|row| row.str_field("instance_name") == Some(plugin.as_str()))
+            .and_then(|row| row.str_field("id"))
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+    };
+    body.remove("id");
+    let value = db.upsert_plugin(&[("consumer", &consumer)], &id, &body, now)?;
+    Ok(reply(StatusCode::OK, value))
 }
 
 async fn delete_consumer_plugin(

@@ -622,6 +622,29 @@ impl Db {
         check_fields(Table::Acls, body, false)?;
         let id = requested_id(body)?;
         self.refuse_existing_id(Table::Acls, &id)?;
+        self.write_acl(consumer_id, &id, body, now)
+    }
+
+    /// `PUT /consumers/{c}/acls/{id}`: full replacement; an existing group keeps its
+    /// created_at. The same group under another id of the consumer is a 409, as with POST.
+    pub fn upsert_acl(
+        &mut self,
+        consumer_id: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::Acls, body, false)?;
+        self.write_acl(consumer_id, id, body, now)
+    }
+
+    fn write_acl(
+        &mut self,
+        consumer_id: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
         let group = match body.get("group") {
             None | Some(Value::Null) => {
                 return Err(KongError::schema("group", "required field missing"));
@@ -637,12 +660,13 @@ impl Db {
         self.unique_clash(
             Table::Acls,
             &[("consumer", &consumer), ("group", &group)],
-            &id,
+            id,
         )?;
         let value = json!({
-            "id": id, "group": group, "tags": tags, "consumer": consumer, "created_at": epoch(now),
+            "id": id, "group": group, "tags": tags, "consumer": consumer,
+            "created_at": self.created_at(Table::Acls, id, now),
         });
-        self.store(Table::Acls, &id, value, None, now)
+        self.store(Table::Acls, id, value, None, now)
     }
 
     /// `POST /plugins` and the scoped variants; `scope` pins consumer/service/route ids.
@@ -655,6 +679,29 @@ impl Db {
         check_fields(Table::Plugins, body, false)?;
         let id = requested_id(body)?;
         self.refuse_existing_id(Table::Plugins, &id)?;
+        self.write_plugin(scope, &id, body, now)
+    }
+
+    /// `PUT /consumers/{c}/plugins/{id}` and the other scoped PUTs: full replacement; an existing
+    /// plugin keeps its created_at. The same plugin for the same scope under another id is a 409.
+    pub fn upsert_plugin(
+        &mut self,
+        scope: &[(&str, &str)],
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::Plugins, body, false)?;
+        self.write_plugin(scope, id, body, now)
+    }
+
+    fn write_plugin(
+        &mut self,
+        scope: &[(&str, &str)],
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
         let name = match body.get("name") {
             Some(Value::String(name)) => name.clone(),
             None | Some(Value::Null) => {
@@ -665,14 +712,14 @@ impl Db {
         let consumer_scoped = scope.iter().any(|(field, _)| *field == "consumer");
         let config = plugins::validate(&name, body.get("config"), consumer_scoped)?;
         let instance_name = optional_string(body, "instance_name")?;
-        self.unique_clash(Table::Plugins, &[("instance_name", &instance_name)], &id)?;
+        self.unique_clash(Table::Plugins, &[("instance_name", &instance_name)], id)?;
         let mut value = json!({
             "id": id, "name": name, "instance_name": instance_name, "config": config,
             "enabled": body.get("enabled").and_then(Value::as_bool).unwrap_or(true),
             "tags": tags_of(body)?,
             "protocols": ["grpc", "grpcs", "http", "https"],
             "consumer": Value::Null, "service": Value::Null, "route": Value::Null,
-            "created_at": epoch(now), "updated_at": epoch(now),
+            "created_at": self.created_at(Table::Plugins, id, now), "updated_at": epoch(now),
         });
         for (field, parent_id) in scope {
             value[*field] = json!({"id": parent_id});
@@ -681,9 +728,11 @@ impl Db {
             .iter()
             .map(|f| (*f, &value[*f]))
             .collect();
-        let duplicate = self.table(Table::Plugins).any(|(_, row)| {
-            key.iter()
-                .all(|(field, wanted)| row.value.get(*field).unwrap_or(&Value::Null) == *wanted)
+        let duplicate = self.table(Table::Plugins).any(|(other, row)| {
+            other != id
+                && key
+                    .iter()
+                    .all(|(field, wanted)| row.value.get(*field).unwrap_or(&Value::Null) == *wanted)
         });
         if duplicate {
             return Err(KongError::Unique(
@@ -692,7 +741,7 @@ impl Db {
                     .collect(),
             ));
         }
-        self.store(Table::Plugins, &id, value, None, now)
+        self.store(Table::Plugins, id, value, None, now)
     }
 
     /// `POST /services`: from `url` or protocol/host/port/path.

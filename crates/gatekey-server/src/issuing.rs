@@ -1,7 +1,8 @@
 //! The credential lifecycle: mint and revoke, in the order that keeps MongoDB the source of truth.
 //!
 //! Mint: audit the decision, write the `pending` record (majority write concern), create the Kong
-//! side (consumer, ACL groups, key-auth with `ttl`, optional rate limit), then mark the record
+//! side (consumer, ACL groups, key-auth with `ttl`, optional rate limit; each a PUT to an id
+//! derived from the issuance id, so retried writes cannot double), then mark the record
 //! `active` with the key's fingerprint. Any failure after the record exists rolls the Kong side
 //! back (delete the consumer, which cascades) and marks the record `failed`. So a Kong credential
 //! never exists without a record, and the key is returned only once its record is durable.
@@ -22,7 +23,7 @@ use gatekey_core::issuance::{
 };
 use gatekey_core::policy::{ApiPolicy, Denial, MintGrant, RateLimit};
 use gatekey_kong::{
-    KongError, NewAcl, NewConsumer, NewKeyAuth, RateLimitWindows, rate_limiting_plugin,
+    EntityIds, KongError, NewAcl, NewConsumer, NewKeyAuth, RateLimitWindows, rate_limiting_plugin,
 };
 use rand::TryRngCore as _;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -231,9 +232,10 @@ impl AppState {
         }
 
         let key = generate_key()?;
+        let kong_deadline = tokio::time::Instant::now() + deadline;
         let create_and_record = async {
             let kong_ref = self
-                .create_kong_side(api, &issuance, &key, rate_limit)
+                .create_kong_side(api, &issuance, &key, rate_limit, kong_deadline)
                 .await?;
             if caller_gone() {
                 return Err(ApiError::ClientGone);
@@ -315,23 +317,30 @@ impl AppState {
         issuance: &Issuance,
         key: &SecretString,
         rate_limit: Option<RateLimit>,
+        deadline: tokio::time::Instant,
     ) -> Result<KongRef, KongError> {
         let tags = consumer_tags(&api.id, &issuance.id);
-        let consumer = self
-            .kong
-            .create_consumer(&NewConsumer {
-                username: Some(consumer_username(&issuance.id)),
-                custom_id: Some(issuance.id.to_string()),
-                tags: Some(tags.clone()),
-            })
+        // Every write is a PUT to an id derived from the issuance, so the client's retries
+        // (bounded by the mint's deadline) never create a second entity.
+        let ids = EntityIds::from_seed(issuance.id.to_bytes());
+        let kong = self.kong.with_deadline(deadline);
+        let consumer = kong
+            .put_consumer(
+                &ids.consumer(),
+                &NewConsumer {
+                    username: Some(consumer_username(&issuance.id)),
+                    custom_id: Some(issuance.id.to_string()),
+                    tags: Some(tags.clone()),
+                },
+            )
             .await?;
         let acls = futures::future::try_join_all(issuance.acl_groups.iter().map(|group| {
             let acl = NewAcl {
                 group: group.clone(),
                 tags: Some(tags.clone()),
             };
-            let consumer_id = consumer.id.clone();
-            async move { self.kong.add_acl_group(&consumer_id, &acl).await }
+            let (kong, consumer_id, acl_id) = (&kong, consumer.id.clone(), ids.acl(group));
+            async move { kong.put_acl_group(&consumer_id, &acl_id, &acl).await }
         }));
         let credential = async {
             let new_key = NewKeyAuth {
@@ -339,7 +348,8 @@ impl AppState {
                 ttl: Some(issuance.ttl_seconds),
                 tags: Some(tags.clone()),
             };
-            self.kong.create_key_auth(&consumer.id, &new_key).await
+            kong.put_key_auth(&consumer.id, &ids.key_auth(), &new_key)
+                .await
         };
         let plugin = async {
             match rate_limit {
@@ -351,8 +361,7 @@ impl AppState {
                         day: limit.day,
                     };
                     let plugin = rate_limiting_plugin(windows, &self.counter_policy, tags.clone());
-                    self.kong
-                        .add_consumer_plugin(&consumer.id, &plugin)
+                    kong.put_consumer_plugin(&consumer.id, &ids.rate_limiting(), &plugin)
                         .await
                         .map(|_| ())
                 }
