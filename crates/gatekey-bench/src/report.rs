@@ -161,7 +161,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<30} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
+            "{:<30} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>11}",
             "scenario",
             "clients",
             "requests",
@@ -170,13 +170,17 @@ impl Report {
             "p90 ms",
             "p99 ms",
             "p99.9 ms",
-            "errors"
+            "errors",
+            "gatekey CPU"
         );
         for row in &self.scenarios {
             let s = &row.summary;
+            let cpu = s
+                .cpu_micros_per_request
+                .map_or_else(|| "-".to_owned(), |micros| format!("{micros:.0} µs"));
             let _ = writeln!(
                 out,
-                "{:<30} {:>7} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+                "{:<30} {:>7} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>11}",
                 row.label,
                 s.clients,
                 s.requests,
@@ -185,12 +189,19 @@ impl Report {
                 s.p90_ms,
                 s.p99_ms,
                 s.p999_ms,
-                s.errors
+                s.errors,
+                cpu
             );
         }
         if let Some(ratio) = self.mint_to_floor_ratio {
             let _ = writeln!(out, "mint / floor throughput: {ratio:.2}");
         }
+        let _ = writeln!(
+            out,
+            "gatekey CPU: user + system time of the gatekey process per measured request \
+             (/proc/<pid>/stat over the measured phase; background work such as the reconciler \
+             included, startup and warm-up excluded)"
+        );
         if let Some(rss) = self.gatekey_peak_rss_bytes {
             let _ = writeln!(out, "gatekey peak RSS (VmHWM): {:.1} MiB", mib(rss));
         }
