@@ -102,6 +102,9 @@ async fn minted_key_works_on_granted_routes_only_and_stops_after_revoke() {
         .expect("revoke");
     assert_eq!(status, StatusCode::OK, "{revoked}");
     assert_eq!(revoked["state"], "revoked");
+    // The simulator's proxy learns of the deletion at once (its db_update_frequency is 0 here);
+    // other nodes of a real Kong cluster refuse the key only once they see the deletion, within
+    // db_update_frequency (docs/operations.md, "What a client can rely on").
     assert_eq!(
         stack
             .call_gateway(Method::GET, "/orders", key)
