@@ -7,13 +7,13 @@ use std::time::Duration;
 
 /// Reads the CPU time of one process.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuClock {
+pub(crate) struct CpuClock {
     pid: u32,
     ticks_per_second: u64,
 }
 
 impl CpuClock {
-    pub fn of(pid: u32) -> Self {
+    pub(crate) fn of(pid: u32) -> Self {
         Self {
             pid,
             ticks_per_second: rustix::param::clock_ticks_per_second(),
@@ -22,7 +22,7 @@ impl CpuClock {
 
     /// User plus system CPU time used so far; `None` if the counters cannot be read (the process
     /// is gone, or this is not Linux).
-    pub fn used(&self) -> Option<Duration> {
+    pub(crate) fn used(&self) -> Option<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
         let ticks = cpu_ticks(&stat)?;
         let ticks_per_second = self.ticks_per_second.max(1);

@@ -229,7 +229,12 @@ where
 
 /// Runs `op(client_index)` from `clients` concurrent tasks until the budget is spent; with `cpu`,
 /// also measures the CPU that process used over the measured phase.
-pub async fn drive<F, Fut>(clients: usize, budget: Budget, cpu: Option<CpuClock>, op: F) -> Measured
+pub(crate) async fn drive<F, Fut>(
+    clients: usize,
+    budget: Budget,
+    cpu: Option<CpuClock>,
+    op: F,
+) -> Measured
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,

@@ -151,7 +151,7 @@ impl Row {
     }
 
     /// The remaining `ttl` as Kong reads it back: whole seconds, rounded down.
-    pub fn remaining_ttl(&self, now: f64) -> Option<i64> {
+    pub(crate) fn remaining_ttl(&self, now: f64) -> Option<i64> {
         #[expect(
             clippy::cast_possible_truncation,
             reason = "remaining ttl is at most 1e8"
@@ -358,7 +358,7 @@ fn ttl_expiry(body: &Map<String, Value>, from: f64) -> Result<Option<f64>, KongE
 
 impl Db {
     /// A database whose deletions reach the proxy `propagation_seconds` after they happen.
-    pub fn with_propagation(propagation_seconds: f64) -> Self {
+    pub(crate) fn with_propagation(propagation_seconds: f64) -> Self {
         Self {
             propagation_seconds,
             ..Self::default()
@@ -422,7 +422,7 @@ impl Db {
 
     /// Live rows of a table as the proxy node sees them: deleted rows included until their
     /// deletion has propagated.
-    pub fn proxy_rows(&self, table: Table, now: f64) -> impl Iterator<Item = &Row> {
+    pub(crate) fn proxy_rows(&self, table: Table, now: f64) -> impl Iterator<Item = &Row> {
         let propagation = self.propagation_seconds;
         self.rows(table, now).chain(
             self.retired
@@ -434,7 +434,7 @@ impl Db {
     }
 
     /// A live row by id, as the proxy node sees it.
-    pub fn proxy_get(&self, table: Table, id: &str, now: f64) -> Option<&Row> {
+    pub(crate) fn proxy_get(&self, table: Table, id: &str, now: f64) -> Option<&Row> {
         self.proxy_rows(table, now)
             .find(|row| row.str_field("id") == Some(id))
     }
@@ -568,7 +568,7 @@ impl Db {
 
     /// Deletes a row and, by cascade, everything that references it; the proxy keeps seeing
     /// them until the deletion propagates.
-    pub fn delete_cascade(&mut self, table: Table, id: &str, now: f64) {
+    pub(crate) fn delete_cascade(&mut self, table: Table, id: &str, now: f64) {
         let propagation = self.propagation_seconds;
         self.retired.retain(|r| now < r.deleted_at + propagation);
         let removed = self.tables.get_mut(&table).and_then(|rows| rows.remove(id));
