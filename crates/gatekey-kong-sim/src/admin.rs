@@ -98,6 +98,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/plugins/{plugin}", get(get_plugin).delete(delete_plugin))
         .route("/_sim/faults", post(add_fault))
         .route("/_sim/clock/advance", post(advance_clock))
+        .route("/_sim/database", post(switch_database))
         .fallback(|| async { KongError::NotFound })
         .method_not_allowed_fallback(|| async { KongError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
@@ -116,8 +117,12 @@ async fn kong_layer(State(sim): State<Arc<Sim>>, request: Request, next: Next) -
         next.run(request).await
     } else {
         sim.count_admin_request();
+        let needs_database = !matches!(path.as_str(), "/" | "/status");
         match sim.take_fault(request.method(), &path) {
             Some(status) => KongError::for_status(status).into_response(),
+            None if needs_database && !sim.database_reachable() => {
+                KongError::Internal.into_response()
+            }
             None => next.run(request).await,
         }
     };
@@ -397,7 +402,7 @@ fn delete_top_level(sim: &Sim, table: Table, key: &str) -> Response {
     let now = sim.now();
     let mut db = sim.db();
     if let Some(id) = db.resolve(table, key, now) {
-        db.delete_cascade(table, &id);
+        db.delete_cascade(table, &id, now);
     }
     no_content()
 }
@@ -444,7 +449,7 @@ async fn node_info(State(sim): SimState) -> Json<Value> {
 async fn status(State(sim): SimState) -> Json<Value> {
     let total = sim.admin_request_count();
     Json(json!({
-        "database": {"reachable": true},
+        "database": {"reachable": sim.database_reachable()},
         "server": {
             "total_requests": total, "connections_accepted": total, "connections_handled": total,
             "connections_active": 1, "connections_reading": 0, "connections_writing": 1,
@@ -615,7 +620,8 @@ async fn put_key(
 
 async fn delete_key(State(sim): SimState, Path((consumer, key)): Path<(String, String)>) -> Reply {
     let (_, id) = consumer_child(&sim, Table::KeyAuths, &consumer, &key)?;
-    sim.db().delete_cascade(Table::KeyAuths, &id);
+    let now = sim.now();
+    sim.db().delete_cascade(Table::KeyAuths, &id, now);
     Ok(no_content())
 }
 
@@ -694,7 +700,8 @@ async fn put_acl(
 
 async fn delete_acl(State(sim): SimState, Path((consumer, acl)): Path<(String, String)>) -> Reply {
     let (_, id) = consumer_child(&sim, Table::Acls, &consumer, &acl)?;
-    sim.db().delete_cascade(Table::Acls, &id);
+    let now = sim.now();
+    sim.db().delete_cascade(Table::Acls, &id, now);
     Ok(no_content())
 }
 
@@ -754,7 +761,8 @@ async fn delete_consumer_plugin(
     Path((consumer, plugin)): Path<(String, String)>,
 ) -> Reply {
     let (_, id) = consumer_child(&sim, Table::Plugins, &consumer, &plugin)?;
-    sim.db().delete_cascade(Table::Plugins, &id);
+    let now = sim.now();
+    sim.db().delete_cascade(Table::Plugins, &id, now);
     Ok(no_content())
 }
 
@@ -972,6 +980,16 @@ async fn add_fault(State(sim): SimState, body: Bytes) -> Reply {
     let fault: crate::Fault = serde_json::from_slice(&body)
         .map_err(|_| KongError::BadRequest("Cannot parse JSON body"))?;
     sim.add_fault(fault);
+    Ok(no_content())
+}
+
+/// `POST /_sim/database` `{"reachable": bool}` (simulator only): the database switch.
+async fn switch_database(State(sim): SimState, KongBody(body): KongBody) -> Reply {
+    let reachable = body
+        .get("reachable")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| KongError::schema("reachable", "expected a boolean"))?;
+    sim.set_database_reachable(reachable);
     Ok(no_content())
 }
 
