@@ -499,7 +499,7 @@ pub fn gatekey_binary() -> anyhow::Result<PathBuf> {
                     "build",
                     "--quiet",
                     "-p",
-                    "gatekey-server",
+                    "gatekey",
                     "-p",
                     "gatekey-kong-sim",
                     "-p",
