@@ -8,27 +8,26 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatekey_app::{App, AppParts, Gateway};
 use gatekey_auth::{
     GroupsClaim, IssuerConfig, RequiredClaim, TokenVerifier, UserinfoGroups, UserinfoIssuer,
     VerifierConfig,
 };
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
-use gatekey_core::SystemClock;
 use gatekey_core::policy::{Policy, PolicyDocument};
+use gatekey_core::{Clock, SystemClock};
 use gatekey_kong::{AdminAuth, CounterPolicy, KongClient, KongConfig, RedisCounters};
 use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
-use crate::denials::DenialAudit;
 use crate::proxy_secret::ProxySecrets;
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
-use crate::state::{AppState, AppStateInner, CatalogHandle, Reliability};
+use crate::state::{AppState, AppStateInner, CatalogHandle};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +209,26 @@ fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
 }
 
 /// Kong's counter policy for credential rate limits, with the Redis password read from its file.
+/// The application services, on the same store, Kong and clock as the HTTP state.
+fn services(
+    settings: &Settings,
+    store: &Store,
+    kong: &KongClient,
+    clock: &Arc<dyn Clock>,
+) -> Result<App, StartupError> {
+    Ok(App::new(AppParts {
+        store: store.clone(),
+        gateway: Gateway {
+            kong: kong.clone(),
+            counter_policy: counter_policy(settings)?,
+        },
+        clock: Arc::clone(clock),
+        limits: &settings.limits,
+        audit: &settings.audit,
+        mint_deadline: settings.request_timeout(),
+    }))
+}
+
 fn counter_policy(settings: &Settings) -> Result<CounterPolicy, StartupError> {
     let rate_limiting = &settings.kong.rate_limiting;
     Ok(match (rate_limiting.policy, &rate_limiting.redis) {
@@ -413,6 +432,8 @@ impl Application {
             .into_iter()
             .collect();
         let catalog_source = catalog.as_ref().map(|handle| handle.source.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let app = services(settings, &store, &kong, &clock)?;
         let state = AppState::new(AppStateInner {
             policy,
             verifier,
@@ -420,15 +441,9 @@ impl Application {
             proxy_secrets,
             catalog,
             kong,
-            counter_policy: counter_policy(settings)?,
             store,
-            clock: Arc::new(SystemClock),
-            reliability: Reliability {
-                limits: settings.limits.clone(),
-                mint_deadline: settings.request_timeout(),
-                mint_tasks: TaskTracker::new(),
-            },
-            denials: DenialAudit::new(&settings.audit),
+            clock,
+            app,
         });
         let reconciler = settings.reconciler.enabled.then(|| {
             let r = &settings.reconciler;
@@ -527,9 +542,10 @@ impl Application {
         }
         // Mints whose requests were dropped still finish or roll back before the process ends;
         // each is bounded by its own deadline plus the rollback's Kong and MongoDB calls.
-        let mint_tasks = &self.state.reliability.mint_tasks;
+        let minter = &self.state.app.minter;
+        let mint_tasks = minter.tasks();
         mint_tasks.close();
-        let patience = self.state.reliability.mint_deadline * 2;
+        let patience = minter.deadline() * 2;
         if tokio::time::timeout(patience, mint_tasks.wait())
             .await
             .is_err()

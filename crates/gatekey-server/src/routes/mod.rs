@@ -184,7 +184,7 @@ pub fn router(
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(|_| {
-                    ApiError::Internal("handler panicked".to_owned()).into_response()
+                    ApiError::Panicked.into_response()
                 }))
                 .layer(axum::middleware::from_fn(move |request, next| {
                     limit_request_size(header_limit, body_limit, request, next)
