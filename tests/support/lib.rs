@@ -204,6 +204,12 @@ impl Mongo {
         if let Ok(uri) = std::env::var("MONGODB_URI") {
             return Ok(Self { uri, child: None });
         }
+        Self::start_private()
+    }
+
+    /// A SecantusDB process of this test's own, even when `MONGODB_URI` names a shared server:
+    /// for tests that [`Mongo::freeze`] it.
+    pub fn start_private() -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -223,6 +229,32 @@ impl Mongo {
             std::thread::sleep(Duration::from_millis(50));
         }
         bail!("secantusd-py did not listen on port {port}")
+    }
+
+    /// Freezes the server process (SIGSTOP): connections stay open and requests queue in its
+    /// sockets unanswered, as with a stalled disk or a paused VM, until [`Mongo::thaw`].
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Resumes a frozen server (SIGCONT); it then works through what queued meanwhile.
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let child = self
+            .child
+            .as_ref()
+            .context("only a server of the test's own (Mongo::start_private) can be signalled")?;
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .context("cannot run kill")?;
+        if !status.success() {
+            bail!("kill {signal} {} failed: {status}", child.id());
+        }
+        Ok(())
     }
 }
 

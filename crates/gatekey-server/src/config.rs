@@ -786,8 +786,10 @@ impl Settings {
                     .to_owned(),
             );
         }
-        // A mint runs at most one request timeout (then it rolls itself back); resolving its
-        // record earlier would race it.
+        // A mint has one deadline, the request timeout, for its record, its Kong side and its
+        // activation together (`gatekey_app::mint`); resolving its `pending` record earlier would
+        // fail a mint that can still succeed. (Its rollback may run one deadline longer, but a
+        // rollback and the reconciler both only move the record to `failed`.)
         if r.pending_timeout_seconds <= self.http.request_timeout_seconds {
             problems.push(
                 "reconciler.pending_timeout_seconds must exceed http.request_timeout_seconds, \
