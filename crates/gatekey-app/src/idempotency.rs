@@ -17,7 +17,7 @@ use gatekey_store::{Reservation, Store, StoreError};
 use sha2::{Digest as _, Sha256};
 
 use crate::caller::Caller;
-use crate::mint::WITHDRAWN_BY;
+use crate::consumers::WITHDRAWN_BY;
 
 /// Longest accepted key.
 pub const MAX_KEY_CHARS: usize = 255;

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod caller;
+pub mod consumers;
 mod denials;
 pub mod idempotency;
 pub mod limits;

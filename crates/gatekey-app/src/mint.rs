@@ -31,9 +31,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatekey_core::Clock;
 use gatekey_core::audit::{AuditAction, AuditEventId, Decision};
-use gatekey_core::issuance::{
-    FailureCode, Issuance, IssuanceId, KongRef, NewIssuance, key_fingerprint,
-};
+use gatekey_core::issuance::{FailureCode, Issuance, KongRef, NewIssuance, key_fingerprint};
 use gatekey_core::policy::{ApiPolicy, Denial, MintGrant, MintRequest, Policy, RateLimit};
 use gatekey_kong::{
     CounterPolicy, KongClient, KongError, NewAcl, NewConsumer, NewKeyAuth, RateLimitWindows,
@@ -47,6 +45,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditTrail;
 use crate::caller::Caller;
+use crate::consumers::{WITHDRAWN_BY, consumer_tags, consumer_username};
 use crate::idempotency::{
     CanonicalMint, IdempotencyError, IdempotencyKey, IdempotencyKeys, InvalidIdempotencyKey,
 };
@@ -54,33 +53,13 @@ use crate::limits::{LimitError, MintLimiter};
 
 /// Prefix of every key Gatekey mints, so secret scanners can recognise leaked keys.
 pub const KEY_PREFIX: &str = "gk_";
-/// Tag of every consumer Gatekey creates; the reconciler sweeps consumers by it.
-pub const MANAGED_TAG: &str = "gatekey";
-/// Prefix of the tag naming a consumer's issuance.
-pub const ISSUANCE_TAG_PREFIX: &str = "gatekey-issuance:";
-/// `revoked_by` of a credential withdrawn because its caller left before the key was delivered.
-pub const WITHDRAWN_BY: &str = "gatekey:undelivered";
 /// Pause between attempts of the rollback to mark its record `failed`.
 const ROLLBACK_RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// The audit detail of a failed mint: its code and sentence, e.g. `kong_unavailable: The gateway
 /// could not be reached; nothing was issued.`
-pub fn failure_detail(failure: FailureCode) -> String {
+fn failure_detail(failure: FailureCode) -> String {
     format!("{failure}: {}", failure.message())
-}
-
-/// Kong tags that tie a consumer to its issuance; the reconciler finds orphans by them.
-pub fn consumer_tags(api_id: &str, id: &IssuanceId) -> Vec<String> {
-    vec![
-        MANAGED_TAG.to_owned(),
-        format!("gatekey-api:{api_id}"),
-        format!("{ISSUANCE_TAG_PREFIX}{id}"),
-    ]
-}
-
-/// Kong consumer username of an issuance: unique, and derivable without a Kong round trip.
-pub fn consumer_username(id: &IssuanceId) -> String {
-    format!("gatekey-{id}")
 }
 
 /// What a caller asks to mint, checked against the HTTP contract already.

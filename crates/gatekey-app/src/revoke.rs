@@ -12,8 +12,8 @@ use gatekey_store::{Store, StoreError};
 
 use crate::audit::AuditTrail;
 use crate::caller::Caller;
+use crate::consumers::consumer_username;
 use crate::limits::MintLimiter;
-use crate::mint::consumer_username;
 
 /// Why a credential was not revoked.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod proxy_secret;
 pub mod reconciler;
 pub mod routes;
+pub mod secret_file;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

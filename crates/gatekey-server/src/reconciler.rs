@@ -31,7 +31,7 @@ use gatekey_store::StoreError;
 use tokio::sync::watch;
 
 use crate::state::AppState;
-use gatekey_app::mint::{ISSUANCE_TAG_PREFIX, MANAGED_TAG, consumer_username};
+use gatekey_app::consumers::{ISSUANCE_TAG_PREFIX, MANAGED_TAG, consumer_username};
 
 /// Name of the lease document that elects the leader.
 pub const LEASE_NAME: &str = "reconciler";

@@ -24,9 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
-use crate::proxy_secret::ProxySecrets;
+use crate::proxy_secret::{ProxySecretError, ProxySecrets};
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
+use crate::secret_file::{FileError, read_file, read_secret_file};
 use crate::state::{AppState, AppStateInner, CatalogHandle};
 
 /// Why the service could not start.
@@ -52,18 +53,14 @@ pub enum StartupError {
         api: String,
         source: gatekey_core::gateway::GatewayUrlError,
     },
-    #[error("cannot read {what} {path}: {source}")]
-    File {
-        what: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("token verification: {0}")]
     Auth(String),
     #[error("kong.rate_limiting.policy is redis but kong.rate_limiting.redis is not set")]
     RedisSettingsMissing,
-    #[error("auth.proxy_secret: {0}")]
-    ProxySecret(String),
+    #[error(transparent)]
+    ProxySecret(#[from] ProxySecretError),
     #[error("plain http refused:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     InsecureHttp(Vec<String>),
     #[error("kong.admin_url is not a URL: {0}")]
@@ -157,27 +154,11 @@ pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
     Ok(policy)
 }
 
-pub(crate) fn read_file(
-    what: &'static str,
-    path: &std::path::Path,
-) -> Result<Vec<u8>, StartupError> {
-    std::fs::read(path).map_err(|source| StartupError::File {
-        what,
-        path: path.display().to_string(),
-        source,
-    })
-}
-
 fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
     let kong = &settings.kong;
     let token = match (&kong.admin_token, &kong.admin_token_file) {
         (Some(token), _) => Some(token.clone()),
-        (None, Some(file)) => {
-            let bytes = read_file("Kong admin token file", file)?;
-            Some(SecretString::from(
-                String::from_utf8_lossy(&bytes).trim().to_owned(),
-            ))
-        }
+        (None, Some(file)) => Some(read_secret_file("Kong admin token file", file)?),
         (None, None) => None,
     };
     let admin_auth = kong
@@ -239,12 +220,7 @@ fn counter_policy(settings: &Settings) -> Result<CounterPolicy, StartupError> {
             let redis = redis.as_ref().ok_or(StartupError::RedisSettingsMissing)?;
             let password = match (&redis.password, &redis.password_file) {
                 (Some(password), _) => Some(password.clone()),
-                (None, Some(file)) => {
-                    let bytes = read_file("Redis password file", file)?;
-                    Some(SecretString::from(
-                        String::from_utf8_lossy(&bytes).trim().to_owned(),
-                    ))
-                }
+                (None, Some(file)) => Some(read_secret_file("Redis password file", file)?),
                 (None, None) => None,
             };
             CounterPolicy::Redis(RedisCounters {
@@ -306,10 +282,7 @@ fn catalog_source(
 ) -> Result<CatalogSource, StartupError> {
     let token = match (&catalog.token, &catalog.token_file) {
         (Some(token), _) => token.clone(),
-        (None, Some(file)) => {
-            let bytes = read_file("Backstage catalog token file", file)?;
-            SecretString::from(String::from_utf8_lossy(&bytes).trim().to_owned())
-        }
+        (None, Some(file)) => read_secret_file("Backstage catalog token file", file)?,
         (None, None) => SecretString::from(String::new()),
     };
     let client = CatalogClient::new(&CatalogConfig {
