@@ -13,7 +13,7 @@ use futures::TryStreamExt as _;
 use gatekey_dev_idp::{DevIdpConfig, RunningIdp, TokenSpec};
 use gatekey_kong_sim::echo_upstream::{self, RunningEcho};
 use gatekey_kong_sim::{DeclarativeConfig, RunningSim, SimConfig};
-use gatekey_server::config::{GroupsClaimSettings, IssuerSettings, LogFormat, Settings};
+use gatekey_server::config::{GroupsClaim, IssuerConfig, LogFormat, Settings};
 use gatekey_server::startup::Application;
 use mongodb::bson::{Bson, Document};
 use reqwest::{Method, StatusCode};
@@ -125,23 +125,17 @@ pub async fn start_kong() -> anyhow::Result<(RunningSim, RunningEcho)> {
 
 /// A trusted issuer as the tests configure it: tokens for [`AUDIENCE`], subject from `sub`,
 /// groups from `groups`, signed with one of `algorithms`.
-pub fn trusted_issuer(name: &str, issuer: String, algorithms: &[&str]) -> IssuerSettings {
-    IssuerSettings {
+pub fn trusted_issuer(name: &str, issuer: String, algorithms: &[&str]) -> IssuerConfig {
+    IssuerConfig {
         name: name.to_owned(),
         issuer,
         audiences: vec![AUDIENCE.to_owned()],
         algorithms: algorithms.iter().map(|alg| (*alg).to_owned()).collect(),
-        subject_claim: "sub".to_owned(),
-        groups_claims: vec![GroupsClaimSettings {
+        groups_claims: vec![GroupsClaim {
             path: "groups".to_owned(),
             prefix: None,
         }],
-        preset: None,
-        required_claims: std::collections::BTreeMap::new(),
-        allowed_jose_types: Vec::new(),
-        groups_from_userinfo: false,
-        group_prefix: None,
-        requires_proxy_secret: false,
+        ..IssuerConfig::default()
     }
 }
 
@@ -177,7 +171,7 @@ apis:
 /// issuer each must declare a group prefix: [`OWN_GROUP_PREFIX`] and `idp-b:`.
 pub fn trust_second_issuer(settings: &mut Settings, issuer: String) {
     settings.auth.issuers[0].group_prefix = Some(OWN_GROUP_PREFIX.to_owned());
-    settings.auth.issuers.push(IssuerSettings {
+    settings.auth.issuers.push(IssuerConfig {
         group_prefix: Some(format!("{SECOND_ISSUER}:")),
         ..trusted_issuer(SECOND_ISSUER, issuer, &["RS256"])
     });

@@ -7,7 +7,6 @@
 //! proxy secrets) come only from the environment or from a file named in the configuration, never
 //! from the TOML file itself, and every type holding one prints it redacted in `Debug`.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,6 +19,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 pub use gatekey_app::{AuditSettings, LimitSettings};
+pub use gatekey_auth::{GroupsClaim, IssuerConfig, RequiredClaim};
 
 /// Everything the service needs to start.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -228,7 +228,8 @@ pub struct AuthSettings {
     /// (default 3600).
     #[serde(default = "default_jwks_max_age")]
     pub jwks_max_age_seconds: u64,
-    pub issuers: Vec<IssuerSettings>,
+    /// The trusted issuers, in `gatekey-auth`'s own settings type.
+    pub issuers: Vec<IssuerConfig>,
     /// The secret the Backstage proxy adds to every request it forwards; tokens of issuers with
     /// `requires_proxy_secret` are accepted only with it.
     #[serde(default)]
@@ -273,76 +274,6 @@ impl AuthSettings {
                 .iter()
                 .filter_map(|issuer| issuer.group_prefix.clone()),
         )
-    }
-}
-
-/// One trusted token issuer and how its claims map to a subject and groups.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssuerSettings {
-    pub name: String,
-    /// Exact `iss` value; discovery is fetched from `<issuer>/.well-known/openid-configuration`.
-    pub issuer: String,
-    pub audiences: Vec<String>,
-    pub algorithms: Vec<String>,
-    #[serde(default = "default_subject_claim")]
-    pub subject_claim: String,
-    #[serde(default)]
-    pub groups_claims: Vec<GroupsClaimSettings>,
-    /// A CI system's claim mapping (`github-actions`, `gitlab-ci`), added to `groups_claims`.
-    /// Needs `required_claims`: a public CI platform issues tokens to everybody's repositories.
-    #[serde(default)]
-    pub preset: Option<gatekey_auth::IssuerPreset>,
-    /// Claims every token of this issuer must carry, by dot path, with the accepted value or
-    /// values, e.g. `{ repository_owner_id = ["1234567"] }`; other tokens get 401.
-    #[serde(default)]
-    pub required_claims: BTreeMap<String, AcceptedValues>,
-    /// Extra JOSE `typ` values to accept, e.g. `vnd.backstage.user`.
-    #[serde(default)]
-    pub allowed_jose_types: Vec<String>,
-    /// Prepended to every group this issuer's callers hold, e.g. `idp:`; the policy grants
-    /// `idp:orders-team`. Required, distinct and non-overlapping when several issuers are trusted.
-    #[serde(default)]
-    pub group_prefix: Option<String>,
-    /// When none of `groups_claims` is in the token, read them from the issuer's userinfo
-    /// endpoint with the caller's token (cached until the token expires). For Backstage, whose
-    /// user tokens omit `ent` by default.
-    #[serde(default)]
-    pub groups_from_userinfo: bool,
-    /// Tokens of this issuer are accepted only with the proxy secret (`auth.proxy_secret`): for
-    /// Backstage user tokens, which Backstage hands to every plugin and proxy target.
-    #[serde(default)]
-    pub requires_proxy_secret: bool,
-}
-
-/// What a required claim may hold: one value or a list of them.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum AcceptedValues {
-    One(ClaimValue),
-    AnyOf(Vec<ClaimValue>),
-}
-
-/// A value a claim is compared with. An integer stands for its decimal text, which is also how a
-/// numeric claim in a token is compared.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum ClaimValue {
-    Text(String),
-    Integer(i64),
-}
-
-impl AcceptedValues {
-    /// The accepted values as the claim's text.
-    pub fn texts(&self) -> Vec<String> {
-        let text = |value: &ClaimValue| match value {
-            ClaimValue::Text(text) => text.clone(),
-            ClaimValue::Integer(number) => number.to_string(),
-        };
-        match self {
-            Self::One(value) => vec![text(value)],
-            Self::AnyOf(values) => values.iter().map(text).collect(),
-        }
     }
 }
 
@@ -393,22 +324,8 @@ fn default_catalog_timeout() -> u64 {
     10
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupsClaimSettings {
-    /// Dot path into the claims, e.g. `groups` or `realm_access.roles`.
-    pub path: String,
-    /// Prefix added to every value, e.g. `ci:repo:`.
-    #[serde(default)]
-    pub prefix: Option<String>,
-}
-
 fn default_jwks_max_age() -> u64 {
     3600
-}
-
-fn default_subject_claim() -> String {
-    "sub".to_owned()
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -1072,7 +989,7 @@ algorithms = ["RS256"]
             let required: Vec<(String, Vec<String>)> = settings.auth.issuers[0]
                 .required_claims
                 .iter()
-                .map(|(path, accepted)| (path.clone(), accepted.texts()))
+                .map(|claim| (claim.path.clone(), claim.accepted.clone()))
                 .collect();
             assert_eq!(
                 required,

@@ -166,7 +166,7 @@ fn secrets(config: &ProxySecretSettings) -> Result<Vec<SecretString>, ProxySecre
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IssuerSettings;
+    use crate::config::IssuerConfig;
 
     const CURRENT: &str = "current-secret-0123456789abcdef0123456789";
     const PREVIOUS: &str = "previous-secret-0123456789abcdef012345678";
@@ -175,19 +175,14 @@ mod tests {
         let mut settings = Settings::default();
         settings.auth.issuers = ["backstage", "company-idp"]
             .into_iter()
-            .map(|name| IssuerSettings {
+            .map(|name| IssuerConfig {
                 name: name.to_owned(),
                 issuer: format!("https://{name}.example"),
                 audiences: vec!["gatekey".to_owned()],
                 algorithms: vec!["ES256".to_owned()],
-                subject_claim: "sub".to_owned(),
-                groups_claims: Vec::new(),
-                preset: None,
-                allowed_jose_types: Vec::new(),
-                groups_from_userinfo: false,
                 requires_proxy_secret: name == "backstage",
                 group_prefix: Some(format!("{name}:")),
-                required_claims: std::collections::BTreeMap::new(),
+                ..IssuerConfig::default()
             })
             .collect();
         settings.auth.proxy_secret = Some(ProxySecretSettings {

@@ -9,10 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatekey_app::{App, AppParts, Gateway};
-use gatekey_auth::{
-    GroupsClaim, IssuerConfig, RequiredClaim, TokenVerifier, UserinfoGroups, UserinfoIssuer,
-    VerifierConfig,
-};
+use gatekey_auth::{TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig};
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
 use gatekey_core::policy::{Policy, PolicyDocument};
 use gatekey_core::{Clock, SystemClock};
@@ -259,14 +256,7 @@ fn userinfo_groups(settings: &Settings) -> Result<UserinfoGroups, StartupError> 
         .map(|issuer| UserinfoIssuer {
             name: issuer.name.clone(),
             issuer: issuer.issuer.clone(),
-            groups_claims: issuer
-                .groups_claims
-                .iter()
-                .map(|claim| GroupsClaim {
-                    path: claim.path.clone(),
-                    prefix: claim.prefix.clone(),
-                })
-                .collect(),
+            groups_claims: issuer.groups_claims.clone(),
             group_prefix: issuer.group_prefix.clone(),
         })
         .collect();
@@ -311,39 +301,8 @@ fn catalog_source(
 /// `gatekey check-config` builds it too, so it reports what the verifier would refuse.
 pub fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
     let http = issuer_http_client(settings)?;
-    let issuers = settings
-        .auth
-        .issuers
-        .iter()
-        .map(|issuer| IssuerConfig {
-            name: issuer.name.clone(),
-            issuer: issuer.issuer.clone(),
-            audiences: issuer.audiences.clone(),
-            algorithms: issuer.algorithms.clone(),
-            subject_claim: issuer.subject_claim.clone(),
-            groups_claims: issuer
-                .groups_claims
-                .iter()
-                .map(|claim| GroupsClaim {
-                    path: claim.path.clone(),
-                    prefix: claim.prefix.clone(),
-                })
-                .collect(),
-            preset: issuer.preset,
-            required_claims: issuer
-                .required_claims
-                .iter()
-                .map(|(path, accepted)| RequiredClaim {
-                    path: path.clone(),
-                    accepted: accepted.texts(),
-                })
-                .collect(),
-            allowed_jose_types: issuer.allowed_jose_types.clone(),
-            group_prefix: issuer.group_prefix.clone(),
-        })
-        .collect();
     let config = VerifierConfig {
-        issuers,
+        issuers: settings.auth.issuers.clone(),
         clock_skew: Duration::from_secs(settings.auth.clock_skew_seconds),
         jwks_refresh_min_interval: Duration::from_secs(
             settings.auth.jwks_refresh_min_interval_seconds,
