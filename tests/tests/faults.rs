@@ -515,6 +515,7 @@ async fn a_frozen_mongodb_never_leaves_an_active_record_without_its_consumer() {
         thawed.store(true, std::sync::atomic::Ordering::SeqCst);
     };
     let (statuses, ()) = tokio::join!(futures::future::join_all(callers), freeze);
+    let thawed_at = std::time::Instant::now();
     let statuses: Vec<StatusCode> = statuses.into_iter().flatten().collect();
     assert!(
         statuses.contains(&StatusCode::CREATED),
@@ -575,7 +576,12 @@ async fn a_frozen_mongodb_never_leaves_an_active_record_without_its_consumer() {
             .await
     );
 
-    // Each caller can still mint exactly up to the cap: its failed mints hold no slot.
+    // Each caller can still mint exactly up to the cap: its failed mints hold no slot. A slot
+    // counted for a request that timed out before its mint wrote a record (the counter update was
+    // queued in the frozen server) is given back once no record can come any more: two mint
+    // deadlines after it was counted, so the check waits that long after the thaw.
+    let record_deadline = settings.request_timeout() * 2;
+    tokio::time::sleep(record_deadline.saturating_sub(thawed_at.elapsed())).await;
     for subject in &subjects {
         let active = records
             .iter()

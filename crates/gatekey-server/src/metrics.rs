@@ -4,8 +4,8 @@
 //! command latency in `gatekey-store`, JWKS refreshes in `gatekey-auth`), so they need no
 //! dependency on the server; this module installs the process-wide Prometheus recorder, measures
 //! HTTP requests by route template (the business counters are derived from audit events by
-//! `gatekey_app::audit`, which every decision and lifecycle step passes through); the catalog's age and skip counts
-//! are read from the catalog source at scrape time. No label ever carries a subject, a
+//! `gatekey_app::audit`, which every decision and lifecycle step passes through); the catalog's
+//! age and skip counts are read from the catalog source at scrape time. No label ever carries a subject, a
 //! token or a key: labels are route templates, API ids from the policy, and machine reasons.
 
 use std::sync::OnceLock;
@@ -34,10 +34,14 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// in tests) share it, like they would share any global registry.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
+        let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
-            .expect("the bucket list is not empty")
-            .build_recorder();
+            .unwrap_or_else(|err| {
+                // Only an empty bucket list is refused; summaries are the fallback.
+                tracing::error!(error = %err, "latency buckets refused; recording summaries");
+                PrometheusBuilder::new()
+            });
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder is installed; /metrics will be empty");
