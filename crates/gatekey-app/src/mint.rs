@@ -238,12 +238,12 @@ impl Minter {
             return Err(refusal.into());
         }
         // 4 and 5. The record and the Kong side, in a task of their own.
-        let issuance = self
+        let (issuance, key) = self
             .run_detached(caller, &api, grant.rate_limit, issuance)
             .await?;
         Ok(Minted {
-            issuance: issuance.0,
-            key: issuance.1,
+            issuance,
+            key,
             key_header: api.key_header,
             gateway_url: api.gateway_url,
         })
