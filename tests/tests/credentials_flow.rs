@@ -102,6 +102,9 @@ async fn minted_key_works_on_granted_routes_only_and_stops_after_revoke() {
         .expect("revoke");
     assert_eq!(status, StatusCode::OK, "{revoked}");
     assert_eq!(revoked["state"], "revoked");
+    // The simulator's proxy learns of the deletion at once (its db_update_frequency is 0 here);
+    // other nodes of a real Kong cluster refuse the key only once they see the deletion, within
+    // db_update_frequency (docs/operations.md, "What a client can rely on").
     assert_eq!(
         stack
             .call_gateway(Method::GET, "/orders", key)
@@ -139,11 +142,14 @@ async fn key_stops_working_when_its_ttl_passes_and_the_record_reads_expired() {
     let (status, minted) = mint(
         &stack,
         &jane,
-        &json!({"scopes": ["read"], "ttl_seconds": 2}),
+        &json!({"scopes": ["read"], "ttl_seconds": 3}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{minted}");
     let key = minted["key"].as_str().expect("key");
+    // Kong counts the ttl from the whole second it created the key and refuses the key once its
+    // remaining ttl reads 0: a 3 s key works for at least its first second, and is refused by
+    // the time Gatekey's `expires_at` passes.
     assert_eq!(
         stack
             .call_gateway(Method::GET, "/orders", key)
@@ -152,7 +158,7 @@ async fn key_stops_working_when_its_ttl_passes_and_the_record_reads_expired() {
         StatusCode::OK
     );
     // Real time, not only the simulator's clock: Gatekey's own record must also read expired.
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     assert_eq!(
         stack
             .call_gateway(Method::GET, "/orders", key)
@@ -277,7 +283,7 @@ async fn kong_failure_mid_mint_leaves_no_consumer_and_a_failed_record() {
     let stack = Stack::start().await.expect("stack");
     let jane = stack.token("user:default/jane", &["payments-team"]);
     stack.kong.inject_fault(Fault {
-        method: Method::POST,
+        method: Method::PUT,
         path_contains: "/key-auth".to_owned(),
         status: 500,
         times: 1,

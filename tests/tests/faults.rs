@@ -92,7 +92,7 @@ async fn kong_5xx_after_a_partial_success_rolls_the_consumer_back() {
     let gatekey = rig.serve(&rig.settings()).await.expect("gatekey");
     // The consumer and its ACL group are created; the key-auth credential fails.
     rig.kong.inject_fault(Fault {
-        method: Method::POST,
+        method: Method::PUT,
         path_contains: "/key-auth".to_owned(),
         status: 500,
         times: 1,
@@ -114,7 +114,7 @@ async fn a_failed_rollback_leaves_an_orphan_that_the_reconciler_reaps() {
     let rig = Rig::start().await.expect("rig");
     let gatekey = rig.serve(&rig.settings()).await.expect("gatekey");
     rig.kong.inject_fault(Fault {
-        method: Method::POST,
+        method: Method::PUT,
         path_contains: "/key-auth".to_owned(),
         status: 500,
         times: 1,

@@ -162,7 +162,7 @@ async fn a_retry_after_a_failed_attempt_mints() {
     let stack = Stack::start().await.expect("stack");
     let jane = stack.token("user:default/jane", &["payments-team"]);
     stack.kong.inject_fault(Fault {
-        method: Method::POST,
+        method: Method::PUT,
         path_contains: "/key-auth".to_owned(),
         status: 500,
         times: 1,

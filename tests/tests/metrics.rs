@@ -90,11 +90,11 @@ async fn metrics_expose_decisions_mints_latencies_and_no_secrets() {
             1.0,
         ),
         (
-            r#"gatekey_kong_request_duration_seconds_count{operation="POST /consumers"}"#,
+            r#"gatekey_kong_request_duration_seconds_count{operation="PUT /consumers/{}"}"#,
             1.0,
         ),
         (
-            r#"gatekey_kong_request_duration_seconds_count{operation="POST /consumers/{}/key-auth"}"#,
+            r#"gatekey_kong_request_duration_seconds_count{operation="PUT /consumers/{}/key-auth/{}"}"#,
             1.0,
         ),
         (

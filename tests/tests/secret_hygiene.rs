@@ -100,7 +100,7 @@ async fn traffic(
     // ACL groups (the key-auth credential was created and is rolled back with its consumer).
     for path in ["/key-auth", "/acls"] {
         stack.kong.inject_fault(Fault {
-            method: Method::POST,
+            method: Method::PUT,
             path_contains: path.to_owned(),
             status: 500,
             times: 1,

@@ -5,7 +5,8 @@
 //! 3. the caller's limits count the mint ([`crate::limits`]);
 //! 4. in its own task, under one deadline for all of it: audit the grant, write the `pending`
 //!    record (majority write concern), create the Kong side (consumer, ACL groups, key-auth with
-//!    `ttl`, optional rate limit), then mark the record `active` with the key's fingerprint;
+//!    `ttl`, optional rate limit; each a PUT to an id derived from the issuance id, so retried
+//!    writes cannot double), then mark the record `active` with the key's fingerprint;
 //! 5. the key goes back to the caller, or, if the caller is gone by then, is withdrawn.
 //!
 //! A mint runs as its own task, not inside the request: a client that disconnects or a request
@@ -34,8 +35,8 @@ use gatekey_core::audit::{AuditAction, AuditEventId, Decision};
 use gatekey_core::issuance::{FailureCode, Issuance, KongRef, NewIssuance, key_fingerprint};
 use gatekey_core::policy::{ApiPolicy, Denial, MintGrant, MintRequest, Policy, RateLimit};
 use gatekey_kong::{
-    CounterPolicy, KongClient, KongError, NewAcl, NewConsumer, NewKeyAuth, RateLimitWindows,
-    rate_limiting_plugin,
+    CounterPolicy, EntityIds, KongClient, KongError, NewAcl, NewConsumer, NewKeyAuth,
+    RateLimitWindows, rate_limiting_plugin,
 };
 use gatekey_store::{Store, StoreError};
 use rand::TryRngCore as _;
@@ -338,7 +339,7 @@ impl Minter {
         let create_and_activate = async {
             let key = generate_key()?;
             let kong_ref = self
-                .create_kong_side(api, &issuance, &key, rate_limit)
+                .create_kong_side(api, &issuance, &key, rate_limit, deadline)
                 .await?;
             if caller_gone() {
                 return Err(MintError::ClientGone);
@@ -379,26 +380,34 @@ impl Minter {
         issuance: &Issuance,
         key: &SecretString,
         rate_limit: Option<RateLimit>,
+        deadline: Instant,
     ) -> Result<KongRef, KongError> {
         let Gateway {
             kong,
             counter_policy,
         } = &self.inner.gateway;
         let tags = consumer_tags(&api.id, &issuance.id);
+        // Every write is a PUT to an id derived from the issuance, so the client's retries
+        // (bounded by the mint's deadline) never create a second entity.
+        let ids = EntityIds::from_seed(issuance.id.to_bytes());
+        let kong = kong.with_deadline(deadline);
         let consumer = kong
-            .create_consumer(&NewConsumer {
-                username: Some(consumer_username(&issuance.id)),
-                custom_id: Some(issuance.id.to_string()),
-                tags: Some(tags.clone()),
-            })
+            .put_consumer(
+                &ids.consumer(),
+                &NewConsumer {
+                    username: Some(consumer_username(&issuance.id)),
+                    custom_id: Some(issuance.id.to_string()),
+                    tags: Some(tags.clone()),
+                },
+            )
             .await?;
         let acls = futures::future::try_join_all(issuance.acl_groups.iter().map(|group| {
             let acl = NewAcl {
                 group: group.clone(),
                 tags: Some(tags.clone()),
             };
-            let consumer_id = consumer.id.clone();
-            async move { kong.add_acl_group(&consumer_id, &acl).await }
+            let (kong, consumer_id, acl_id) = (&kong, consumer.id.clone(), ids.acl(group));
+            async move { kong.put_acl_group(&consumer_id, &acl_id, &acl).await }
         }));
         let credential = async {
             let new_key = NewKeyAuth {
@@ -406,7 +415,8 @@ impl Minter {
                 ttl: Some(issuance.ttl_seconds),
                 tags: Some(tags.clone()),
             };
-            kong.create_key_auth(&consumer.id, &new_key).await
+            kong.put_key_auth(&consumer.id, &ids.key_auth(), &new_key)
+                .await
         };
         let plugin = async {
             match rate_limit {
@@ -418,7 +428,7 @@ impl Minter {
                         day: limit.day,
                     };
                     let plugin = rate_limiting_plugin(windows, counter_policy, tags.clone());
-                    kong.add_consumer_plugin(&consumer.id, &plugin)
+                    kong.put_consumer_plugin(&consumer.id, &ids.rate_limiting(), &plugin)
                         .await
                         .map(|_| ())
                 }

@@ -11,7 +11,7 @@ use crate::config::IssuerConfig;
 use crate::error::AuthError;
 
 /// Refuses tokens whose `nbf` or `iat` lies beyond `now + skew`.
-pub fn check_not_before(
+pub(crate) fn check_not_before(
     claims: &Map<String, Value>,
     issued_at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -62,7 +62,10 @@ pub(crate) fn scalar_text(value: &Value) -> Option<Cow<'_, str>> {
 
 /// Refuses the token unless each of the issuer's required claims holds one of its accepted
 /// values. The refusal names the claim, never its value or the accepted ones.
-pub fn check_required(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Result<(), AuthError> {
+pub(crate) fn check_required(
+    claims: &Map<String, Value>,
+    issuer: &IssuerConfig,
+) -> Result<(), AuthError> {
     for required in &issuer.required_claims {
         let value = lookup(claims, &required.path)
             .filter(|value| !value.is_null())
@@ -77,7 +80,10 @@ pub fn check_required(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Res
 }
 
 /// The subject at the configured claim path; absent, empty or not a string is refused.
-pub fn subject(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Result<String, AuthError> {
+pub(crate) fn subject(
+    claims: &Map<String, Value>,
+    issuer: &IssuerConfig,
+) -> Result<String, AuthError> {
     lookup(claims, &issuer.subject_claim)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -87,7 +93,7 @@ pub fn subject(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Result<Str
 
 /// Groups from every configured claim (a string or an array of strings), prefixed, plus the
 /// preset's, deduplicated and sorted. Missing claims and other value types contribute nothing.
-pub fn groups(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Vec<String> {
+pub(crate) fn groups(claims: &Map<String, Value>, issuer: &IssuerConfig) -> Vec<String> {
     let mut groups = BTreeSet::new();
     for claim in &issuer.groups_claims {
         let values: Vec<&str> = match lookup(claims, &claim.path) {

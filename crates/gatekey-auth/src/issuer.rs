@@ -143,7 +143,7 @@ pub(crate) struct Issuer {
 }
 
 impl Issuer {
-    pub fn new(
+    pub(crate) fn new(
         config: IssuerConfig,
         parsed: ParsedIssuer,
         http: reqwest::Client,
@@ -163,12 +163,12 @@ impl Issuer {
         }
     }
 
-    pub fn config(&self) -> &IssuerConfig {
+    pub(crate) fn config(&self) -> &IssuerConfig {
         &self.config
     }
 
     /// Refuses, before any key is fetched, headers this issuer can never accept.
-    pub fn check_header(&self, token: &Unverified) -> Result<(), AuthError> {
+    pub(crate) fn check_header(&self, token: &Unverified) -> Result<(), AuthError> {
         let header = &token.header;
         if header.alg == "none" || header.alg.starts_with("HS") {
             return Err(AuthError::UnsupportedAlgorithm);
@@ -192,7 +192,7 @@ impl Issuer {
 
     /// Verifies signature, issuer, audience and expiry with `openidconnect`, refreshing the JWKS
     /// once (rate limited) when the token's `kid` is unknown.
-    pub async fn verify(
+    pub(crate) async fn verify(
         self: &Arc<Self>,
         token: &BearerToken,
         unverified: &Unverified,
@@ -258,7 +258,7 @@ impl Issuer {
 
     /// Generation of the cached key set while it is younger than the maximum age; `None` when
     /// there are no keys or they are due for a re-fetch.
-    pub async fn fresh_key_generation(&self) -> Option<u64> {
+    pub(crate) async fn fresh_key_generation(&self) -> Option<u64> {
         self.keys
             .read()
             .await
@@ -405,7 +405,7 @@ impl Issuer {
 
     /// The state of this issuer's keys. Missing, stale or failed keys start a background fetch
     /// (unless one is under way), whose outcome is awaited for at most `wait`.
-    pub async fn key_status(self: &Arc<Self>, wait: Duration) -> KeyStatus {
+    pub(crate) async fn key_status(self: &Arc<Self>, wait: Duration) -> KeyStatus {
         let cached = self.keys.read().await.clone();
         let due = cached
             .as_ref()

@@ -189,9 +189,7 @@ impl TokenVerifier {
                 identity: identity.clone(),
                 issuer: issuer_index,
                 key_generation: verified.key_generation,
-                valid_until: verified.expires_at + inner.clock_skew,
             },
-            now,
         );
         Ok(identity)
     }

@@ -12,14 +12,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256};
 use tokio::sync::OnceCell;
 
+use crate::cache::{self, Expiring, TokenHash};
 use crate::config::{GroupsClaim, IssuerConfig};
 use crate::error::AuthError;
 use crate::{VerifiedIdentity, claims};
@@ -51,33 +49,13 @@ pub struct UserinfoGroups {
 struct Inner {
     http: reqwest::Client,
     issuers: HashMap<String, Endpoint>,
-    cache: moka::sync::Cache<[u8; 32], CachedGroups>,
+    cache: moka::sync::Cache<TokenHash, Expiring<Arc<Vec<String>>>>,
 }
 
 #[derive(Debug)]
 struct Endpoint {
     config: IssuerConfig,
     userinfo_url: OnceCell<String>,
-}
-
-#[derive(Debug, Clone)]
-struct CachedGroups {
-    groups: Arc<Vec<String>>,
-    until: Instant,
-}
-
-/// Each entry lives until its token expires.
-struct UntilTokenExpiry;
-
-impl moka::Expiry<[u8; 32], CachedGroups> for UntilTokenExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &[u8; 32],
-        value: &CachedGroups,
-        created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.until.saturating_duration_since(created_at))
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,10 +85,7 @@ impl UserinfoGroups {
                 )
             })
             .collect();
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(CACHE_CAPACITY)
-            .expire_after(UntilTokenExpiry)
-            .build();
+        let cache = cache::until_expiry(CACHE_CAPACITY);
         Self {
             inner: Arc::new(Inner {
                 http: http.clone(),
@@ -138,20 +113,14 @@ impl UserinfoGroups {
         if in_token {
             return Ok(identity);
         }
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = cache::hash(token);
         let groups = if let Some(cached) = self.inner.cache.get(&key) {
-            cached.groups
+            cached.value
         } else {
             let groups = Arc::new(self.fetch(endpoint, token, &identity).await?);
-            let remaining = (identity.expires_at - Utc::now())
-                .to_std()
-                .unwrap_or_default();
             self.inner.cache.insert(
                 key,
-                CachedGroups {
-                    groups: Arc::clone(&groups),
-                    until: Instant::now() + remaining,
-                },
+                Expiring::until(Arc::clone(&groups), identity.expires_at),
             );
             groups
         };

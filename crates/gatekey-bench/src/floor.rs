@@ -4,9 +4,10 @@
 //!
 //! 1. insert the `granted` audit event;
 //! 2. insert the `pending` issuance;
-//! 3. `POST /consumers` with username, custom_id and the three tags;
-//! 4. concurrently `POST /consumers/{id}/acls`, `POST /consumers/{id}/key-auth` (key + ttl) and
-//!    `POST /consumers/{id}/plugins` (rate-limiting);
+//! 3. `PUT /consumers/{id}` with username, custom_id and the three tags, to the id derived from
+//!    the issuance id ([`gatekey_kong::EntityIds`]);
+//! 4. concurrently `PUT /consumers/{id}/acls/{id}`, `PUT /consumers/{id}/key-auth/{id}` (key +
+//!    ttl) and `PUT /consumers/{id}/plugins/{id}` (rate-limiting), to their derived ids;
 //! 5. `findOneAndUpdate` the issuance `pending -> active` (returning the new document);
 //! 6. insert the `issued` audit event.
 //!
@@ -20,6 +21,8 @@ use mongodb::{Client, Collection};
 use reqwest::StatusCode;
 use serde_json::json;
 use ulid::Ulid;
+
+use gatekey_kong::EntityIds;
 
 use crate::error::BenchError;
 use crate::load::Outcome;
@@ -101,7 +104,8 @@ impl Floor {
 
     async fn sequence(&self, client: usize) -> Result<(), String> {
         let subject = format!("bench-user-{client}");
-        let id = Ulid::new().to_string();
+        let ulid = Ulid::new();
+        let id = ulid.to_string();
         let request_id = Ulid::new().to_string();
         let now = bson::DateTime::now();
         let expires = bson::DateTime::from_millis(now.timestamp_millis() + 600_000);
@@ -140,28 +144,26 @@ impl Floor {
             format!("gatekey-api:{MINT_API}"),
             format!("gatekey-issuance:{id}")
         ]);
-        let consumer = self
-            .post(
-                "consumers".to_owned(),
-                json!({"username": username, "custom_id": id, "tags": tags}),
-            )
-            .await?;
-        let consumer_id = serde_json::from_slice::<serde_json::Value>(&consumer)
-            .ok()
-            .and_then(|v| v["id"].as_str().map(str::to_owned))
-            .ok_or("consumer answer without an id")?;
+        let ids = EntityIds::from_seed(ulid.to_bytes());
+        let consumer_id = ids.consumer();
+        self.put(
+            format!("consumers/{consumer_id}"),
+            json!({"username": username, "custom_id": id, "tags": tags}),
+        )
+        .await?;
         let key = format!("gk_{}{}", Ulid::new(), Ulid::new());
-        let (_, credential, _) = futures::try_join!(
-            self.post(
-                format!("consumers/{consumer_id}/acls"),
+        let credential_id = ids.key_auth();
+        futures::try_join!(
+            self.put(
+                format!("consumers/{consumer_id}/acls/{}", ids.acl(MINT_ACL_GROUP)),
                 json!({"group": MINT_ACL_GROUP, "tags": tags}),
             ),
-            self.post(
-                format!("consumers/{consumer_id}/key-auth"),
+            self.put(
+                format!("consumers/{consumer_id}/key-auth/{credential_id}"),
                 json!({"key": key, "ttl": 600, "tags": tags}),
             ),
-            self.post(
-                format!("consumers/{consumer_id}/plugins"),
+            self.put(
+                format!("consumers/{consumer_id}/plugins/{}", ids.rate_limiting()),
                 json!({
                     "name": "rate-limiting",
                     "config": {"second": null, "minute": 120, "hour": null, "day": null, "policy": "local"},
@@ -169,10 +171,6 @@ impl Floor {
                 }),
             ),
         )?;
-        let credential_id = serde_json::from_slice::<serde_json::Value>(&credential)
-            .ok()
-            .and_then(|v| v["id"].as_str().map(str::to_owned))
-            .ok_or("key-auth answer without an id")?;
 
         let active = self
             .issuances
@@ -180,9 +178,9 @@ impl Floor {
                 doc! { "_id": &id, "state": { "$in": ["pending"] } },
                 doc! { "$set": {
                     "kong": {
-                        "consumer_id": &consumer_id,
+                        "consumer_id": consumer_id.to_string(),
                         "consumer_username": &username,
-                        "credential_id": credential_id,
+                        "credential_id": credential_id.to_string(),
                     },
                     // `sha256:` and 64 hex digits, like Gatekey's fingerprint.
                     "key_fingerprint": format!("sha256:{:0>64}", key.len()),
@@ -203,13 +201,14 @@ impl Floor {
         Ok(())
     }
 
-    async fn post(&self, path: String, body: serde_json::Value) -> Result<Vec<u8>, String> {
+    /// A `PUT` upsert; Kong answers 200 whether it created or replaced the entity.
+    async fn put(&self, path: String, body: serde_json::Value) -> Result<Vec<u8>, String> {
         let response = self
             .http
-            .post(format!("{}/{path}", self.kong))
+            .put(format!("{}/{path}", self.kong))
             .json(&body)
             .send()
             .await;
-        expect_status(response, StatusCode::CREATED).await
+        expect_status(response, StatusCode::OK).await
     }
 }

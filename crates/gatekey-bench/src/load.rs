@@ -6,14 +6,20 @@
 //! A phase is bounded by time or by a number of operations. The floor runs by count: exactly as
 //! many operations as Gatekey's mint completed, so both runs leave the same data volume in the
 //! stores they share the limits of.
+//!
+//! Given the [`CpuClock`] of the process under test, the driver reads its CPU time when the first
+//! client enters the measured phase and again once every client has stopped: the CPU the process
+//! spent per measured request, startup and warm-up excluded.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use crate::cpu::CpuClock;
 
 /// Latencies are recorded in microseconds, up to a minute, with 3 significant digits.
 const MAX_LATENCY_MICROS: u64 = 60_000_000;
@@ -46,6 +52,8 @@ pub struct Measured {
     /// From the start of the measured phase to the end of its last operation.
     pub elapsed: Duration,
     pub histogram: Histogram<u64>,
+    /// CPU time the process under test used over the measured phase, if it was watched.
+    pub cpu: Option<Duration>,
 }
 
 /// Percentiles and throughput, as printed and serialized.
@@ -61,6 +69,9 @@ pub struct Summary {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// CPU time of the process under test per measured request (successful or not), in µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_micros_per_request: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
 }
@@ -78,6 +89,15 @@ impl Measured {
         } else {
             0.0
         };
+        let attempts = self.ok + self.errors;
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "request counts stay far below 2^52"
+        )]
+        let cpu_micros_per_request = self
+            .cpu
+            .filter(|_| attempts > 0)
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / attempts as f64);
         Summary {
             clients: self.clients,
             requests: self.ok,
@@ -89,6 +109,7 @@ impl Measured {
             p99_ms: ms(0.99),
             p999_ms: ms(0.999),
             max_ms: value_ms(self.histogram.max()),
+            cpu_micros_per_request,
             first_error: self.first_error.clone(),
         }
     }
@@ -154,6 +175,8 @@ async fn client_loop<F, Fut>(
     op: Arc<F>,
     tickets: Arc<AtomicU64>,
     schedule: Schedule,
+    cpu_at_measure_start: Arc<OnceLock<Option<Duration>>>,
+    cpu: Option<CpuClock>,
 ) -> ClientLog
 where
     F: Fn(usize) -> Fut,
@@ -173,7 +196,12 @@ where
         let start = Instant::now();
         let measured = match schedule.phase(ticket, start) {
             Phase::Warmup => false,
-            Phase::Measure => true,
+            Phase::Measure => {
+                if let Some(cpu) = cpu {
+                    cpu_at_measure_start.get_or_init(|| cpu.used());
+                }
+                true
+            }
             Phase::Stop => break,
         };
         let outcome = op(client).await;
@@ -199,14 +227,21 @@ where
     log
 }
 
-/// Runs `op(client_index)` from `clients` concurrent tasks until the budget is spent.
-pub async fn drive<F, Fut>(clients: usize, budget: Budget, op: F) -> Measured
+/// Runs `op(client_index)` from `clients` concurrent tasks until the budget is spent; with `cpu`,
+/// also measures the CPU that process used over the measured phase.
+pub(crate) async fn drive<F, Fut>(
+    clients: usize,
+    budget: Budget,
+    cpu: Option<CpuClock>,
+    op: F,
+) -> Measured
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     let op = Arc::new(op);
     let tickets = Arc::new(AtomicU64::new(0));
+    let cpu_at_measure_start = Arc::new(OnceLock::new());
     let schedule = Schedule {
         budget,
         started: Instant::now(),
@@ -217,6 +252,8 @@ where
             Arc::clone(&op),
             Arc::clone(&tickets),
             schedule,
+            Arc::clone(&cpu_at_measure_start),
+            cpu,
         ))
     });
     let mut measured = Measured {
@@ -227,6 +264,7 @@ where
         first_error: None,
         elapsed: Duration::ZERO,
         histogram: histogram(),
+        cpu: None,
     };
     let mut first_start: Option<Instant> = None;
     let mut last_end: Option<Instant> = None;
@@ -263,6 +301,11 @@ where
     }
     if let (Some(first), Some(last)) = (first_start, last_end) {
         measured.elapsed = last.saturating_duration_since(first);
+    }
+    if let (Some(Some(start)), Some(end)) =
+        (cpu_at_measure_start.get(), cpu.and_then(|cpu| cpu.used()))
+    {
+        measured.cpu = Some(end.saturating_sub(*start));
     }
     measured
 }

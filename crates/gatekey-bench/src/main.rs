@@ -9,6 +9,7 @@
 //! simulator and a fresh SecantusDB (with Gatekey's indexes) and performs exactly as many
 //! operations, warm-up included, as Gatekey's mint did on its own fresh stores.
 
+mod cpu;
 mod error;
 mod floor;
 mod load;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::cpu::CpuClock;
 use crate::error::BenchError;
 use crate::floor::Floor;
 use crate::load::{Budget, Measured, drive};
@@ -191,6 +193,7 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         target: Arc::new(Gatekey::new(http.clone(), gatekey.url(), &tokens)),
         http,
         issuer: idp.url(),
+        gatekey_cpu: gatekey.pid().map(CpuClock::of),
         mint_figures: None,
         floor_stores: None,
     };
@@ -246,6 +249,8 @@ struct Run<'a> {
     http: reqwest::Client,
     target: Arc<Gatekey>,
     issuer: String,
+    /// The CPU counters of the `gatekey` process.
+    gatekey_cpu: Option<CpuClock>,
     /// The mint's figures, which size the floor.
     mint_figures: Option<Measured>,
     /// The floor's own simulator and SecantusDB, kept running until the end.
@@ -262,21 +267,22 @@ impl Run<'_> {
 
     async fn scenario(&mut self, scenario: Scenario) -> Result<Measured, BenchError> {
         let target = Arc::clone(&self.target);
-        let (reads, writes, timed) = (
+        let (reads, writes, timed, cpu) = (
             self.args.read_clients,
             self.args.write_clients,
             self.timed(),
+            self.gatekey_cpu,
         );
         let measured = match scenario {
             Scenario::Apis => {
-                drive(reads, timed, move |c| {
+                drive(reads, timed, cpu, move |c| {
                     let target = Arc::clone(&target);
                     async move { target.list_apis(c).await }
                 })
                 .await
             }
             Scenario::Mint => {
-                let measured = drive(writes, timed, move |c| {
+                let measured = drive(writes, timed, cpu, move |c| {
                     let target = Arc::clone(&target);
                     async move { target.mint(c).await }
                 })
@@ -285,7 +291,7 @@ impl Run<'_> {
                 measured
             }
             Scenario::Revoke => {
-                let measured = drive(writes, timed, move |c| {
+                let measured = drive(writes, timed, cpu, move |c| {
                     let target = Arc::clone(&target);
                     async move { target.revoke(c).await }
                 })
@@ -298,7 +304,7 @@ impl Run<'_> {
                 measured
             }
             Scenario::Credentials => {
-                drive(writes, timed, move |c| {
+                drive(writes, timed, cpu, move |c| {
                     let target = Arc::clone(&target);
                     async move { target.list_credentials(c).await }
                 })
@@ -327,7 +333,7 @@ impl Run<'_> {
                         warmup: mint.warmup_ops,
                         measure: mint.ok + mint.errors,
                     });
-                drive(writes, budget, move |c| {
+                drive(writes, budget, None, move |c| {
                     let floor = Arc::clone(&floor);
                     async move { floor.mint(c).await }
                 })

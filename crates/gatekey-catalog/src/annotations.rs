@@ -184,6 +184,9 @@ pub fn api_from_entity(entity: &Entity) -> Result<ApiPolicy, Skip> {
         max_ttl_seconds,
         min_ttl_seconds: DEFAULT_MIN_TTL_SECONDS.min(max_ttl_seconds),
         rate_limit: None,
+        // Explaining a scope reveals its groups to everyone; that is the platform team's call
+        // (the policy file), never an entity author's.
+        discoverable: false,
         scopes,
     };
     validate(api)

@@ -1,9 +1,12 @@
 //! The client side of the `gatekey` binary, for pipelines and people at a terminal:
-//! `gatekey credentials mint|list|revoke` and `gatekey apis`. It talks to a Gatekey server through
-//! the client generated from the OpenAPI document (`gatekey-client`), so the CLI cannot drift
-//! from the HTTP surface. Exit statuses are documented in [`ExitStatus`] and `docs/ci.md`.
+//! `gatekey credentials mint|list|revoke` and `gatekey apis`, and the offline policy tools
+//! `gatekey policy test|diff|explain` ([`policy`]). The client subcommands talk to a Gatekey
+//! server through the client generated from the OpenAPI document (`gatekey-client`), so the CLI
+//! cannot drift from the HTTP surface; the policy tools decide with `gatekey-core`, the service's
+//! own decision code. Exit statuses are documented in [`ExitStatus`] and `docs/ci.md`.
 
 mod failure;
+pub mod policy;
 mod render;
 mod token;
 

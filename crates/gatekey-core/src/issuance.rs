@@ -37,6 +37,11 @@ impl IssuanceId {
     pub fn new() -> Self {
         Self(Ulid::new())
     }
+
+    /// The id's 128 bits; the Kong side of a mint derives its entity ids from them.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_bytes()
+    }
 }
 
 impl fmt::Display for IssuanceId {

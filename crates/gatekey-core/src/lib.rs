@@ -7,6 +7,10 @@ pub mod clock;
 pub mod gateway;
 pub mod issuance;
 pub mod policy;
+pub mod policy_cases;
+pub mod policy_diff;
+pub mod policy_explain;
+pub mod policy_revision;
 pub mod principal;
 
 pub use clock::{Clock, SystemClock};

@@ -66,6 +66,11 @@ pub struct ApiPolicy {
     /// Optional per-credential rate limit, enforced by a consumer-scoped Kong plugin.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// Whether callers who cannot request a scope may learn which groups could (`gatekey policy
+    /// explain`, `GET /v1/apis/{id}`). Off by default: group names can say more than an
+    /// organisation wants every employee to read.
+    #[serde(default)]
+    pub discoverable: bool,
     pub scopes: Vec<ScopePolicy>,
 }
 
@@ -95,6 +100,69 @@ pub struct RateLimit {
     pub hour: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub day: Option<u32>,
+}
+
+/// Why Kong's `rate-limiting` schema would refuse a [`RateLimit`]
+/// (`kong/plugins/rate-limiting/schema.lua`): every window is a number `gt = 0`, at least one is
+/// set, and a longer window never allows fewer requests than a shorter one
+/// (`validate_periods_order`). Gatekey checks this when it loads the policy, so a policy Kong
+/// would refuse is never accepted only to fail at every mint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateLimitRefusal {
+    #[error("set at least one of second, minute, hour, day")]
+    NoWindow,
+    #[error("{window} must be above 0 (Kong: value must be greater than 0)")]
+    NotPositive { window: &'static str },
+    #[error(
+        "{longer} ({longer_limit}) is lower than {shorter} ({shorter_limit}): Kong requires \
+         second <= minute <= hour <= day among the windows set"
+    )]
+    Decreasing {
+        shorter: &'static str,
+        shorter_limit: u32,
+        longer: &'static str,
+        longer_limit: u32,
+    },
+}
+
+impl RateLimit {
+    /// The windows that are set, shortest first, with their limits.
+    pub fn windows(&self) -> impl Iterator<Item = (&'static str, u32)> {
+        [
+            ("second", self.second),
+            ("minute", self.minute),
+            ("hour", self.hour),
+            ("day", self.day),
+        ]
+        .into_iter()
+        .filter_map(|(name, limit)| limit.map(|limit| (name, limit)))
+    }
+
+    /// Refuses what Kong's `rate-limiting` schema refuses; the first problem in Kong's order
+    /// (each window's own bound, then the order of the windows).
+    pub fn check(&self) -> Result<(), RateLimitRefusal> {
+        let windows: Vec<(&'static str, u32)> = self.windows().collect();
+        if windows.is_empty() {
+            return Err(RateLimitRefusal::NoWindow);
+        }
+        if let Some((window, _)) = windows.iter().find(|(_, limit)| *limit == 0) {
+            return Err(RateLimitRefusal::NotPositive { window });
+        }
+        for (i, (shorter, shorter_limit)) in windows.iter().enumerate() {
+            if let Some((longer, longer_limit)) = windows[i + 1..]
+                .iter()
+                .find(|(_, longer_limit)| longer_limit < shorter_limit)
+            {
+                return Err(RateLimitRefusal::Decreasing {
+                    shorter,
+                    shorter_limit: *shorter_limit,
+                    longer,
+                    longer_limit: *longer_limit,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_key_header() -> String {
@@ -289,40 +357,13 @@ impl PolicyDocument {
                 );
             }
             check_ttls(&api, &at, &mut problem);
-            if let Some(limit) = api.rate_limit {
-                let windows = [limit.second, limit.minute, limit.hour, limit.day];
-                if windows.iter().all(Option::is_none) || windows.contains(&Some(0)) {
-                    problem(
-                        format!("{at}.rate_limit"),
-                        "set at least one of second/minute/hour/day, each above 0",
-                    );
-                }
+            if let Some(Err(refusal)) = api.rate_limit.as_ref().map(RateLimit::check) {
+                problem(format!("{at}.rate_limit"), &refusal.to_string());
             }
             if api.scopes.is_empty() {
                 problem(format!("{at}.scopes"), "an API needs at least one scope");
             }
-            let mut names = BTreeSet::new();
-            for (j, scope) in api.scopes.iter().enumerate() {
-                let sat = format!("{at}.scopes[{j}] ({})", scope.name);
-                if !is_identifier(&scope.name) {
-                    problem(format!("{sat}.name"), "must match [a-z0-9][a-z0-9._-]*");
-                }
-                if !names.insert(scope.name.as_str()) {
-                    problem(format!("{sat}.name"), "duplicate scope name");
-                }
-                if !is_kong_tag_safe(&scope.acl_group) {
-                    problem(
-                        format!("{sat}.acl_group"),
-                        "must be non-empty printable text without ',' or '/'",
-                    );
-                }
-                if scope.allowed_groups.iter().any(|g| g.trim().is_empty()) {
-                    problem(
-                        format!("{sat}.allowed_groups"),
-                        "group names must not be empty",
-                    );
-                }
-            }
+            check_scopes(&api, &at, &mut problem);
             if apis.contains_key(&api.id) {
                 problem(format!("{at}.id"), "duplicate API id");
             } else {
@@ -336,6 +377,39 @@ impl PolicyDocument {
             })
         } else {
             Err(PolicyError::Invalid { problems })
+        }
+    }
+}
+
+/// Scope names are identifiers and unique within the API; each scope grants a Kong-safe ACL group
+/// to at least one named caller group.
+fn check_scopes(api: &ApiPolicy, at: &str, problem: &mut impl FnMut(String, &str)) {
+    let mut names = BTreeSet::new();
+    for (j, scope) in api.scopes.iter().enumerate() {
+        let sat = format!("{at}.scopes[{j}] ({})", scope.name);
+        if !is_identifier(&scope.name) {
+            problem(format!("{sat}.name"), "must match [a-z0-9][a-z0-9._-]*");
+        }
+        if !names.insert(scope.name.as_str()) {
+            problem(format!("{sat}.name"), "duplicate scope name");
+        }
+        if !is_kong_tag_safe(&scope.acl_group) {
+            problem(
+                format!("{sat}.acl_group"),
+                "must be non-empty printable text without ',' or '/'",
+            );
+        }
+        if scope.allowed_groups.is_empty() {
+            problem(
+                format!("{sat}.allowed_groups"),
+                "a scope needs at least one group that may request it",
+            );
+        }
+        if scope.allowed_groups.iter().any(|g| g.trim().is_empty()) {
+            problem(
+                format!("{sat}.allowed_groups"),
+                "group names must not be empty",
+            );
         }
     }
 }
@@ -887,6 +961,7 @@ apis:
             "apis[0] (Orders!).scopes[0] (read).acl_group",
             "apis[0] (Orders!).scopes[0] (read).allowed_groups",
             "apis[0] (Orders!).scopes[1] (read).name",
+            "apis[0] (Orders!).scopes[1] (read).allowed_groups",
         ] {
             assert!(
                 locations.contains(&expected),
@@ -960,6 +1035,71 @@ apis:
             "prefixes are case-sensitive"
         );
         assert!(Policy::parse("policy.yaml", POLICY).is_ok());
+    }
+
+    #[test]
+    fn rate_limit_windows_follow_kongs_schema() {
+        let limit = |second, minute, hour, day| RateLimit {
+            second,
+            minute,
+            hour,
+            day,
+        };
+        assert_eq!(limit(None, Some(60), None, None).check(), Ok(()));
+        assert_eq!(
+            limit(Some(1), Some(60), Some(60), Some(1000)).check(),
+            Ok(()),
+            "equal neighbours are allowed"
+        );
+        assert_eq!(
+            limit(None, None, None, None).check(),
+            Err(RateLimitRefusal::NoWindow)
+        );
+        assert_eq!(
+            limit(None, Some(0), None, None).check(),
+            Err(RateLimitRefusal::NotPositive { window: "minute" })
+        );
+        assert_eq!(
+            limit(Some(10), Some(100), None, Some(50)).check(),
+            Err(RateLimitRefusal::Decreasing {
+                shorter: "minute",
+                shorter_limit: 100,
+                longer: "day",
+                longer_limit: 50,
+            }),
+            "windows that are not neighbours are compared too"
+        );
+        assert_eq!(
+            limit(Some(10), Some(5), None, None)
+                .check()
+                .map_err(|refusal| refusal.to_string()),
+            Err(
+                "minute (5) is lower than second (10): Kong requires second <= minute <= hour \
+                 <= day among the windows set"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn a_policy_whose_rate_limit_kong_would_refuse_is_refused_naming_the_api() {
+        let decreasing = POLICY.replace(
+            "rate_limit: {minute: 60}",
+            "rate_limit: {minute: 60, hour: 30}",
+        );
+        assert_ne!(decreasing, POLICY, "the fixture sets a minute limit");
+        let PolicyError::Invalid { problems } =
+            Policy::parse("p.yaml", &decreasing).expect_err("decreasing windows")
+        else {
+            panic!("expected validation problems");
+        };
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "apis[0] (orders).rate_limit: hour (30) is lower than minute (60): Kong requires \
+              second <= minute <= hour <= day among the windows set"
+            ]
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route(
             "/consumers/{consumer}/acls/{acl}",
-            get(get_acl).delete(delete_acl),
+            get(get_acl).put(put_acl).delete(delete_acl),
         )
         .route("/acls", get(list_all_acls))
         .route(
@@ -71,7 +71,9 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route(
             "/consumers/{consumer}/plugins/{plugin}",
-            get(get_consumer_plugin).delete(delete_consumer_plugin),
+            get(get_consumer_plugin)
+                .put(put_consumer_plugin)
+                .delete(delete_consumer_plugin),
         )
         .route("/services", get(list_services).post(create_service))
         .route(
@@ -96,6 +98,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/plugins/{plugin}", get(get_plugin).delete(delete_plugin))
         .route("/_sim/faults", post(add_fault))
         .route("/_sim/clock/advance", post(advance_clock))
+        .route("/_sim/database", post(switch_database))
         .fallback(|| async { KongError::NotFound })
         .method_not_allowed_fallback(|| async { KongError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
@@ -114,8 +117,12 @@ async fn kong_layer(State(sim): State<Arc<Sim>>, request: Request, next: Next) -
         next.run(request).await
     } else {
         sim.count_admin_request();
+        let needs_database = !matches!(path.as_str(), "/" | "/status");
         match sim.take_fault(request.method(), &path) {
             Some(status) => KongError::for_status(status).into_response(),
+            None if needs_database && !sim.database_reachable() => {
+                KongError::Internal.into_response()
+            }
             None => next.run(request).await,
         }
     };
@@ -395,7 +402,7 @@ fn delete_top_level(sim: &Sim, table: Table, key: &str) -> Response {
     let now = sim.now();
     let mut db = sim.db();
     if let Some(id) = db.resolve(table, key, now) {
-        db.delete_cascade(table, &id);
+        db.delete_cascade(table, &id, now);
     }
     no_content()
 }
@@ -442,7 +449,7 @@ async fn node_info(State(sim): SimState) -> Json<Value> {
 async fn status(State(sim): SimState) -> Json<Value> {
     let total = sim.admin_request_count();
     Json(json!({
-        "database": {"reachable": true},
+        "database": {"reachable": sim.database_reachable()},
         "server": {
             "total_requests": total, "connections_accepted": total, "connections_handled": total,
             "connections_active": 1, "connections_reading": 0, "connections_writing": 1,
@@ -613,7 +620,8 @@ async fn put_key(
 
 async fn delete_key(State(sim): SimState, Path((consumer, key)): Path<(String, String)>) -> Reply {
     let (_, id) = consumer_child(&sim, Table::KeyAuths, &consumer, &key)?;
-    sim.db().delete_cascade(Table::KeyAuths, &id);
+    let now = sim.now();
+    sim.db().delete_cascade(Table::KeyAuths, &id, now);
     Ok(no_content())
 }
 
@@ -658,9 +666,42 @@ async fn get_acl(State(sim): SimState, Path((consumer, acl)): Path<(String, Stri
     entity(&sim, Table::Acls, &id)
 }
 
+/// `PUT /consumers/{c}/acls/{id or group}` (Kong's `kong/plugins/acl/api.lua`): a UUID segment
+/// is the id; a group name addresses the consumer's membership of that group (a new id when it
+/// has none) and is the `group` unless the body names one.
+async fn put_acl(
+    State(sim): SimState,
+    Path((consumer, acl)): Path<(String, String)>,
+    KongBody(mut body): KongBody,
+) -> Reply {
+    let now = sim.now();
+    let mut db = sim.db();
+    let consumer = db
+        .resolve(Table::Consumers, &consumer, now)
+        .ok_or(KongError::NotFound)?;
+    let id = if is_uuid(&acl) {
+        acl.to_ascii_lowercase()
+    } else {
+        if body.get("group").is_none_or(Value::is_null) {
+            body.insert("group".to_owned(), Value::String(acl.clone()));
+        }
+        db.rows(Table::Acls, now)
+            .find(|row| {
+                row.parent("consumer") == Some(consumer.as_str())
+                    && row.str_field("group") == Some(acl.as_str())
+            })
+            .and_then(|row| row.str_field("id"))
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+    };
+    body.remove("id");
+    let value = db.upsert_acl(&consumer, &id, &body, now)?;
+    Ok(reply(StatusCode::OK, value))
+}
+
 async fn delete_acl(State(sim): SimState, Path((consumer, acl)): Path<(String, String)>) -> Reply {
     let (_, id) = consumer_child(&sim, Table::Acls, &consumer, &acl)?;
-    sim.db().delete_cascade(Table::Acls, &id);
+    let now = sim.now();
+    sim.db().delete_cascade(Table::Acls, &id, now);
     Ok(no_content())
 }
 
@@ -688,12 +729,40 @@ async fn get_consumer_plugin(
     entity(&sim, Table::Plugins, &id)
 }
 
+/// `PUT /consumers/{c}/plugins/{id or instance_name}` (Kong's generic nested PUT in
+/// `kong/api/endpoints.lua`): the consumer is forced from the path; a UUID segment is the id, any
+/// other segment the `instance_name` (plugins' endpoint key).
+async fn put_consumer_plugin(
+    State(sim): SimState,
+    Path((consumer, plugin)): Path<(String, String)>,
+    KongBody(mut body): KongBody,
+) -> Reply {
+    let now = sim.now();
+    let mut db = sim.db();
+    let consumer = db
+        .resolve(Table::Consumers, &consumer, now)
+        .ok_or(KongError::NotFound)?;
+    let id = if is_uuid(&plugin) {
+        plugin.to_ascii_lowercase()
+    } else {
+        body.insert("instance_name".to_owned(), Value::String(plugin.clone()));
+        db.rows(Table::Plugins, now)
+            .find(|row| row.str_field("instance_name") == Some(plugin.as_str()))
+            .and_then(|row| row.str_field("id"))
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+    };
+    body.remove("id");
+    let value = db.upsert_plugin(&[("consumer", &consumer)], &id, &body, now)?;
+    Ok(reply(StatusCode::OK, value))
+}
+
 async fn delete_consumer_plugin(
     State(sim): SimState,
     Path((consumer, plugin)): Path<(String, String)>,
 ) -> Reply {
     let (_, id) = consumer_child(&sim, Table::Plugins, &consumer, &plugin)?;
-    sim.db().delete_cascade(Table::Plugins, &id);
+    let now = sim.now();
+    sim.db().delete_cascade(Table::Plugins, &id, now);
     Ok(no_content())
 }
 
@@ -911,6 +980,16 @@ async fn add_fault(State(sim): SimState, body: Bytes) -> Reply {
     let fault: crate::Fault = serde_json::from_slice(&body)
         .map_err(|_| KongError::BadRequest("Cannot parse JSON body"))?;
     sim.add_fault(fault);
+    Ok(no_content())
+}
+
+/// `POST /_sim/database` `{"reachable": bool}` (simulator only): the database switch.
+async fn switch_database(State(sim): SimState, KongBody(body): KongBody) -> Reply {
+    let reachable = body
+        .get("reachable")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| KongError::schema("reachable", "expected a boolean"))?;
+    sim.set_database_reachable(reachable);
     Ok(no_content())
 }
 

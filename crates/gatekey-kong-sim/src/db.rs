@@ -2,6 +2,11 @@
 //! (known fields, unique keys, required fields, primary keys, cascade deletes) and `ttl` rows that
 //! vanish from every read once expired but keep their unique key until the purge removes them,
 //! as Postgres-backed Kong does.
+//!
+//! The proxy listener plays another Kong node of the same cluster: it sees new rows at once but a
+//! deleted row only once the cluster's invalidation events reach it (`db_update_frequency`), so
+//! deleted rows are kept as "retired" for that long and the proxy reads through
+//! [`Db::proxy_rows`] / [`Db::proxy_get`].
 
 use std::collections::BTreeMap;
 
@@ -140,8 +145,18 @@ pub struct Row {
 }
 
 impl Row {
+    /// Kong's read filter `ttl IS NULL OR ttl >= CURRENT_TIMESTAMP`.
     fn live(&self, now: f64) -> bool {
-        self.expires_at.is_none_or(|at| now < at)
+        self.expires_at.is_none_or(|at| now <= at)
+    }
+
+    /// The remaining `ttl` as Kong reads it back: whole seconds, rounded down.
+    pub(crate) fn remaining_ttl(&self, now: f64) -> Option<i64> {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "remaining ttl is at most 1e8"
+        )]
+        self.expires_at.map(|at| (at - now).floor().max(0.0) as i64)
     }
 
     /// The id of the entity a foreign key field (`consumer`, `service`, `route`) points at.
@@ -217,6 +232,18 @@ pub struct ListPage {
 #[derive(Debug, Default)]
 pub struct Db {
     tables: BTreeMap<Table, BTreeMap<String, Row>>,
+    /// Deleted rows the proxy still sees, with the simulated time of their deletion.
+    retired: Vec<Retired>,
+    /// Seconds a deletion takes to reach the proxy (0: at once, nothing is retired).
+    propagation_seconds: f64,
+}
+
+/// A deleted row, still in the proxy's view until the deletion propagates.
+#[derive(Debug)]
+struct Retired {
+    table: Table,
+    row: Row,
+    deleted_at: f64,
 }
 
 /// Kong treats a path segment shaped like a UUID as an id, never as an endpoint key.
@@ -311,8 +338,10 @@ fn requested_id(body: &Map<String, Value>) -> Result<String, KongError> {
     }
 }
 
-/// The absolute expiry a `ttl` asks for: `None` when absent, null or 0.
-fn ttl_expiry(body: &Map<String, Value>, now: f64) -> Result<Option<f64>, KongError> {
+/// The absolute expiry a `ttl` asks for, counted from `from`: `None` when absent, null or 0.
+/// Kong counts an inserted row's `ttl` from its whole-second `created_at`
+/// (`get_ttl_value` in `kong/db/strategies/postgres/init.lua`), an update's from the current time.
+fn ttl_expiry(body: &Map<String, Value>, from: f64) -> Result<Option<f64>, KongError> {
     let Some(value) = body.get("ttl").filter(|ttl| !ttl.is_null()) else {
         return Ok(None);
     };
@@ -324,10 +353,18 @@ fn ttl_expiry(body: &Map<String, Value>, now: f64) -> Result<Option<f64>, KongEr
             reason: format!("must be an integer between 0 and {MAX_TTL}"),
         })?;
     #[expect(clippy::cast_precision_loss, reason = "ttl is at most 1e8")]
-    Ok((ttl > 0).then_some(now + ttl as f64))
+    Ok((ttl > 0).then_some(from + ttl as f64))
 }
 
 impl Db {
+    /// A database whose deletions reach the proxy `propagation_seconds` after they happen.
+    pub(crate) fn with_propagation(propagation_seconds: f64) -> Self {
+        Self {
+            propagation_seconds,
+            ..Self::default()
+        }
+    }
+
     fn table(&self, table: Table) -> impl Iterator<Item = (&String, &Row)> {
         self.tables.get(&table).into_iter().flatten()
     }
@@ -376,11 +413,30 @@ impl Db {
         Ok(ListPage { data, offset })
     }
 
-    /// Live rows of a table, for the proxy.
+    /// Live rows of a table.
     pub fn rows(&self, table: Table, now: f64) -> impl Iterator<Item = &Row> {
         self.table(table)
             .map(|(_, row)| row)
             .filter(move |row| row.live(now))
+    }
+
+    /// Live rows of a table as the proxy node sees them: deleted rows included until their
+    /// deletion has propagated.
+    pub(crate) fn proxy_rows(&self, table: Table, now: f64) -> impl Iterator<Item = &Row> {
+        let propagation = self.propagation_seconds;
+        self.rows(table, now).chain(
+            self.retired
+                .iter()
+                .filter(move |r| r.table == table && now < r.deleted_at + propagation)
+                .map(|r| &r.row)
+                .filter(move |row| row.live(now)),
+        )
+    }
+
+    /// A live row by id, as the proxy node sees it.
+    pub(crate) fn proxy_get(&self, table: Table, id: &str, now: f64) -> Option<&Row> {
+        self.proxy_rows(table, now)
+            .find(|row| row.str_field("id") == Some(id))
     }
 
     /// A unique-constraint clash with any stored row (expired rows included: Postgres keeps them
@@ -510,10 +566,18 @@ impl Db {
         self.store(Table::Consumers, id, value, None, now)
     }
 
-    /// Deletes a row and, by cascade, everything that references it.
-    pub fn delete_cascade(&mut self, table: Table, id: &str) {
-        if let Some(rows) = self.tables.get_mut(&table) {
-            rows.remove(id);
+    /// Deletes a row and, by cascade, everything that references it; the proxy keeps seeing
+    /// them until the deletion propagates.
+    pub(crate) fn delete_cascade(&mut self, table: Table, id: &str, now: f64) {
+        let propagation = self.propagation_seconds;
+        self.retired.retain(|r| now < r.deleted_at + propagation);
+        let removed = self.tables.get_mut(&table).and_then(|rows| rows.remove(id));
+        if let Some(row) = removed.filter(|_| propagation > 0.0) {
+            self.retired.push(Retired {
+                table,
+                row,
+                deleted_at: now,
+            });
         }
         let parent_field = match table {
             Table::Consumers => "consumer",
@@ -528,7 +592,7 @@ impl Db {
                 .map(|(child_id, _)| child_id.clone())
                 .collect();
             for child_id in doomed {
-                self.delete_cascade(child, &child_id);
+                self.delete_cascade(child, &child_id, now);
             }
         }
     }
@@ -543,7 +607,7 @@ impl Db {
         check_fields(Table::KeyAuths, body, true)?;
         let id = requested_id(body)?;
         self.refuse_existing_id(Table::KeyAuths, &id)?;
-        let expires_at = ttl_expiry(body, now)?;
+        let expires_at = ttl_expiry(body, now.floor())?;
         self.write_key_auth(consumer_id, &id, body, expires_at, now)
     }
 
@@ -556,7 +620,7 @@ impl Db {
         now: f64,
     ) -> Result<Value, KongError> {
         check_fields(Table::KeyAuths, body, true)?;
-        let expires_at = ttl_expiry(body, now)?;
+        let expires_at = ttl_expiry(body, now.floor())?;
         self.write_key_auth(consumer_id, id, body, expires_at, now)
     }
 
@@ -622,6 +686,29 @@ impl Db {
         check_fields(Table::Acls, body, false)?;
         let id = requested_id(body)?;
         self.refuse_existing_id(Table::Acls, &id)?;
+        self.write_acl(consumer_id, &id, body, now)
+    }
+
+    /// `PUT /consumers/{c}/acls/{id}`: full replacement; an existing group keeps its
+    /// created_at. The same group under another id of the consumer is a 409, as with POST.
+    pub fn upsert_acl(
+        &mut self,
+        consumer_id: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::Acls, body, false)?;
+        self.write_acl(consumer_id, id, body, now)
+    }
+
+    fn write_acl(
+        &mut self,
+        consumer_id: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
         let group = match body.get("group") {
             None | Some(Value::Null) => {
                 return Err(KongError::schema("group", "required field missing"));
@@ -637,12 +724,13 @@ impl Db {
         self.unique_clash(
             Table::Acls,
             &[("consumer", &consumer), ("group", &group)],
-            &id,
+            id,
         )?;
         let value = json!({
-            "id": id, "group": group, "tags": tags, "consumer": consumer, "created_at": epoch(now),
+            "id": id, "group": group, "tags": tags, "consumer": consumer,
+            "created_at": self.created_at(Table::Acls, id, now),
         });
-        self.store(Table::Acls, &id, value, None, now)
+        self.store(Table::Acls, id, value, None, now)
     }
 
     /// `POST /plugins` and the scoped variants; `scope` pins consumer/service/route ids.
@@ -655,6 +743,29 @@ impl Db {
         check_fields(Table::Plugins, body, false)?;
         let id = requested_id(body)?;
         self.refuse_existing_id(Table::Plugins, &id)?;
+        self.write_plugin(scope, &id, body, now)
+    }
+
+    /// `PUT /consumers/{c}/plugins/{id}` and the other scoped PUTs: full replacement; an existing
+    /// plugin keeps its created_at. The same plugin for the same scope under another id is a 409.
+    pub fn upsert_plugin(
+        &mut self,
+        scope: &[(&str, &str)],
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
+        check_fields(Table::Plugins, body, false)?;
+        self.write_plugin(scope, id, body, now)
+    }
+
+    fn write_plugin(
+        &mut self,
+        scope: &[(&str, &str)],
+        id: &str,
+        body: &Map<String, Value>,
+        now: f64,
+    ) -> Result<Value, KongError> {
         let name = match body.get("name") {
             Some(Value::String(name)) => name.clone(),
             None | Some(Value::Null) => {
@@ -665,14 +776,14 @@ impl Db {
         let consumer_scoped = scope.iter().any(|(field, _)| *field == "consumer");
         let config = plugins::validate(&name, body.get("config"), consumer_scoped)?;
         let instance_name = optional_string(body, "instance_name")?;
-        self.unique_clash(Table::Plugins, &[("instance_name", &instance_name)], &id)?;
+        self.unique_clash(Table::Plugins, &[("instance_name", &instance_name)], id)?;
         let mut value = json!({
             "id": id, "name": name, "instance_name": instance_name, "config": config,
             "enabled": body.get("enabled").and_then(Value::as_bool).unwrap_or(true),
             "tags": tags_of(body)?,
             "protocols": ["grpc", "grpcs", "http", "https"],
             "consumer": Value::Null, "service": Value::Null, "route": Value::Null,
-            "created_at": epoch(now), "updated_at": epoch(now),
+            "created_at": self.created_at(Table::Plugins, id, now), "updated_at": epoch(now),
         });
         for (field, parent_id) in scope {
             value[*field] = json!({"id": parent_id});
@@ -681,9 +792,11 @@ impl Db {
             .iter()
             .map(|f| (*f, &value[*f]))
             .collect();
-        let duplicate = self.table(Table::Plugins).any(|(_, row)| {
-            key.iter()
-                .all(|(field, wanted)| row.value.get(*field).unwrap_or(&Value::Null) == *wanted)
+        let duplicate = self.table(Table::Plugins).any(|(other, row)| {
+            other != id
+                && key
+                    .iter()
+                    .all(|(field, wanted)| row.value.get(*field).unwrap_or(&Value::Null) == *wanted)
         });
         if duplicate {
             return Err(KongError::Unique(
@@ -692,7 +805,7 @@ impl Db {
                     .collect(),
             ));
         }
-        self.store(Table::Plugins, &id, value, None, now)
+        self.store(Table::Plugins, id, value, None, now)
     }
 
     /// `POST /services`: from `url` or protocol/host/port/path.
@@ -855,12 +968,7 @@ fn decode_offset(raw: &str) -> Result<String, KongError> {
 /// The row as the Admin API shows it: `ttl` is the remaining whole seconds (floor).
 pub fn render(row: &Row, now: f64) -> Value {
     let mut value = row.value.clone();
-    if let Some(at) = row.expires_at {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "remaining ttl is at most 1e8"
-        )]
-        let remaining = (at - now).floor().max(0.0) as i64;
+    if let Some(remaining) = row.remaining_ttl(now) {
         value.insert("ttl".to_owned(), json!(remaining));
     }
     Value::Object(value)

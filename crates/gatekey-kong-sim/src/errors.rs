@@ -130,7 +130,7 @@ impl KongError {
                     if field == "@entity" {
                         map.insert(field.clone(), json!([reason]));
                     } else {
-                        map.insert(field.clone(), Value::String(reason.clone()));
+                        insert_nested(&mut map, field, reason);
                     }
                 }
                 json!({"code": 2, "name": "schema violation", "message": message, "fields": map})
@@ -164,6 +164,27 @@ impl std::fmt::Display for KongError {
 }
 
 impl std::error::Error for KongError {}
+
+/// Puts `reason` under a dotted field path the way Kong nests a record's errors
+/// (`config.minute` -> `{"config": {"minute": reason}}`); the message keeps the dotted form.
+fn insert_nested(map: &mut Map<String, Value>, field: &str, reason: &str) {
+    match field.split_once('.') {
+        None => {
+            map.insert(field.to_owned(), Value::String(reason.to_owned()));
+        }
+        Some((head, rest)) => {
+            let entry = map
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = entry {
+                insert_nested(inner, rest, reason);
+            }
+        }
+    }
+}
 
 /// Renders a value the way Kong's error messages print Lua tables (`{id="..."}`).
 fn lua_value(value: &Value) -> String {
@@ -211,6 +232,32 @@ mod tests {
         assert_eq!(
             err.body()["message"],
             "2 schema violations (a: unknown field; b: expected a string)"
+        );
+    }
+
+    #[test]
+    fn record_field_errors_nest_in_fields_and_stay_dotted_in_the_message() {
+        let err = KongError::Schema(vec![
+            (
+                "config.hour".to_owned(),
+                "value must be greater than 0".to_owned(),
+            ),
+            (
+                "config.minute".to_owned(),
+                "value must be greater than 0".to_owned(),
+            ),
+        ]);
+        assert_eq!(
+            err.body(),
+            json!({
+                "code": 2,
+                "name": "schema violation",
+                "message": "2 schema violations (config.hour: value must be greater than 0; config.minute: value must be greater than 0)",
+                "fields": {"config": {
+                    "hour": "value must be greater than 0",
+                    "minute": "value must be greater than 0",
+                }},
+            })
         );
     }
 

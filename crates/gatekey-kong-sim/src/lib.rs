@@ -3,8 +3,15 @@
 //! (`../shared/kong-admin-contract.md`). Kong itself cannot be installed where Gatekey's tests
 //! run; the same contract tests run against this simulator and against a real Kong.
 //!
-//! Simulator-only additions live under `/_sim/` on the admin listener: fault injection and a
-//! clock that tests can move forward to expire `ttl` credentials and rate-limit windows.
+//! Simulator-only additions live under `/_sim/` on the admin listener: fault injection, a switch
+//! that takes the database down, and a clock that tests can move forward to expire `ttl`
+//! credentials and rate-limit windows and to let deletions propagate.
+//!
+//! Timing as a Kong cluster has it: the admin listener is the node that takes the write, the proxy
+//! listener another node, which learns of a deletion (a revoked key, consumer, ACL or plugin) only
+//! after [`SimConfig::db_update_frequency`], Kong's `db_update_frequency` worst case; a key-auth
+//! `ttl` counts from the whole-second `created_at` and the key is refused once the remaining ttl
+//! reads 0.
 
 mod admin;
 mod db;
@@ -15,7 +22,7 @@ mod plugins;
 mod proxy;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +43,10 @@ pub struct SimConfig {
     pub declarative: Option<DeclarativeConfig>,
     /// How often expired `ttl` rows are purged (reads hide them at once, like Kong).
     pub purge_interval: Duration,
+    /// How long, on the simulated clock, a deletion takes to reach the proxy: Kong's
+    /// `db_update_frequency` (default 5 s in Kong) as its worst case, since another node polls
+    /// the cluster events that often. 0 (the default here) makes deletions visible at once.
+    pub db_update_frequency: Duration,
 }
 
 impl Default for SimConfig {
@@ -45,6 +56,7 @@ impl Default for SimConfig {
             proxy_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             declarative: None,
             purge_interval: Duration::from_secs(300),
+            db_update_frequency: Duration::ZERO,
         }
     }
 }
@@ -92,6 +104,8 @@ pub(crate) struct Sim {
     db: Mutex<db::Db>,
     clock_offset_ms: AtomicI64,
     faults: Mutex<Vec<Fault>>,
+    /// Cleared by the database switch: the Admin API answers 500, `/status` reports it.
+    database_reachable: AtomicBool,
     admin_requests: AtomicU64,
     /// Reported by `GET /` as `node_id`.
     pub(crate) node_id: String,
@@ -147,6 +161,14 @@ impl Sim {
         );
     }
 
+    pub(crate) fn set_database_reachable(&self, reachable: bool) {
+        self.database_reachable.store(reachable, Ordering::Relaxed);
+    }
+
+    pub(crate) fn database_reachable(&self) -> bool {
+        self.database_reachable.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn count_admin_request(&self) {
         self.admin_requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -188,7 +210,14 @@ impl RunningSim {
         self.sim.add_fault(fault);
     }
 
-    /// Admin API requests served so far.
+    /// Takes the database down (`false`) or brings it back: while down, every Admin API endpoint
+    /// that reads or writes entities answers Kong's 500 database error, `/status` reports
+    /// `database.reachable: false`, and the proxy keeps answering from what it already has, as a
+    /// Kong node answers from its cache. Also `POST /_sim/database` `{"reachable": false}`.
+    pub fn set_database_reachable(&self, reachable: bool) {
+        self.sim.set_database_reachable(reachable);
+    }
+
     /// Admin API requests served so far (faulted ones included, `/_sim/` ones not).
     pub fn admin_request_count(&self) -> u64 {
         self.sim.admin_request_count()
@@ -207,9 +236,12 @@ impl RunningSim {
 /// as both listeners are bound.
 pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
     let sim = Arc::new(Sim {
-        db: Mutex::new(db::Db::default()),
+        db: Mutex::new(db::Db::with_propagation(
+            config.db_update_frequency.as_secs_f64(),
+        )),
         clock_offset_ms: AtomicI64::new(0),
         faults: Mutex::new(Vec::new()),
+        database_reachable: AtomicBool::new(true),
         admin_requests: AtomicU64::new(0),
         node_id: uuid::Uuid::new_v4().to_string(),
         http: reqwest::Client::builder()

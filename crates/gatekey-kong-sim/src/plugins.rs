@@ -16,6 +16,9 @@ pub const WINDOWS: [(&str, u64); 4] = [
     ("day", 86_400),
 ];
 
+/// Every window Kong's rate-limiting schema knows, shortest first (`ORDERED_PERIODS`).
+const ORDERED_WINDOWS: [&str; 6] = ["second", "minute", "hour", "day", "month", "year"];
+
 /// Plugin names `GET /` reports as available, with Kong's priorities.
 pub const AVAILABLE: [(&str, u32); 3] = [("key-auth", 1250), ("acl", 950), ("rate-limiting", 910)];
 
@@ -82,26 +85,24 @@ pub fn validate(
                 ("path", Value::Null),
                 ("sync_rate", json!(-1)),
             ]);
-            counter_policy(&mut config)?;
-            let mut any = false;
-            for (window, _) in WINDOWS {
-                match config.get(window) {
-                    Some(Value::Null) | None => {}
-                    Some(limit) if limit.as_f64().is_some_and(|l| l >= 0.0) => any = true,
-                    Some(_) => {
-                        return Err(KongError::schema(
-                            &format!("config.{window}"),
-                            "expected a number",
-                        ));
-                    }
-                }
+            let mut problems = window_limits(&config);
+            if let Err(KongError::Schema(policy_problems)) = counter_policy(&mut config) {
+                problems.extend(policy_problems);
             }
+            let any = ORDERED_WINDOWS
+                .iter()
+                .any(|window| config.get(*window).is_some_and(|v| !v.is_null()));
             if !any {
-                return Err(KongError::schema(
-                    "@entity",
-                    "at least one of these fields must be non-empty: 'config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'",
+                problems.push((
+                    "@entity".to_owned(),
+                    "at least one of these fields must be non-empty: 'config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'".to_owned(),
                 ));
             }
+            if !problems.is_empty() {
+                problems.sort();
+                return Err(KongError::Schema(problems));
+            }
+            windows_in_order(&config)?;
         }
         other => {
             return Err(KongError::schema(
@@ -113,6 +114,58 @@ pub fn validate(
         }
     }
     Ok(Value::Object(config))
+}
+
+/// Each window's own schema (`type = "number", gt = 0`): every problem, as Kong's record
+/// validation collects them.
+fn window_limits(config: &Map<String, Value>) -> Vec<(String, String)> {
+    ORDERED_WINDOWS
+        .iter()
+        .filter_map(|window| {
+            let problem = match config.get(*window)? {
+                Value::Null => return None,
+                Value::Number(limit) if limit.as_f64().is_some_and(|l| l > 0.0) => return None,
+                Value::Number(_) => "value must be greater than 0",
+                _ => "expected a number",
+            };
+            Some((format!("config.{window}"), problem.to_owned()))
+        })
+        .collect()
+}
+
+/// The record's `custom_validator` (`validate_periods_order`), run once its fields are valid:
+/// a longer window must not allow fewer requests than a shorter one, and `sync_rate` needs the
+/// `redis` policy. Kong reports it on the `config` field with `%.1f` limits.
+#[expect(
+    clippy::float_cmp,
+    reason = "Kong compares sync_rate with -1 (SYNC_RATE_REALTIME) exactly"
+)]
+fn windows_in_order(config: &Map<String, Value>) -> Result<(), KongError> {
+    let limit = |window: &str| config.get(window).and_then(Value::as_f64);
+    for (i, shorter) in ORDERED_WINDOWS.iter().enumerate() {
+        let Some(lower) = limit(shorter) else {
+            continue;
+        };
+        for longer in &ORDERED_WINDOWS[i + 1..] {
+            if let Some(upper) = limit(longer).filter(|upper| *upper < lower) {
+                return Err(KongError::schema(
+                    "config",
+                    format!(
+                        "The limit for {longer}({upper:.1}) cannot be lower than the limit for {shorter}({lower:.1})"
+                    ),
+                ));
+            }
+        }
+    }
+    let sync_rate = config.get("sync_rate").and_then(Value::as_f64);
+    let policy = config.get("policy").and_then(Value::as_str);
+    if policy != Some("redis") && sync_rate.is_some_and(|rate| rate != -1.0) {
+        return Err(KongError::schema(
+            "config",
+            "sync_rate can only be used with the redis policy",
+        ));
+    }
+    Ok(())
 }
 
 /// Kong 3.x's deprecated flat aliases of the `config.redis` fields, translated on write.
@@ -365,6 +418,58 @@ mod tests {
         assert_eq!(config["redis"]["port"], 6380);
         assert_eq!(config["redis"]["ssl"], true);
         assert!(config.get("redis_host").is_none(), "aliases are not stored");
+    }
+
+    #[test]
+    fn rate_limiting_windows_must_be_positive_and_increase_like_kong_3() {
+        assert_eq!(
+            validate(
+                "rate-limiting",
+                Some(&json!({"minute": 0, "hour": -5})),
+                false
+            ),
+            Err(KongError::Schema(vec![
+                (
+                    "config.hour".to_owned(),
+                    "value must be greater than 0".to_owned()
+                ),
+                (
+                    "config.minute".to_owned(),
+                    "value must be greater than 0".to_owned()
+                ),
+            ]))
+        );
+        assert_eq!(
+            validate(
+                "rate-limiting",
+                Some(&json!({"second": 10, "minute": 100, "year": 50})),
+                false
+            ),
+            Err(KongError::schema(
+                "config",
+                "The limit for year(50.0) cannot be lower than the limit for minute(100.0)"
+            ))
+        );
+        assert!(
+            validate(
+                "rate-limiting",
+                Some(&json!({"second": 5, "minute": 5, "day": 7200})),
+                false
+            )
+            .is_ok(),
+            "equal windows are allowed"
+        );
+        assert_eq!(
+            validate(
+                "rate-limiting",
+                Some(&json!({"minute": 5, "sync_rate": 1})),
+                false
+            ),
+            Err(KongError::schema(
+                "config",
+                "sync_rate can only be used with the redis policy"
+            ))
+        );
     }
 
     #[test]

@@ -99,7 +99,7 @@ struct Matched {
 /// constrains methods wins over one that does not.
 fn match_route(db: &Db, method: &Method, path: &str, now: f64) -> Option<Matched> {
     let mut best: Option<((usize, bool), &Row, usize)> = None;
-    for route in db.rows(Table::Routes, now) {
+    for route in db.proxy_rows(Table::Routes, now) {
         let methods = route.value.get("methods").and_then(Value::as_array);
         if methods.is_some_and(|ms| !ms.iter().any(|m| m.as_str() == Some(method.as_str()))) {
             continue;
@@ -130,7 +130,7 @@ fn match_route(db: &Db, method: &Method, path: &str, now: f64) -> Option<Matched
         route_id: route.str_field("id")?.to_owned(),
         service: route
             .parent("service")
-            .and_then(|id| db.get(Table::Services, id, now))
+            .and_then(|id| db.proxy_get(Table::Services, id, now))
             .map(|row| row.value.clone()),
         upstream_path: upstream_path.to_owned(),
     })
@@ -256,17 +256,19 @@ fn authenticate(
         KeyLookup::Found(key, source) => (key, source),
     };
     let credential = db
-        .rows(Table::KeyAuths, now)
+        .proxy_rows(Table::KeyAuths, now)
         .find(|row| row.str_field("key") == Some(key.as_str()))
+        // key-auth's `load_credential` refuses a credential whose remaining ttl reads 0.
+        .filter(|row| row.remaining_ttl(now) != Some(0))
         .ok_or_else(|| unauthorized("Unauthorized"))?;
     let consumer_id = credential
         .parent("consumer")
         .ok_or_else(|| unauthorized("Unauthorized"))?;
     let consumer = db
-        .get(Table::Consumers, consumer_id, now)
+        .proxy_get(Table::Consumers, consumer_id, now)
         .ok_or_else(|| unauthorized("Unauthorized"))?;
     let groups = db
-        .rows(Table::Acls, now)
+        .proxy_rows(Table::Acls, now)
         .filter(|acl| acl.parent("consumer") == Some(consumer_id))
         .filter_map(|acl| acl.str_field("group").map(str::to_owned))
         .collect();
@@ -410,7 +412,7 @@ fn access(
         )
     })?;
     let service_id = service.get("id").and_then(Value::as_str);
-    let rows: Vec<Row> = db.rows(Table::Plugins, now).cloned().collect();
+    let rows: Vec<Row> = db.proxy_rows(Table::Plugins, now).cloned().collect();
     let route = matched.route_id.as_str();
 
     let mut authenticated = None;

@@ -3,9 +3,19 @@
 //! POST whose answer was lost may have created the entity), Kong's error bodies decoded into
 //! [`KongError`], and a `kong_admin` debug span per call with method, path, status, attempts and
 //! elapsed time. Paths are logged with credential segments redacted; bodies are never logged.
+//!
+//! Retries use `backon`'s exponential backoff with jitter (100 ms doubling to at most 2 s, each
+//! delay stretched by a random 0-100 %, so replicas that failed together do not retry together),
+//! bounded by [`KongConfig::max_retries`] and by the caller's deadline
+//! ([`KongClient::with_deadline`]): no attempt outlives it and no retry starts that would sleep
+//! past it. `backon` was chosen over `tower::retry` because the client is a plain async
+//! function per call, not a `tower::Service`; wrapping reqwest in a service with a cloning
+//! retry policy would add a layer of plumbing for the same loop.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use backon::{ExponentialBuilder, Retryable as _};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -21,10 +31,18 @@ use crate::model::{
 };
 use crate::path::AdminPath;
 
-/// Backoff before retry `n` (1-based): 100 ms doubling, at most 2 s.
-fn backoff(retry: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << retry.saturating_sub(1).min(5)))
-        .min(Duration::from_secs(2))
+/// First retry delay; each further one doubles, up to [`MAX_BACKOFF`], before jitter.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Exponential backoff with jitter for `retries` extra attempts.
+fn backoff(retries: u32) -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(MIN_BACKOFF)
+        .with_max_delay(MAX_BACKOFF)
+        .with_factor(2.0)
+        .with_max_times(usize::try_from(retries).unwrap_or(usize::MAX))
+        .with_jitter()
 }
 
 /// Nested lists (a consumer's credentials and groups) are read in one page of Kong's maximum.
@@ -37,6 +55,10 @@ pub struct KongClient {
     /// Always ends with `/`, so relative paths keep a configured path prefix.
     base: Url,
     max_retries: u32,
+    /// Attempt timeout from the configuration; an attempt also ends at [`Self::deadline`].
+    request_timeout: Duration,
+    /// The caller's deadline, when set by [`Self::with_deadline`].
+    deadline: Option<tokio::time::Instant>,
 }
 
 type Query = Vec<(&'static str, String)>;
@@ -62,7 +84,65 @@ impl KongClient {
             http: config.http_client()?,
             base,
             max_retries: config.max_retries,
+            request_timeout: config.request_timeout,
+            deadline: None,
         })
+    }
+
+    /// This client (sharing its connection pool) with every call bounded by `deadline`: an
+    /// attempt is cut off there and answers [`KongError::Timeout`], and no retry starts whose
+    /// backoff would end after it. A mint passes its one deadline here, so its Kong calls and
+    /// their retries together never outlast it.
+    #[must_use]
+    pub fn with_deadline(&self, deadline: tokio::time::Instant) -> Self {
+        Self {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
+    }
+
+    /// How long the next attempt may take: the attempt timeout, cut to the caller's deadline;
+    /// `None` once the deadline has passed.
+    fn attempt_timeout(&self) -> Option<Duration> {
+        match self.deadline {
+            None => Some(self.request_timeout),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                (!left.is_zero()).then(|| left.min(self.request_timeout))
+            }
+        }
+    }
+
+    /// Whether a retry after `delay` would still start before the caller's deadline.
+    fn retry_fits(&self, delay: Duration) -> bool {
+        self.deadline
+            .is_none_or(|deadline| tokio::time::Instant::now() + delay < deadline)
+    }
+
+    /// One attempt of a call.
+    async fn attempt<B: Serialize + ?Sized>(
+        &self,
+        method: &Method,
+        url: &Url,
+        path: &AdminPath,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, Vec<u8>), KongError> {
+        let timeout = self.attempt_timeout().ok_or(KongError::Timeout)?;
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| transport(e, path))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| transport(e, path))?;
+        if status.is_success() {
+            Ok((status, bytes.to_vec()))
+        } else {
+            Err(KongError::from_response(status.as_u16(), &bytes))
+        }
     }
 
     /// Sends one call, retrying idempotent ones, and returns the body of a 2xx answer.
@@ -94,32 +174,20 @@ impl KongClient {
         };
         async move {
             let started = Instant::now();
-            let mut attempt = 0;
-            let outcome = loop {
-                attempt += 1;
-                let mut request = self.http.request(method.clone(), url.clone());
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                let result = match request.send().await {
-                    Ok(response) => {
-                        let status = response.status();
-                        match response.bytes().await {
-                            Ok(bytes) if status.is_success() => Ok((status, bytes.to_vec())),
-                            Ok(bytes) => Err(KongError::from_response(status.as_u16(), &bytes)),
-                            Err(err) => Err(transport(err, path)),
-                        }
-                    }
-                    Err(err) => Err(transport(err, path)),
-                };
-                match result {
-                    Err(err) if err.is_retryable() && attempt <= retries => {
-                        tracing::debug!(error = %err, attempt, "kong admin call failed; retrying");
-                        tokio::time::sleep(backoff(attempt)).await;
-                    }
-                    other => break other,
-                }
-            };
+            let attempts = AtomicU32::new(0);
+            let outcome = (|| {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                self.attempt(&method, &url, path, body)
+            })
+            .retry(backoff(retries))
+            .sleep(tokio::time::sleep)
+            .when(KongError::is_retryable)
+            .adjust(|_, delay| delay.filter(|delay| self.retry_fits(*delay)))
+            .notify(|err, delay| {
+                tracing::debug!(error = %err, retry_in_ms = delay.as_millis(), "kong admin call failed; retrying");
+            })
+            .await;
+            let attempt = attempts.load(Ordering::Relaxed);
             let status = match &outcome {
                 Ok((status, _)) => Some(status.as_u16()),
                 Err(err) => err.status(),
@@ -230,6 +298,17 @@ impl KongClient {
         .await
     }
 
+    /// `PUT /consumers/{id}` with an id the caller chose ([`crate::EntityIds`]): creates the
+    /// consumer or replaces it whole, so a repeat (a retry whose first answer was lost, a mint
+    /// run again) lands on the same consumer instead of creating a second one.
+    pub async fn put_consumer(
+        &self,
+        id: &uuid::Uuid,
+        consumer: &NewConsumer,
+    ) -> Result<Consumer, KongError> {
+        self.upsert_consumer(&id.to_string(), consumer).await
+    }
+
     /// `GET /consumers/{id or username}`; `None` when absent.
     pub async fn get_consumer(&self, id_or_username: &str) -> Result<Option<Consumer>, KongError> {
         self.find(&Self::consumer(id_or_username)?).await
@@ -290,6 +369,21 @@ impl KongClient {
             .await
     }
 
+    /// `PUT /consumers/{c}/acls/{id}` with an id the caller chose: adds the group or replaces
+    /// the membership whole; repeating it keeps one membership. The same group under another id
+    /// of the consumer is a [`KongError::UniqueViolation`]; an unknown consumer
+    /// [`KongError::NotFound`].
+    pub async fn put_acl_group(
+        &self,
+        consumer: &str,
+        id: &uuid::Uuid,
+        acl: &NewAcl,
+    ) -> Result<Acl, KongError> {
+        let path = Self::consumer(consumer)?.lit("acls").seg(&id.to_string())?;
+        self.call(Method::PUT, &path, &Query::new(), Some(acl))
+            .await
+    }
+
     /// `GET /consumers/{c}/acls`: the consumer's groups (up to 1000); [`KongError::NotFound`]
     /// when the consumer is absent.
     pub async fn list_acl_groups(&self, consumer: &str) -> Result<Page<Acl>, KongError> {
@@ -312,6 +406,22 @@ impl KongClient {
     ) -> Result<KeyAuth, KongError> {
         let path = Self::consumer(consumer)?.lit("key-auth");
         self.call(Method::POST, &path, &Query::new(), Some(key_auth))
+            .await
+    }
+
+    /// `PUT /consumers/{c}/key-auth/{id}` with an id the caller chose: creates the credential or
+    /// replaces it whole; repeating it keeps one credential. A `ttl` restarts from the PUT that
+    /// lands last, so a retried PUT moves the expiry by the retry's delay.
+    pub async fn put_key_auth(
+        &self,
+        consumer: &str,
+        id: &uuid::Uuid,
+        key_auth: &NewKeyAuth,
+    ) -> Result<KeyAuth, KongError> {
+        let path = Self::consumer(consumer)?
+            .lit("key-auth")
+            .seg(&id.to_string())?;
+        self.call(Method::PUT, &path, &Query::new(), Some(key_auth))
             .await
     }
 
@@ -359,6 +469,22 @@ impl KongClient {
     ) -> Result<Plugin, KongError> {
         let path = Self::consumer(consumer)?.lit("plugins");
         self.call(Method::POST, &path, &Query::new(), Some(plugin))
+            .await
+    }
+
+    /// `PUT /consumers/{c}/plugins/{id}` with an id the caller chose, e.g. `rate-limiting`:
+    /// creates the plugin or replaces it whole; repeating it keeps one plugin. The same plugin
+    /// for the consumer under another id is a [`KongError::UniqueViolation`].
+    pub async fn put_consumer_plugin(
+        &self,
+        consumer: &str,
+        id: &uuid::Uuid,
+        plugin: &NewPlugin,
+    ) -> Result<Plugin, KongError> {
+        let path = Self::consumer(consumer)?
+            .lit("plugins")
+            .seg(&id.to_string())?;
+        self.call(Method::PUT, &path, &Query::new(), Some(plugin))
             .await
     }
 
@@ -439,11 +565,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(1), Duration::from_millis(100));
-        assert_eq!(backoff(2), Duration::from_millis(200));
-        assert_eq!(backoff(3), Duration::from_millis(400));
-        assert_eq!(backoff(30), Duration::from_secs(2));
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        use backon::BackoffBuilder as _;
+        let delays: Vec<Duration> = backoff(7).build().collect();
+        assert_eq!(delays.len(), 7);
+        for (delay, floor) in delays.iter().zip([100, 200, 400, 800, 1600, 2000, 2000]) {
+            let floor = Duration::from_millis(floor);
+            assert!(
+                *delay >= floor && *delay < floor * 2,
+                "{delay:?} vs {floor:?}"
+            );
+        }
+        assert_eq!(backoff(0).build().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_leaves_no_time_for_an_attempt_or_a_retry() {
+        let config = KongConfig::new(Url::parse("http://127.0.0.1:9").expect("url"));
+        let client = KongClient::new(&config).expect("client");
+        assert_eq!(client.attempt_timeout(), Some(config.request_timeout));
+        let soon = client.with_deadline(tokio::time::Instant::now() + Duration::from_secs(1));
+        assert!(
+            soon.attempt_timeout()
+                .is_some_and(|t| t <= Duration::from_secs(1))
+        );
+        assert!(soon.retry_fits(Duration::from_millis(100)));
+        assert!(!soon.retry_fits(Duration::from_secs(2)));
+        let passed = client.with_deadline(tokio::time::Instant::now());
+        assert_eq!(passed.attempt_timeout(), None);
+        assert!(matches!(
+            passed.get_consumer("anyone").await,
+            Err(KongError::Timeout)
+        ));
     }
 
     #[test]

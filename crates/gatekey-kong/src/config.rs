@@ -37,8 +37,10 @@ pub struct KongConfig {
     /// `Debug` shows it redacted.
     pub client_identity_pem: Option<Vec<u8>>,
     /// Extra attempts for idempotent calls (GET, PUT, DELETE) after a timeout, a connection
-    /// failure or a 5xx, with a short exponential backoff (100 ms, 200 ms, ... capped at 2 s).
-    /// POST is never retried: a lost answer could otherwise create an entity twice.
+    /// failure or a 5xx, with exponential backoff and jitter (100 ms, 200 ms, ... capped at 2 s,
+    /// each stretched by a random 0-100 %), never past the caller's deadline
+    /// ([`KongClient::with_deadline`](crate::KongClient::with_deadline)). POST is never
+    /// retried: a lost answer could otherwise create an entity twice.
     pub max_retries: u32,
 }
 

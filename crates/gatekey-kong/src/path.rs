@@ -2,9 +2,18 @@
 //! username such as `a/b?c` addresses that consumer and not another endpoint, and each path also
 //! has a log form in which credential segments (a key-auth key) are replaced by a placeholder.
 
-use std::fmt::Write as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::KongError;
+
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`) is encoded: stricter
+/// than the URL standard's path-segment set, which leaves sub-delimiters such as `;` `=` `@`
+/// as they are, so no proxy or router between Gatekey and Kong can read a segment differently.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// A relative Admin API path (no leading slash), its loggable form, and its template (every
 /// caller-supplied segment as `{}`), which names the operation in metrics with bounded cardinality.
@@ -89,24 +98,16 @@ impl AdminPath {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters. Empty, `.` and `..` segments
-/// are refused: they would be dropped or resolved by the URL layer or by Kong's nginx and so
-/// address a different endpoint (`GET /consumers/` lists every consumer).
+/// Percent-encodes a segment ([`SEGMENT`]). Empty, `.` and `..` segments are refused: they would
+/// be dropped or resolved by the URL layer or by Kong's nginx and so address a different
+/// endpoint (`GET /consumers/` lists every consumer).
 fn encode_segment(value: &str) -> Result<String, KongError> {
     if matches!(value, "" | "." | "..") {
         return Err(KongError::InvalidArgument(format!(
             "{value:?} cannot name a Kong entity in a path"
         )));
     }
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    Ok(out)
+    Ok(utf8_percent_encode(value, SEGMENT).to_string())
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, Method as AxumMethod, StatusCode};
 use axum::routing::get;
 use gatekey_kong::{
-    AdminAuth, KongClient, KongConfig, KongError, ListQuery, NewAcl, NewConsumer, NewKeyAuth,
-    NewPlugin, TagFilter,
+    AdminAuth, EntityIds, KongClient, KongConfig, KongError, ListQuery, NewAcl, NewConsumer,
+    NewKeyAuth, NewPlugin, TagFilter,
 };
 use gatekey_kong_sim::Fault;
 use reqwest::Method;
@@ -854,6 +854,202 @@ async fn every_page_of_services_routes_and_plugins_is_read() {
     .await;
 }
 
+/// Fresh entity ids, as a mint derives them from its issuance id.
+fn fresh_ids() -> EntityIds {
+    EntityIds::from_seed(*uuid::Uuid::new_v4().as_bytes())
+}
+
+#[tokio::test]
+async fn a_consumer_put_twice_to_its_id_is_one_consumer() {
+    contract("put_consumer", |fx| async move {
+        let chosen = fresh_ids();
+        let body = NewConsumer {
+            custom_id: Some(fx.name("custom")),
+            ..consumer(&fx, "put")
+        };
+        let first = fx
+            .client
+            .put_consumer(&chosen.consumer(), &body)
+            .await
+            .expect("create");
+        assert_eq!(first.id, chosen.consumer().to_string());
+        assert_eq!(first.username, Some(fx.name("put")));
+        let again = fx
+            .client
+            .put_consumer(&chosen.consumer(), &body)
+            .await
+            .expect("repeat");
+        assert_eq!(again.id, first.id);
+        assert_eq!(again.created_at, first.created_at);
+        assert_eq!(again.custom_id, Some(fx.name("custom")));
+        let tagged = ListQuery::tagged_all([fx.tag.clone()]);
+        let all = fx.client.list_all_consumers(&tagged).await.expect("list");
+        assert_eq!(ids(&all), BTreeSet::from([first.id.clone()]));
+        let err = fx
+            .client
+            .put_consumer(&fresh_ids().consumer(), &body)
+            .await
+            .expect_err("the same username under another id");
+        assert!(matches!(err, KongError::UniqueViolation { .. }), "{err:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn acl_groups_put_twice_to_their_ids_are_one_membership_each() {
+    contract("put_acl", |fx| async move {
+        let ids = fresh_ids();
+        let owner = fx
+            .client
+            .put_consumer(&ids.consumer(), &consumer(&fx, "acl-put"))
+            .await
+            .expect("consumer");
+        for _ in 0..2 {
+            for group in ["orders-read", "orders-write"] {
+                let acl = NewAcl {
+                    group: group.to_owned(),
+                    tags: fx.tags(),
+                };
+                let put = fx
+                    .client
+                    .put_acl_group(&owner.id, &ids.acl(group), &acl)
+                    .await
+                    .expect("put group");
+                assert_eq!(put.id, ids.acl(group).to_string());
+                assert_eq!(put.group, group);
+                assert_eq!(put.consumer.id, owner.id);
+            }
+        }
+        let groups = fx.client.list_acl_groups(&owner.id).await.expect("list");
+        let mut names: Vec<_> = groups.data.iter().map(|a| a.group.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["orders-read", "orders-write"]);
+        let err = fx
+            .client
+            .put_acl_group(
+                &owner.id,
+                &ids.acl("another id"),
+                &NewAcl {
+                    group: "orders-read".to_owned(),
+                    tags: fx.tags(),
+                },
+            )
+            .await
+            .expect_err("a group the consumer holds under another id");
+        assert!(matches!(err, KongError::UniqueViolation { .. }), "{err:?}");
+        let err = fx
+            .client
+            .put_acl_group(
+                &fresh_ids().consumer().to_string(),
+                &ids.acl("x"),
+                &NewAcl {
+                    group: "x".to_owned(),
+                    tags: fx.tags(),
+                },
+            )
+            .await
+            .expect_err("no such consumer");
+        assert!(matches!(err, KongError::NotFound { .. }), "{err:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_key_auth_put_twice_to_its_id_is_one_credential() {
+    contract("put_key", |fx| async move {
+        let ids = fresh_ids();
+        let owner = fx
+            .client
+            .put_consumer(&ids.consumer(), &consumer(&fx, "key-put"))
+            .await
+            .expect("consumer");
+        let key = format!("gk_put_{}", fx.tag);
+        let body = NewKeyAuth {
+            key: Some(SecretString::from(key.clone())),
+            ttl: Some(600),
+            tags: fx.tags(),
+        };
+        let first = fx
+            .client
+            .put_key_auth(&owner.id, &ids.key_auth(), &body)
+            .await
+            .expect("create");
+        assert_eq!(first.id, ids.key_auth().to_string());
+        assert_eq!(first.key.expose_secret(), key);
+        assert!(
+            first.ttl.is_some_and(|ttl| (590..=600).contains(&ttl)),
+            "{:?}",
+            first.ttl
+        );
+        let again = fx
+            .client
+            .put_key_auth(&owner.id, &ids.key_auth(), &body)
+            .await
+            .expect("repeat");
+        assert_eq!(again.id, first.id);
+        assert_eq!(again.created_at, first.created_at);
+        let listed = fx.client.list_key_auths(&owner.id).await.expect("list");
+        assert_eq!(listed.data.len(), 1);
+        assert_eq!(listed.data[0].key.expose_secret(), key);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rate_limiting_plugin_put_twice_to_its_id_is_one_plugin() {
+    contract("put_plugin", |fx| async move {
+        let ids = fresh_ids();
+        let owner = fx
+            .client
+            .put_consumer(&ids.consumer(), &consumer(&fx, "plugin-put"))
+            .await
+            .expect("consumer");
+        let rate_limit = NewPlugin {
+            name: "rate-limiting".to_owned(),
+            config: json!({"minute": 60, "policy": "local"}),
+            tags: fx.tags(),
+        };
+        let first = fx
+            .client
+            .put_consumer_plugin(&owner.id, &ids.rate_limiting(), &rate_limit)
+            .await
+            .expect("create");
+        assert_eq!(first.id, ids.rate_limiting().to_string());
+        assert_eq!(
+            first.consumer.as_ref().map(|c| c.id.as_str()),
+            Some(owner.id.as_str())
+        );
+        assert_eq!(first.config["minute"], 60);
+        let again = fx
+            .client
+            .put_consumer_plugin(&owner.id, &ids.rate_limiting(), &rate_limit)
+            .await
+            .expect("repeat");
+        assert_eq!(again.id, first.id);
+        let plugins = fx
+            .admin(
+                Method::GET,
+                &format!("/consumers/{}/plugins", owner.id),
+                None,
+            )
+            .await;
+        let listed: Vec<_> = plugins["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(listed, std::slice::from_ref(&first.id));
+        let err = fx
+            .client
+            .put_consumer_plugin(&owner.id, &fresh_ids().rate_limiting(), &rate_limit)
+            .await
+            .expect_err("the same plugin for the consumer under another id");
+        assert!(matches!(err, KongError::UniqueViolation { .. }), "{err:?}");
+    })
+    .await;
+}
+
 // ---- Behaviour only a local server can produce: faults, silence, refusals, headers, TLS. ----
 
 fn fault(method: AxumMethod, path_contains: &str, status: u16, times: u32) -> Fault {
@@ -903,6 +1099,77 @@ async fn idempotent_calls_are_retried_on_5xx() {
         .expect_err("retries exhausted");
     assert!(matches!(err, KongError::Api { status: 500, .. }), "{err:?}");
     assert!(err.is_retryable());
+    assert_eq!(sim.admin_request_count() - before, 3);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_put_whose_first_attempts_fail_lands_once() {
+    let sim = start_sim().await;
+    let client = quick_client(
+        Url::parse(&sim.admin_url()).expect("url"),
+        Duration::from_secs(5),
+        3,
+    );
+    let ids = fresh_ids();
+    let owner = client
+        .put_consumer(
+            &ids.consumer(),
+            &NewConsumer {
+                username: Some("put-retry".to_owned()),
+                ..NewConsumer::default()
+            },
+        )
+        .await
+        .expect("consumer");
+    sim.inject_fault(fault(AxumMethod::PUT, "/key-auth/", 503, 2));
+    let before = sim.admin_request_count();
+    let started = Instant::now();
+    let credential = client
+        .put_key_auth(
+            &owner.id,
+            &ids.key_auth(),
+            &NewKeyAuth {
+                key: Some(SecretString::from("put-retry-key")),
+                ttl: Some(60),
+                tags: None,
+            },
+        )
+        .await
+        .expect("third attempt succeeds");
+    assert_eq!(sim.admin_request_count() - before, 3);
+    // Two backoffs of at least 100 ms and 200 ms (jitter only lengthens them).
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(credential.id, ids.key_auth().to_string());
+    let listed = client.list_key_auths(&owner.id).await.expect("list");
+    assert_eq!(listed.data.len(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_callers_deadline() {
+    let sim = start_sim().await;
+    let client = quick_client(
+        Url::parse(&sim.admin_url()).expect("url"),
+        Duration::from_secs(5),
+        10,
+    );
+    sim.inject_fault(fault(AxumMethod::GET, "/consumers/deadline", 500, 100));
+    let before = sim.admin_request_count();
+    let started = Instant::now();
+    let err = client
+        .with_deadline(tokio::time::Instant::now() + Duration::from_millis(700))
+        .get_consumer("deadline")
+        .await
+        .expect_err("every attempt fails");
+    assert!(matches!(err, KongError::Api { status: 500, .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
+    // The first two backoffs (100-200 ms, 200-400 ms with jitter) end before the deadline; the
+    // third (400-800 ms) would end after it, so the client gives up after three attempts.
     assert_eq!(sim.admin_request_count() - before, 3);
     sim.shutdown().await;
 }

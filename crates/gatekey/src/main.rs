@@ -52,6 +52,9 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Test, diff and explain policy files, offline (for the platform team's CI).
+    #[command(subcommand)]
+    Policy(gatekey_cli::policy::PolicyCommand),
     #[command(flatten)]
     Client(Box<gatekey_cli::ClientCommand>),
 }
@@ -89,6 +92,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig(config) => check_config(&config),
         Command::Healthcheck { config, url } => healthcheck(&config, url).await,
         Command::Serve(config) => serve(&config).await,
+        Command::Policy(command) => gatekey_cli::policy::run(&command),
         Command::Client(command) => gatekey_cli::run(*command).await,
     }
 }

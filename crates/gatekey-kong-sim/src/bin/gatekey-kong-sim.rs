@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -23,6 +24,10 @@ struct Args {
     /// Also start the echo upstream on this address.
     #[arg(long)]
     echo_upstream: Option<SocketAddr>,
+    /// Seconds a deletion (a revoked key) takes to reach the proxy, as Kong's
+    /// `db_update_frequency` does for the other nodes of a cluster (Kong's default: 5).
+    #[arg(long, default_value_t = 0.0)]
+    db_update_frequency: f64,
 }
 
 /// Waits for Ctrl-C, or SIGTERM on Unix (container stop).
@@ -62,6 +67,8 @@ async fn main() -> anyhow::Result<()> {
         admin_addr: args.admin_listen,
         proxy_addr: args.proxy_listen,
         declarative,
+        db_update_frequency: Duration::try_from_secs_f64(args.db_update_frequency)
+            .context("--db-update-frequency must be a non-negative number of seconds")?,
         ..SimConfig::default()
     })
     .await?;

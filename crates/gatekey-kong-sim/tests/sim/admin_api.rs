@@ -853,3 +853,93 @@ async fn declarative_services_routes_and_plugins_are_listed_and_new_ones_created
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn rate_limiting_windows_must_be_positive_and_increase_as_kong_answers() {
+    let h = Harness::start().await;
+    h.consumer_with_key("rio", "rio-key", &[]).await;
+    let plugin = |config: Value| Some(json!({"name": "rate-limiting", "config": config}));
+    let (status, err) = h
+        .admin(
+            Method::POST,
+            "/consumers/rio/plugins",
+            plugin(json!({"second": 10, "minute": 100, "hour": 50})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        err,
+        json!({
+            "code": 2,
+            "name": "schema violation",
+            "message": "schema violation (config: The limit for hour(50.0) cannot be lower than the limit for minute(100.0))",
+            "fields": {"config": "The limit for hour(50.0) cannot be lower than the limit for minute(100.0)"},
+        })
+    );
+    let (status, err) = h
+        .admin(
+            Method::POST,
+            "/consumers/rio/plugins",
+            plugin(json!({"minute": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        err,
+        json!({
+            "code": 2,
+            "name": "schema violation",
+            "message": "schema violation (config.minute: value must be greater than 0)",
+            "fields": {"config": {"minute": "value must be greater than 0"}},
+        })
+    );
+    let (status, created) = h
+        .admin(
+            Method::POST,
+            "/consumers/rio/plugins",
+            plugin(json!({"second": 5, "minute": 5, "hour": 300})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "equal windows are allowed: {created}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn status_reports_the_database_unreachable_while_it_is_down() {
+    let h = Harness::start().await;
+    h.sim.set_database_reachable(false);
+    let (status, body) = h.admin(Method::GET, "/status", None).await;
+    assert_eq!(
+        (status, body["database"]["reachable"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+    let (status, body) = h.admin(Method::GET, "/consumers", None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"message": "An unexpected error occurred"})
+        )
+    );
+
+    // Back up over HTTP, as an out-of-process test would.
+    let response = h
+        .http
+        .post(format!("{}/_sim/database", h.sim.admin_url()))
+        .json(&json!({"reachable": true}))
+        .send()
+        .await
+        .expect("switch");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (_, body) = h.admin(Method::GET, "/status", None).await;
+    assert_eq!(body["database"]["reachable"], true);
+    assert_eq!(
+        h.admin(Method::GET, "/consumers", None).await.0,
+        StatusCode::OK
+    );
+    h.stop().await;
+}

@@ -339,3 +339,99 @@ async fn request_body_and_method_are_forwarded() {
     );
     h.stop().await;
 }
+
+/// The status of a proxied `GET /orders` with `key`.
+async fn orders_with(h: &Harness, key: &str) -> StatusCode {
+    h.proxy(Method::GET, "/orders", &[("apikey", key)])
+        .await
+        .status()
+}
+
+#[tokio::test]
+async fn a_deleted_key_works_on_the_proxy_node_until_db_update_frequency_passes() {
+    let h = Harness::start_with_db_update_frequency(Duration::from_secs(5)).await;
+    h.consumer_with_key("dee", "dee-key", &["orders-read"])
+        .await;
+    assert_eq!(orders_with(&h, "dee-key").await, StatusCode::OK);
+
+    let (status, _) = h.admin(Method::DELETE, "/consumers/dee", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.admin(Method::GET, "/consumers/dee", None).await.0,
+        StatusCode::NOT_FOUND,
+        "the node that took the deletion no longer has the consumer"
+    );
+    assert_eq!(
+        orders_with(&h, "dee-key").await,
+        StatusCode::OK,
+        "the other node has not seen the deletion yet"
+    );
+    h.sim.advance_clock(Duration::from_millis(4_900));
+    assert_eq!(orders_with(&h, "dee-key").await, StatusCode::OK);
+    h.sim.advance_clock(Duration::from_millis(200));
+    let (status, body) = read(
+        h.proxy(Method::GET, "/orders", &[("apikey", "dee-key")])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("Unauthorized")),
+        "refused once db_update_frequency has passed"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_is_refused_from_the_second_its_remaining_ttl_reads_0() {
+    let h = Harness::start().await;
+    h.consumer_with_key("tia", "tia-permanent", &["orders-read"])
+        .await;
+    let (status, key) = h
+        .admin(
+            Method::POST,
+            "/consumers/tia/key-auth",
+            Some(json!({"key": "tia-ten", "ttl": 10})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let created_at = key["created_at"].as_f64().expect("whole-second created_at");
+    // Kong stores the expiry as created_at + ttl: created_at + 10 here, whatever the fraction of
+    // the second the key was created in. Move the simulated clock (the real one plus the offset
+    // this test adds) relative to that.
+    let mut advanced = 0.0;
+    let mut advance_to = |h: &Harness, target: f64| {
+        let real_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_secs_f64();
+        let by = (target - real_now - advanced).max(0.0);
+        h.sim.advance_clock(Duration::from_secs_f64(by));
+        advanced += by;
+    };
+    advance_to(&h, created_at + 8.5);
+    let (_, read_back) = h.admin(Method::GET, "/key-auths/tia-ten", None).await;
+    assert_eq!(read_back["ttl"], 1, "{read_back}");
+    assert_eq!(orders_with(&h, "tia-ten").await, StatusCode::OK);
+
+    advance_to(&h, created_at + 9.5);
+    let (status, read_back) = h.admin(Method::GET, "/key-auths/tia-ten", None).await;
+    assert_eq!(
+        (status, read_back["ttl"].clone()),
+        (StatusCode::OK, json!(0)),
+        "the row is still there, its ttl reads 0"
+    );
+    assert_eq!(
+        orders_with(&h, "tia-ten").await,
+        StatusCode::UNAUTHORIZED,
+        "key-auth treats a credential whose ttl reads 0 as expired"
+    );
+    assert_eq!(orders_with(&h, "tia-permanent").await, StatusCode::OK);
+
+    advance_to(&h, created_at + 10.5);
+    assert_eq!(
+        h.admin(Method::GET, "/key-auths/tia-ten", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    h.stop().await;
+}

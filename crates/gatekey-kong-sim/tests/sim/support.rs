@@ -63,6 +63,24 @@ impl Harness {
     }
 
     pub async fn start_with_purge(purge_interval: Duration) -> Self {
+        Self::start_with(SimConfig {
+            purge_interval,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    /// A simulator whose proxy learns of deletions `db_update_frequency` after they happen.
+    pub async fn start_with_db_update_frequency(db_update_frequency: Duration) -> Self {
+        Self::start_with(SimConfig {
+            db_update_frequency,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    /// `config` with the services above behind the echo upstream.
+    async fn start_with(config: SimConfig) -> Self {
         let echo = echo_upstream::start("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("echo upstream");
@@ -70,8 +88,7 @@ impl Harness {
             .expect("declarative config");
         let sim = gatekey_kong_sim::start(SimConfig {
             declarative: Some(declarative),
-            purge_interval,
-            ..SimConfig::default()
+            ..config
         })
         .await
         .expect("simulator");
