@@ -40,6 +40,6 @@ esac
 ensure_secantus
 log "building gatekey, the Kong simulator, the dev OpenID provider and the bench (${profile})"
 cargo build --locked "${build_flags[@]}" \
-  -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp -p gatekey-bench --bins
+  -p gatekey -p gatekey-kong-sim -p gatekey-dev-idp -p gatekey-bench --bins
 
 exec "${CARGO_TARGET_DIR:-target}/${profile}/gatekey-bench" "$@"

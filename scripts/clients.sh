@@ -47,7 +47,7 @@ if [ "$(cat "$ts/node_modules/.gatekey-install-stamp" 2>/dev/null)" != "$ts_stam
 fi
 
 log "building gatekey, the Kong simulator and the dev OpenID provider"
-cargo build --locked -q -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
+cargo build --locked -q -p gatekey -p gatekey-kong-sim -p gatekey-dev-idp --bins
 bin="${CARGO_TARGET_DIR:-target}/debug"
 
 scratch_dir

@@ -27,7 +27,7 @@ done
 
 ensure_secantus
 log "building gatekey, the Kong simulator and the dev OpenID provider"
-cargo build --locked -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
+cargo build --locked -p gatekey -p gatekey-kong-sim -p gatekey-dev-idp --bins
 bin="${CARGO_TARGET_DIR:-target}/debug"
 mkdir -p .cache/dev
 

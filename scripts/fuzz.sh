@@ -52,7 +52,7 @@ fuzz_api() {
   fi
 
   log "building gatekey, the Kong simulator and the dev OpenID provider"
-  cargo build --locked -q -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
+  cargo build --locked -q -p gatekey -p gatekey-kong-sim -p gatekey-dev-idp --bins
   if [ -z "${MONGODB_URI:-}" ]; then
     ensure_secantus
     start_mongo ":memory:" "$work/secantusd.log"

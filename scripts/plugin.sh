@@ -63,7 +63,7 @@ ensure_chromium
 npm_install tests/backstage
 
 log "building gatekey, the Kong simulator and the dev OpenID provider"
-cargo build --locked -q -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
+cargo build --locked -q -p gatekey -p gatekey-kong-sim -p gatekey-dev-idp --bins
 bin="${CARGO_TARGET_DIR:-target}/debug"
 log "building the harness page"
 (cd "$plugin" && node harness/build.mjs)

@@ -40,7 +40,7 @@ fi
 # The binaries the end-to-end tests start, built here once with this shell's environment (the
 # test rig's own build is then a no-op).
 log "cargo build (the binaries the tests start)"
-cargo build --locked -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
+cargo build --locked -p gatekey -p gatekey-kong-sim -p gatekey-dev-idp --bins
 
 log "cargo test (workspace)"
 cargo test --workspace --no-fail-fast --locked 2>&1 | tee target/test-logs/cargo-test.log

@@ -70,7 +70,7 @@ ensure_deck
 ensure_python_tools
 ensure_helm
 log "building gatekey (for check-config)"
-cargo build -q --locked -p gatekey-server -p gatekey-kong-sim -p gatekey-dev-idp --bins
+cargo build -q --locked -p gatekey -p gatekey-kong-sim -p gatekey-dev-idp --bins
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --locked --offline \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 

@@ -29,7 +29,7 @@ def required_env_path(name: str) -> Path:
 @pytest.fixture(scope="session")
 def gatekey_bin() -> Path:
     path = required_env_path("GATEKEY_BIN")
-    assert path.is_file(), f"{path} is missing: cargo build -p gatekey-server"
+    assert path.is_file(), f"{path} is missing: cargo build -p gatekey"
     return path
 
 

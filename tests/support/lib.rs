@@ -13,7 +13,7 @@ use futures::TryStreamExt as _;
 use gatekey_dev_idp::{DevIdpConfig, RunningIdp, TokenSpec};
 use gatekey_kong_sim::echo_upstream::{self, RunningEcho};
 use gatekey_kong_sim::{DeclarativeConfig, RunningSim, SimConfig};
-use gatekey_server::config::{GroupsClaimSettings, IssuerSettings, LogFormat, Settings};
+use gatekey_server::config::{GroupsClaim, IssuerConfig, LogFormat, Settings};
 use gatekey_server::startup::Application;
 use mongodb::bson::{Bson, Document};
 use reqwest::{Method, StatusCode};
@@ -125,23 +125,17 @@ pub async fn start_kong() -> anyhow::Result<(RunningSim, RunningEcho)> {
 
 /// A trusted issuer as the tests configure it: tokens for [`AUDIENCE`], subject from `sub`,
 /// groups from `groups`, signed with one of `algorithms`.
-pub fn trusted_issuer(name: &str, issuer: String, algorithms: &[&str]) -> IssuerSettings {
-    IssuerSettings {
+pub fn trusted_issuer(name: &str, issuer: String, algorithms: &[&str]) -> IssuerConfig {
+    IssuerConfig {
         name: name.to_owned(),
         issuer,
         audiences: vec![AUDIENCE.to_owned()],
         algorithms: algorithms.iter().map(|alg| (*alg).to_owned()).collect(),
-        subject_claim: "sub".to_owned(),
-        groups_claims: vec![GroupsClaimSettings {
+        groups_claims: vec![GroupsClaim {
             path: "groups".to_owned(),
             prefix: None,
         }],
-        preset: None,
-        required_claims: std::collections::BTreeMap::new(),
-        allowed_jose_types: Vec::new(),
-        groups_from_userinfo: false,
-        group_prefix: None,
-        requires_proxy_secret: false,
+        ..IssuerConfig::default()
     }
 }
 
@@ -177,7 +171,7 @@ apis:
 /// issuer each must declare a group prefix: [`OWN_GROUP_PREFIX`] and `idp-b:`.
 pub fn trust_second_issuer(settings: &mut Settings, issuer: String) {
     settings.auth.issuers[0].group_prefix = Some(OWN_GROUP_PREFIX.to_owned());
-    settings.auth.issuers.push(IssuerSettings {
+    settings.auth.issuers.push(IssuerConfig {
         group_prefix: Some(format!("{SECOND_ISSUER}:")),
         ..trusted_issuer(SECOND_ISSUER, issuer, &["RS256"])
     });
@@ -204,6 +198,12 @@ impl Mongo {
         if let Ok(uri) = std::env::var("MONGODB_URI") {
             return Ok(Self { uri, child: None });
         }
+        Self::start_private()
+    }
+
+    /// A SecantusDB process of this test's own, even when `MONGODB_URI` names a shared server:
+    /// for tests that [`Mongo::freeze`] it.
+    pub fn start_private() -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -223,6 +223,32 @@ impl Mongo {
             std::thread::sleep(Duration::from_millis(50));
         }
         bail!("secantusd-py did not listen on port {port}")
+    }
+
+    /// Freezes the server process (SIGSTOP): connections stay open and requests queue in its
+    /// sockets unanswered, as with a stalled disk or a paused VM, until [`Mongo::thaw`].
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Resumes a frozen server (SIGCONT); it then works through what queued meanwhile.
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let child = self
+            .child
+            .as_ref()
+            .context("only a server of the test's own (Mongo::start_private) can be signalled")?;
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .context("cannot run kill")?;
+        if !status.success() {
+            bail!("kill {signal} {} failed: {status}", child.id());
+        }
+        Ok(())
     }
 }
 

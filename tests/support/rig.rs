@@ -60,7 +60,11 @@ fn split_mongo_uri(uri: &str) -> anyhow::Result<(SocketAddr, String)> {
 
 impl Rig {
     pub async fn start() -> anyhow::Result<Self> {
-        let mongo = Mongo::start()?;
+        Self::start_on(Mongo::start()?).await
+    }
+
+    /// A rig on `mongo` (e.g. a [`Mongo::start_private`] server a test freezes).
+    pub async fn start_on(mongo: Mongo) -> anyhow::Result<Self> {
         let (kong, upstream) = start_kong().await?;
         let idp = gatekey_dev_idp::start(DevIdpConfig::default()).await?;
         let kong_admin: SocketAddr = kong
@@ -499,7 +503,7 @@ pub fn gatekey_binary() -> anyhow::Result<PathBuf> {
                     "build",
                     "--quiet",
                     "-p",
-                    "gatekey-server",
+                    "gatekey",
                     "-p",
                     "gatekey-kong-sim",
                     "-p",

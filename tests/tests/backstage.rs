@@ -27,7 +27,7 @@ use gatekey_catalog::{CatalogSource, SkipReason};
 use gatekey_e2e::{GATEWAY_URL, Mongo, start_kong, unique_database};
 use gatekey_kong_sim::echo_upstream;
 use gatekey_server::config::{
-    CatalogSettings, GroupsClaimSettings, IssuerSettings, LogFormat, ProxySecretSettings, Settings,
+    CatalogSettings, GroupsClaim, IssuerConfig, LogFormat, ProxySecretSettings, Settings,
 };
 use gatekey_server::startup::Application;
 use reqwest::{Method, StatusCode};
@@ -391,14 +391,14 @@ impl Gatekey {
     }
 }
 
-fn backstage_issuer(name: &str, port: u16) -> IssuerSettings {
-    IssuerSettings {
+fn backstage_issuer(name: &str, port: u16) -> IssuerConfig {
+    IssuerConfig {
         name: name.to_owned(),
         issuer: format!("http://127.0.0.1:{port}/api/auth"),
         audiences: vec!["backstage".to_owned()],
         algorithms: vec!["ES256".to_owned()],
         subject_claim: "sub".to_owned(),
-        groups_claims: vec![GroupsClaimSettings {
+        groups_claims: vec![GroupsClaim {
             path: "ent".to_owned(),
             prefix: None,
         }],
@@ -408,7 +408,7 @@ fn backstage_issuer(name: &str, port: u16) -> IssuerSettings {
         // Three backends, three issuers: each one's groups are told apart.
         group_prefix: Some(format!("{name}:")),
         requires_proxy_secret: true,
-        required_claims: std::collections::BTreeMap::new(),
+        required_claims: Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@ use futures::StreamExt as _;
 use gatekey_auth::IssuerPreset;
 use gatekey_dev_idp::TokenSpec;
 use gatekey_e2e::{AUDIENCE, Stack, metric_sample};
-use gatekey_server::config::{AcceptedValues, ClaimValue, Settings};
+use gatekey_server::config::{RequiredClaim, Settings};
 use mongodb::bson::{Document, doc};
 use reqwest::header::WWW_AUTHENTICATE;
 use reqwest::{Method, StatusCode};
@@ -89,10 +89,10 @@ impl<'a> Job<'a> {
 fn github_actions(settings: &mut Settings) {
     let issuer = &mut settings.auth.issuers[0];
     issuer.preset = Some(IssuerPreset::GithubActions);
-    issuer.required_claims.insert(
-        "repository_owner_id".to_owned(),
-        AcceptedValues::AnyOf(vec![ClaimValue::Text(OWNER_ID.to_owned())]),
-    );
+    issuer.required_claims.push(RequiredClaim {
+        path: "repository_owner_id".to_owned(),
+        accepted: vec![OWNER_ID.to_owned()],
+    });
 }
 
 async fn mint(stack: &Stack, token: &str, api: &str, scope: &str) -> (StatusCode, Value) {

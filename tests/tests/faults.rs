@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use gatekey_e2e::Mongo;
 use gatekey_e2e::fault_proxy::Mode;
 use gatekey_e2e::rig::{Reply, Rig, eventually};
 use gatekey_kong_sim::Fault;
@@ -447,4 +448,146 @@ async fn a_client_that_gives_up_mid_mint_leaves_nothing_usable_and_its_retry_min
         .expect("retry");
     assert_minted_and_usable(&rig, &gatekey.url, &retry).await;
     gatekey.stop().await;
+}
+
+/// Mints for `subject` until the live-credential cap refuses; how many were minted.
+async fn mint_until_the_cap(rig: &Rig, gatekey: &str, subject: &str) -> usize {
+    let token = rig.token(subject, &["payments-team"]);
+    let mut minted = 0;
+    loop {
+        let reply = rig
+            .mint(gatekey, &token, &body(), None)
+            .await
+            .expect("mint");
+        if reply.status != StatusCode::CREATED {
+            assert_eq!(
+                reply.status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{}",
+                reply.body
+            );
+            assert_eq!(reply.body["code"], "too_many_live_credentials");
+            return minted;
+        }
+        minted += 1;
+    }
+}
+
+/// MongoDB frozen (SIGSTOP) while 8 callers mint, for longer than a mint's deadline: the
+/// activations of the mints in flight queue in the frozen server and land when it resumes, after
+/// the mints have given up. Whatever the order in which the queued writes and the rollbacks land,
+/// every record ends `failed`, `active` with its consumer in Kong, or withdrawn (`revoked`, its
+/// caller gone before the key was ready); none is `active` without a consumer; and a failed
+/// record does not count against its caller's live-credential cap.
+#[tokio::test]
+async fn a_frozen_mongodb_never_leaves_an_active_record_without_its_consumer() {
+    const CALLERS: usize = 8;
+    const CAP: u32 = 30;
+    let rig = Rig::start_on(Mongo::start_private().expect("private mongo"))
+        .await
+        .expect("rig");
+    let mut settings = rig.settings();
+    settings.limits.live_credentials_per_subject_and_api = CAP;
+    settings.limits.mints_per_subject_per_minute = 10_000;
+    let gatekey = rig.serve(&settings).await.expect("gatekey");
+    let subjects: Vec<String> = (0..CALLERS)
+        .map(|n| format!("user:default/minter-{n}"))
+        .collect();
+    let thawed = std::sync::atomic::AtomicBool::new(false);
+    let callers = subjects.iter().map(|subject| {
+        let (rig, url, thawed) = (&rig, gatekey.url.clone(), &thawed);
+        let token = rig.token(subject, &["payments-team"]);
+        async move {
+            let mut statuses = Vec::new();
+            while !thawed.load(std::sync::atomic::Ordering::SeqCst) {
+                let reply = rig.mint(&url, &token, &body(), None).await.expect("mint");
+                statuses.push(reply.status);
+            }
+            statuses
+        }
+    });
+    // The request timeout (and so a mint's deadline) is 3 s; the freeze outlasts it.
+    let freeze = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        rig.mongo.freeze().expect("SIGSTOP");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        rig.mongo.thaw().expect("SIGCONT");
+        thawed.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let (statuses, ()) = tokio::join!(futures::future::join_all(callers), freeze);
+    let thawed_at = std::time::Instant::now();
+    let statuses: Vec<StatusCode> = statuses.into_iter().flatten().collect();
+    assert!(
+        statuses.contains(&StatusCode::CREATED),
+        "nothing was minted before the freeze: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "the freeze caught no mint in flight: {statuses:?}"
+    );
+
+    // Once the rollbacks and the reconciler are done, no record is left in between.
+    assert!(
+        eventually(RECONCILE_WITHIN, || async {
+            rig.records(&gatekey.url)
+                .await
+                .is_ok_and(|records| records.iter().all(|r| r["state"] != "pending"))
+        })
+        .await,
+        "pending records remain: {:?}",
+        rig.records(&gatekey.url).await
+    );
+    let records = rig.records(&gatekey.url).await.expect("records");
+    let consumers: Vec<String> = rig
+        .consumers()
+        .await
+        .expect("consumers")
+        .iter()
+        .filter_map(|c| c["custom_id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        records.iter().any(|r| r["state"] == "failed"),
+        "{records:?}"
+    );
+    for record in &records {
+        let id = record["id"].as_str().expect("id");
+        match record["state"].as_str() {
+            Some("failed") => {}
+            // Activated after its request had given up: nobody got the key, so it was withdrawn.
+            Some("revoked") => assert_eq!(record["revoked_by"], "gatekey:undelivered"),
+            Some("active") => assert!(
+                consumers.iter().any(|c| c == id),
+                "record {id} is active but Kong has no consumer for it"
+            ),
+            other => panic!("record {id} ended {other:?}: {record}"),
+        }
+    }
+
+    // And Kong holds no consumer without a live record.
+    assert!(
+        eventually(RECONCILE_WITHIN, || async {
+            rig.assert_every_consumer_has_a_live_record(&gatekey.url)
+                .await
+                .is_ok()
+        })
+        .await,
+        "{:?}",
+        rig.assert_every_consumer_has_a_live_record(&gatekey.url)
+            .await
+    );
+
+    // Each caller can still mint exactly up to the cap: its failed mints hold no slot. A slot
+    // counted for a request that timed out before its mint wrote a record (the counter update was
+    // queued in the frozen server) is given back once no record can come any more: two mint
+    // deadlines after it was counted, so the check waits that long after the thaw.
+    let record_deadline = settings.request_timeout() * 2;
+    tokio::time::sleep(record_deadline.saturating_sub(thawed_at.elapsed())).await;
+    for subject in &subjects {
+        let active = records
+            .iter()
+            .filter(|r| r["subject"] == subject.as_str() && r["state"] == "active")
+            .count();
+        let minted = mint_until_the_cap(&rig, &gatekey.url, subject).await;
+        assert_eq!(active + minted, CAP as usize, "{subject}: {active} active");
+    }
 }

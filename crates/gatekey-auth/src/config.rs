@@ -1,11 +1,15 @@
 //! Trusted issuers and verification limits, validated once at startup so a bad setting fails with
 //! a readable list of every problem rather than with refused tokens later.
+//!
+//! [`IssuerConfig`] is also the `[[auth.issuers]]` table of Gatekey's configuration file,
+//! deserialized as is: one definition of an issuer's settings, no copy in the server.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use openidconnect::{IssuerUrl, JsonWebTokenType, NormalizedJsonWebTokenType};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::presets::IssuerPreset;
 
@@ -18,12 +22,14 @@ pub const SUPPORTED_ALGORITHMS: [&str; 9] = [
 ];
 
 /// A claim holding groups, and the prefix added to each of its values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupsClaim {
     /// Dot path into the claims, e.g. `groups` or `realm_access.roles`. The value may be a string
     /// or an array of strings; anything else contributes no group.
     pub path: String,
     /// Prepended to every value, e.g. `ci:repo:`.
+    #[serde(default)]
     pub prefix: Option<String>,
 }
 
@@ -42,7 +48,8 @@ pub struct RequiredClaim {
 }
 
 /// One trusted issuer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
     /// Label for logs, `/v1/me` and readiness reports.
     pub name: String,
@@ -53,21 +60,97 @@ pub struct IssuerConfig {
     /// Pinned signing algorithms, from [`SUPPORTED_ALGORITHMS`].
     pub algorithms: Vec<String>,
     /// Dot path of the subject claim; `sub` by default.
+    #[serde(default = "default_subject_claim")]
     pub subject_claim: String,
     /// Where the caller's groups are.
+    #[serde(default)]
     pub groups_claims: Vec<GroupsClaim>,
     /// A CI system's claim mapping, adding its groups to those of `groups_claims`. A preset of a
     /// public CI platform needs [`IssuerConfig::required_claims`].
+    #[serde(default)]
     pub preset: Option<IssuerPreset>,
-    /// Claims a token must carry, with accepted values, before anything else is read from it.
+    /// Claims a token must carry, with accepted values, before anything else is read from it. In
+    /// the configuration file a table of dot paths to one value or a list of values, strings or
+    /// integers, e.g. `{ repository_owner_id = ["1234567"] }`.
+    #[serde(
+        default,
+        deserialize_with = "required_claims_from_table",
+        serialize_with = "required_claims_to_table"
+    )]
     pub required_claims: Vec<RequiredClaim>,
     /// JOSE `typ` values accepted besides `JWT` (e.g. `vnd.backstage.user`); compared after
     /// normalization (lowercase, `application/` prefix added when there is no `/`).
+    #[serde(default)]
     pub allowed_jose_types: Vec<String>,
     /// Prepended to every group this issuer yields (claims, userinfo and preset groups), e.g.
     /// `idp:`, so equal group names from two issuers never match each other's grants. Required
     /// when more than one issuer is trusted (see [`group_prefix_problems`]).
+    #[serde(default)]
     pub group_prefix: Option<String>,
+    /// When none of `groups_claims` is in the token, read them from the issuer's userinfo
+    /// endpoint with the caller's token (cached until the token expires). For Backstage, whose
+    /// user tokens omit `ent` by default.
+    #[serde(default)]
+    pub groups_from_userinfo: bool,
+    /// Tokens of this issuer are accepted only with the Backstage proxy's secret (checked by the
+    /// server): for Backstage user tokens, which Backstage hands to every plugin and proxy target.
+    #[serde(default)]
+    pub requires_proxy_secret: bool,
+}
+
+fn default_subject_claim() -> String {
+    "sub".to_owned()
+}
+
+/// What a required claim may hold in the configuration file: one value or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AcceptedValues {
+    One(ClaimValue),
+    AnyOf(Vec<ClaimValue>),
+}
+
+/// A value a claim is compared with. An integer stands for its decimal text, which is also how a
+/// numeric claim in a token is compared.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ClaimValue {
+    Text(String),
+    Integer(i64),
+}
+
+impl ClaimValue {
+    fn into_text(self) -> String {
+        match self {
+            Self::Text(text) => text,
+            Self::Integer(number) => number.to_string(),
+        }
+    }
+}
+
+fn required_claims_from_table<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<RequiredClaim>, D::Error> {
+    let table = BTreeMap::<String, AcceptedValues>::deserialize(deserializer)?;
+    Ok(table
+        .into_iter()
+        .map(|(path, accepted)| RequiredClaim {
+            path,
+            accepted: match accepted {
+                AcceptedValues::One(value) => vec![value.into_text()],
+                AcceptedValues::AnyOf(values) => {
+                    values.into_iter().map(ClaimValue::into_text).collect()
+                }
+            },
+        })
+        .collect())
+}
+
+fn required_claims_to_table<S: Serializer>(
+    claims: &[RequiredClaim],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(claims.iter().map(|claim| (&claim.path, &claim.accepted)))
 }
 
 impl IssuerConfig {
@@ -133,12 +216,14 @@ impl Default for IssuerConfig {
             issuer: String::new(),
             audiences: Vec::new(),
             algorithms: vec!["RS256".to_owned()],
-            subject_claim: "sub".to_owned(),
+            subject_claim: default_subject_claim(),
             groups_claims: Vec::new(),
             preset: None,
             required_claims: Vec::new(),
             allowed_jose_types: Vec::new(),
             group_prefix: None,
+            groups_from_userinfo: false,
+            requires_proxy_secret: false,
         }
     }
 }

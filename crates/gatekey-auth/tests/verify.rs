@@ -585,6 +585,8 @@ fn configuration_errors_are_readable() {
         required_claims: Vec::new(),
         allowed_jose_types: Vec::new(),
         group_prefix: None,
+        groups_from_userinfo: false,
+        requires_proxy_secret: false,
     };
     let duplicate = IssuerConfig {
         name: "bad".to_owned(),

@@ -1,5 +1,5 @@
 //! The floor of a mint: the Kong Admin API calls and MongoDB writes Gatekey's mint performs
-//! (`crates/gatekey-server/src/issuing.rs`), issued directly, in the same order and with the same
+//! (`crates/gatekey-app/src/mint.rs`), issued directly, in the same order and with the same
 //! concurrency, documents of the same shape and the same write concern (`majority`, journaled):
 //!
 //! 1. insert the `granted` audit event;

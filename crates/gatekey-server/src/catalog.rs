@@ -9,9 +9,10 @@
 //! from the file only.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use gatekey_catalog::{
     BINDING_TAG_PREFIX, BoundService, CatalogError, CatalogSnapshot, CatalogSource, ServiceBindings,
 };
@@ -21,11 +22,12 @@ use gatekey_kong::{KongClient, KongError, ListQuery, Plugin, Route, Service};
 /// Kong's largest page: bindings are read in as few calls as possible.
 const KONG_PAGE_SIZE: u32 = 1000;
 
-/// The current policy; cheap to read from every request.
+/// The current policy; cheap to read from every request (one atomic load, no lock), swapped
+/// whole by the catalog refresh.
 #[derive(Debug)]
 pub struct PolicyHolder {
     file: Arc<Policy>,
-    current: RwLock<Arc<Policy>>,
+    current: ArcSwap<Policy>,
 }
 
 impl PolicyHolder {
@@ -33,21 +35,21 @@ impl PolicyHolder {
     pub fn new(file: Policy) -> Self {
         let file = Arc::new(file);
         Self {
-            current: RwLock::new(Arc::clone(&file)),
+            current: ArcSwap::new(Arc::clone(&file)),
             file,
         }
     }
 
     /// The policy to decide one request with. Hold on to it for the whole request.
     pub fn current(&self) -> Arc<Policy> {
-        Arc::clone(&self.current.read().expect("policy lock"))
+        self.current.load_full()
     }
 
     /// Replaces the catalog part with `snapshot`. The entries were validated one by one, so this
     /// only fails on a bug; the previous policy then stays.
     pub fn apply_catalog(&self, snapshot: &CatalogSnapshot) -> Result<(), PolicyError> {
         let merged = merge(&self.file, snapshot)?;
-        *self.current.write().expect("policy lock") = Arc::new(merged);
+        self.current.store(Arc::new(merged));
         Ok(())
     }
 }

@@ -7,7 +7,6 @@
 //! proxy secrets) come only from the environment or from a file named in the configuration, never
 //! from the TOML file itself, and every type holding one prints it redacted in `Debug`.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +17,9 @@ use gatekey_core::gateway::{GatewayAllowList, GatewayUrlError};
 use gatekey_core::policy::GroupPrefixes;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
+
+pub use gatekey_app::{AuditSettings, LimitSettings};
+pub use gatekey_auth::{GroupsClaim, IssuerConfig, RequiredClaim};
 
 /// Everything the service needs to start.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -62,29 +64,6 @@ pub struct HttpSettings {
     pub header_limit_bytes: usize,
 }
 
-/// Per-caller limits on minting, exact across replicas through atomic counters in MongoDB.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitSettings {
-    /// Mints one caller (issuer and subject) may start per rolling minute (all APIs); more get
-    /// 429.
-    pub mints_per_subject_per_minute: u32,
-    /// Live (`pending` or `active`, not expired) credentials one caller may hold per API.
-    pub live_credentials_per_subject_and_api: u32,
-    /// How long an `Idempotency-Key` stays bound to its issuance.
-    pub idempotency_key_ttl_seconds: u64,
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        Self {
-            mints_per_subject_per_minute: 30,
-            live_credentials_per_subject_and_api: 10,
-            idempotency_key_ttl_seconds: 24 * 3600,
-        }
-    }
-}
-
 /// Largest accepted value of either mint limit: a caller's counter document holds one entry per
 /// counted mint, and must stay far below MongoDB's 16 MiB document limit.
 const MAX_MINT_LIMIT: u32 = 10_000;
@@ -96,31 +75,6 @@ const REMOVED_SETTINGS: &[(&str, &str)] = &[(
     "the limits are exact across replicas now (atomic counters in MongoDB), so there is no \
      per-replica count cache to tune; delete the setting",
 )];
-
-/// How many denials reach the audit trail one by one. Beyond these budgets, denials are counted
-/// in summary events (one per kind and window), so callers who verify but hold no grant cannot
-/// flood the audit collection; the budgets are per replica, the summaries shared.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditSettings {
-    /// Length of a counting window; windows start at multiples of it since the Unix epoch, so
-    /// every replica agrees on them.
-    pub deny_window_seconds: u64,
-    /// Denials of one caller (issuer and subject) written one by one per window and replica.
-    pub denials_per_caller: u32,
-    /// Denials of all callers of one issuer written one by one per window and replica.
-    pub denials_per_issuer: u32,
-}
-
-impl Default for AuditSettings {
-    fn default() -> Self {
-        Self {
-            deny_window_seconds: 60,
-            denials_per_caller: 10,
-            denials_per_issuer: 1000,
-        }
-    }
-}
 
 /// The reaper and reconciler (one leader across replicas, elected through a MongoDB lease).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -274,7 +228,8 @@ pub struct AuthSettings {
     /// (default 3600).
     #[serde(default = "default_jwks_max_age")]
     pub jwks_max_age_seconds: u64,
-    pub issuers: Vec<IssuerSettings>,
+    /// The trusted issuers, in `gatekey-auth`'s own settings type.
+    pub issuers: Vec<IssuerConfig>,
     /// The secret the Backstage proxy adds to every request it forwards; tokens of issuers with
     /// `requires_proxy_secret` are accepted only with it.
     #[serde(default)]
@@ -319,76 +274,6 @@ impl AuthSettings {
                 .iter()
                 .filter_map(|issuer| issuer.group_prefix.clone()),
         )
-    }
-}
-
-/// One trusted token issuer and how its claims map to a subject and groups.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssuerSettings {
-    pub name: String,
-    /// Exact `iss` value; discovery is fetched from `<issuer>/.well-known/openid-configuration`.
-    pub issuer: String,
-    pub audiences: Vec<String>,
-    pub algorithms: Vec<String>,
-    #[serde(default = "default_subject_claim")]
-    pub subject_claim: String,
-    #[serde(default)]
-    pub groups_claims: Vec<GroupsClaimSettings>,
-    /// A CI system's claim mapping (`github-actions`, `gitlab-ci`), added to `groups_claims`.
-    /// Needs `required_claims`: a public CI platform issues tokens to everybody's repositories.
-    #[serde(default)]
-    pub preset: Option<gatekey_auth::IssuerPreset>,
-    /// Claims every token of this issuer must carry, by dot path, with the accepted value or
-    /// values, e.g. `{ repository_owner_id = ["1234567"] }`; other tokens get 401.
-    #[serde(default)]
-    pub required_claims: BTreeMap<String, AcceptedValues>,
-    /// Extra JOSE `typ` values to accept, e.g. `vnd.backstage.user`.
-    #[serde(default)]
-    pub allowed_jose_types: Vec<String>,
-    /// Prepended to every group this issuer's callers hold, e.g. `idp:`; the policy grants
-    /// `idp:orders-team`. Required, distinct and non-overlapping when several issuers are trusted.
-    #[serde(default)]
-    pub group_prefix: Option<String>,
-    /// When none of `groups_claims` is in the token, read them from the issuer's userinfo
-    /// endpoint with the caller's token (cached until the token expires). For Backstage, whose
-    /// user tokens omit `ent` by default.
-    #[serde(default)]
-    pub groups_from_userinfo: bool,
-    /// Tokens of this issuer are accepted only with the proxy secret (`auth.proxy_secret`): for
-    /// Backstage user tokens, which Backstage hands to every plugin and proxy target.
-    #[serde(default)]
-    pub requires_proxy_secret: bool,
-}
-
-/// What a required claim may hold: one value or a list of them.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum AcceptedValues {
-    One(ClaimValue),
-    AnyOf(Vec<ClaimValue>),
-}
-
-/// A value a claim is compared with. An integer stands for its decimal text, which is also how a
-/// numeric claim in a token is compared.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum ClaimValue {
-    Text(String),
-    Integer(i64),
-}
-
-impl AcceptedValues {
-    /// The accepted values as the claim's text.
-    pub fn texts(&self) -> Vec<String> {
-        let text = |value: &ClaimValue| match value {
-            ClaimValue::Text(text) => text.clone(),
-            ClaimValue::Integer(number) => number.to_string(),
-        };
-        match self {
-            Self::One(value) => vec![text(value)],
-            Self::AnyOf(values) => values.iter().map(text).collect(),
-        }
     }
 }
 
@@ -439,22 +324,8 @@ fn default_catalog_timeout() -> u64 {
     10
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupsClaimSettings {
-    /// Dot path into the claims, e.g. `groups` or `realm_access.roles`.
-    pub path: String,
-    /// Prefix added to every value, e.g. `ci:repo:`.
-    #[serde(default)]
-    pub prefix: Option<String>,
-}
-
 fn default_jwks_max_age() -> u64 {
     3600
-}
-
-fn default_subject_claim() -> String {
-    "sub".to_owned()
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -832,8 +703,10 @@ impl Settings {
                     .to_owned(),
             );
         }
-        // A mint runs at most one request timeout (then it rolls itself back); resolving its
-        // record earlier would race it.
+        // A mint has one deadline, the request timeout, for its record, its Kong side and its
+        // activation together (`gatekey_app::mint`); resolving its `pending` record earlier would
+        // fail a mint that can still succeed. (Its rollback may run one deadline longer, but a
+        // rollback and the reconciler both only move the record to `failed`.)
         if r.pending_timeout_seconds <= self.http.request_timeout_seconds {
             problems.push(
                 "reconciler.pending_timeout_seconds must exceed http.request_timeout_seconds, \
@@ -1116,7 +989,7 @@ algorithms = ["RS256"]
             let required: Vec<(String, Vec<String>)> = settings.auth.issuers[0]
                 .required_claims
                 .iter()
-                .map(|(path, accepted)| (path.clone(), accepted.texts()))
+                .map(|claim| (claim.path.clone(), claim.accepted.clone()))
                 .collect();
             assert_eq!(
                 required,

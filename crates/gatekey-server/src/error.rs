@@ -1,7 +1,7 @@
 //! The one place where errors become HTTP responses: RFC 9457 `application/problem+json`.
 //!
-//! Handlers and services return [`ApiError`]; adapter errors convert into it, and `IntoResponse`
-//! renders status, a stable `code`, and a detail that is safe to show. Internal causes are logged
+//! Services (`gatekey-app`) return their own typed errors and handlers return [`ApiError`], which
+//! wraps them; `IntoResponse` renders status, a stable `code`, and a detail that is safe to show. Internal causes are logged
 //! here (never secrets: adapter errors do not carry keys or tokens) and not sent to the caller.
 //!
 //! 400 versus 422: a request the OpenAPI document alone shows to be wrong (not JSON, wrong types,
@@ -13,10 +13,11 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gatekey_app::idempotency::{IdempotencyError, InvalidIdempotencyKey, MAX_KEY_CHARS};
+use gatekey_app::limits::LimitError;
+use gatekey_app::{MintError, RevokeError};
 use gatekey_auth::AuthError;
-use gatekey_core::issuance::FailureCode;
 use gatekey_core::policy::{Denial, DenyReason};
-use gatekey_kong::KongError;
 use gatekey_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,7 +38,8 @@ pub struct Problem {
     pub code: String,
 }
 
-/// Every way a request can fail.
+/// Every way a request can fail: the edge's own refusals, and the services' errors, each mapped
+/// here and nowhere else.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("no bearer token")]
@@ -59,62 +61,178 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
-    #[error("conflict: {detail}")]
-    Conflict { detail: String },
     #[error("request headers too large")]
     HeadersTooLarge,
-    /// A per-subject limit was reached; `retry_after_seconds` says when it frees up.
-    #[error("limit reached: {detail}")]
-    LimitReached {
-        code: &'static str,
-        detail: String,
-        retry_after_seconds: u64,
-    },
-    /// The `Idempotency-Key` was used before with another request.
-    #[error("idempotency key reused with a different request")]
-    IdempotencyKeyReused,
-    /// The request that first used the `Idempotency-Key` is still being processed.
-    #[error("idempotency key in use by a request still in progress")]
-    IdempotencyKeyInProgress,
-    /// The `Idempotency-Key` already produced this credential; its key was shown once.
-    #[error("credential {id} was already issued for this idempotency key")]
-    AlreadyIssued {
-        id: gatekey_core::issuance::IssuanceId,
-    },
-    #[error("Kong Admin API failed: {0}")]
-    Kong(#[from] KongError),
+    #[error("mint failed: {0}")]
+    Mint(#[from] MintError),
+    #[error("revoke failed: {0}")]
+    Revoke(#[from] RevokeError),
+    /// A read (credential, listing, audit trail) failed.
     #[error("MongoDB failed: {0}")]
     Store(#[from] StoreError),
+    /// The request ran past `http.request_timeout_seconds`.
     #[error("request timed out")]
     Timeout,
-    /// The client disconnected before its credential was ready; nobody receives this answer.
-    #[error("the client disconnected before the credential was ready")]
-    ClientGone,
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("the handler panicked")]
+    Panicked,
+}
+
+/// Status, code, title and detail of an answer.
+type Parts = (StatusCode, &'static str, &'static str, String);
+
+fn timeout_parts() -> Parts {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "timeout",
+        "Request timed out",
+        "the request took too long; try again".to_owned(),
+    )
+}
+
+fn internal_parts() -> Parts {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal error",
+        "an unexpected error occurred".to_owned(),
+    )
+}
+
+fn kong_failed_parts() -> Parts {
+    (
+        StatusCode::BAD_GATEWAY,
+        "kong_unavailable",
+        "Gateway error",
+        "the Kong Admin API failed; nothing was issued".to_owned(),
+    )
+}
+
+fn denial_parts(denial: &Denial) -> Parts {
+    let status = match denial.reason {
+        DenyReason::UnknownApi | DenyReason::NotOwner => StatusCode::NOT_FOUND,
+        // The document says `scopes` has at least one item: outside the contract.
+        DenyReason::NoScopesRequested => StatusCode::BAD_REQUEST,
+        // Within the contract, but not what this API's policy allows.
+        DenyReason::UnknownScope | DenyReason::TtlAboveMax | DenyReason::TtlBelowMin => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        DenyReason::ScopeNotAllowed | DenyReason::NotAdmin => StatusCode::FORBIDDEN,
+    };
+    // A credential of someone else looks exactly like one that does not exist.
+    if denial.reason == DenyReason::NotOwner {
+        return (
+            status,
+            "not_found",
+            "Not found",
+            "no such credential".to_owned(),
+        );
+    }
+    (
+        status,
+        denial.reason.as_str(),
+        "Request denied",
+        denial.detail.clone(),
+    )
+}
+
+fn store_parts(err: &StoreError) -> Parts {
+    match err {
+        StoreError::InvalidCursor(_) | StoreError::InvalidLimit { .. } => (
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "Bad request",
+            "the page cursor or limit is not valid".to_owned(),
+        ),
+        StoreError::NotFound { .. } => (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            "no such credential".to_owned(),
+        ),
+        StoreError::InvalidTransition { from, to } => (
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+            format!(
+                "the credential is {} and cannot become {}",
+                from.as_str(),
+                to.as_str()
+            ),
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "Storage unavailable",
+            "the credential store is unavailable; try again shortly".to_owned(),
+        ),
+    }
+}
+
+fn mint_parts(err: &MintError) -> Parts {
+    match err {
+        MintError::Denied(denial) => denial_parts(denial),
+        MintError::InvalidIdempotencyKey(InvalidIdempotencyKey::Malformed) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Bad request",
+            format!("Idempotency-Key must be 1 to {MAX_KEY_CHARS} visible ASCII characters"),
+        ),
+        MintError::Idempotency(IdempotencyError::Reused) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request; use a new key".to_owned(),
+        ),
+        MintError::Idempotency(IdempotencyError::InProgress) => (
+            StatusCode::CONFLICT,
+            "idempotency_key_in_progress",
+            "Request in progress",
+            "the first request with this Idempotency-Key is still being processed; retry shortly"
+                .to_owned(),
+        ),
+        MintError::Idempotency(IdempotencyError::AlreadyIssued { id }) => (
+            StatusCode::CONFLICT,
+            "already_issued",
+            "Already issued",
+            format!(
+                "credential {id} was already issued for this Idempotency-Key; its key was shown \
+                 once and cannot be shown again. If the key was lost, revoke the credential and \
+                 mint a new one"
+            ),
+        ),
+        MintError::Limit(LimitError::Reached(reached)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            reached.limit.code(),
+            "Limit reached",
+            reached.detail.clone(),
+        ),
+        MintError::Idempotency(IdempotencyError::Store(err))
+        | MintError::Limit(LimitError::Store(err))
+        | MintError::Store(err) => store_parts(err),
+        MintError::Kong(_) => kong_failed_parts(),
+        MintError::Timeout | MintError::ClientGone => timeout_parts(),
+        MintError::GrantedApiMissing(_)
+        | MintError::InvalidIdempotencyKey(InvalidIdempotencyKey::Canonical(_))
+        | MintError::NoRandomness(_)
+        | MintError::TaskEnded => internal_parts(),
+    }
+}
+
+fn revoke_parts(err: &RevokeError) -> Parts {
+    match err {
+        RevokeError::NotActive { id, state } => (
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+            format!("credential {id} is {state} and cannot be revoked"),
+        ),
+        RevokeError::Kong(_) => kong_failed_parts(),
+        RevokeError::Store(err) => store_parts(err),
+    }
 }
 
 impl ApiError {
-    /// The code a failed mint records for this error: stable, and free of the internals the
-    /// error itself carries (hosts, ports, URLs, driver messages).
-    pub fn failure_code(&self) -> FailureCode {
-        match self {
-            Self::Kong(KongError::Timeout | KongError::Transport(_)) => {
-                FailureCode::KongUnavailable
-            }
-            Self::Kong(_) => FailureCode::KongRefused,
-            Self::Store(_) => FailureCode::StorageUnavailable,
-            Self::Timeout => FailureCode::Timeout,
-            Self::ClientGone => FailureCode::ClientGone,
-            _ => FailureCode::Internal,
-        }
-    }
-
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one arm per error: the whole HTTP mapping stays in one place"
-    )]
-    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+    fn parts(&self) -> Parts {
         match self {
             Self::MissingToken => (
                 StatusCode::UNAUTHORIZED,
@@ -144,33 +262,7 @@ impl ApiError {
                      (the {header} header it adds is missing or not accepted)"
                 ),
             ),
-            Self::Denied(denial) => {
-                let status = match denial.reason {
-                    DenyReason::UnknownApi | DenyReason::NotOwner => StatusCode::NOT_FOUND,
-                    // The document says `scopes` has at least one item: outside the contract.
-                    DenyReason::NoScopesRequested => StatusCode::BAD_REQUEST,
-                    // Within the contract, but not what this API's policy allows.
-                    DenyReason::UnknownScope
-                    | DenyReason::TtlAboveMax
-                    | DenyReason::TtlBelowMin => StatusCode::UNPROCESSABLE_ENTITY,
-                    DenyReason::ScopeNotAllowed | DenyReason::NotAdmin => StatusCode::FORBIDDEN,
-                };
-                // A credential of someone else looks exactly like one that does not exist.
-                if denial.reason == DenyReason::NotOwner {
-                    return (
-                        status,
-                        "not_found",
-                        "Not found",
-                        "no such credential".to_owned(),
-                    );
-                }
-                (
-                    status,
-                    denial.reason.as_str(),
-                    "Request denied",
-                    denial.detail.clone(),
-                )
-            }
+            Self::Denied(denial) => denial_parts(denial),
             Self::NotFound { what } => (
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -192,91 +284,17 @@ impl ApiError {
                 "Unsupported media type",
                 "send Content-Type: application/json".to_owned(),
             ),
-            Self::Conflict { detail } => {
-                (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone())
-            }
             Self::HeadersTooLarge => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "headers_too_large",
                 "Request headers too large",
                 "the request headers exceed the configured limit".to_owned(),
             ),
-            Self::LimitReached { code, detail, .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                code,
-                "Limit reached",
-                detail.clone(),
-            ),
-            Self::IdempotencyKeyReused => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "Idempotency key reused",
-                "this Idempotency-Key was used with a different request; use a new key".to_owned(),
-            ),
-            Self::IdempotencyKeyInProgress => (
-                StatusCode::CONFLICT,
-                "idempotency_key_in_progress",
-                "Request in progress",
-                "the first request with this Idempotency-Key is still being processed; retry \
-                 shortly"
-                    .to_owned(),
-            ),
-            Self::AlreadyIssued { id } => (
-                StatusCode::CONFLICT,
-                "already_issued",
-                "Already issued",
-                format!(
-                    "credential {id} was already issued for this Idempotency-Key; its key was \
-                     shown once and cannot be shown again. If the key was lost, revoke the \
-                     credential and mint a new one"
-                ),
-            ),
-            Self::Kong(_) => (
-                StatusCode::BAD_GATEWAY,
-                "kong_unavailable",
-                "Gateway error",
-                "the Kong Admin API failed; nothing was issued".to_owned(),
-            ),
-            Self::Store(StoreError::InvalidCursor(_) | StoreError::InvalidLimit { .. }) => (
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "Bad request",
-                "the page cursor or limit is not valid".to_owned(),
-            ),
-            Self::Store(StoreError::NotFound { .. }) => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "Not found",
-                "no such credential".to_owned(),
-            ),
-            Self::Store(StoreError::InvalidTransition { from, to }) => (
-                StatusCode::CONFLICT,
-                "conflict",
-                "Conflict",
-                format!(
-                    "the credential is {} and cannot become {}",
-                    from.as_str(),
-                    to.as_str()
-                ),
-            ),
-            Self::Store(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "Storage unavailable",
-                "the credential store is unavailable; try again shortly".to_owned(),
-            ),
-            Self::Timeout | Self::ClientGone => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                "Request timed out",
-                "the request took too long; try again".to_owned(),
-            ),
-            Self::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                "an unexpected error occurred".to_owned(),
-            ),
+            Self::Mint(err) => mint_parts(err),
+            Self::Revoke(err) => revoke_parts(err),
+            Self::Store(err) => store_parts(err),
+            Self::Timeout => timeout_parts(),
+            Self::Panicked => internal_parts(),
         }
     }
 }
@@ -303,16 +321,14 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match &self {
-            Self::LimitReached {
-                retry_after_seconds,
-                ..
-            } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            Self::Mint(MintError::Limit(LimitError::Reached(reached))) => {
+                let retry_after = HeaderValue::from(reached.retry_after_seconds);
+                headers.insert(header::RETRY_AFTER, retry_after);
             }
-            Self::IdempotencyKeyInProgress => {
+            Self::Mint(MintError::Idempotency(IdempotencyError::InProgress)) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Self::AlreadyIssued { id } => {
+            Self::Mint(MintError::Idempotency(IdempotencyError::AlreadyIssued { id })) => {
                 if let Ok(value) = HeaderValue::from_str(&format!("/v1/credentials/{id}")) {
                     headers.insert(header::LOCATION, value);
                 }
@@ -373,51 +389,6 @@ impl From<QueryRejection> for ApiError {
         Self::BadRequest {
             code: "invalid_query",
             detail: rejection.body_text(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use gatekey_core::issuance::FailureCode;
-    use gatekey_kong::KongError;
-    use gatekey_store::StoreError;
-
-    use super::ApiError;
-
-    #[test]
-    fn failure_codes_name_the_failing_dependency_and_not_its_error() {
-        let cases = [
-            (
-                ApiError::Kong(KongError::Timeout),
-                FailureCode::KongUnavailable,
-            ),
-            (
-                ApiError::Kong(KongError::Api {
-                    status: 500,
-                    code: None,
-                    message: "An unexpected error occurred".to_owned(),
-                }),
-                FailureCode::KongRefused,
-            ),
-            (
-                ApiError::Store(StoreError::CorruptDocument {
-                    collection: "issuances",
-                    id: "x".to_owned(),
-                    detail: "mongodb://db.internal:27017".to_owned(),
-                }),
-                FailureCode::StorageUnavailable,
-            ),
-            (ApiError::Timeout, FailureCode::Timeout),
-            (ApiError::ClientGone, FailureCode::ClientGone),
-            (
-                ApiError::Internal("no randomness available".to_owned()),
-                FailureCode::Internal,
-            ),
-        ];
-        for (error, code) in cases {
-            assert_eq!(error.failure_code(), code, "{error}");
-            assert!(!code.message().contains("internal:"), "{code}");
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Request extractors whose rejections are problem+json like every other error, and the
-//! authenticated [`Caller`]: handlers that need a principal take it as an argument, so no handler
-//! can reach a protected operation without a verified token.
+//! authenticated [`Caller`] (the services' plain type, built here from a verified token):
+//! handlers that need a principal take it as an argument, so no handler can reach a protected
+//! operation without a verified token.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use gatekey_app::{Caller, RequestContext};
 use gatekey_core::Principal;
 
 use crate::error::ApiError;
@@ -41,41 +43,23 @@ pub fn check_api_id(id: &str) -> Result<(), ApiError> {
 pub struct ApiQuery<T>(pub T);
 
 /// Where a request came from, for audit events.
-#[derive(Debug, Clone, Default)]
-pub struct RequestContext {
-    pub request_id: Option<String>,
-    pub client_addr: Option<String>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let client_addr = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
-        Ok(Self {
-            request_id,
-            client_addr,
-        })
+fn request_context(parts: &Parts) -> RequestContext {
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let client_addr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    RequestContext {
+        request_id,
+        client_addr,
     }
 }
 
-/// A caller whose bearer token was verified.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: Principal,
-    /// Name of the configured issuer that vouched for the caller.
-    pub issuer_name: String,
-    pub context: RequestContext,
-}
-
+/// A handler taking a [`Caller`] runs only for a verified token.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -90,9 +74,7 @@ impl FromRequestParts<AppState> for Caller {
             .proxy_secrets
             .check(&identity.issuer_name, &parts.headers)?;
         let identity = state.userinfo.complete(token, identity).await?;
-        let context = RequestContext::from_request_parts(parts, state)
-            .await
-            .unwrap_or_default();
+        let context = request_context(parts);
         let span = tracing::Span::current();
         span.record("subject", identity.subject.as_str());
         Ok(Self {

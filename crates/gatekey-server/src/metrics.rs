@@ -3,9 +3,9 @@
 //! Adapters emit through the `metrics` facade (Kong call latency in `gatekey-kong`, MongoDB
 //! command latency in `gatekey-store`, JWKS refreshes in `gatekey-auth`), so they need no
 //! dependency on the server; this module installs the process-wide Prometheus recorder, measures
-//! HTTP requests by route template, and derives the business counters from audit events, which
-//! every decision and lifecycle step already passes through; the catalog's age and skip counts
-//! are read from the catalog source at scrape time. No label ever carries a subject, a
+//! HTTP requests by route template (the business counters are derived from audit events by
+//! `gatekey_app::audit`, which every decision and lifecycle step passes through); the catalog's
+//! age and skip counts are read from the catalog source at scrape time. No label ever carries a subject, a
 //! token or a key: labels are route templates, API ids from the policy, and machine reasons.
 
 use std::sync::OnceLock;
@@ -15,7 +15,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gatekey_core::audit::{AuditAction, AuditEvent};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -35,10 +34,14 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// in tests) share it, like they would share any global registry.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
+        let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
-            .expect("the bucket list is not empty")
-            .build_recorder();
+            .unwrap_or_else(|err| {
+                // Only an empty bucket list is refused; summaries are the fallback.
+                tracing::error!(error = %err, "latency buckets refused; recording summaries");
+                PrometheusBuilder::new()
+            });
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder is installed; /metrics will be empty");
@@ -112,41 +115,6 @@ pub fn record_http(method: String, route: String, status: u16, elapsed: Duration
         "method" => method,
         "route" => route,
         "status" => status.to_string(),
-    )
-    .increment(1);
-}
-
-/// Counts what an audit event says happened: every decision by action, decision and reason,
-/// and the outcomes of mints, revocations and reaper deletions.
-pub fn record_audit(event: &AuditEvent) {
-    let api = event.api_id.clone().unwrap_or_default();
-    match (event.action, event.reason.as_str()) {
-        (AuditAction::Mint, "issued") => {
-            metrics::counter!("gatekey_mints_total", "api" => api, "outcome" => "issued")
-                .increment(1);
-        }
-        (AuditAction::Mint, "issue_failed") => {
-            metrics::counter!("gatekey_mints_total", "api" => api, "outcome" => "failed")
-                .increment(1);
-        }
-        (AuditAction::Revoke, "revoked") => {
-            metrics::counter!("gatekey_revocations_total", "api" => api).increment(1);
-            count_decision(event);
-        }
-        (AuditAction::Expire | AuditAction::Reconcile, kind) => {
-            metrics::counter!("gatekey_reaper_deletions_total", "kind" => kind.to_owned())
-                .increment(1);
-        }
-        _ => count_decision(event),
-    }
-}
-
-fn count_decision(event: &AuditEvent) {
-    metrics::counter!(
-        "gatekey_decisions_total",
-        "action" => event.action.as_str(),
-        "decision" => event.decision.as_str(),
-        "reason" => event.reason.clone(),
     )
     .increment(1);
 }

@@ -20,7 +20,16 @@ use subtle::ConstantTimeEq as _;
 
 use crate::config::{ProxySecretSettings, Settings};
 use crate::error::ApiError;
-use crate::startup::{StartupError, read_file};
+use crate::secret_file::{FileError, read_secret_file};
+
+/// Why the proxy secrets cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxySecretError {
+    #[error("auth.proxy_secret: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    File(#[from] FileError),
+}
 
 /// Which issuers need the proxy secret, the header carrying it, and the accepted secrets.
 #[derive(Clone)]
@@ -47,7 +56,7 @@ impl std::fmt::Debug for ProxySecrets {
 impl ProxySecrets {
     /// Reads the secrets (environment values or files) for the issuers that need them. With no
     /// `auth.proxy_secret` section no issuer may need one (validation refuses that).
-    pub fn from_settings(settings: &Settings) -> Result<Self, StartupError> {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ProxySecretError> {
         let issuers: HashSet<String> = settings
             .auth
             .issuers
@@ -64,20 +73,20 @@ impl ProxySecrets {
                     issuers,
                 });
             }
-            return Err(StartupError::ProxySecret(
+            return Err(ProxySecretError::Invalid(
                 "issuers require the proxy secret but auth.proxy_secret is not configured"
                     .to_owned(),
             ));
         };
         let header = HeaderName::try_from(config.header.as_str()).map_err(|_| {
-            StartupError::ProxySecret(format!("'{}' is not a header name", config.header))
+            ProxySecretError::Invalid(format!("'{}' is not a header name", config.header))
         })?;
         let digests = secrets(config)?
             .iter()
             .map(|secret| Sha256::digest(secret.expose_secret().as_bytes()).into())
             .collect::<Vec<[u8; 32]>>();
         if digests.is_empty() {
-            return Err(StartupError::ProxySecret(
+            return Err(ProxySecretError::Invalid(
                 "no current secret is configured".to_owned(),
             ));
         }
@@ -124,7 +133,7 @@ impl ProxySecrets {
 }
 
 /// The current secret, then the previous one, each from the environment or its file (trimmed).
-fn secrets(config: &ProxySecretSettings) -> Result<Vec<SecretString>, StartupError> {
+fn secrets(config: &ProxySecretSettings) -> Result<Vec<SecretString>, ProxySecretError> {
     let mut secrets = Vec::with_capacity(2);
     for (value, file, what) in [
         (
@@ -140,14 +149,11 @@ fn secrets(config: &ProxySecretSettings) -> Result<Vec<SecretString>, StartupErr
     ] {
         let secret = match (value, file) {
             (Some(secret), _) => SecretString::from(secret.expose_secret().trim().to_owned()),
-            (None, Some(path)) => {
-                let bytes = read_file(what, path)?;
-                SecretString::from(String::from_utf8_lossy(&bytes).trim().to_owned())
-            }
+            (None, Some(path)) => read_secret_file(what, path)?,
             (None, None) => continue,
         };
         if secret.expose_secret().len() < crate::config::MIN_PROXY_SECRET_BYTES {
-            return Err(StartupError::ProxySecret(format!(
+            return Err(ProxySecretError::Invalid(format!(
                 "the {what} holds fewer than {} bytes",
                 crate::config::MIN_PROXY_SECRET_BYTES
             )));
@@ -160,7 +166,7 @@ fn secrets(config: &ProxySecretSettings) -> Result<Vec<SecretString>, StartupErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IssuerSettings;
+    use crate::config::IssuerConfig;
 
     const CURRENT: &str = "current-secret-0123456789abcdef0123456789";
     const PREVIOUS: &str = "previous-secret-0123456789abcdef012345678";
@@ -169,19 +175,14 @@ mod tests {
         let mut settings = Settings::default();
         settings.auth.issuers = ["backstage", "company-idp"]
             .into_iter()
-            .map(|name| IssuerSettings {
+            .map(|name| IssuerConfig {
                 name: name.to_owned(),
                 issuer: format!("https://{name}.example"),
                 audiences: vec!["gatekey".to_owned()],
                 algorithms: vec!["ES256".to_owned()],
-                subject_claim: "sub".to_owned(),
-                groups_claims: Vec::new(),
-                preset: None,
-                allowed_jose_types: Vec::new(),
-                groups_from_userinfo: false,
                 requires_proxy_secret: name == "backstage",
                 group_prefix: Some(format!("{name}:")),
-                required_claims: std::collections::BTreeMap::new(),
+                ..IssuerConfig::default()
             })
             .collect();
         settings.auth.proxy_secret = Some(ProxySecretSettings {

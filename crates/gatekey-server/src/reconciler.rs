@@ -30,8 +30,8 @@ use gatekey_kong::{Consumer, KongError, ListQuery};
 use gatekey_store::StoreError;
 use tokio::sync::watch;
 
-use crate::issuing::{ISSUANCE_TAG_PREFIX, MANAGED_TAG, consumer_username};
 use crate::state::AppState;
+use gatekey_app::consumers::{ISSUANCE_TAG_PREFIX, MANAGED_TAG, consumer_username};
 
 /// Name of the lease document that elects the leader.
 pub const LEASE_NAME: &str = "reconciler";
@@ -221,7 +221,7 @@ impl Reconciler {
                 Err(StoreError::InvalidTransition { .. } | StoreError::NotFound { .. }) => continue,
                 Err(err) => return Err(err.into()),
             }
-            self.state.release_live_slot(&issuance).await;
+            self.state.app.limits.release(&issuance).await;
             // Any consumer left behind goes now; if this fails, the consumer sweep finds it
             // (its record is `failed`).
             self.state
@@ -316,7 +316,7 @@ impl Reconciler {
             client_addr: None,
             count: 1,
         };
-        if let Err(err) = self.state.audit(event).await {
+        if let Err(err) = self.state.app.audit.record(event).await {
             tracing::error!(error = %err, issuance = %id, "could not audit a reaper deletion");
         }
     }

@@ -8,27 +8,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatekey_auth::{
-    GroupsClaim, IssuerConfig, RequiredClaim, TokenVerifier, UserinfoGroups, UserinfoIssuer,
-    VerifierConfig,
-};
+use gatekey_app::{App, AppParts, Gateway};
+use gatekey_auth::{TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig};
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
-use gatekey_core::SystemClock;
 use gatekey_core::policy::{Policy, PolicyDocument};
+use gatekey_core::{Clock, SystemClock};
 use gatekey_kong::{AdminAuth, CounterPolicy, KongClient, KongConfig, RedisCounters};
 use gatekey_store::{Store, StoreConfig};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
-use crate::denials::DenialAudit;
-use crate::proxy_secret::ProxySecrets;
+use crate::proxy_secret::{ProxySecretError, ProxySecrets};
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
-use crate::state::{AppState, AppStateInner, CatalogHandle, Reliability};
+use crate::secret_file::{FileError, read_file, read_secret_file};
+use crate::state::{AppState, AppStateInner, CatalogHandle};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,18 +50,14 @@ pub enum StartupError {
         api: String,
         source: gatekey_core::gateway::GatewayUrlError,
     },
-    #[error("cannot read {what} {path}: {source}")]
-    File {
-        what: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("token verification: {0}")]
     Auth(String),
     #[error("kong.rate_limiting.policy is redis but kong.rate_limiting.redis is not set")]
     RedisSettingsMissing,
-    #[error("auth.proxy_secret: {0}")]
-    ProxySecret(String),
+    #[error(transparent)]
+    ProxySecret(#[from] ProxySecretError),
     #[error("plain http refused:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     InsecureHttp(Vec<String>),
     #[error("kong.admin_url is not a URL: {0}")]
@@ -158,27 +151,11 @@ pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
     Ok(policy)
 }
 
-pub(crate) fn read_file(
-    what: &'static str,
-    path: &std::path::Path,
-) -> Result<Vec<u8>, StartupError> {
-    std::fs::read(path).map_err(|source| StartupError::File {
-        what,
-        path: path.display().to_string(),
-        source,
-    })
-}
-
 fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
     let kong = &settings.kong;
     let token = match (&kong.admin_token, &kong.admin_token_file) {
         (Some(token), _) => Some(token.clone()),
-        (None, Some(file)) => {
-            let bytes = read_file("Kong admin token file", file)?;
-            Some(SecretString::from(
-                String::from_utf8_lossy(&bytes).trim().to_owned(),
-            ))
-        }
+        (None, Some(file)) => Some(read_secret_file("Kong admin token file", file)?),
         (None, None) => None,
     };
     let admin_auth = kong
@@ -210,6 +187,26 @@ fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
 }
 
 /// Kong's counter policy for credential rate limits, with the Redis password read from its file.
+/// The application services, on the same store, Kong and clock as the HTTP state.
+fn services(
+    settings: &Settings,
+    store: &Store,
+    kong: &KongClient,
+    clock: &Arc<dyn Clock>,
+) -> Result<App, StartupError> {
+    Ok(App::new(AppParts {
+        store: store.clone(),
+        gateway: Gateway {
+            kong: kong.clone(),
+            counter_policy: counter_policy(settings)?,
+        },
+        clock: Arc::clone(clock),
+        limits: &settings.limits,
+        audit: &settings.audit,
+        mint_deadline: settings.request_timeout(),
+    }))
+}
+
 fn counter_policy(settings: &Settings) -> Result<CounterPolicy, StartupError> {
     let rate_limiting = &settings.kong.rate_limiting;
     Ok(match (rate_limiting.policy, &rate_limiting.redis) {
@@ -220,12 +217,7 @@ fn counter_policy(settings: &Settings) -> Result<CounterPolicy, StartupError> {
             let redis = redis.as_ref().ok_or(StartupError::RedisSettingsMissing)?;
             let password = match (&redis.password, &redis.password_file) {
                 (Some(password), _) => Some(password.clone()),
-                (None, Some(file)) => {
-                    let bytes = read_file("Redis password file", file)?;
-                    Some(SecretString::from(
-                        String::from_utf8_lossy(&bytes).trim().to_owned(),
-                    ))
-                }
+                (None, Some(file)) => Some(read_secret_file("Redis password file", file)?),
                 (None, None) => None,
             };
             CounterPolicy::Redis(RedisCounters {
@@ -264,14 +256,7 @@ fn userinfo_groups(settings: &Settings) -> Result<UserinfoGroups, StartupError> 
         .map(|issuer| UserinfoIssuer {
             name: issuer.name.clone(),
             issuer: issuer.issuer.clone(),
-            groups_claims: issuer
-                .groups_claims
-                .iter()
-                .map(|claim| GroupsClaim {
-                    path: claim.path.clone(),
-                    prefix: claim.prefix.clone(),
-                })
-                .collect(),
+            groups_claims: issuer.groups_claims.clone(),
             group_prefix: issuer.group_prefix.clone(),
         })
         .collect();
@@ -287,10 +272,7 @@ fn catalog_source(
 ) -> Result<CatalogSource, StartupError> {
     let token = match (&catalog.token, &catalog.token_file) {
         (Some(token), _) => token.clone(),
-        (None, Some(file)) => {
-            let bytes = read_file("Backstage catalog token file", file)?;
-            SecretString::from(String::from_utf8_lossy(&bytes).trim().to_owned())
-        }
+        (None, Some(file)) => read_secret_file("Backstage catalog token file", file)?,
         (None, None) => SecretString::from(String::new()),
     };
     let client = CatalogClient::new(&CatalogConfig {
@@ -319,39 +301,8 @@ fn catalog_source(
 /// `gatekey check-config` builds it too, so it reports what the verifier would refuse.
 pub fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
     let http = issuer_http_client(settings)?;
-    let issuers = settings
-        .auth
-        .issuers
-        .iter()
-        .map(|issuer| IssuerConfig {
-            name: issuer.name.clone(),
-            issuer: issuer.issuer.clone(),
-            audiences: issuer.audiences.clone(),
-            algorithms: issuer.algorithms.clone(),
-            subject_claim: issuer.subject_claim.clone(),
-            groups_claims: issuer
-                .groups_claims
-                .iter()
-                .map(|claim| GroupsClaim {
-                    path: claim.path.clone(),
-                    prefix: claim.prefix.clone(),
-                })
-                .collect(),
-            preset: issuer.preset,
-            required_claims: issuer
-                .required_claims
-                .iter()
-                .map(|(path, accepted)| RequiredClaim {
-                    path: path.clone(),
-                    accepted: accepted.texts(),
-                })
-                .collect(),
-            allowed_jose_types: issuer.allowed_jose_types.clone(),
-            group_prefix: issuer.group_prefix.clone(),
-        })
-        .collect();
     let config = VerifierConfig {
-        issuers,
+        issuers: settings.auth.issuers.clone(),
         clock_skew: Duration::from_secs(settings.auth.clock_skew_seconds),
         jwks_refresh_min_interval: Duration::from_secs(
             settings.auth.jwks_refresh_min_interval_seconds,
@@ -413,6 +364,8 @@ impl Application {
             .into_iter()
             .collect();
         let catalog_source = catalog.as_ref().map(|handle| handle.source.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let app = services(settings, &store, &kong, &clock)?;
         let state = AppState::new(AppStateInner {
             policy,
             verifier,
@@ -420,15 +373,9 @@ impl Application {
             proxy_secrets,
             catalog,
             kong,
-            counter_policy: counter_policy(settings)?,
             store,
-            clock: Arc::new(SystemClock),
-            reliability: Reliability {
-                limits: settings.limits.clone(),
-                mint_deadline: settings.request_timeout(),
-                mint_tasks: TaskTracker::new(),
-            },
-            denials: DenialAudit::new(&settings.audit),
+            clock,
+            app,
         });
         let reconciler = settings.reconciler.enabled.then(|| {
             let r = &settings.reconciler;
@@ -527,9 +474,10 @@ impl Application {
         }
         // Mints whose requests were dropped still finish or roll back before the process ends;
         // each is bounded by its own deadline plus the rollback's Kong and MongoDB calls.
-        let mint_tasks = &self.state.reliability.mint_tasks;
+        let minter = &self.state.app.minter;
+        let mint_tasks = minter.tasks();
         mint_tasks.close();
-        let patience = self.state.reliability.mint_deadline * 2;
+        let patience = minter.deadline() * 2;
         if tokio::time::timeout(patience, mint_tasks.wait())
             .await
             .is_err()

@@ -1,22 +1,19 @@
-//! Shared application state: the adapters and the policy, built once at startup and handed to
-//! every handler behind one `Arc`.
+//! Shared HTTP state: the token verifier, the policy, the application services and the adapters
+//! handlers read from, built once at startup and handed to every handler behind one `Arc`.
 
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatekey_app::App;
 use gatekey_auth::{TokenVerifier, UserinfoGroups};
 use gatekey_catalog::CatalogSource;
 use gatekey_core::Clock;
-use gatekey_kong::{CounterPolicy, KongClient};
+use gatekey_kong::KongClient;
 use gatekey_store::Store;
-use tokio_util::task::TaskTracker;
-
-use crate::config::LimitSettings;
-use crate::denials::DenialAudit;
-use crate::proxy_secret::ProxySecrets;
 
 use crate::catalog::PolicyHolder;
+use crate::proxy_secret::ProxySecrets;
 
 /// Cheap to clone; everything lives in one allocation.
 #[derive(Debug, Clone)]
@@ -33,31 +30,13 @@ pub struct AppStateInner {
     pub proxy_secrets: ProxySecrets,
     /// The Backstage catalog source, when configured, and the staleness `/readyz` tolerates.
     pub catalog: Option<CatalogHandle>,
+    /// For readiness probes and the reconciler; mints and revocations go through [`Self::app`].
     pub kong: KongClient,
-    /// Where Kong counts the requests of a credential's rate limit.
-    pub counter_policy: CounterPolicy,
+    /// For reads (credentials, audit trail, readiness); writes go through [`Self::app`].
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    pub reliability: Reliability,
-    /// Writes denials to the audit trail within per-window budgets, summarizing the rest.
-    pub denials: DenialAudit,
-}
-
-/// What keeps mints safe under load and faults: the per-subject limits, the deadline of one
-/// mint, and the tracker of in-flight mint tasks (shutdown waits for them).
-#[derive(Debug, Clone)]
-pub struct Reliability {
-    pub limits: LimitSettings,
-    /// A mint still creating its Kong side after this rolls itself back.
-    pub mint_deadline: std::time::Duration,
-    pub mint_tasks: TaskTracker,
-}
-
-impl Reliability {
-    /// [`Reliability::mint_deadline`] as a chrono duration, for comparing record timestamps.
-    pub fn mint_deadline_chrono(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.mint_deadline).unwrap_or(chrono::Duration::MAX)
-    }
+    /// The application services: mint, revoke, limits, the audit trail.
+    pub app: App,
 }
 
 /// The catalog source as the server sees it.

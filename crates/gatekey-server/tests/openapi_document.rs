@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-const REGENERATE: &str = "cargo run -q -p gatekey-server -- openapi > openapi/gatekey.json";
+const REGENERATE: &str = "cargo run -q -p gatekey -- openapi > openapi/gatekey.json";
 
 #[test]
 fn committed_openapi_document_matches_the_code() {

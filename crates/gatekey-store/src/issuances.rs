@@ -205,6 +205,25 @@ impl IssuanceRepo {
         .await
     }
 
+    /// The rollback of the mint that owns the record: `pending -> failed`, which also refuses an
+    /// activation still in flight, or `active -> failed` when that activation landed although
+    /// the mint failed (MongoDB acknowledged it too late, so the key never reached anyone).
+    /// Nothing else may move an `active` record to `failed`.
+    pub async fn fail_mint(
+        &self,
+        id: &IssuanceId,
+        failure: FailureCode,
+        at: DateTime<Utc>,
+    ) -> Result<Issuance, StoreError> {
+        self.transition_from(
+            id,
+            &[IssuanceState::Pending, IssuanceState::Active],
+            IssuanceState::Failed,
+            doc! { "failure_code": failure.as_str(), "updated_at": to_bson(at) },
+        )
+        .await
+    }
+
     /// `active -> revoked`, by the given subject.
     pub async fn mark_revoked(
         &self,
@@ -228,13 +247,25 @@ impl IssuanceRepo {
         &self,
         id: &IssuanceId,
         to: IssuanceState,
-        mut set: Document,
+        set: Document,
     ) -> Result<Issuance, StoreError> {
-        let allowed_from: Vec<&str> = IssuanceState::ALL
+        let allowed_from: Vec<IssuanceState> = IssuanceState::ALL
             .into_iter()
             .filter(|from| from.can_transition_to(to))
-            .map(IssuanceState::as_str)
             .collect();
+        self.transition_from(id, &allowed_from, to, set).await
+    }
+
+    /// Moves the record to `to` in one atomic update guarded on `allowed_from`; see
+    /// [`IssuanceRepo::transition`].
+    async fn transition_from(
+        &self,
+        id: &IssuanceId,
+        allowed_from: &[IssuanceState],
+        to: IssuanceState,
+        mut set: Document,
+    ) -> Result<Issuance, StoreError> {
+        let allowed_from: Vec<&str> = allowed_from.iter().map(|from| from.as_str()).collect();
         set.insert("state", to.as_str());
         let updated = self
             .collection

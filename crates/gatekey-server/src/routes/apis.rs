@@ -8,7 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiPath, Caller, check_api_id};
+use gatekey_app::Caller;
+
+use crate::extract::{ApiPath, check_api_id};
 use crate::state::AppState;
 
 /// An API the caller may request a credential for.

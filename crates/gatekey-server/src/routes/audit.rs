@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiQuery, Caller};
+use gatekey_app::Caller;
+
+use crate::extract::ApiQuery;
 use crate::routes::credentials::page_request;
 use crate::state::AppState;
 
@@ -75,8 +77,11 @@ pub async fn query_audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     if let Err(denial) = state.policy.current().decide_admin(&caller.principal) {
         return Err(state
+            .app
+            .audit
             .deny(&caller, AuditAction::ReadAudit, denial, None, None)
-            .await);
+            .await
+            .into());
     }
     let issuance_id = query
         .issuance_id

@@ -1,11 +1,13 @@
 //! Credential endpoints: mint (`POST /v1/apis/{id}/credentials`), list, inspect and revoke.
-//! Handlers authorize through the policy, audit the decision, and delegate to [`crate::issuing`].
+//! Handlers check the HTTP contract, call the services of `gatekey-app` (the mint's steps are in
+//! `gatekey_app::mint`), and render the result.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
+use gatekey_app::{Caller, MintOrder};
 use gatekey_core::audit::AuditAction;
 use gatekey_core::issuance::{EffectiveState, FailureCode, Issuance, IssuanceId};
 use gatekey_core::policy::{Denial, DenyReason, KONG_MAX_TTL_SECONDS, MintRequest};
@@ -15,9 +17,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, check_api_id};
-use crate::idempotency::{CanonicalMint, IdempotencyKey};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, check_api_id};
 use crate::state::AppState;
+
+/// The request header that makes a mint safe to retry ([`gatekey_app::idempotency`]).
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Longest accepted `purpose`.
 const MAX_PURPOSE_CHARS: usize = 200;
@@ -248,56 +252,26 @@ pub async fn mint_credential(
         });
     }
     tracing::Span::current().record("api", api_id.as_str());
-    let request = MintRequest {
-        scopes: body.scopes,
-        ttl_seconds: body.ttl_seconds,
-    };
-    // One policy for the decision and the API it grants, even if the catalog refreshes meanwhile.
-    let policy = state.policy.current();
-    let grant = match policy.decide_mint(&caller.principal, &api_id, &request) {
-        Ok(grant) => grant,
-        Err(denial) => {
-            return Err(state
-                .deny(&caller, AuditAction::Mint, denial, Some(&api_id), None)
-                .await);
-        }
-    };
-    let api = policy
-        .api(&api_id)
-        .ok_or(ApiError::Internal(
-            "granted API vanished from the policy".to_owned(),
-        ))?
-        .clone();
-    let idempotency_key = IdempotencyKey::from_headers(
-        &request_headers,
-        &caller,
-        &CanonicalMint {
-            api_id: &grant.api_id,
-            scopes: &grant.scopes,
+    let order = MintOrder {
+        api_id: &api_id,
+        request: MintRequest {
+            scopes: body.scopes,
             ttl_seconds: body.ttl_seconds,
-            purpose: body.purpose.as_deref(),
         },
-    )?;
-    let issuance = state.pending_issuance(&caller, &grant, body.purpose);
-    if let Some(key) = &idempotency_key {
-        state.claim_idempotency_key(key, issuance.id).await?;
-    }
-    if let Err(refusal) = state.check_mint_limits(&caller, &issuance).await {
-        if let Some(key) = &idempotency_key {
-            state.release_idempotency_key(key, issuance.id).await;
-        }
-        return Err(refusal);
-    }
-    let minted = state
-        .mint_detached(caller, api.clone(), grant.rate_limit, issuance)
-        .await?;
+        purpose: body.purpose,
+        idempotency_key: request_headers
+            .get(IDEMPOTENCY_KEY)
+            .map(HeaderValue::as_bytes),
+    };
+    let policy = state.policy.current();
+    let minted = state.app.minter.mint(&policy, caller, order).await?;
     let location = format!("/v1/credentials/{}", minted.issuance.id);
     let expires_at = minted.issuance.expires_at;
     let response = MintedCredential {
         credential: Credential::from_issuance(minted.issuance, state.clock.now()),
         key: minted.key.expose_secret().to_owned(),
-        header_name: api.key_header.clone(),
-        gateway_url: api.gateway_url.clone(),
+        header_name: minted.key_header,
+        gateway_url: minted.gateway_url,
         expires_at,
     };
     let mut headers = HeaderMap::new();
@@ -349,8 +323,11 @@ pub async fn list_credentials(
             detail: "only admins may list other callers' credentials".to_owned(),
         };
         return Err(state
+            .app
+            .audit
             .deny(&caller, AuditAction::ListCredentials, denial, None, None)
-            .await);
+            .await
+            .into());
     } else {
         // Everybody else sees exactly their own: same issuer and same subject.
         (Some(own.issuer.clone()), Some(own.subject.clone()))
@@ -411,15 +388,13 @@ async fn load_accessible(
         &issuance.issuer,
         &issuance.subject,
     ) {
-        return Err(state
-            .deny(
-                caller,
-                action,
-                denial,
-                Some(&issuance.api_id),
-                Some(issuance.id),
-            )
-            .await);
+        let api_id = Some(issuance.api_id.as_str());
+        let denial = state
+            .app
+            .audit
+            .deny(caller, action, denial, api_id, Some(issuance.id))
+            .await;
+        return Err(denial.into());
     }
     Ok(issuance)
 }
@@ -482,6 +457,6 @@ pub async fn revoke_credential(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Credential>, ApiError> {
     let issuance = load_accessible(&state, &caller, &id, AuditAction::Revoke).await?;
-    let revoked = state.revoke(&caller, issuance).await?;
+    let revoked = state.app.revoker.revoke(&caller, issuance).await?;
     Ok(Json(Credential::from_issuance(revoked, state.clock.now())))
 }

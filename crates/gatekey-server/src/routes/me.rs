@@ -6,8 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::Caller;
 use crate::state::AppState;
+use gatekey_app::Caller;
 
 /// The caller's resolved identity.
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,11 +11,14 @@ pub mod me;
 
 use std::time::Duration;
 
+use axum::BoxError;
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, header};
 use axum::response::IntoResponse;
 use tower::ServiceBuilder;
+use tower::timeout::TimeoutLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -184,14 +187,14 @@ pub fn router(
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(|_| {
-                    ApiError::Internal("handler panicked".to_owned()).into_response()
+                    ApiError::Panicked.into_response()
                 }))
                 .layer(axum::middleware::from_fn(move |request, next| {
                     limit_request_size(header_limit, body_limit, request, next)
                 }))
-                .layer(axum::middleware::from_fn(move |request, next| {
-                    timeout(request_timeout, request, next)
-                })),
+                // The whole request's deadline; past it the answer is 503 `timeout`.
+                .layer(HandleErrorLayer::new(request_timed_out))
+                .layer(TimeoutLayer::new(request_timeout)),
         )
         .with_state(state)
 }
@@ -207,15 +210,10 @@ pub fn admin_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn timeout(
-    limit: Duration,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
+/// The answer of a request that ran past its deadline ([`TimeoutLayer`]'s only error: the
+/// router itself never fails).
+async fn request_timed_out(_elapsed: BoxError) -> ApiError {
+    ApiError::Timeout
 }
 
 /// Refuses, before any handler (or token verification) sees it, a request whose target and

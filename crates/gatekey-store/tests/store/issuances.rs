@@ -116,6 +116,69 @@ async fn allowed_transitions_record_their_details() {
 }
 
 #[tokio::test]
+async fn a_mints_rollback_fails_its_pending_or_late_activated_record_and_nothing_later() {
+    let db = TestDb::start().await;
+    let repo = db.store.issuances();
+    let pending = issuance("user:default/ada", "orders", t(0));
+    repo.insert_pending(&pending).await.expect("insert");
+    let failed = repo
+        .fail_mint(&pending.id, FailureCode::Timeout, t(1))
+        .await
+        .expect("pending -> failed");
+    assert_eq!(failed.state, IssuanceState::Failed);
+    assert_eq!(failed.failure, Some(FailureCode::Timeout));
+    // The activation that was still in flight cannot land any more.
+    let late = repo
+        .mark_active(&pending.id, kong_ref(1), key_fingerprint("gk_late"), t(2))
+        .await;
+    assert!(
+        matches!(
+            late,
+            Err(StoreError::InvalidTransition {
+                from: IssuanceState::Failed,
+                to: IssuanceState::Active
+            })
+        ),
+        "{late:?}"
+    );
+
+    // An activation that landed before the rollback is undone by it.
+    let activated = issuance("user:default/ada", "orders", t(0));
+    repo.insert_pending(&activated).await.expect("insert");
+    repo.mark_active(&activated.id, kong_ref(2), key_fingerprint("gk_2"), t(1))
+        .await
+        .expect("pending -> active");
+    let failed = repo
+        .fail_mint(&activated.id, FailureCode::Timeout, t(2))
+        .await
+        .expect("active -> failed, by the mint's own rollback");
+    assert_eq!(failed.state, IssuanceState::Failed);
+
+    // A record revoked meanwhile is not the rollback's to change.
+    let revoked = issuance("user:default/ada", "orders", t(0));
+    repo.insert_pending(&revoked).await.expect("insert");
+    repo.mark_active(&revoked.id, kong_ref(3), key_fingerprint("gk_3"), t(1))
+        .await
+        .expect("pending -> active");
+    repo.mark_revoked(&revoked.id, "user:default/ada", t(2))
+        .await
+        .expect("active -> revoked");
+    let refused = repo
+        .fail_mint(&revoked.id, FailureCode::Timeout, t(3))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::InvalidTransition {
+                from: IssuanceState::Revoked,
+                to: IssuanceState::Failed
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_record_failed_with_free_text_before_codes_reads_as_unspecified() {
     let db = TestDb::start().await;
     let repo = db.store.issuances();

@@ -26,7 +26,7 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use gatekey_core::audit::{AuditEvent, AuditEventId};
 use gatekey_store::{AuditRepo, StoreError};
 
-use crate::config::AuditSettings;
+use crate::settings::AuditSettings;
 
 /// What happens to one denial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ struct IssuerCounts {
 
 /// The bounded denial audit of one replica. Cheap to share; one short lock per denial.
 #[derive(Debug)]
-pub struct DenialAudit {
+pub(crate) struct DenialAudit {
     window_seconds: i64,
     per_caller: u64,
     per_issuer: u32,
@@ -68,7 +68,7 @@ pub struct DenialAudit {
 }
 
 impl DenialAudit {
-    pub fn new(settings: &AuditSettings) -> Self {
+    pub(crate) fn new(settings: &AuditSettings) -> Self {
         Self {
             window_seconds: i64::try_from(settings.deny_window_seconds)
                 .unwrap_or(i64::MAX)
@@ -80,7 +80,11 @@ impl DenialAudit {
     }
 
     /// Writes `denial` on its own, or counts it in the summary it belongs to.
-    pub async fn record(&self, audit: &AuditRepo, denial: AuditEvent) -> Result<(), StoreError> {
+    pub(crate) async fn record(
+        &self,
+        audit: &AuditRepo,
+        denial: AuditEvent,
+    ) -> Result<(), StoreError> {
         let issuer = denial.issuer.clone().unwrap_or_default();
         let subject = denial.subject.clone().unwrap_or_default();
         let window_start = self.window_start(denial.at);

@@ -1,4 +1,5 @@
-//! The `gatekey` binary: `gatekey serve` runs the service, `gatekey openapi` prints the OpenAPI
+//! The `gatekey` binary composes the service (`gatekey-server`) and the client (`gatekey-cli`),
+//! so neither library depends on the other. `gatekey serve` runs the service, `gatekey openapi` prints the OpenAPI
 //! document the committed `openapi/gatekey.json` is generated from, `gatekey check-config`
 //! validates configuration and policy without starting anything, `gatekey healthcheck` probes a
 //! running instance (for container health checks in images that have no shell or curl), and

@@ -1,6 +1,6 @@
 //! Per-caller mint limits: at most N mints per caller (issuer and subject) per rolling minute,
 //! and at most M live (`pending` or `active`, unexpired) credentials per caller and API. Both
-//! answer 429 with `Retry-After` set to when the oldest counted mint leaves the window or the
+//! refuse with when the limit frees up: when the oldest counted mint leaves the window or the
 //! earliest live credential expires.
 //!
 //! The limits are exact however many replicas serve the caller: each mint is judged and counted
@@ -13,17 +13,70 @@
 //! is reclaimed when it would make the caller wait: a refusal for the cap first checks the
 //! counted slots against their records.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use gatekey_core::Clock;
 use gatekey_core::audit::{AuditAction, Decision};
 use gatekey_core::issuance::{Issuance, IssuanceId, IssuanceState};
-use gatekey_store::{LimitVerdict, LiveSlot, MintLimits, MintSlot};
+use gatekey_store::{LimitVerdict, LiveSlot, MintLimits, MintSlot, Store, StoreError};
 
-use crate::error::ApiError;
-use crate::extract::Caller;
-use crate::state::AppState;
+use crate::audit::AuditTrail;
+use crate::caller::Caller;
+use crate::settings::LimitSettings;
 
 /// The rate limit's rolling window.
 const RATE_WINDOW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Which limit refused a mint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// `limits.mints_per_subject_per_minute`.
+    MintRate,
+    /// `limits.live_credentials_per_subject_and_api`.
+    LiveCredentials,
+}
+
+impl LimitKind {
+    /// The stable code of the refusal, as audited and answered.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MintRate => "mint_rate_limited",
+            Self::LiveCredentials => "too_many_live_credentials",
+        }
+    }
+}
+
+/// A mint refused by a per-caller limit.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("limit reached: {detail}")]
+pub struct LimitReached {
+    pub limit: LimitKind,
+    /// What the limit is, for people.
+    pub detail: String,
+    /// Whole seconds until the limit frees up, at least 1.
+    pub retry_after_seconds: u64,
+}
+
+/// Why a mint could not be counted.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error(transparent)]
+    Reached(#[from] LimitReached),
+    #[error("the limit counters could not be read or written: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Counts mints against their callers' limits; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct MintLimiter {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    audit: AuditTrail,
+    settings: LimitSettings,
+    /// How long a counted mint may take to write its record (see [`MintLimiter::new`]).
+    record_deadline: chrono::Duration,
+}
 
 /// Whole seconds from `now` until `at`, at least 1 (a `Retry-After` of 0 invites a busy loop).
 fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
@@ -47,59 +100,75 @@ fn is_abandoned(
     }
 }
 
-impl AppState {
-    /// Counts the mint of `issuance` against its caller's limits, or refuses it with 429 (the
-    /// refusal is audited) when a limit is reached.
-    pub async fn check_mint_limits(
-        &self,
-        caller: &Caller,
-        issuance: &Issuance,
-    ) -> Result<(), ApiError> {
-        let limits = &self.reliability.limits;
+impl MintLimiter {
+    /// `mint_deadline` is the whole mint's deadline: a mint writes its record within it.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        audit: AuditTrail,
+        settings: LimitSettings,
+        mint_deadline: std::time::Duration,
+    ) -> Self {
+        // Twice the deadline leaves room for clocks that differ between replicas.
+        let record_deadline = crate::chrono_duration(mint_deadline) * 2;
+        Self {
+            store,
+            clock,
+            audit,
+            settings,
+            record_deadline,
+        }
+    }
+
+    /// Counts the mint of `issuance` against its caller's limits, or refuses it (the refusal is
+    /// audited) when a limit is reached.
+    pub async fn reserve(&self, caller: &Caller, issuance: &Issuance) -> Result<(), LimitError> {
         let now = self.clock.now();
-        let (code, detail, frees_at) = match self.reserve_mint(issuance, now).await? {
+        let (limit, detail, frees_at) = match self.reserve_slot(issuance, now).await? {
             LimitVerdict::Reserved => return Ok(()),
             LimitVerdict::RateReached { frees_at } => (
-                "mint_rate_limited",
+                LimitKind::MintRate,
                 format!(
                     "at most {} credentials may be minted per minute",
-                    limits.mints_per_subject_per_minute
+                    self.settings.mints_per_subject_per_minute
                 ),
                 frees_at,
             ),
             LimitVerdict::LiveCapReached { frees_at, .. } => (
-                "too_many_live_credentials",
+                LimitKind::LiveCredentials,
                 format!(
                     "at most {} live credentials per API; revoke one or wait for one to expire",
-                    limits.live_credentials_per_subject_and_api
+                    self.settings.live_credentials_per_subject_and_api
                 ),
                 frees_at,
             ),
         };
-        let mut event = self.audit_event(caller, AuditAction::Mint, Decision::Deny, code);
+        let mut event = self
+            .audit
+            .event(caller, AuditAction::Mint, Decision::Deny, limit.code());
         event.detail = Some(detail.clone());
         event.api_id = Some(issuance.api_id.clone());
-        if let Err(err) = self.audit(event).await {
+        if let Err(err) = self.audit.record(event).await {
             tracing::error!(error = %err, "could not record a limit refusal in the audit trail");
         }
-        Err(ApiError::LimitReached {
-            code,
+        Err(LimitReached {
+            limit,
             detail,
             retry_after_seconds: seconds_until(frees_at, now),
-        })
+        }
+        .into())
     }
 
     /// Reserves the slot; when the cap is reached, reclaims abandoned slots and tries once more.
-    async fn reserve_mint(
+    async fn reserve_slot(
         &self,
         issuance: &Issuance,
         now: DateTime<Utc>,
-    ) -> Result<LimitVerdict, ApiError> {
-        let limits = &self.reliability.limits;
+    ) -> Result<LimitVerdict, StoreError> {
         let limits = MintLimits {
-            mints_per_window: limits.mints_per_subject_per_minute,
+            mints_per_window: self.settings.mints_per_subject_per_minute,
             window: RATE_WINDOW,
-            live_per_api: limits.live_credentials_per_subject_and_api,
+            live_per_api: self.settings.live_credentials_per_subject_and_api,
         };
         let slot = MintSlot {
             issuer: &issuance.issuer,
@@ -115,14 +184,11 @@ impl AppState {
         };
         let ids: Vec<IssuanceId> = holders.iter().map(|slot| slot.issuance_id).collect();
         let records = self.store.issuances().get_many(&ids).await?;
-        // A mint writes its record within one mint deadline of counting it; twice that leaves
-        // room for clocks that differ between replicas.
-        let record_deadline = self.reliability.mint_deadline_chrono() * 2;
         let abandoned: Vec<IssuanceId> = holders
             .iter()
             .filter(|slot| {
                 let record = records.iter().find(|r| r.id == slot.issuance_id);
-                is_abandoned(slot, record, now, record_deadline)
+                is_abandoned(slot, record, now, self.record_deadline)
             })
             .map(|slot| slot.issuance_id)
             .collect();
@@ -142,13 +208,13 @@ impl AppState {
                 &abandoned,
             )
             .await?;
-        Ok(counters.reserve(&slot, &limits, now).await?)
+        counters.reserve(&slot, &limits, now).await
     }
 
     /// Frees the live-credential slot of `issuance` (its mint failed, or it was revoked or
     /// withdrawn). Best effort: a slot that stays behind is reclaimed when it would make its
     /// caller wait, and stops counting at its expiry anyway.
-    pub async fn release_live_slot(&self, issuance: &Issuance) {
+    pub async fn release(&self, issuance: &Issuance) {
         if let Err(err) = self
             .store
             .limit_counters()

@@ -1,0 +1,126 @@
+//! The audit trail as the services write it: every decision and lifecycle step becomes an
+//! [`AuditEvent`], denials within the bounded budgets of [`crate::denials`], and each event is
+//! counted in the business metrics on the way (`gatekey_mints_total`, `gatekey_decisions_total`,
+//! ...), so the metrics and the trail cannot disagree.
+
+use std::sync::Arc;
+
+use gatekey_core::Clock;
+use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
+use gatekey_core::issuance::IssuanceId;
+use gatekey_core::policy::Denial;
+use gatekey_store::{Store, StoreError};
+
+use crate::caller::Caller;
+use crate::denials::DenialAudit;
+use crate::settings::AuditSettings;
+
+/// Writes audit events; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditTrail {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    denials: Arc<DenialAudit>,
+}
+
+impl AuditTrail {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: &AuditSettings) -> Self {
+        Self {
+            store,
+            clock,
+            denials: Arc::new(DenialAudit::new(settings)),
+        }
+    }
+
+    /// Appends `event`; a denial within the audit budget of its window, or counted in a summary
+    /// beyond it. Metrics count every event either way.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
+        count_in_metrics(&event);
+        if event.decision == Decision::Deny {
+            self.denials.record(&self.store.audit(), event).await
+        } else {
+            self.store.audit().append(&event).await
+        }
+    }
+
+    /// An event about `caller`, now, with nothing else filled in.
+    pub fn event(
+        &self,
+        caller: &Caller,
+        action: AuditAction,
+        decision: Decision,
+        reason: &str,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: AuditEventId::new(),
+            at: self.clock.now(),
+            action,
+            decision,
+            reason: reason.to_owned(),
+            detail: None,
+            subject: Some(caller.principal.subject.clone()),
+            issuer: Some(caller.principal.issuer.clone()),
+            api_id: None,
+            issuance_id: None,
+            scopes: Vec::new(),
+            request_id: caller.context.request_id.clone(),
+            client_addr: caller.context.client_addr.clone(),
+            count: 1,
+        }
+    }
+
+    /// Records a policy denial and hands it back, for the caller to return. The request is
+    /// refused either way: a refusal that cannot be recorded is logged loudly.
+    pub async fn deny(
+        &self,
+        caller: &Caller,
+        action: AuditAction,
+        denial: Denial,
+        api_id: Option<&str>,
+        issuance_id: Option<IssuanceId>,
+    ) -> Denial {
+        let mut event = self.event(caller, action, Decision::Deny, denial.reason.as_str());
+        event.detail = Some(denial.detail.clone());
+        event.api_id = api_id.map(str::to_owned);
+        event.issuance_id = issuance_id;
+        if let Err(err) = self.record(event).await {
+            tracing::error!(error = %err, "could not record a denial in the audit trail");
+        }
+        denial
+    }
+}
+
+/// Counts what an audit event says happened: every decision by action, decision and reason,
+/// and the outcomes of mints, revocations and reaper deletions.
+fn count_in_metrics(event: &AuditEvent) {
+    let api = event.api_id.clone().unwrap_or_default();
+    match (event.action, event.reason.as_str()) {
+        (AuditAction::Mint, "issued") => {
+            metrics::counter!("gatekey_mints_total", "api" => api, "outcome" => "issued")
+                .increment(1);
+        }
+        (AuditAction::Mint, "issue_failed") => {
+            metrics::counter!("gatekey_mints_total", "api" => api, "outcome" => "failed")
+                .increment(1);
+        }
+        (AuditAction::Revoke, "revoked") => {
+            metrics::counter!("gatekey_revocations_total", "api" => api).increment(1);
+            count_decision(event);
+        }
+        (AuditAction::Expire | AuditAction::Reconcile, kind) => {
+            metrics::counter!("gatekey_reaper_deletions_total", "kind" => kind.to_owned())
+                .increment(1);
+        }
+        _ => count_decision(event),
+    }
+}
+
+fn count_decision(event: &AuditEvent) {
+    metrics::counter!(
+        "gatekey_decisions_total",
+        "action" => event.action.as_str(),
+        "decision" => event.decision.as_str(),
+        "reason" => event.reason.clone(),
+    )
+    .increment(1);
+}
