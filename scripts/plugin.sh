@@ -45,18 +45,32 @@ npm_install() {
 }
 
 plugin=backstage-plugin
-# The plugin links the TypeScript client (file:../clients/typescript), whose own dependencies
-# (openapi-fetch) live in its node_modules.
+# The plugin's development tree links the TypeScript client (a peer dependency, linked from
+# file:../clients/typescript as a dev dependency), whose own dependencies (openapi-fetch) live in
+# its node_modules and whose built dist/ the plugin's types and bundles resolve.
 npm_install clients/typescript
+log "client: build (ESM and types into clients/typescript/dist)"
+(cd clients/typescript && npm run -s build)
 npm_install "$plugin"
 log "plugin dependencies ready in $(( $(date +%s) - start )) s"
 
 log "plugin: lint"
 (cd "$plugin" && npx backstage-cli package lint)
-log "plugin: type check"
-(cd "$plugin" && npx tsc)
+log "plugin: type check and build (backstage-cli package build into backstage-plugin/dist)"
+(cd "$plugin" && npm run -s build)
 log "plugin: Jest component tests"
 (cd "$plugin" && npx backstage-cli package test --watchAll=false --ci)
+# The tarballs an app installs (backstage-plugin/README.md, "Install"): both must pack the built
+# output and nothing else.
+tarballs="$PWD/.cache/tarballs"
+rm -rf "$tarballs" && mkdir -p "$tarballs"
+(cd clients/typescript && npm pack --silent --pack-destination "$tarballs" >/dev/null)
+(cd "$plugin" && npm pack --silent --pack-destination "$tarballs" >/dev/null)
+for tgz in "$tarballs"/gatekey-client-*.tgz "$tarballs"/gatekey-backstage-plugin-*.tgz; do
+  tar tzf "$tgz" | grep -qE '^package/dist/index\.(esm\.)?js$' || { log "$tgz holds no built dist/index"; exit 1; }
+  tar tzf "$tgz" | grep -qE '^package/dist/index\.d\.ts$' || { log "$tgz holds no dist/index.d.ts"; exit 1; }
+done
+log "packed $(cd "$tarballs" && echo *.tgz) into $tarballs"
 [ -n "$browser" ] || { log "plugin checks OK in $(( $(date +%s) - start )) s"; exit 0; }
 
 ensure_chromium
