@@ -67,8 +67,13 @@ rm -rf "$tarballs" && mkdir -p "$tarballs"
 (cd clients/typescript && npm pack --silent --pack-destination "$tarballs" >/dev/null)
 (cd "$plugin" && npm pack --silent --pack-destination "$tarballs" >/dev/null)
 for tgz in "$tarballs"/gatekey-client-*.tgz "$tarballs"/gatekey-backstage-plugin-*.tgz; do
-  tar tzf "$tgz" | grep -qE '^package/dist/index\.(esm\.)?js$' || { log "$tgz holds no built dist/index"; exit 1; }
-  tar tzf "$tgz" | grep -qE '^package/dist/index\.d\.ts$' || { log "$tgz holds no dist/index.d.ts"; exit 1; }
+  # The listing is read whole first: `grep -q` quitting early would fail the pipe under pipefail.
+  listing=$(tar tzf "$tgz")
+  grep -qE '^package/dist/index\.(esm\.)?js$' <<<"$listing" || { log "$tgz holds no built dist/index"; exit 1; }
+  grep -qE '^package/dist/index\.d\.ts$' <<<"$listing" || { log "$tgz holds no dist/index.d.ts"; exit 1; }
+  if grep -qE '^package/src/.*\.tsx?$' <<<"$listing" && [[ "$tgz" == *backstage-plugin* ]]; then
+    log "$tgz ships TypeScript source"; exit 1
+  fi
 done
 log "packed $(cd "$tarballs" && echo *.tgz) into $tarballs"
 
@@ -98,7 +103,7 @@ chmod +x "$app_tools/yarn"
 in_app() {
   (cd "$app" && PATH="$app_tools:$PATH" YARN_CACHE_FOLDER="$PWD/../../.cache/yarn" \
     YARN_ENABLE_GLOBAL_CACHE=false YARN_ENABLE_TELEMETRY=0 YARN_ENABLE_PROGRESS_BARS=false \
-    npm_config_nodedir="$node22_dir" "$@")
+    npm_config_nodedir="$node22_dir" exec "$@")
 }
 
 # The install steps of backstage-plugin/README.md ("From the packed tarballs"), on the committed
@@ -142,7 +147,7 @@ if [ -z "${MONGODB_URI:-}" ]; then
   start_mongo ":memory:" "$work/secantusd.log"
   pids+=("$MONGO_PID")
 fi
-backstage_port=$(free_port) gatekey_port=$(free_port) harness_port=$(free_port)
+backstage_port=$(free_port) gatekey_port=$(free_port) harness_port=$(free_port) app_port=$(free_port)
 # The secret the Backstage proxy adds (tests/backstage/app-config.yaml reads GATEKEY_PROXY_SECRET)
 # and without which Gatekey refuses Backstage user tokens.
 proxy_secret=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
@@ -189,11 +194,13 @@ apis:
       - name: read
         description: GET /orders
         acl_group: orders-read
-        allowed_groups: [group:default/payments-team, group:default/orders-team]
+        # Groups carry their issuer's group_prefix: alice's team on the test backend, the example
+        # app's guest user (example-app/examples/org.yaml) on the example app.
+        allowed_groups: [backstage:group:default/payments-team, backstage:group:default/orders-team, example-app:group:default/guests]
       - name: write
         description: POST, PUT and DELETE /orders
         acl_group: orders-write
-        allowed_groups: [group:default/orders-team]
+        allowed_groups: [backstage:group:default/orders-team]
 YAML
 cat >"$work/gatekey.toml" <<TOML
 listen = "127.0.0.1:${gatekey_port}"
@@ -213,6 +220,20 @@ allowed_urls = ["${KONG_PROXY_URL}"]
 [[auth.issuers]]
 name = "backstage"
 issuer = "http://127.0.0.1:${backstage_port}/api/auth"
+group_prefix = "backstage:"
+audiences = ["backstage"]
+algorithms = ["ES256"]
+subject_claim = "sub"
+groups_claims = [{ path = "ent" }]
+allowed_jose_types = ["vnd.backstage.user"]
+groups_from_userinfo = true
+requires_proxy_secret = true
+
+# The example app's backend: its guest's tokens, with the same proxy secret.
+[[auth.issuers]]
+name = "example-app"
+issuer = "http://127.0.0.1:${app_port}/api/auth"
+group_prefix = "example-app:"
 audiences = ["backstage"]
 algorithms = ["ES256"]
 subject_claim = "sub"
@@ -245,12 +266,59 @@ node "$plugin/harness/serve.mjs" "$harness_port" "http://127.0.0.1:${backstage_p
 pids+=($!)
 wait_for_port "$harness_port" "harness page"
 
-log "plugin: browser test (Chromium)"
+log "plugin: browser test against the harness page (Chromium)"
 artifacts="$PWD/$plugin/test-artifacts"
 rm -rf "$artifacts"
 if ! HARNESS_URL="http://127.0.0.1:${harness_port}" KONG_PROXY_URL="$KONG_PROXY_URL" \
-     TEST_ARTIFACTS="$artifacts" node --test "$plugin/browser-test/"; then
+     TEST_ARTIFACTS="$artifacts" node --test "$plugin/browser-test/plugin.browser.test.mjs"; then
   for f in backstage gatekey harness; do log "$f log"; tail -n 40 "$work/$f.log" >&2; done
+  exit 1
+fi
+
+# The example app's backend serves its built frontend (app-backend) and runs guest sign-in, the
+# catalog and the proxy to this Gatekey. The overlay sets the ports, the guest user and the
+# catalog, whose orders entity points Swagger UI at this Kong simulator.
+sed "s|http://localhost:8000/orders|${KONG_PROXY_URL}/orders|" "$app/examples/gatekey-apis.yaml" >"$work/gatekey-apis.yaml"
+cat >"$work/example-app.yaml" <<YAML
+app:
+  baseUrl: http://127.0.0.1:${app_port}
+backend:
+  baseUrl: http://127.0.0.1:${app_port}
+  listen: { host: 127.0.0.1, port: ${app_port} }
+  cors: { origin: http://127.0.0.1:${app_port} }
+auth:
+  providers:
+    guest:
+      userEntityRef: user:default/guest
+catalog:
+  locations:
+    - { type: file, target: $PWD/$app/examples/entities.yaml }
+    - { type: file, target: $PWD/$app/examples/org.yaml, rules: [{ allow: [User, Group] }] }
+    - { type: file, target: $work/gatekey-apis.yaml }
+YAML
+log "starting the example app's backend"
+# setsid: its own process group (yarn, backstage-cli and the backend's node), ended as a whole.
+in_app env GATEKEY_URL="http://127.0.0.1:${gatekey_port}" GATEKEY_PROXY_SECRET="$proxy_secret" \
+  NODE_ENV=development NO_COLOR=1 setsid yarn workspace backend start --config ../../app-config.yaml \
+  --config ../../app-config.gatekey.yaml --config "$work/example-app.yaml" >"$work/example-app.log" 2>&1 &
+app_group=$!
+trap 'kill -- "-$app_group" 2>/dev/null || true; for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT INT TERM
+ready=""
+for _ in $(seq 720); do
+  if curl -fsS -o /dev/null "http://127.0.0.1:${app_port}/api/catalog/entities/by-name/user/default/guest" \
+       -H "Authorization: Bearer $(curl -fsS -X POST -H 'X-Requested-With: XMLHttpRequest' \
+         "http://127.0.0.1:${app_port}/api/auth/guest/refresh?env=development" 2>/dev/null \
+         | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{process.stdout.write(JSON.parse(s).backstageIdentity.token)}catch{}})')" 2>/dev/null; then
+    ready=1; break
+  fi
+  sleep 0.5
+done
+[ -n "$ready" ] || { log "example app backend not ready"; tail -n 60 "$work/example-app.log" >&2; exit 1; }
+
+log "plugin: browser test in the example app (Chromium)"
+if ! EXAMPLE_APP_URL="http://127.0.0.1:${app_port}" KONG_PROXY_URL="$KONG_PROXY_URL" \
+     TEST_ARTIFACTS="$artifacts" node --test "$plugin/browser-test/example-app.browser.test.mjs"; then
+  for f in example-app gatekey; do log "$f log"; tail -n 60 "$work/$f.log" >&2; done
   exit 1
 fi
 log "plugin OK in $(( $(date +%s) - start )) s (screenshots in $artifacts)"
