@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# The Backstage plugin (backstage-plugin/): lint, type check and Jest component tests, then the
-# real-browser test: Debian's Chromium (installed with apt-get when /usr/bin/chromium is missing)
-# driven by playwright-core loads a harness page that shows the plugin's card and page, signs in
-# through a real Backstage backend (tests/backstage: guest provider, catalog, proxy) and reaches a
-# real Gatekey, Kong simulator and SecantusDB through the backend's proxy.
+# The Backstage plugin (backstage-plugin/): lint, type check, build and Jest component tests; packs
+# the plugin and @gatekey/client, installs the tarballs into the example app
+# (backstage-plugin/example-app, with Node 22 fetched into .cache) as the plugin's README says and
+# builds it; then the real-browser tests: Debian's Chromium (installed with apt-get when
+# /usr/bin/chromium is missing) driven by playwright-core, first on a harness page in front of a
+# real Backstage backend (tests/backstage: guest provider, catalog, proxy), then in the example app
+# served by its own backend, both reaching a real Gatekey, Kong simulator and SecantusDB through
+# the backend's proxy.
 #
 #   scripts/plugin.sh              everything
-#   scripts/plugin.sh --no-browser lint, type check and Jest only
+#   scripts/plugin.sh --no-browser no browser tests (still builds the example app)
 #
 # node_modules are installed with `npm ci` (cache in .cache/npm) and reused while the lockfile and
-# the Node version are unchanged. Screenshots go to backstage-plugin/test-artifacts/ (git-ignored).
+# the Node version are unchanged; the example app's with Yarn (cache in .cache/yarn). Screenshots
+# go to backstage-plugin/test-artifacts/ (git-ignored).
 #
-# Takes about 1.5 minutes warm; the first run installs Chromium (apt-get, as root) and the npm
-# packages (a few minutes, about 1.5 GB under backstage-plugin/ and tests/backstage/).
+# Takes about 3.5 minutes warm (measured 2026-11-30, with gatekey already built); the first run
+# also installs Chromium (apt-get, as root), the npm packages and the example app's packages
+# (about 7 more minutes; about 1.5 GB under backstage-plugin/ and tests/backstage/, 1.2 GB in
+# the example app and 1.1 GB of Yarn cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
