@@ -303,11 +303,14 @@ catalog:
     - { type: file, target: $work/gatekey-apis.yaml }
 YAML
 log "starting the example app's backend"
-# setsid: its own process group (yarn, backstage-cli and the backend's node), ended as a whole.
+# With job control on, the backend gets its own process group (yarn, backstage-cli and the
+# backend's node, whose id is the job's pid), ended as a whole.
+set -m
 in_app env GATEKEY_URL="http://127.0.0.1:${gatekey_port}" GATEKEY_PROXY_SECRET="$proxy_secret" \
-  NODE_ENV=development NO_COLOR=1 setsid yarn workspace backend start --config ../../app-config.yaml \
+  NODE_ENV=development NO_COLOR=1 yarn workspace backend start --config ../../app-config.yaml \
   --config ../../app-config.gatekey.yaml --config "$work/example-app.yaml" >"$work/example-app.log" 2>&1 &
 app_group=$!
+set +m
 trap 'kill -- "-$app_group" 2>/dev/null || true; for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT INT TERM
 ready=""
 for _ in $(seq 720); do
