@@ -24,6 +24,7 @@ export {
   type GatekeyApi,
 } from './api/GatekeyApi';
 export { findGatekeyApi, GATEKEY_API_ID_ANNOTATION } from './lib/entity';
+export { GatekeyCredentialsIcon } from './components/GatekeyCredentialsIcon';
 export {
   requestInterceptor,
   createGatekeyRequestInterceptor,

@@ -1,8 +1,9 @@
 /**
  * The plugin for the new frontend system: an API extension (the Gatekey client over the proxy),
- * the "Try this API" entity card on `kind: API` pages, and the "My API credentials" page at
- * `/gatekey/credentials`. Apps pick it up by installing the package (feature discovery) or by
- * adding the default export to `createApp({ features: [...] })`.
+ * the "Try this API" entity card on `kind: API` pages (present only on APIs Gatekey serves, see
+ * `GatekeyApiCard`), and the "My API credentials" page at `/gatekey/credentials`, whose title and
+ * icon give it a sidebar entry. Apps pick it up by installing the package (feature discovery) or
+ * by adding the default export to `createApp({ features: [...] })`.
  */
 import {
   ApiBlueprint,
@@ -14,6 +15,7 @@ import {
 } from '@backstage/frontend-plugin-api';
 import { EntityCardBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import { GatekeyProxyClient, gatekeyApiRef } from './api/GatekeyApi';
+import { GatekeyCredentialsIcon } from './components/GatekeyCredentialsIcon';
 
 export const credentialsPageRouteRef = createRouteRef();
 
@@ -29,7 +31,9 @@ const gatekeyApi = ApiBlueprint.make({
 const tryItCard = EntityCardBlueprint.make({
   name: 'try-it',
   params: {
-    filter: 'kind:api',
+    // A predicate object: string filters are deprecated. Whether Gatekey serves the API is only
+    // known from `GET /v1/apis`, so the card itself renders nothing for the others.
+    filter: { kind: 'api' },
     loader: () => import('./components/GatekeyApiCard').then(m => <m.GatekeyApiCard />),
   },
 });
@@ -38,6 +42,7 @@ const credentialsPage = PageBlueprint.make({
   params: {
     path: '/gatekey/credentials',
     title: 'My API credentials',
+    icon: <GatekeyCredentialsIcon />,
     routeRef: credentialsPageRouteRef,
     loader: () =>
       import('./components/CredentialsPage').then(m => <m.GatekeyCredentialsPage />),

@@ -134,7 +134,7 @@ describe('GatekeyApiCard', () => {
           : HttpResponse.json({ items: [ordersApi] });
       }),
     );
-    await renderCard();
+    await renderCard(apiEntity('orders', { 'gatekey.dev/api-id': 'orders' }));
     expect(await screen.findByText('Error: Gatekey did not accept your sign-in')).toBeInTheDocument();
     expect(screen.getByText(/The token has expired\. Sign in to Backstage again/)).toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
@@ -143,14 +143,14 @@ describe('GatekeyApiCard', () => {
 
   it('explains a 503 without a problem body', async () => {
     server.use(http.get(`${PROXY}/v1/apis`, () => new HttpResponse('upstream down', { status: 503 })));
-    await renderCard();
+    await renderCard(apiEntity('orders', { 'gatekey.dev/api-id': 'orders' }));
     expect(await screen.findByText('Error: Gatekey is unavailable')).toBeInTheDocument();
     expect(screen.getByText(/Gatekey answered 503\. Try again in a moment\./)).toBeInTheDocument();
   });
 
   it('explains an unreachable proxy', async () => {
     server.use(http.get(`${PROXY}/v1/apis`, () => HttpResponse.error()));
-    await renderCard();
+    await renderCard(apiEntity('orders', { 'gatekey.dev/api-id': 'orders' }));
     expect(await screen.findByText('Error: Cannot reach Gatekey')).toBeInTheDocument();
   });
 
@@ -166,10 +166,34 @@ describe('GatekeyApiCard', () => {
     expect(await screen.findByText(/Your groups may not request credentials for this API/)).toBeInTheDocument();
   });
 
-  it('says when an API is not served by Gatekey', async () => {
-    server.use(listApis());
+  it('is absent from an API that Gatekey does not serve', async () => {
+    let listed = false;
+    server.use(
+      http.get(`${PROXY}/v1/apis`, () => {
+        listed = true;
+        return HttpResponse.json({ items: [ordersApi] });
+      }),
+    );
     await renderCard(apiEntity('petstore'));
-    expect(await screen.findByText(/This API is not served by Gatekey/)).toBeInTheDocument();
-    expect(screen.queryByRole('button', { name: 'Try it' })).not.toBeInTheDocument();
+    await waitFor(() => expect(listed).toBe(true));
+    // Let the answer render before asserting that nothing did.
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(screen.queryByText('Try this API')).not.toBeInTheDocument();
+    expect(screen.queryByRole('progressbar')).not.toBeInTheDocument();
+  });
+
+  it('is absent from an unannotated API while Gatekey cannot be reached', async () => {
+    let listed = false;
+    server.use(
+      http.get(`${PROXY}/v1/apis`, () => {
+        listed = true;
+        return HttpResponse.error();
+      }),
+    );
+    await renderCard(apiEntity('petstore'));
+    await waitFor(() => expect(listed).toBe(true));
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(screen.queryByText('Try this API')).not.toBeInTheDocument();
+    expect(screen.queryByText(/Cannot reach Gatekey/)).not.toBeInTheDocument();
   });
 });

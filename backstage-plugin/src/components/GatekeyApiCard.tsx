@@ -94,33 +94,37 @@ function TryIt(props: { api: ApiSummary }) {
 /**
  * The card on `kind: API` entity pages: whether the signed-in user may try the API, which scopes
  * and how long, and the "Try it" form that mints a key through the Backstage proxy.
+ *
+ * It is present only on APIs Gatekey serves: an entity with a `gatekey.dev/` annotation always
+ * gets the card (which then explains a failure or a refusal), any other API entity only when
+ * `GET /v1/apis` lists it; until that answer arrives, and when it fails, such an entity shows
+ * nothing rather than a card about an API Gatekey may not know.
  */
 export function GatekeyApiCard() {
   const { entity } = useEntity();
   const gatekey = useApi(gatekeyApiRef);
   const apis = useAsyncRetry(() => gatekey.listApis(), [gatekey]);
+  const annotated = isGatekeyAnnotated(entity);
 
   let content: ReactNode;
   if (apis.loading) {
+    if (!annotated) return null;
     content = <Progress />;
   } else if (apis.error) {
+    if (!annotated) return null;
     content = <GatekeyErrorPanel error={apis.error} onRetry={apis.retry} />;
   } else {
     const api = findGatekeyApi(apis.value ?? [], entity);
     if (api) {
       content = <TryIt api={api} />;
-    } else if (isGatekeyAnnotated(entity)) {
+    } else if (annotated) {
       content = (
         <Typography variant="body2">
           Your groups may not request credentials for this API. Ask its owner for access.
         </Typography>
       );
     } else {
-      content = (
-        <Typography variant="body2">
-          This API is not served by Gatekey: there are no short-lived keys for it here.
-        </Typography>
-      );
+      return null;
     }
   }
   return <InfoCard title="Try this API">{content}</InfoCard>;

@@ -1,0 +1,1 @@
+export { gatekeyApiDocsModule } from './apiDocsModule';
