@@ -3,6 +3,12 @@
 //! upstream behind it, the development OpenID provider, and the real `gatekey` application on a
 //! random port. Tests talk HTTP to all of them, exactly like a user would.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test infrastructure: a broken rig fails the test with the expectation as its message"
+)]
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,5 +1,11 @@
 //! Bearer tokens at the HTTP edge: who gets in, and what a refused caller is told.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::time::Duration;
 
 use base64::Engine as _;

@@ -17,6 +17,12 @@
 //!
 //! Run by `scripts/backstage-e2e.sh`, which installs the backend's node_modules first.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

@@ -4,6 +4,12 @@
 //! by id, `required_claims` confines the issuer to one organisation, and denials of callers who
 //! verify but hold no grant reach the audit trail within a bounded budget.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 

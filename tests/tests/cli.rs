@@ -2,6 +2,12 @@
 //! formats, masking, exit statuses, and tokens fetched from a GitHub Actions-style token endpoint
 //! served on a real socket by the test.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,12 @@
 //! The first working slice end to end: tokens from a real OpenID provider, the real service,
 //! MongoDB, and Kong (simulated) enforcing the minted keys.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::time::Duration;
 
 use gatekey_e2e::Stack;

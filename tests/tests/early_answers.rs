@@ -5,6 +5,12 @@
 //! `Connection: close`. Checked on a bare socket (nothing reconnects behind the test's back) and
 //! with a pooled client, the way a CI job retrying over its pool meets it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_e2e::Stack;
 use gatekey_e2e::raw_http::RawConnection;
 use reqwest::{Method, StatusCode, header};

@@ -6,6 +6,12 @@
 //! refusal is shown without a Backstage backend; `tests/tests/backstage.rs` replays real
 //! Backstage tokens next to a real Backstage proxy.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_e2e::logs::CapturedLogs;
 use gatekey_e2e::rig::gatekey_binary;
 use gatekey_e2e::{AUDIENCE, GATEWAY_URL, Mongo, POLICY, Stack, start_kong, unique_database};

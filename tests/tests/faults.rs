@@ -7,6 +7,12 @@
 //! the rig runs a 3 s request timeout and a reconciler pass every second with a 4 s orphan grace
 //! and pending timeout, so "bounded" here means within about 10 s.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::time::Duration;
 
 use gatekey_e2e::Mongo;

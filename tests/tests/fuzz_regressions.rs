@@ -1,6 +1,12 @@
 //! Regression tests for what schemathesis (`scripts/fuzz.sh`) found: every status the service
 //! answers must be in the served OpenAPI document for that operation.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_e2e::Stack;
 use reqwest::{StatusCode, header};
 use serde_json::Value;

@@ -3,6 +3,12 @@
 //! `backstage.rs`; here the policy file: an API pointing anywhere else stops startup with an
 //! error naming the API, so no key is ever minted for it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_e2e::{GATEWAY_URL, POLICY, Stack};
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,6 +1,12 @@
 //! The parts of the HTTP surface every client relies on: probes, the OpenAPI document, request
 //! ids, and problem+json for malformed requests.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_e2e::Stack;
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;

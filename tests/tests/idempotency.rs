@@ -3,6 +3,12 @@
 //! body is refused (422); keys are scoped to the caller, free again after a failed attempt, and
 //! expire.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::time::Duration;
 
 use gatekey_e2e::{POLICY, Stack};

@@ -4,6 +4,12 @@
 //! mid-mint each free exactly their slot; oversized bodies and headers are refused before any
 //! handler runs; SIGTERM lets an in-flight mint finish and hand out a working key.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::time::Duration;
 
 use chrono::Utc;

@@ -3,6 +3,12 @@
 //! The recorder is process-wide, so the assertions look for series and lower bounds, not exact
 //! totals that another test in this binary could also move.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_e2e::{Stack, metric_sample};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;

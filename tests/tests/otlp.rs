@@ -2,6 +2,12 @@
 //! (a real HTTP server on a socket, recording what arrives), and no minted key or bearer token
 //! travels with them. Its own test binary, because the tracing subscriber is process-wide.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::sync::{Arc, Mutex};
 
 use axum::Router;

@@ -9,6 +9,12 @@
 //! `group_prefix`, so another issuer's group of the same name grants nothing; and a policy grant
 //! that names no issuer is refused at startup.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_dev_idp::{RunningIdp, TokenSpec};
 use gatekey_e2e::{AUDIENCE, POLICY, SECOND_ISSUER, Stack, TWO_ISSUER_POLICY, trust_second_issuer};
 use reqwest::{Method, StatusCode};

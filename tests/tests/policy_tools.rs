@@ -1,6 +1,12 @@
 //! `gatekey policy test|diff|explain` as a platform team's CI runs them: the real binary on real
 //! files, judged by output and exit status (0 clean, 1 findings, 2 bad input).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

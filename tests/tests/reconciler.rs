@@ -2,6 +2,12 @@
 //! resolves stale `pending` records (see `faults.rs` for those); one replica leads at a time
 //! through the MongoDB lease, and another takes over when the leader dies.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::time::Duration;
 
 use gatekey_e2e::rig::{Rig, eventually};

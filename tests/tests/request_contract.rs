@@ -3,6 +3,12 @@
 //! that the policy refuses answers 422, and every answered status and problem `code` is listed
 //! for its operation in the served document.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_e2e::Stack;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

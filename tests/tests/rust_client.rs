@@ -1,6 +1,12 @@
 //! The generated Rust client (`clients/rust`, progenitor) against the running stack: mint, list
 //! and revoke, and a typed problem on a denial.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::num::NonZeroU32;
 
 use gatekey_client::types::{EffectiveState, MintCredentialRequest};

@@ -4,6 +4,12 @@
 //! the API and in MongoDB), every MongoDB collection, `/metrics` and every error body for the keys
 //! and for anything shaped like a Gatekey key, and for the callers' bearer tokens.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use gatekey_e2e::Stack;
 use gatekey_e2e::logs::CapturedLogs;
 use gatekey_kong_sim::Fault;

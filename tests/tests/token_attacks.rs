@@ -3,6 +3,12 @@
 //! makes Gatekey hammer an identity provider. `gatekey-auth`'s own tests (`tests/verify.rs`) cover
 //! the same attacks against the verifier alone; these prove the service wires it in.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::time::Duration;
 
 use base64::Engine as _;

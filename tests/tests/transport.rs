@@ -8,6 +8,12 @@
 //!   fails readiness (503).
 //! - The configured rate-limit counter policy reaches the consumer plugin of a minted credential.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -346,6 +346,7 @@ impl VerifierConfig {
                 problems.push(format!("{at}: a groups claim has an empty path"));
             }
             check_required_claims(issuer, &at, &mut problems);
+            #[expect(clippy::expect_used, reason = "`JWT` is a constant, valid media type")]
             let mut jose_types =
                 vec![normalize_jose_type("JWT").expect("JWT is a valid JOSE type")];
             for typ in &issuer.allowed_jose_types {

@@ -2,6 +2,12 @@
 //! Actions' and GitLab CI's, the verifier refuses those of other owners (`required_claims`) and
 //! maps the others to repository-qualified groups, by name and by id.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::time::Duration;
 
 use gatekey_auth::{

@@ -2,6 +2,12 @@
 //! what is accepted, what is refused and why, and how the key cache behaves under rotation,
 //! floods of unknown key ids and outages.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 mod support;
 
 use std::time::Duration;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// A benchmark run that could not start or finish its setup.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     #[error("{what} binary not found at {path}; build it first (scripts/bench.sh does)")]
     MissingBinary { what: &'static str, path: PathBuf },
     #[error("cannot start {what}: {source}")]

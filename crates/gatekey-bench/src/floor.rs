@@ -31,7 +31,7 @@ use crate::stack::{MINT_ACL_GROUP, MINT_API};
 
 /// The raw stores a mint writes to.
 #[derive(Debug)]
-pub struct Floor {
+pub(crate) struct Floor {
     http: reqwest::Client,
     kong: String,
     audit: Collection<Document>,
@@ -42,7 +42,7 @@ pub struct Floor {
 impl Floor {
     /// Connects like Gatekey does (default pool, write concern `majority` + journal) and creates
     /// Gatekey's indexes in `database`.
-    pub async fn connect(
+    pub(crate) async fn connect(
         http: reqwest::Client,
         mongo_uri: &str,
         database: &str,
@@ -77,7 +77,7 @@ impl Floor {
     }
 
     /// One mint's worth of raw calls for client `client`.
-    pub async fn mint(&self, client: usize) -> Outcome {
+    pub(crate) async fn mint(&self, client: usize) -> Outcome {
         match self.sequence(client).await {
             Ok(()) => Outcome::Ok,
             Err(detail) => Outcome::Failed(detail),

@@ -26,14 +26,14 @@ const MAX_LATENCY_MICROS: u64 = 60_000_000;
 
 /// How long the two phases last.
 #[derive(Debug, Clone, Copy)]
-pub enum Budget {
+pub(crate) enum Budget {
     Time { warmup: Duration, measure: Duration },
     Count { warmup: u64, measure: u64 },
 }
 
 /// What one operation came to.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     Failed(String),
     /// The client has nothing left to do (e.g. no credential left to revoke); it stops.
@@ -42,7 +42,7 @@ pub enum Outcome {
 
 /// The figures of one measured phase.
 #[derive(Debug, Clone)]
-pub struct Measured {
+pub(crate) struct Measured {
     pub clients: usize,
     /// Operations started during the warm-up (successful or not).
     pub warmup_ops: u64,
@@ -58,7 +58,7 @@ pub struct Measured {
 
 /// Percentiles and throughput, as printed and serialized.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub clients: usize,
     pub requests: u64,
     pub errors: u64,
@@ -77,7 +77,7 @@ pub struct Summary {
 }
 
 impl Measured {
-    pub fn summary(&self) -> Summary {
+    pub(crate) fn summary(&self) -> Summary {
         let ms = |q: f64| value_ms(self.histogram.value_at_quantile(q));
         let seconds = self.elapsed.as_secs_f64();
         #[expect(
@@ -165,6 +165,10 @@ impl Schedule {
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "the bounds are constants that hdrhistogram accepts"
+)]
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).expect("static histogram bounds are valid")
 }
@@ -285,6 +289,10 @@ where
         if measured.first_error.is_none() {
             measured.first_error = log.first_error;
         }
+        #[expect(
+            clippy::expect_used,
+            reason = "every client's histogram has the same bounds"
+        )]
         measured
             .histogram
             .add(&log.histogram)

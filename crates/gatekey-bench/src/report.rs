@@ -18,14 +18,14 @@ const RSS_MIB_TARGET: f64 = 64.0;
 
 /// Where the run happened.
 #[derive(Debug, Clone, Serialize)]
-pub struct Machine {
+pub(crate) struct Machine {
     pub cpus: usize,
     pub cpu_model: Option<String>,
     pub kernel: Option<String>,
 }
 
 impl Machine {
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|info| {
@@ -47,7 +47,7 @@ impl Machine {
 
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
-pub struct ScenarioResult {
+pub(crate) struct ScenarioResult {
     /// Stable key: `apis`, `mint`, `revoke`, `credentials`, `floor`.
     pub scenario: &'static str,
     /// What was measured, as shown in the table.
@@ -58,14 +58,14 @@ pub struct ScenarioResult {
 
 /// One target and whether the run met it.
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetCheck {
+pub(crate) struct TargetCheck {
     pub target: String,
     pub measured: String,
     pub met: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// The binaries were a debug build: the figures only prove that the bench works.
     pub debug_build: bool,
     pub short: bool,
@@ -81,7 +81,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn scenario(&self, key: &str) -> Option<&Summary> {
+    pub(crate) fn scenario(&self, key: &str) -> Option<&Summary> {
         self.scenarios
             .iter()
             .find(|s| s.scenario == key)
@@ -89,7 +89,7 @@ impl Report {
     }
 
     /// Fills in the ratio and the target checks from the scenarios.
-    pub fn evaluate(&mut self) {
+    pub(crate) fn evaluate(&mut self) {
         self.mint_to_floor_ratio = match (self.scenario("mint"), self.scenario("floor")) {
             (Some(mint), Some(floor)) if floor.requests_per_second > 0.0 => {
                 Some(mint.requests_per_second / floor.requests_per_second)
@@ -158,7 +158,7 @@ impl Report {
     }
 
     /// The human-readable table.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut out = String::new();
         let build = if self.debug_build {
             "DEBUG build: these figures are NOT meaningful"

@@ -24,7 +24,7 @@ struct MintedCredential {
 
 /// Gatekey, and what each client needs to call it.
 #[derive(Debug)]
-pub struct Gatekey {
+pub(crate) struct Gatekey {
     http: reqwest::Client,
     base: String,
     /// `Bearer <token>` of client n.
@@ -34,7 +34,11 @@ pub struct Gatekey {
 }
 
 impl Gatekey {
-    pub fn new(http: reqwest::Client, base: String, tokens: &[String]) -> Self {
+    #[expect(
+        clippy::expect_used,
+        reason = "the tokens are JWTs the bench minted: base64url and dots"
+    )]
+    pub(crate) fn new(http: reqwest::Client, base: String, tokens: &[String]) -> Self {
         Self {
             http,
             base,
@@ -54,7 +58,7 @@ impl Gatekey {
     }
 
     /// `GET /v1/apis`.
-    pub async fn list_apis(&self, client: usize) -> Outcome {
+    pub(crate) async fn list_apis(&self, client: usize) -> Outcome {
         let request = self
             .http
             .get(format!("{}/v1/apis", self.base))
@@ -65,7 +69,7 @@ impl Gatekey {
     }
 
     /// `POST /v1/apis/{MINT_API}/credentials` for the `read` scope; remembers the credential id.
-    pub async fn mint(&self, client: usize) -> Outcome {
+    pub(crate) async fn mint(&self, client: usize) -> Outcome {
         let request = self
             .http
             .post(format!("{}/v1/apis/{MINT_API}/credentials", self.base))
@@ -89,7 +93,7 @@ impl Gatekey {
     }
 
     /// `DELETE /v1/credentials/{id}` of a credential this client minted.
-    pub async fn revoke(&self, client: usize) -> Outcome {
+    pub(crate) async fn revoke(&self, client: usize) -> Outcome {
         let Some(id) = self.pool(client).pop() else {
             return Outcome::Exhausted;
         };
@@ -103,7 +107,7 @@ impl Gatekey {
     }
 
     /// `GET /v1/credentials`: the first page (50) of the caller's credentials.
-    pub async fn list_credentials(&self, client: usize) -> Outcome {
+    pub(crate) async fn list_credentials(&self, client: usize) -> Outcome {
         let request = self
             .http
             .get(format!("{}/v1/credentials", self.base))
@@ -114,7 +118,7 @@ impl Gatekey {
     }
 
     /// How many minted credentials wait to be revoked.
-    pub fn unrevoked(&self) -> usize {
+    pub(crate) fn unrevoked(&self) -> usize {
         (0..self.minted.len()).map(|n| self.pool(n).len()).sum()
     }
 
@@ -126,7 +130,7 @@ impl Gatekey {
 }
 
 /// The body of a response with the expected status, or a one-line description of what came.
-pub async fn expect_status(
+pub(crate) async fn expect_status(
     response: Result<reqwest::Response, reqwest::Error>,
     expected: StatusCode,
 ) -> Result<Vec<u8>, String> {

@@ -18,11 +18,11 @@ use tokio::process::{Child, Command};
 use crate::error::BenchError;
 
 /// The API every mint asks for (its scope `read`, with a rate limit).
-pub const MINT_API: &str = "bench-0";
+pub(crate) const MINT_API: &str = "bench-0";
 /// How many APIs the bench policy lists (all visible to the bench subjects).
-pub const API_COUNT: usize = 8;
+pub(crate) const API_COUNT: usize = 8;
 /// The ACL group of [`MINT_API`]'s `read` scope.
-pub const MINT_ACL_GROUP: &str = "bench-0-read";
+pub(crate) const MINT_ACL_GROUP: &str = "bench-0-read";
 /// Audience of the bench tokens.
 const AUDIENCE: &str = "gatekey";
 /// How long a child may take to listen.
@@ -30,13 +30,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the binaries are, and the scratch directory for configuration and logs.
 #[derive(Debug)]
-pub struct Workspace {
+pub(crate) struct Workspace {
     bin_dir: PathBuf,
     scratch: tempfile::TempDir,
 }
 
 impl Workspace {
-    pub fn new(bin_dir: PathBuf) -> Result<Self, BenchError> {
+    pub(crate) fn new(bin_dir: PathBuf) -> Result<Self, BenchError> {
         for what in ["gatekey", "gatekey-kong-sim", "gatekey-dev-idp"] {
             let path = bin_dir.join(what);
             if !path.is_file() {
@@ -56,14 +56,14 @@ impl Workspace {
     }
 
     /// Keeps the scratch directory (logs, configuration) after the run and returns its path.
-    pub fn keep(self) -> PathBuf {
+    pub(crate) fn keep(self) -> PathBuf {
         self.scratch.keep()
     }
 }
 
 /// One child process, killed on drop.
 #[derive(Debug)]
-pub struct Process {
+pub(crate) struct Process {
     what: &'static str,
     child: Child,
     log: PathBuf,
@@ -72,24 +72,24 @@ pub struct Process {
 
 impl Process {
     /// The kernel's process id, for `/proc/<pid>/status`.
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.id()
     }
 
     /// Peak resident set size (VmHWM) in bytes, from `/proc/<pid>/status` (Linux only).
-    pub fn peak_rss_bytes(&self) -> Option<u64> {
+    pub(crate) fn peak_rss_bytes(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Stops the process and waits for it.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         // Already gone is fine: the goal is that it no longer runs.
         let _ = self.child.kill().await;
     }
@@ -161,7 +161,7 @@ fn free_port() -> Result<u16, BenchError> {
 
 /// SecantusDB with in-memory storage (`secantusd-py` on the `PATH`, see `scripts/lib.sh`),
 /// logging to `<name>.log`.
-pub async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
+pub(crate) async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
     let port = free_port()?;
     let args = [
         "--port".to_owned(),
@@ -181,21 +181,20 @@ pub async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, BenchErr
 }
 
 /// `mongodb://` URI of a started MongoDB-protocol server.
-pub fn mongo_uri(mongo: &Process) -> String {
+pub(crate) fn mongo_uri(mongo: &Process) -> String {
     format!("mongodb://127.0.0.1:{}/?directConnection=true", mongo.port)
 }
 
 /// A Kong simulator with the bench service (key-auth, one ACL-guarded route per API).
-pub async fn start_kong(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
+pub(crate) async fn start_kong(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
     let admin = free_port()?;
     let proxy = free_port()?;
     let mut config = String::from("_format_version: \"3.0\"\nservices:\n");
     for n in 0..API_COUNT {
-        write!(
+        let _ = write!(
             config,
             "  - name: bench-{n}\n    url: http://127.0.0.1:9\n    plugins:\n      - name: key-auth\n        config: {{key_names: [apikey]}}\n    routes:\n      - name: bench-{n}-read\n        paths: [/bench-{n}]\n        plugins:\n          - name: acl\n            config: {{allow: [bench-{n}-read]}}\n"
-        )
-        .expect("writing to a String cannot fail");
+        );
     }
     let config_path = ws.path(&format!("{name}.yaml"));
     std::fs::write(&config_path, config)?;
@@ -219,7 +218,7 @@ pub async fn start_kong(ws: &Workspace, name: &str) -> Result<Process, BenchErro
 }
 
 /// The development OpenID provider.
-pub async fn start_idp(ws: &Workspace) -> Result<Process, BenchError> {
+pub(crate) async fn start_idp(ws: &Workspace) -> Result<Process, BenchError> {
     let port = free_port()?;
     let args = ["--listen".to_owned(), format!("127.0.0.1:{port}")];
     Process::spawn(
@@ -243,18 +242,17 @@ fn policy() -> String {
         } else {
             ""
         };
-        write!(
+        let _ = write!(
             policy,
             "  - id: bench-{n}\n    title: Bench API {n}\n    description: An API of the benchmark's catalog\n    owner: group:default/bench-team\n    entity_ref: api:default/bench-{n}\n    kong_service: bench-{n}\n    gateway_url: http://127.0.0.1:8000/bench-{n}\n    default_ttl_seconds: 900\n    min_ttl_seconds: 60\n    max_ttl_seconds: 3600\n{rate_limit}    scopes:\n      - name: read\n        description: GET /bench-{n}\n        acl_group: bench-{n}-read\n        allowed_groups: [bench]\n"
-        )
-        .expect("writing to a String cannot fail");
+        );
     }
     policy
 }
 
 /// The release (or debug) `gatekey` binary, configured like `deploy/local/` but on free ports,
 /// logging JSON at `info` (the production default) to its log file.
-pub async fn start_gatekey(
+pub(crate) async fn start_gatekey(
     ws: &Workspace,
     mongo_uri: &str,
     kong: &Process,
@@ -320,7 +318,7 @@ groups_claims = [{{ path = "groups" }}]
 }
 
 /// A token for `subject` in group `bench`, from the development OpenID provider's token endpoint.
-pub async fn token(
+pub(crate) async fn token(
     http: &reqwest::Client,
     idp: &Process,
     subject: &str,

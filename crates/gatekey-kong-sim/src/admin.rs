@@ -28,7 +28,7 @@ type SimState = State<Arc<Sim>>;
 /// Largest Admin API request body accepted.
 const BODY_LIMIT: usize = 1024 * 1024;
 
-pub fn router(sim: Arc<Sim>) -> Router {
+pub(crate) fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/", get(node_info))
         .route("/status", get(status))
@@ -255,6 +255,10 @@ fn parse_form(body: &Bytes) -> Map<String, Value> {
 }
 
 /// The record at `path` below `map`, created (or replacing a scalar) as needed.
+#[expect(
+    clippy::expect_used,
+    reason = "each level is made an object before it is borrowed as one"
+)]
 fn nested<'a>(map: &'a mut Map<String, Value>, path: &[&str]) -> &'a mut Map<String, Value> {
     let Some((first, rest)) = path.split_first() else {
         return map;

@@ -20,11 +20,11 @@ use crate::errors::KongError;
 use crate::plugins;
 
 /// Kong's `ttl` upper bound (`DAO_MAX_TTL`).
-pub const MAX_TTL: i64 = 100_000_000;
+pub(crate) const MAX_TTL: i64 = 100_000_000;
 
 /// Entity kinds the simulator stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Table {
+pub(crate) enum Table {
     Consumers,
     KeyAuths,
     Acls,
@@ -138,7 +138,7 @@ impl Table {
 
 /// One stored entity.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub(crate) struct Row {
     pub value: Map<String, Value>,
     /// Simulated epoch seconds after which the row is invisible (key-auth `ttl`).
     pub expires_at: Option<f64>,
@@ -160,18 +160,18 @@ impl Row {
     }
 
     /// The id of the entity a foreign key field (`consumer`, `service`, `route`) points at.
-    pub fn parent(&self, field: &str) -> Option<&str> {
+    pub(crate) fn parent(&self, field: &str) -> Option<&str> {
         self.value.get(field)?.get("id")?.as_str()
     }
 
-    pub fn str_field(&self, field: &str) -> Option<&str> {
+    pub(crate) fn str_field(&self, field: &str) -> Option<&str> {
         self.value.get(field)?.as_str()
     }
 }
 
 /// Tag filter of a list query.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tags {
+pub(crate) enum Tags {
     Any,
     All(Vec<String>),
     OneOf(Vec<String>),
@@ -179,7 +179,7 @@ pub enum Tags {
 
 impl Tags {
     /// Parses `tags=a,b` (AND) or `tags=a/b` (OR); mixing both is refused, as is more than 5.
-    pub fn parse(raw: Option<&str>) -> Result<Self, KongError> {
+    pub(crate) fn parse(raw: Option<&str>) -> Result<Self, KongError> {
         let invalid = |reason: &str| KongError::InvalidOption {
             option: "tags",
             reason: reason.to_owned(),
@@ -222,7 +222,7 @@ impl Tags {
 
 /// One page of a list.
 #[derive(Debug)]
-pub struct ListPage {
+pub(crate) struct ListPage {
     pub data: Vec<Value>,
     /// Token for the next page; only set when at least one more row exists.
     pub offset: Option<String>,
@@ -230,7 +230,7 @@ pub struct ListPage {
 
 /// All tables.
 #[derive(Debug, Default)]
-pub struct Db {
+pub(crate) struct Db {
     tables: BTreeMap<Table, BTreeMap<String, Row>>,
     /// Deleted rows the proxy still sees, with the simulated time of their deletion.
     retired: Vec<Retired>,
@@ -247,7 +247,7 @@ struct Retired {
 }
 
 /// Kong treats a path segment shaped like a UUID as an id, never as an endpoint key.
-pub fn is_uuid(text: &str) -> bool {
+pub(crate) fn is_uuid(text: &str) -> bool {
     text.len() == 36 && uuid::Uuid::parse_str(text).is_ok()
 }
 
@@ -370,12 +370,12 @@ impl Db {
     }
 
     /// A live row by id.
-    pub fn get(&self, table: Table, id: &str, now: f64) -> Option<&Row> {
+    pub(crate) fn get(&self, table: Table, id: &str, now: f64) -> Option<&Row> {
         self.tables.get(&table)?.get(id).filter(|row| row.live(now))
     }
 
     /// Resolves an id or endpoint key (`username`, `name`, `key`, ...) to the id of a live row.
-    pub fn resolve(&self, table: Table, key: &str, now: f64) -> Option<String> {
+    pub(crate) fn resolve(&self, table: Table, key: &str, now: f64) -> Option<String> {
         if is_uuid(key) {
             let id = key.to_ascii_lowercase();
             return self.get(table, &id, now).map(|_| id);
@@ -386,7 +386,7 @@ impl Db {
     }
 
     /// Live rows matching `filter` and `tags`, `size` at a time in id order after `offset`.
-    pub fn list(
+    pub(crate) fn list(
         &self,
         table: Table,
         filter: &dyn Fn(&Row) -> bool,
@@ -414,7 +414,7 @@ impl Db {
     }
 
     /// Live rows of a table.
-    pub fn rows(&self, table: Table, now: f64) -> impl Iterator<Item = &Row> {
+    pub(crate) fn rows(&self, table: Table, now: f64) -> impl Iterator<Item = &Row> {
         self.table(table)
             .map(|(_, row)| row)
             .filter(move |row| row.live(now))
@@ -503,7 +503,7 @@ impl Db {
     }
 
     /// `POST /consumers`.
-    pub fn create_consumer(
+    pub(crate) fn create_consumer(
         &mut self,
         body: &Map<String, Value>,
         now: f64,
@@ -515,7 +515,7 @@ impl Db {
     }
 
     /// `PUT /consumers/{c}`: full replacement; an existing consumer keeps its id and created_at.
-    pub fn upsert_consumer(
+    pub(crate) fn upsert_consumer(
         &mut self,
         id: &str,
         body: &Map<String, Value>,
@@ -526,7 +526,7 @@ impl Db {
     }
 
     /// `PATCH /consumers/{c}`: the stored consumer with `patch` applied.
-    pub fn patch_consumer(
+    pub(crate) fn patch_consumer(
         &mut self,
         id: &str,
         patch: &Map<String, Value>,
@@ -598,7 +598,7 @@ impl Db {
     }
 
     /// `POST /consumers/{c}/key-auth`.
-    pub fn create_key_auth(
+    pub(crate) fn create_key_auth(
         &mut self,
         consumer_id: &str,
         body: &Map<String, Value>,
@@ -612,7 +612,7 @@ impl Db {
     }
 
     /// `PUT /consumers/{c}/key-auth/{k}`: full replacement; no `ttl` means no expiry.
-    pub fn upsert_key_auth(
+    pub(crate) fn upsert_key_auth(
         &mut self,
         consumer_id: &str,
         id: &str,
@@ -626,7 +626,7 @@ impl Db {
 
     /// `PATCH /consumers/{c}/key-auth/{k}`: `ttl` restarts the expiry (0 removes it), otherwise
     /// the expiry is kept.
-    pub fn patch_key_auth(
+    pub(crate) fn patch_key_auth(
         &mut self,
         id: &str,
         patch: &Map<String, Value>,
@@ -677,7 +677,7 @@ impl Db {
     }
 
     /// `POST /consumers/{c}/acls`: one group; the same group twice for a consumer is a 409.
-    pub fn create_acl(
+    pub(crate) fn create_acl(
         &mut self,
         consumer_id: &str,
         body: &Map<String, Value>,
@@ -691,7 +691,7 @@ impl Db {
 
     /// `PUT /consumers/{c}/acls/{id}`: full replacement; an existing group keeps its
     /// created_at. The same group under another id of the consumer is a 409, as with POST.
-    pub fn upsert_acl(
+    pub(crate) fn upsert_acl(
         &mut self,
         consumer_id: &str,
         id: &str,
@@ -734,7 +734,7 @@ impl Db {
     }
 
     /// `POST /plugins` and the scoped variants; `scope` pins consumer/service/route ids.
-    pub fn create_plugin(
+    pub(crate) fn create_plugin(
         &mut self,
         scope: &[(&str, &str)],
         body: &Map<String, Value>,
@@ -748,7 +748,7 @@ impl Db {
 
     /// `PUT /consumers/{c}/plugins/{id}` and the other scoped PUTs: full replacement; an existing
     /// plugin keeps its created_at. The same plugin for the same scope under another id is a 409.
-    pub fn upsert_plugin(
+    pub(crate) fn upsert_plugin(
         &mut self,
         scope: &[(&str, &str)],
         id: &str,
@@ -809,7 +809,7 @@ impl Db {
     }
 
     /// `POST /services`: from `url` or protocol/host/port/path.
-    pub fn create_service(
+    pub(crate) fn create_service(
         &mut self,
         body: &Map<String, Value>,
         now: f64,
@@ -880,7 +880,7 @@ impl Db {
     }
 
     /// `POST /routes` and `POST /services/{s}/routes`.
-    pub fn create_route(
+    pub(crate) fn create_route(
         &mut self,
         service_id: Option<&str>,
         body: &Map<String, Value>,
@@ -940,7 +940,7 @@ impl Db {
     }
 
     /// Removes expired `ttl` rows, as Kong's cleanup timer does; returns how many.
-    pub fn purge_expired(&mut self, now: f64) -> usize {
+    pub(crate) fn purge_expired(&mut self, now: f64) -> usize {
         let mut purged = 0;
         for table in self.tables.values_mut() {
             let before = table.len();
@@ -966,7 +966,7 @@ fn decode_offset(raw: &str) -> Result<String, KongError> {
 }
 
 /// The row as the Admin API shows it: `ttl` is the remaining whole seconds (floor).
-pub fn render(row: &Row, now: f64) -> Value {
+pub(crate) fn render(row: &Row, now: f64) -> Value {
     let mut value = row.value.clone();
     if let Some(remaining) = row.remaining_ttl(now) {
         value.insert("ttl".to_owned(), json!(remaining));

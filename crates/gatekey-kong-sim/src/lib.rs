@@ -81,14 +81,14 @@ pub struct Fault {
 mod method_serde {
     use serde::Deserialize as _;
 
-    pub fn serialize<S: serde::Serializer>(
+    pub(crate) fn serialize<S: serde::Serializer>(
         method: &http::Method,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(method.as_str())
     }
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
         deserializer: D,
     ) -> Result<http::Method, D::Error> {
         let text = String::deserialize(deserializer)?;

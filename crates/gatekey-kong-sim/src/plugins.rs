@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::errors::KongError;
 
 /// Rate-limiting windows the simulator enforces, with their lengths in seconds.
-pub const WINDOWS: [(&str, u64); 4] = [
+pub(crate) const WINDOWS: [(&str, u64); 4] = [
     ("second", 1),
     ("minute", 60),
     ("hour", 3600),
@@ -20,10 +20,11 @@ pub const WINDOWS: [(&str, u64); 4] = [
 const ORDERED_WINDOWS: [&str; 6] = ["second", "minute", "hour", "day", "month", "year"];
 
 /// Plugin names `GET /` reports as available, with Kong's priorities.
-pub const AVAILABLE: [(&str, u32); 3] = [("key-auth", 1250), ("acl", 950), ("rate-limiting", 910)];
+pub(crate) const AVAILABLE: [(&str, u32); 3] =
+    [("key-auth", 1250), ("acl", 950), ("rate-limiting", 910)];
 
 /// Validates a plugin's configuration and fills in Kong's defaults.
-pub fn validate(
+pub(crate) fn validate(
     name: &str,
     config: Option<&Value>,
     consumer_scoped: bool,
@@ -272,7 +273,7 @@ fn counter_policy(config: &mut Map<String, Value>) -> Result<(), KongError> {
 
 /// key-auth's configuration, as the proxy reads it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct KeyAuthConfig {
+pub(crate) struct KeyAuthConfig {
     pub key_names: Vec<String>,
     pub key_in_header: bool,
     pub key_in_query: bool,
@@ -282,7 +283,7 @@ pub struct KeyAuthConfig {
 
 /// acl's configuration, as the proxy reads it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct AclConfig {
+pub(crate) struct AclConfig {
     pub allow: Option<Vec<String>>,
     pub deny: Option<Vec<String>>,
     pub hide_groups_header: bool,
@@ -290,7 +291,7 @@ pub struct AclConfig {
 
 impl AclConfig {
     /// Kong's decision: with `allow`, one group must be listed; with `deny`, none may be.
-    pub fn admits(&self, groups: &[String]) -> bool {
+    pub(crate) fn admits(&self, groups: &[String]) -> bool {
         match (&self.allow, &self.deny) {
             (Some(allow), _) => groups.iter().any(|g| allow.contains(g)),
             (None, Some(deny)) => !groups.iter().any(|g| deny.contains(g)),
@@ -301,7 +302,7 @@ impl AclConfig {
 
 /// rate-limiting's configuration, as the proxy reads it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct RateLimitConfig {
+pub(crate) struct RateLimitConfig {
     pub second: Option<u64>,
     pub minute: Option<u64>,
     pub hour: Option<u64>,
@@ -314,7 +315,7 @@ pub struct RateLimitConfig {
 
 impl RateLimitConfig {
     /// The configured windows: name, length in seconds, limit.
-    pub fn windows(&self) -> Vec<(&'static str, u64, u64)> {
+    pub(crate) fn windows(&self) -> Vec<(&'static str, u64, u64)> {
         WINDOWS
             .iter()
             .zip([self.second, self.minute, self.hour, self.day])
@@ -324,7 +325,7 @@ impl RateLimitConfig {
 }
 
 /// Reads a stored plugin's `config` as `T` (stored configs were validated on write).
-pub fn config_of<T: for<'de> Deserialize<'de>>(plugin: &Map<String, Value>) -> Option<T> {
+pub(crate) fn config_of<T: for<'de> Deserialize<'de>>(plugin: &Map<String, Value>) -> Option<T> {
     serde_json::from_value(plugin.get("config")?.clone()).ok()
 }
 

@@ -64,7 +64,7 @@ struct Proxy {
     counters: Mutex<Counters>,
 }
 
-pub fn router(sim: Arc<Sim>) -> Router {
+pub(crate) fn router(sim: Arc<Sim>) -> Router {
     let proxy = Arc::new(Proxy {
         sim,
         counters: Mutex::new(HashMap::new()),
@@ -296,6 +296,10 @@ fn authorize(config: &AclConfig, authenticated: Option<&Authenticated>) -> Resul
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "the names are Kong's constant X-RateLimit-* headers"
+)]
 fn header_name(name: &str) -> HeaderName {
     HeaderName::from_bytes(name.as_bytes()).expect("rate-limit header names are valid tokens")
 }

@@ -4,6 +4,12 @@
 //! the test and is deleted afterwards. Tests of faults and transport behaviour need a server
 //! that misbehaves on demand, so they always use a local simulator or a tiny local server.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 mod support;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,12 @@
 //! `gatekey healthcheck`, the container health probe: exit status follows what a real HTTP server
 //! answers on `/healthz`, and an unreachable service is unhealthy with a reason on stderr.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use std::process::Command;
 
 use axum::Router;

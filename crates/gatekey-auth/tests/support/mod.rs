@@ -9,11 +9,11 @@ use gatekey_auth::{GroupsClaim, IssuerConfig, TokenVerifier, VerifierConfig};
 use gatekey_dev_idp::{DevIdpConfig, RunningIdp, TokenSpec};
 use serde_json::Value;
 
-pub const AUDIENCE: &str = "gatekey";
-pub const SUBJECT: &str = "user:default/jane";
+pub(crate) const AUDIENCE: &str = "gatekey";
+pub(crate) const SUBJECT: &str = "user:default/jane";
 
 /// A development IdP on a free local port.
-pub async fn idp() -> RunningIdp {
+pub(crate) async fn idp() -> RunningIdp {
     gatekey_dev_idp::start(DevIdpConfig::default())
         .await
         .expect("dev IdP starts")
@@ -21,7 +21,7 @@ pub async fn idp() -> RunningIdp {
 
 /// Trusts `idp` for `AUDIENCE` with `algorithms` pinned; groups come from `groups`,
 /// `realm_access.roles` (prefixed `role:`) and `repository` (prefixed `ci:repo:`).
-pub fn issuer(idp: &RunningIdp, name: &str, algorithms: &[&str]) -> IssuerConfig {
+pub(crate) fn issuer(idp: &RunningIdp, name: &str, algorithms: &[&str]) -> IssuerConfig {
     IssuerConfig {
         name: name.to_owned(),
         issuer: idp.issuer(),
@@ -47,21 +47,21 @@ pub fn issuer(idp: &RunningIdp, name: &str, algorithms: &[&str]) -> IssuerConfig
 
 /// A verifier with default limits (60 s skew, 30 s refresh interval).
 /// `config` with its groups prefixed by `group_prefix` (needed once several issuers are trusted).
-pub fn prefixed(config: IssuerConfig, group_prefix: &str) -> IssuerConfig {
+pub(crate) fn prefixed(config: IssuerConfig, group_prefix: &str) -> IssuerConfig {
     IssuerConfig {
         group_prefix: Some(group_prefix.to_owned()),
         ..config
     }
 }
 
-pub fn verifier(issuers: Vec<IssuerConfig>) -> TokenVerifier {
+pub(crate) fn verifier(issuers: Vec<IssuerConfig>) -> TokenVerifier {
     verifier_with(VerifierConfig {
         issuers,
         ..VerifierConfig::default()
     })
 }
 
-pub fn verifier_with(config: VerifierConfig) -> TokenVerifier {
+pub(crate) fn verifier_with(config: VerifierConfig) -> TokenVerifier {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -71,18 +71,18 @@ pub fn verifier_with(config: VerifierConfig) -> TokenVerifier {
 }
 
 /// A token for `SUBJECT` and `AUDIENCE`.
-pub fn spec() -> TokenSpec {
+pub(crate) fn spec() -> TokenSpec {
     TokenSpec::new(SUBJECT, [AUDIENCE])
 }
 
 /// The decoded JOSE header of `token`.
-pub fn header(token: &str) -> Value {
+pub(crate) fn header(token: &str) -> Value {
     let segment = token.split('.').next().expect("header segment");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).expect("base64url")).expect("JSON")
 }
 
 /// The `kid` `idp` currently signs with for `alg`.
-pub fn current_kid(idp: &RunningIdp, alg: gatekey_dev_idp::SigningAlg) -> String {
+pub(crate) fn current_kid(idp: &RunningIdp, alg: gatekey_dev_idp::SigningAlg) -> String {
     header(&idp.sign(&spec().alg(alg)))["kid"]
         .as_str()
         .expect("kid")
@@ -90,12 +90,12 @@ pub fn current_kid(idp: &RunningIdp, alg: gatekey_dev_idp::SigningAlg) -> String
 }
 
 /// The payload segment of `token`, as signed.
-pub fn payload(token: &str) -> &str {
+pub(crate) fn payload(token: &str) -> &str {
     token.split('.').nth(1).expect("payload segment")
 }
 
 /// `header.payload.signature` with `header` serialized and base64url-encoded.
-pub fn assemble(header: &Value, payload: &str, signature: &[u8]) -> String {
+pub(crate) fn assemble(header: &Value, payload: &str, signature: &[u8]) -> String {
     format!(
         "{}.{payload}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -104,7 +104,7 @@ pub fn assemble(header: &Value, payload: &str, signature: &[u8]) -> String {
 }
 
 /// HMAC-SHA256 (RFC 2104), to forge the algorithm-confusion token.
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     use sha2::{Digest as _, Sha256};
     let mut block = [0_u8; 64];
     if key.len() > 64 {

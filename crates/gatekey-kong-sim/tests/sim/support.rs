@@ -51,18 +51,18 @@ consumers:
 "#;
 
 /// A running simulator, its echo upstream and a client.
-pub struct Harness {
+pub(crate) struct Harness {
     pub sim: RunningSim,
     pub echo: RunningEcho,
     pub http: reqwest::Client,
 }
 
 impl Harness {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with_purge(Duration::from_secs(300)).await
     }
 
-    pub async fn start_with_purge(purge_interval: Duration) -> Self {
+    pub(crate) async fn start_with_purge(purge_interval: Duration) -> Self {
         Self::start_with(SimConfig {
             purge_interval,
             ..SimConfig::default()
@@ -71,7 +71,7 @@ impl Harness {
     }
 
     /// A simulator whose proxy learns of deletions `db_update_frequency` after they happen.
-    pub async fn start_with_db_update_frequency(db_update_frequency: Duration) -> Self {
+    pub(crate) async fn start_with_db_update_frequency(db_update_frequency: Duration) -> Self {
         Self::start_with(SimConfig {
             db_update_frequency,
             ..SimConfig::default()
@@ -99,13 +99,13 @@ impl Harness {
         }
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.sim.shutdown().await;
         self.echo.shutdown().await;
     }
 
     /// An Admin API call with an optional JSON body: status and JSON body (`Null` when empty).
-    pub async fn admin(
+    pub(crate) async fn admin(
         &self,
         method: Method,
         path: &str,
@@ -121,7 +121,7 @@ impl Harness {
     }
 
     /// A proxy call with extra headers: the raw response.
-    pub async fn proxy(
+    pub(crate) async fn proxy(
         &self,
         method: Method,
         path: &str,
@@ -137,7 +137,12 @@ impl Harness {
     }
 
     /// Creates consumer `username` with a key-auth credential `key` and the given ACL groups.
-    pub async fn consumer_with_key(&self, username: &str, key: &str, groups: &[&str]) -> Value {
+    pub(crate) async fn consumer_with_key(
+        &self,
+        username: &str,
+        key: &str,
+        groups: &[&str],
+    ) -> Value {
         let (status, consumer) = self
             .admin(Method::POST, "/consumers", Some(serde_json::json!({"username": username, "custom_id": format!("cid-{username}")})))
             .await;
@@ -165,7 +170,7 @@ impl Harness {
 }
 
 /// Status and JSON body of a response (`Null` when the body is empty).
-pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+pub(crate) async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let bytes = response.bytes().await.expect("body");
     let body = if bytes.is_empty() {
@@ -177,6 +182,6 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
 }
 
 /// A response header as text.
-pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }

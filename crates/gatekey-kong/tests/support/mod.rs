@@ -18,7 +18,7 @@ use url::Url;
 
 /// Where the contract tests send their calls.
 #[derive(Debug)]
-pub enum Target {
+pub(crate) enum Target {
     /// A simulator started for this test.
     Sim(RunningSim),
     /// A real Kong Admin API (`KONG_ADMIN_URL`, optional `KONG_ADMIN_HEADER` + `KONG_ADMIN_TOKEN`).
@@ -30,7 +30,7 @@ pub enum Target {
 
 impl Target {
     /// The real Kong when `KONG_ADMIN_URL` is set, else a fresh simulator.
-    pub async fn start(test: &str) -> Self {
+    pub(crate) async fn start(test: &str) -> Self {
         if let Ok(url) = std::env::var("KONG_ADMIN_URL") {
             let url = Url::parse(&url).expect("KONG_ADMIN_URL is a URL");
             eprintln!("{test}: contract target = real Kong at {url}");
@@ -49,7 +49,7 @@ impl Target {
         }
     }
 
-    pub fn admin_url(&self) -> Url {
+    pub(crate) fn admin_url(&self) -> Url {
         match self {
             Self::Sim(sim) => Url::parse(&sim.admin_url()).expect("simulator URL"),
             Self::Real { url, .. } => url.clone(),
@@ -67,7 +67,7 @@ impl Target {
     }
 
     /// A client with test-friendly timeouts.
-    pub fn client(&self) -> KongClient {
+    pub(crate) fn client(&self) -> KongClient {
         let mut config = KongConfig::new(self.admin_url());
         config.admin_auth = self.auth();
         config.request_timeout = Duration::from_secs(10);
@@ -75,20 +75,20 @@ impl Target {
     }
 
     /// Lets `by` pass for Kong: the simulator's clock jumps, a real Kong is waited for.
-    pub async fn advance(&self, by: Duration) {
+    pub(crate) async fn advance(&self, by: Duration) {
         match self {
             Self::Sim(sim) => sim.advance_clock(by),
             Self::Real { .. } => tokio::time::sleep(by).await,
         }
     }
 
-    pub fn is_sim(&self) -> bool {
+    pub(crate) fn is_sim(&self) -> bool {
         matches!(self, Self::Sim(_))
     }
 }
 
 /// A simulator of the test's own, for behaviour only it can produce (faults, request counts).
-pub async fn start_sim() -> RunningSim {
+pub(crate) async fn start_sim() -> RunningSim {
     gatekey_kong_sim::start(SimConfig::default())
         .await
         .expect("simulator starts")
@@ -96,7 +96,7 @@ pub async fn start_sim() -> RunningSim {
 
 /// One contract test's world: the target, a client, and a tag unique to this test run.
 #[derive(Debug, Clone)]
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub target: Arc<Target>,
     pub client: KongClient,
     /// Unique per test run; every entity the test creates carries it.
@@ -105,7 +105,7 @@ pub struct Fixture {
 
 impl Fixture {
     /// A name unique to this test run, e.g. for usernames.
-    pub fn name(&self, suffix: &str) -> String {
+    pub(crate) fn name(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.tag)
     }
 
@@ -114,7 +114,7 @@ impl Fixture {
         clippy::unnecessary_wraps,
         reason = "shaped like the `tags` field of the New* bodies"
     )]
-    pub fn tags(&self) -> Option<Vec<String>> {
+    pub(crate) fn tags(&self) -> Option<Vec<String>> {
         Some(vec![self.tag.clone()])
     }
 
@@ -123,14 +123,19 @@ impl Fixture {
         clippy::unnecessary_wraps,
         reason = "shaped like the `tags` field of the New* bodies"
     )]
-    pub fn tags_with(&self, extra: &[&str]) -> Option<Vec<String>> {
+    pub(crate) fn tags_with(&self, extra: &[&str]) -> Option<Vec<String>> {
         let mut tags = vec![self.tag.clone()];
         tags.extend(extra.iter().map(|t| (*t).to_owned()));
         Some(tags)
     }
 
     /// Raw Admin API access, for entities the client only reads (services, routes, plugins).
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let url = self
             .target
             .admin_url()
@@ -193,7 +198,7 @@ impl Fixture {
 }
 
 /// Runs one contract test against the target, then removes what it created, also when it fails.
-pub async fn contract<F, Fut>(test: &str, body: F)
+pub(crate) async fn contract<F, Fut>(test: &str, body: F)
 where
     F: FnOnce(Fixture) -> Fut,
     Fut: Future<Output = ()>,
@@ -216,7 +221,7 @@ where
 }
 
 /// Serves `router` on a random local port until the test's runtime ends.
-pub async fn serve(router: axum::Router) -> Url {
+pub(crate) async fn serve(router: axum::Router) -> Url {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind");
@@ -228,7 +233,7 @@ pub async fn serve(router: axum::Router) -> Url {
 }
 
 /// A client for `url` with short timeouts and `retries`.
-pub fn quick_client(url: Url, timeout: Duration, retries: u32) -> KongClient {
+pub(crate) fn quick_client(url: Url, timeout: Duration, retries: u32) -> KongClient {
     let mut config = KongConfig::new(url);
     config.request_timeout = timeout;
     config.connect_timeout = timeout;

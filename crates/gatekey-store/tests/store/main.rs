@@ -1,6 +1,12 @@
 //! The store against a real MongoDB-protocol server: `MONGODB_URI` when set (CI, or a real
 //! mongod), otherwise a `secantusd-py` process per test. Each test uses its own database.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 mod audit;
 mod idempotency;
 mod indexes;

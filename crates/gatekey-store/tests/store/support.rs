@@ -75,7 +75,7 @@ fn unique_database() -> String {
 /// A store on a fresh database, and a plain driver handle on the same database to look at
 /// what was really written.
 #[derive(Debug)]
-pub struct TestDb {
+pub(crate) struct TestDb {
     pub store: Store,
     pub config: StoreConfig,
     pub db: Database,
@@ -84,14 +84,17 @@ pub struct TestDb {
 
 impl TestDb {
     /// A fresh database with Gatekey's indexes (90 days of issuances, audit kept forever).
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let db = Self::empty(90, None).await;
         db.store.ensure_indexes().await.expect("indexes");
         db
     }
 
     /// A fresh database without indexes.
-    pub async fn empty(issuance_retention_days: u32, audit_retention_days: Option<u32>) -> Self {
+    pub(crate) async fn empty(
+        issuance_retention_days: u32,
+        audit_retention_days: Option<u32>,
+    ) -> Self {
         let mongo = Mongo::start();
         let config = StoreConfig {
             uri: mongo.uri.clone(),
@@ -113,7 +116,7 @@ impl TestDb {
     }
 
     /// Another store on the same database, with other retention settings.
-    pub async fn reconfigured(
+    pub(crate) async fn reconfigured(
         &self,
         issuance_retention_days: u32,
         audit_retention_days: Option<u32>,
@@ -127,20 +130,20 @@ impl TestDb {
         .expect("store connects")
     }
 
-    pub fn raw(&self, collection: &str) -> Collection<Document> {
+    pub(crate) fn raw(&self, collection: &str) -> Collection<Document> {
         self.db.collection(collection)
     }
 }
 
 /// A fixed instant plus `secs`, so tests control time.
-pub fn t(secs: i64) -> DateTime<Utc> {
+pub(crate) fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_750_000_000 + secs, 0)
         .single()
         .expect("valid instant")
 }
 
 /// A pending issuance for `subject` on `api_id`, issued at `issued_at`, valid 10 minutes.
-pub fn issuance(subject: &str, api_id: &str, issued_at: DateTime<Utc>) -> Issuance {
+pub(crate) fn issuance(subject: &str, api_id: &str, issued_at: DateTime<Utc>) -> Issuance {
     Issuance::new_pending(
         NewIssuance {
             subject: subject.to_owned(),
@@ -157,13 +160,13 @@ pub fn issuance(subject: &str, api_id: &str, issued_at: DateTime<Utc>) -> Issuan
 }
 
 /// The same issuance in another state.
-pub fn in_state(mut issuance: Issuance, state: IssuanceState) -> Issuance {
+pub(crate) fn in_state(mut issuance: Issuance, state: IssuanceState) -> Issuance {
     issuance.state = state;
     issuance
 }
 
 /// An audit event at `at`.
-pub fn event(
+pub(crate) fn event(
     at: DateTime<Utc>,
     action: AuditAction,
     decision: Decision,
