@@ -137,7 +137,13 @@ export interface paths {
         get: operations["getCredential"];
         put?: never;
         post?: never;
-        /** Revoke a credential: the key stops working at once. Revoking twice is not an error. */
+        /**
+         * Revoke a credential: Kong deletes its key before this answers 200.
+         * @description The Kong node that took the deletion refuses the key from then on; the other nodes of a Kong
+         *     cluster refuse it once they see the deletion, at the latest after Kong's `db_update_frequency`
+         *     (5 s by default) plus `db_update_propagation`. Rely on the key being refused everywhere only
+         *     after that window. Revoking twice is not an error.
+         */
         delete: operations["revokeCredential"];
         options?: never;
         head?: never;

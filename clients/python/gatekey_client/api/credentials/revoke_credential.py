@@ -85,7 +85,12 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Credential | Problem]:
-    """Revoke a credential: the key stops working at once. Revoking twice is not an error.
+    """Revoke a credential: Kong deletes its key before this answers 200.
+
+     The Kong node that took the deletion refuses the key from then on; the other nodes of a Kong
+    cluster refuse it once they see the deletion, at the latest after Kong's `db_update_frequency`
+    (5 s by default) plus `db_update_propagation`. Rely on the key being refused everywhere only
+    after that window. Revoking twice is not an error.
 
     Args:
         id (str):
@@ -114,7 +119,12 @@ def sync(
     *,
     client: AuthenticatedClient,
 ) -> Credential | Problem | None:
-    """Revoke a credential: the key stops working at once. Revoking twice is not an error.
+    """Revoke a credential: Kong deletes its key before this answers 200.
+
+     The Kong node that took the deletion refuses the key from then on; the other nodes of a Kong
+    cluster refuse it once they see the deletion, at the latest after Kong's `db_update_frequency`
+    (5 s by default) plus `db_update_propagation`. Rely on the key being refused everywhere only
+    after that window. Revoking twice is not an error.
 
     Args:
         id (str):
@@ -138,7 +148,12 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Credential | Problem]:
-    """Revoke a credential: the key stops working at once. Revoking twice is not an error.
+    """Revoke a credential: Kong deletes its key before this answers 200.
+
+     The Kong node that took the deletion refuses the key from then on; the other nodes of a Kong
+    cluster refuse it once they see the deletion, at the latest after Kong's `db_update_frequency`
+    (5 s by default) plus `db_update_propagation`. Rely on the key being refused everywhere only
+    after that window. Revoking twice is not an error.
 
     Args:
         id (str):
@@ -165,7 +180,12 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 ) -> Credential | Problem | None:
-    """Revoke a credential: the key stops working at once. Revoking twice is not an error.
+    """Revoke a credential: Kong deletes its key before this answers 200.
+
+     The Kong node that took the deletion refuses the key from then on; the other nodes of a Kong
+    cluster refuse it once they see the deletion, at the latest after Kong's `db_update_frequency`
+    (5 s by default) plus `db_update_propagation`. Rely on the key being refused everywhere only
+    after that window. Revoking twice is not an error.
 
     Args:
         id (str):
