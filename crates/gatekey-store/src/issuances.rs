@@ -351,22 +351,24 @@ impl IssuanceRepo {
         .await
     }
 
-    /// Notes that the consumer of an expired `active` record is gone. The record stays `active`
-    /// (it shows as expired); `false` when it is no longer `active` (revoked meanwhile).
+    /// Notes that the consumers of these expired `active` records are gone, in one update. The
+    /// records stay `active` (they show as expired). Returns how many it marked: fewer than
+    /// `ids` when some are no longer `active` (revoked meanwhile).
     pub async fn mark_reaped(
         &self,
-        id: &IssuanceId,
+        ids: &[IssuanceId],
         at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<u64, StoreError> {
         let at = to_bson(at);
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         let updated = self
             .collection
-            .update_one(
-                doc! { "_id": id.to_string(), "state": IssuanceState::Active.as_str() },
+            .update_many(
+                doc! { "_id": { "$in": ids }, "state": IssuanceState::Active.as_str() },
                 doc! { "$set": { "reaped_at": at, "updated_at": at } },
             )
             .await?;
-        Ok(updated.matched_count == 1)
+        Ok(updated.matched_count)
     }
 
     /// Live (`active`, unexpired at `now`) records with an id above `after`, in id order, at most

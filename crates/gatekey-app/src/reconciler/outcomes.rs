@@ -4,12 +4,17 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt as _;
+
 use gatekey_core::Clock;
 use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
 use gatekey_core::issuance::{Issuance, IssuanceId};
 
 use crate::audit::AuditTrail;
 use crate::limits::MintLimiter;
+
+/// Audit events written at once.
+const AUDIT_CONCURRENCY: usize = 8;
 
 /// Why the reconciler resolved something (the audit reason and the `kind` label of
 /// `gatekey_reaper_deletions_total`).
@@ -58,6 +63,25 @@ impl Outcomes {
     /// Frees the caller's live-credential slot held by `record`.
     pub(super) async fn free_slot(&self, record: &Issuance) {
         self.limits.release(record).await;
+    }
+
+    /// Frees the slots held by `records`, one update per caller and API.
+    pub(super) async fn free_slots(&self, records: &[Issuance]) {
+        self.limits.release_all(records).await;
+    }
+
+    /// Audits the expiry of each of `records`, a few at a time.
+    pub(super) async fn expired(&self, records: Vec<Issuance>) {
+        futures::stream::iter(records)
+            .for_each_concurrent(AUDIT_CONCURRENCY, |record| async move {
+                let why = format!(
+                    "the credential expired at {}",
+                    record.expires_at.to_rfc3339()
+                );
+                self.resolved(ReapKind::Expired, Some(&record), record.id, &why)
+                    .await;
+            })
+            .await;
     }
 
     /// Logs and audits one resolution (`why` in the detail, with the replica).

@@ -138,7 +138,7 @@ pub(super) async fn expired(
                 .list_expired_unreaped(now, context.settings.batch_size)
                 .await?;
             let found = expired.len();
-            let resolved = each(expired, |record| reap_expired(context, record)).await?;
+            let resolved = reap_expired(context, expired).await?;
             Ok((found, resolved))
         };
         match bounds.run(term, batch).await? {
@@ -153,27 +153,36 @@ pub(super) async fn expired(
     }
 }
 
-async fn reap_expired(context: &Context, record: Issuance) -> Result<bool, ReconcileError> {
-    context.kong.delete_consumer(&consumer_of(&record)).await?;
-    if !context
-        .store
-        .issuances()
-        .mark_reaped(&record.id, context.clock.now())
-        .await?
-    {
-        // Revoked in the meantime: the revocation audited and freed it.
-        return Ok(false);
-    }
-    context.outcomes.free_slot(&record).await;
-    let why = format!(
-        "the credential expired at {}",
-        record.expires_at.to_rfc3339()
-    );
-    context
-        .outcomes
-        .resolved(ReapKind::Expired, Some(&record), record.id, &why)
-        .await;
-    Ok(true)
+/// Deletes the consumers of a batch of expired records (a few at a time), marks the records
+/// reaped in one update, frees their slots and audits each.
+async fn reap_expired(context: &Context, batch: Vec<Issuance>) -> Result<u64, ReconcileError> {
+    let consumers: Vec<String> = batch.iter().map(consumer_of).collect();
+    each(consumers, |consumer| async move {
+        context.kong.delete_consumer(&consumer).await?;
+        Ok(true)
+    })
+    .await?;
+    let ids: Vec<IssuanceId> = batch.iter().map(|record| record.id).collect();
+    let records = context.store.issuances();
+    let marked = records.mark_reaped(&ids, context.clock.now()).await?;
+    let reaped = if usize::try_from(marked).is_ok_and(|marked| marked == batch.len()) {
+        batch
+    } else {
+        // Some were revoked meanwhile: the revocation audited and freed those.
+        let current = records.get_many(&ids).await?;
+        batch
+            .into_iter()
+            .filter(|record| {
+                current
+                    .iter()
+                    .any(|c| c.id == record.id && c.state == IssuanceState::Active)
+            })
+            .collect()
+    };
+    context.outcomes.free_slots(&reaped).await;
+    let count = u64::try_from(reaped.len()).unwrap_or(u64::MAX);
+    context.outcomes.expired(reaped).await;
+    Ok(count)
 }
 
 /// 3. A batch of live records checked for their consumer; those missing for longer than the

@@ -477,17 +477,11 @@ async fn the_reaper_finds_stale_pending_and_expired_active_records() {
     assert_eq!(ids(first), [expired_active.id], "at most the limit");
 
     // A reaped expiry leaves the query; a record that is no longer active cannot be reaped.
-    assert!(
-        repo.mark_reaped(&expired_active.id, t(601))
-            .await
-            .expect("reaped")
-    );
-    assert!(
-        !repo
-            .mark_reaped(&expired_revoked.id, t(601))
-            .await
-            .expect("not active")
-    );
+    let marked = repo
+        .mark_reaped(&[expired_active.id, expired_revoked.id], t(601))
+        .await
+        .expect("reaped");
+    assert_eq!(marked, 1, "a revoked record is not reaped");
     let expired = repo
         .list_expired_unreaped(t(600), 10)
         .await
