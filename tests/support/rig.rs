@@ -93,7 +93,8 @@ impl Rig {
     }
 
     /// Gatekey settings for this rig: dependencies behind the proxies, a 3 s request timeout, a
-    /// reconciler pass every second with a 4 s orphan grace and pending timeout.
+    /// reconciler pass every second (an orphan sweep too) with a 4 s orphan grace and pending
+    /// timeout.
     pub fn settings(&self) -> Settings {
         let (_, mongo_rest) = split_mongo_uri(&self.mongo.uri).expect("checked at start");
         let mut settings = Settings {
@@ -114,6 +115,8 @@ impl Rig {
         settings.reconciler.lease_seconds = 3;
         settings.reconciler.orphan_grace_seconds = 4;
         settings.reconciler.pending_timeout_seconds = 4;
+        settings.reconciler.pass_budget_seconds = 2;
+        settings.reconciler.orphan_interval_seconds = 1;
         settings.log.format = LogFormat::Pretty;
         settings.auth.issuers = vec![trusted_issuer("test-idp", self.idp.issuer(), &["RS256"])];
         settings

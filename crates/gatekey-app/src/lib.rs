@@ -13,6 +13,7 @@ mod denials;
 pub mod idempotency;
 pub mod limits;
 pub mod mint;
+pub mod reconciler;
 pub mod revoke;
 pub mod settings;
 

@@ -211,6 +211,29 @@ impl MintLimiter {
         counters.reserve(&slot, &limits, now).await
     }
 
+    /// Frees the live-credential slots of `issuances` (the reconciler's batches), one update
+    /// per caller and API. Best effort, like [`MintLimiter::release`].
+    pub async fn release_all(&self, issuances: &[Issuance]) {
+        let mut groups: std::collections::BTreeMap<(&str, &str, &str), Vec<IssuanceId>> =
+            std::collections::BTreeMap::new();
+        for issuance in issuances {
+            groups
+                .entry((&issuance.issuer, &issuance.subject, &issuance.api_id))
+                .or_default()
+                .push(issuance.id);
+        }
+        for ((issuer, subject, api_id), ids) in groups {
+            if let Err(err) = self
+                .store
+                .limit_counters()
+                .release(issuer, subject, api_id, &ids)
+                .await
+            {
+                tracing::warn!(error = %err, slots = ids.len(), "could not release live-credential slots");
+            }
+        }
+    }
+
     /// Frees the live-credential slot of `issuance` (its mint failed, or it was revoked or
     /// withdrawn). Best effort: a slot that stays behind is reclaimed when it would make its
     /// caller wait, and stops counting at its expiry anyway.

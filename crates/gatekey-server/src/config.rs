@@ -18,6 +18,7 @@ use gatekey_core::policy::GroupPrefixes;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
+pub use gatekey_app::reconciler::ReconcilerSettings;
 pub use gatekey_app::{AuditSettings, LimitSettings};
 pub use gatekey_auth::{GroupsClaim, IssuerConfig, RequiredClaim};
 
@@ -75,22 +76,6 @@ const REMOVED_SETTINGS: &[(&str, &str)] = &[(
     "the limits are exact across replicas now (atomic counters in MongoDB), so there is no \
      per-replica count cache to tune; delete the setting",
 )];
-
-/// The reaper and reconciler (one leader across replicas, elected through a MongoDB lease).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReconcilerSettings {
-    /// Run the reconciler loop in this process (it still needs the lease to do anything).
-    pub enabled: bool,
-    /// Time between passes.
-    pub interval_seconds: u64,
-    /// How long a leader's lease lasts without renewal; another replica takes over after it.
-    pub lease_seconds: u64,
-    /// A Kong consumer tagged `gatekey` younger than this is never treated as an orphan.
-    pub orphan_grace_seconds: u64,
-    /// A `pending` record older than this is a mint that will never finish: it is resolved.
-    pub pending_timeout_seconds: u64,
-}
 
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -392,13 +377,7 @@ impl Default for Settings {
             },
             limits: LimitSettings::default(),
             audit: AuditSettings::default(),
-            reconciler: ReconcilerSettings {
-                enabled: true,
-                interval_seconds: 30,
-                lease_seconds: 90,
-                orphan_grace_seconds: 120,
-                pending_timeout_seconds: 120,
-            },
+            reconciler: ReconcilerSettings::default(),
         }
     }
 }
@@ -692,34 +671,7 @@ impl Settings {
                     .to_owned(),
             );
         }
-        let r = &self.reconciler;
-        if r.interval_seconds == 0 {
-            problems.push("reconciler.interval_seconds must be above 0".to_owned());
-        }
-        if r.lease_seconds <= r.interval_seconds {
-            problems.push(
-                "reconciler.lease_seconds must exceed reconciler.interval_seconds, or the \
-                 leader loses its lease between passes"
-                    .to_owned(),
-            );
-        }
-        // A mint has one deadline, the request timeout, for its record, its Kong side and its
-        // activation together (`gatekey_app::mint`); resolving its `pending` record earlier would
-        // fail a mint that can still succeed. (Its rollback may run one deadline longer, but a
-        // rollback and the reconciler both only move the record to `failed`.)
-        if r.pending_timeout_seconds <= self.http.request_timeout_seconds {
-            problems.push(
-                "reconciler.pending_timeout_seconds must exceed http.request_timeout_seconds, \
-                 or mints still in flight would be resolved as failed"
-                    .to_owned(),
-            );
-        }
-        if r.orphan_grace_seconds <= self.http.request_timeout_seconds {
-            problems.push(
-                "reconciler.orphan_grace_seconds must exceed http.request_timeout_seconds"
-                    .to_owned(),
-            );
-        }
+        problems.extend(self.reconciler.problems(self.request_timeout()));
     }
 
     pub fn request_timeout(&self) -> Duration {

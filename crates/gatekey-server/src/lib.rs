@@ -9,7 +9,6 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod proxy_secret;
-pub mod reconciler;
 pub mod routes;
 pub mod secret_file;
 pub mod startup;

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatekey_app::reconciler::{Reconciler, ReconcilerParts};
 use gatekey_app::{App, AppParts, Gateway};
 use gatekey_auth::{TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig};
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
@@ -22,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
 use crate::proxy_secret::{ProxySecretError, ProxySecrets};
-use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::routes;
 use crate::secret_file::{FileError, read_file, read_secret_file};
 use crate::state::{AppState, AppStateInner, CatalogHandle};
@@ -378,17 +378,15 @@ impl Application {
             app,
         });
         let reconciler = settings.reconciler.enabled.then(|| {
-            let r = &settings.reconciler;
-            Reconciler::new(
-                state.clone(),
-                ReconcilerConfig {
-                    interval: Duration::from_secs(r.interval_seconds),
-                    lease: Duration::from_secs(r.lease_seconds),
-                    orphan_grace: Duration::from_secs(r.orphan_grace_seconds),
-                    pending_timeout: Duration::from_secs(r.pending_timeout_seconds),
-                    instance: Reconciler::instance_name(),
-                },
-            )
+            Reconciler::new(ReconcilerParts {
+                store: state.store.clone(),
+                kong: state.kong.clone(),
+                audit: state.app.audit.clone(),
+                limits: state.app.limits.clone(),
+                clock: Arc::clone(&state.clock),
+                settings: settings.reconciler.clone(),
+                instance: Reconciler::instance_name(),
+            })
         });
         let router = routes::router(
             state.clone(),

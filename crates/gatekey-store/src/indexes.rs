@@ -89,6 +89,14 @@ pub(crate) async fn ensure(
             "issuances_state_expires_at",
             doc! { "state": 1, "expires_at": 1 },
         ),
+        // The reconciler's expiry query: equality on state and on a null `reaped_at`, range on
+        // `expires_at`, so expiries already handled are never scanned.
+        IndexSpec::new(
+            "issuances_state_reaped_at_expires_at",
+            doc! { "state": 1, "reaped_at": 1, "expires_at": 1 },
+        ),
+        // The reconciler's walk over live records, a batch per pass from where it stopped.
+        IndexSpec::new("issuances_state_id", doc! { "state": 1, "_id": 1 }),
         IndexSpec::ttl("issuances_expires_at_ttl", "expires_at", issuance_ttl_secs),
     ];
     ensure_collection(db, ISSUANCES, &issuances, &[SUBJECT_ONLY_ISSUANCES]).await?;

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
 use gatekey_core::issuance::{FailureCode, Issuance, IssuanceId, IssuanceState, KongRef};
-use mongodb::bson::{self, Document, doc};
+use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
@@ -13,9 +13,6 @@ use serde::{Deserialize, Serialize};
 use crate::page::{self, Page, PageRequest};
 use crate::time::{from_bson, to_bson};
 use crate::{ISSUANCES, StoreError};
-
-/// Most records one reaper query returns; the reaper calls again after handling a batch.
-const REAPER_BATCH: i64 = 500;
 
 /// The stored form of an [`Issuance`]: same field names, `_id` for the id, BSON dates.
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +41,10 @@ struct IssuanceDoc {
     revoked_by: Option<String>,
     request_id: Option<String>,
     updated_at: bson::DateTime,
+    /// When the reconciler deleted the consumer of this expired credential; `None` (or absent,
+    /// in records of earlier versions) until then. Keeps handled expiries out of its query.
+    #[serde(default)]
+    reaped_at: Option<bson::DateTime>,
 }
 
 impl From<&Issuance> for IssuanceDoc {
@@ -68,6 +69,7 @@ impl From<&Issuance> for IssuanceDoc {
             revoked_by: issuance.revoked_by.clone(),
             request_id: issuance.request_id.clone(),
             updated_at: to_bson(issuance.updated_at),
+            reaped_at: None,
         }
     }
 }
@@ -312,30 +314,81 @@ impl IssuanceRepo {
         .await
     }
 
-    /// `pending` records issued before `cutoff`, oldest first, at most 500: mints that never
-    /// finished (a crash between the record and Kong), for the reaper to resolve.
+    /// `pending` records issued before `cutoff`, oldest first, at most `limit`: mints that never
+    /// finished (a crash between the record and Kong), for the reconciler to resolve. Served by
+    /// the `(state, expires_at)` index's `state` prefix.
     pub async fn list_pending_older_than(
         &self,
         cutoff: DateTime<Utc>,
+        limit: u32,
     ) -> Result<Vec<Issuance>, StoreError> {
-        self.reaper_batch(
+        self.reconciler_batch(
             doc! { "state": IssuanceState::Pending.as_str(), "issued_at": { "$lt": to_bson(cutoff) } },
             doc! { "issued_at": 1 },
+            limit,
         )
         .await
     }
 
     /// `active` records whose lifetime is over at `now` (`expires_at <= now`, as in
-    /// [`Issuance::is_expired`]), earliest expiry first, at most 500.
-    pub async fn list_active_expired_before(
+    /// [`Issuance::is_expired`]) and whose consumer the reconciler has not deleted yet, earliest
+    /// expiry first, at most `limit`. Served by the `(state, reaped_at, expires_at)` index, so
+    /// the expiries already handled cost nothing however many there are.
+    pub async fn list_expired_unreaped(
         &self,
         now: DateTime<Utc>,
+        limit: u32,
     ) -> Result<Vec<Issuance>, StoreError> {
-        self.reaper_batch(
-            doc! { "state": IssuanceState::Active.as_str(), "expires_at": { "$lte": to_bson(now) } },
+        self.reconciler_batch(
+            doc! {
+                "state": IssuanceState::Active.as_str(),
+                "reaped_at": Bson::Null,
+                "expires_at": { "$lte": to_bson(now) },
+            },
             doc! { "expires_at": 1 },
+            limit,
         )
         .await
+    }
+
+    /// Notes that the consumers of these expired `active` records are gone, in one update. The
+    /// records stay `active` (they show as expired). Returns how many it marked: fewer than
+    /// `ids` when some are no longer `active` (revoked meanwhile).
+    pub async fn mark_reaped(
+        &self,
+        ids: &[IssuanceId],
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let at = to_bson(at);
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let updated = self
+            .collection
+            .update_many(
+                doc! { "_id": { "$in": ids }, "state": IssuanceState::Active.as_str() },
+                doc! { "$set": { "reaped_at": at, "updated_at": at } },
+            )
+            .await?;
+        Ok(updated.matched_count)
+    }
+
+    /// Live (`active`, unexpired at `now`) records with an id above `after`, in id order, at most
+    /// `limit`: the reconciler walks them a batch per pass to find those whose consumer is gone.
+    /// Served by the `(state, _id)` index.
+    pub async fn list_live_after(
+        &self,
+        after: Option<&IssuanceId>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Issuance>, StoreError> {
+        let mut filter = doc! {
+            "state": IssuanceState::Active.as_str(),
+            "expires_at": { "$gt": to_bson(now) },
+        };
+        if let Some(after) = after {
+            filter.insert("_id", doc! { "$gt": after.to_string() });
+        }
+        self.find_sorted(filter, doc! { "_id": 1 }, i64::from(limit))
+            .await
     }
 
     /// The records with the given ids that exist, in no particular order.
@@ -381,13 +434,14 @@ impl IssuanceRepo {
             .await?)
     }
 
-    async fn reaper_batch(
+    async fn reconciler_batch(
         &self,
         filter: Document,
         mut sort: Document,
+        limit: u32,
     ) -> Result<Vec<Issuance>, StoreError> {
         // `_id` breaks ties, so batches come in a stable order.
         sort.insert("_id", 1);
-        self.find_sorted(filter, sort, REAPER_BATCH).await
+        self.find_sorted(filter, sort, i64::from(limit)).await
     }
 }

@@ -70,6 +70,12 @@ async fn indexes_have_the_right_names_keys_and_ttls() {
             None,
         ),
         (
+            "issuances_state_reaped_at_expires_at",
+            vec![("state", 1), ("reaped_at", 1), ("expires_at", 1)],
+            None,
+        ),
+        ("issuances_state_id", vec![("state", 1), ("_id", 1)], None),
+        (
             "issuances_expires_at_ttl",
             vec![("expires_at", 1)],
             Some(90 * 86_400),

@@ -516,11 +516,14 @@ async fn the_reaper_finds_stale_pending_and_expired_active_records() {
     }
     let ids = |records: Vec<Issuance>| records.into_iter().map(|i| i.id).collect::<Vec<_>>();
 
-    let pending = repo.list_pending_older_than(t(100)).await.expect("pending");
+    let pending = repo
+        .list_pending_older_than(t(100), 10)
+        .await
+        .expect("pending");
     assert_eq!(ids(pending), [stale_pending.id]);
 
     let expired = repo
-        .list_active_expired_before(t(600))
+        .list_expired_unreaped(t(600), 10)
         .await
         .expect("expired");
     assert_eq!(
@@ -530,4 +533,42 @@ async fn the_reaper_finds_stale_pending_and_expired_active_records() {
     );
     assert!(expiring_now.is_expired(t(600)));
     assert!(!live_active.is_expired(t(600)));
+    let first = repo
+        .list_expired_unreaped(t(600), 1)
+        .await
+        .expect("one expired");
+    assert_eq!(ids(first), [expired_active.id], "at most the limit");
+
+    // A reaped expiry leaves the query; a record that is no longer active cannot be reaped.
+    let marked = repo
+        .mark_reaped(&[expired_active.id, expired_revoked.id], t(601))
+        .await
+        .expect("reaped");
+    assert_eq!(marked, 1, "a revoked record is not reaped");
+    let expired = repo
+        .list_expired_unreaped(t(600), 10)
+        .await
+        .expect("expired");
+    assert_eq!(ids(expired), [expiring_now.id]);
+    let reaped = repo
+        .get(&expired_active.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        reaped.state,
+        IssuanceState::Active,
+        "an expired record stays active"
+    );
+
+    // The walk over live records, in id order from a cursor.
+    let live = repo.list_live_after(None, t(0), 10).await.expect("live");
+    let mut expected_live = vec![expiring_now.id, live_active.id];
+    expected_live.sort();
+    assert_eq!(ids(live), expected_live);
+    let rest = repo
+        .list_live_after(Some(&expected_live[0]), t(0), 10)
+        .await
+        .expect("rest");
+    assert_eq!(ids(rest), expected_live[1..]);
 }
