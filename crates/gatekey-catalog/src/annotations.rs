@@ -218,28 +218,15 @@ pub fn parse_scopes(value: &str) -> Result<Vec<ScopePolicy>, Skip> {
     })
 }
 
-/// A duration: whole seconds (`900`), or a number with one unit `s`, `m`, `h` or `d`
-/// (`90s`, `15m`, `1h`, `2d`).
+/// A duration in whole seconds: `900`, `90s`, `15m`, `1h 30m`, `2d`
+/// ([`gatekey_core::duration::parse_whole_seconds`]).
 pub fn parse_duration_seconds(key: &str, value: &str) -> Result<u32, Skip> {
-    let invalid = || {
+    gatekey_core::duration::parse_whole_seconds(value).map_err(|err| {
         Skip::new(
             SkipReason::InvalidAnnotation,
-            format!("{key} = {value:?} is not a duration like 900, 90s, 15m, 1h or 2d"),
+            format!("{key} = {value:?} is not a duration like 900, 90s, 15m, 1h 30m or 2d: {err}"),
         )
-    };
-    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => value.split_at(at),
-        None => (value, "s"),
-    };
-    let number: u32 = digits.parse().map_err(|_| invalid())?;
-    let factor = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(invalid()),
-    };
-    number.checked_mul(factor).ok_or_else(invalid)
+    })
 }
 
 #[cfg(test)]
@@ -352,17 +339,18 @@ mod tests {
     }
 
     #[test]
-    fn durations_accept_seconds_and_one_unit() {
+    fn durations_accept_seconds_and_human_units() {
         for (text, seconds) in [
             ("900", 900),
             ("90s", 90),
             ("15m", 900),
             ("1h", 3600),
+            ("1h 30m", 5400),
             ("2d", 172_800),
         ] {
             assert_eq!(parse_duration_seconds(MAX_TTL, text).expect(text), seconds);
         }
-        for text in ["", "1.5h", "1h30m", "-5", "10w", "99999999999"] {
+        for text in ["", "500ms", "-5", "soon", "99999999999"] {
             assert!(parse_duration_seconds(MAX_TTL, text).is_err(), "{text}");
         }
     }

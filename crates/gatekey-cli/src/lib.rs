@@ -128,21 +128,12 @@ pub struct ApisArgs {
     pub format: ReadFormat,
 }
 
-/// Whole seconds from `15m`, `1h 30m`, `90s` or `900`.
+/// Whole seconds from `15m`, `1h 30m`, `90s` or `900`, above zero.
 fn parse_ttl(value: &str) -> Result<u32, String> {
-    let seconds = if let Ok(seconds) = value.parse::<u64>() {
-        seconds
-    } else {
-        let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
-        if duration.subsec_nanos() != 0 {
-            return Err("use whole seconds".to_owned());
-        }
-        duration.as_secs()
-    };
-    match u32::try_from(seconds) {
+    match gatekey_core::duration::parse_whole_seconds(value) {
         Ok(0) => Err("must be positive".to_owned()),
         Ok(seconds) => Ok(seconds),
-        Err(_) => Err("too long".to_owned()),
+        Err(err) => Err(err.to_string()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod duration;
 pub mod gateway;
 pub mod issuance;
 pub mod policy;
