@@ -62,7 +62,7 @@ test('in the example app: mint, use, Swagger UI, sidebar, revoke; no card on oth
   await page.getByRole('button', { name: 'Enter' }).click({ timeout: 60_000 });
 
   // The API page of an API Gatekey serves: the card renders.
-  const card = page.locator('article, .MuiCard-root').filter({ hasText: 'Try this API' }).first();
+  const card = page.getByRole('region', { name: 'Try this API' });
   await card.getByRole('button', { name: 'Try it' }).click({ timeout: 60_000 });
   await shot('example-app-1-api-page');
 

@@ -1,21 +1,21 @@
 import { useState } from 'react';
 import { Content, Header, Page, Progress } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
-import Box from '@material-ui/core/Box';
-import Button from '@material-ui/core/Button';
-import Chip from '@material-ui/core/Chip';
-import Dialog from '@material-ui/core/Dialog';
-import DialogActions from '@material-ui/core/DialogActions';
-import DialogContent from '@material-ui/core/DialogContent';
-import DialogContentText from '@material-ui/core/DialogContentText';
-import DialogTitle from '@material-ui/core/DialogTitle';
-import Paper from '@material-ui/core/Paper';
-import Table from '@material-ui/core/Table';
-import TableBody from '@material-ui/core/TableBody';
-import TableCell from '@material-ui/core/TableCell';
-import TableHead from '@material-ui/core/TableHead';
-import TableRow from '@material-ui/core/TableRow';
-import Typography from '@material-ui/core/Typography';
+import {
+  Button,
+  Cell,
+  Column,
+  Dialog,
+  DialogBody,
+  DialogFooter,
+  DialogHeader,
+  Flex,
+  Row,
+  TableBody,
+  TableHeader,
+  TableRoot,
+  Text,
+} from '@backstage/ui';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import type { Credential, EffectiveState } from '@gatekey/client';
 import { gatekeyApiRef } from '../api/GatekeyApi';
@@ -23,12 +23,13 @@ import { forgetKey } from '../lib/keyStore';
 import { formatTimestamp } from '../lib/time';
 import { GatekeyErrorPanel } from './ErrorPanel';
 
-const STATE_COLORS: Record<EffectiveState, 'primary' | 'default' | 'secondary'> = {
-  active: 'primary',
-  pending: 'default',
-  expired: 'default',
-  revoked: 'secondary',
-  failed: 'secondary',
+/** How each state reads in the table: live keys stand out, refused ones warn. */
+const STATE_COLORS: Record<EffectiveState, 'success' | 'secondary' | 'danger'> = {
+  active: 'success',
+  pending: 'secondary',
+  expired: 'secondary',
+  revoked: 'danger',
+  failed: 'danger',
 };
 
 function RevokeDialog(props: {
@@ -53,23 +54,28 @@ function RevokeDialog(props: {
     }
   };
   return (
-    <Dialog open onClose={busy ? undefined : props.onClose} aria-labelledby="gatekey-revoke-title">
-      <DialogTitle id="gatekey-revoke-title">Revoke this credential?</DialogTitle>
-      <DialogContent>
-        <DialogContentText>
+    <Dialog
+      isOpen
+      onOpenChange={open => {
+        if (!open && !busy) props.onClose();
+      }}
+    >
+      <DialogHeader>Revoke this credential?</DialogHeader>
+      <DialogBody>
+        <Text as="p" variant="body-medium">
           The gateway will refuse the key of credential {credential.id} for {credential.api_id} (
           {credential.scopes.join(', ')}) at once. This cannot be undone.
-        </DialogContentText>
+        </Text>
         {error !== undefined && <GatekeyErrorPanel error={error} />}
-      </DialogContent>
-      <DialogActions>
-        <Button onClick={props.onClose} disabled={busy}>
+      </DialogBody>
+      <DialogFooter>
+        <Button variant="secondary" onPress={props.onClose} isDisabled={busy}>
           Cancel
         </Button>
-        <Button onClick={revoke} color="secondary" variant="contained" disabled={busy}>
+        <Button variant="primary" destructive onPress={revoke} isDisabled={busy}>
           {busy ? 'Revoking…' : 'Revoke'}
         </Button>
-      </DialogActions>
+      </DialogFooter>
     </Dialog>
   );
 }
@@ -95,70 +101,71 @@ export function CredentialsContent(props: { pageSize?: number }) {
   return (
     <>
       {items.length === 0 ? (
-        <Typography variant="body1">
+        <Text as="p" variant="body-large">
           You have no API credentials yet. Use “Try it” on an API’s page to get one.
-        </Typography>
+        </Text>
       ) : (
-        <Paper>
-          <Table size="small" aria-label="My API credentials">
-            <TableHead>
-              <TableRow>
-                <TableCell>API</TableCell>
-                <TableCell>State</TableCell>
-                <TableCell>Scopes</TableCell>
-                <TableCell>Created</TableCell>
-                <TableCell>Expires</TableCell>
-                <TableCell>Purpose</TableCell>
-                <TableCell />
-              </TableRow>
-            </TableHead>
-            <TableBody>
-              {items.map(credential => (
-                <TableRow key={credential.id} data-testid={`credential-${credential.id}`}>
-                  <TableCell>{credential.api_id}</TableCell>
-                  <TableCell>
-                    <Chip
+        <TableRoot aria-label="My API credentials">
+          <TableHeader>
+            <Column isRowHeader>API</Column>
+            <Column>State</Column>
+            <Column>Scopes</Column>
+            <Column>Created</Column>
+            <Column>Expires</Column>
+            <Column>Purpose</Column>
+            <Column aria-label="Actions">{null}</Column>
+          </TableHeader>
+          <TableBody>
+            {items.map(credential => (
+              <Row key={credential.id} id={credential.id} data-testid={`credential-${credential.id}`}>
+                <Cell>{credential.api_id}</Cell>
+                <Cell>
+                  <Text variant="body-medium" weight="bold" color={STATE_COLORS[credential.state]}>
+                    {credential.state}
+                  </Text>
+                </Cell>
+                <Cell>{credential.scopes.join(', ')}</Cell>
+                <Cell>{formatTimestamp(credential.issued_at)}</Cell>
+                <Cell>
+                  {credential.revoked_at
+                    ? `revoked ${formatTimestamp(credential.revoked_at)}`
+                    : formatTimestamp(credential.expires_at)}
+                </Cell>
+                <Cell>{credential.purpose ?? ''}</Cell>
+                <Cell>
+                  {credential.state === 'active' && (
+                    <Button
                       size="small"
-                      label={credential.state}
-                      color={STATE_COLORS[credential.state]}
-                    />
-                  </TableCell>
-                  <TableCell>{credential.scopes.join(', ')}</TableCell>
-                  <TableCell>{formatTimestamp(credential.issued_at)}</TableCell>
-                  <TableCell>
-                    {credential.revoked_at
-                      ? `revoked ${formatTimestamp(credential.revoked_at)}`
-                      : formatTimestamp(credential.expires_at)}
-                  </TableCell>
-                  <TableCell>{credential.purpose ?? ''}</TableCell>
-                  <TableCell align="right">
-                    {credential.state === 'active' && (
-                      <Button size="small" color="secondary" onClick={() => setRevoking(credential)}>
-                        Revoke
-                      </Button>
-                    )}
-                  </TableCell>
-                </TableRow>
-              ))}
-            </TableBody>
-          </Table>
-        </Paper>
+                      variant="secondary"
+                      destructive
+                      onPress={() => setRevoking(credential)}
+                    >
+                      Revoke
+                    </Button>
+                  )}
+                </Cell>
+              </Row>
+            ))}
+          </TableBody>
+        </TableRoot>
       )}
-      <Box mt={2} display="flex" alignItems="center" style={{ gap: 8 }}>
+      <Flex mt="4" align="center" gap="2">
         <Button
-          disabled={cursors.length <= 1 || page.loading}
-          onClick={() => setCursors(current => current.slice(0, -1))}
+          variant="secondary"
+          isDisabled={cursors.length <= 1 || page.loading}
+          onPress={() => setCursors(current => current.slice(0, -1))}
         >
           Previous page
         </Button>
-        <Typography variant="body2">Page {cursors.length}</Typography>
+        <Text variant="body-medium">Page {cursors.length}</Text>
         <Button
-          disabled={!next || page.loading}
-          onClick={() => setCursors(current => [...current, next])}
+          variant="secondary"
+          isDisabled={!next || page.loading}
+          onPress={() => setCursors(current => [...current, next])}
         >
           Next page
         </Button>
-      </Box>
+      </Flex>
       {revoking && (
         <RevokeDialog
           credential={revoking}

@@ -1,17 +1,22 @@
-import { WarningPanel } from '@backstage/core-components';
-import Button from '@material-ui/core/Button';
+import { Alert, Button } from '@backstage/ui';
 import { describeError } from '../lib/errors';
 
 /** A failed call, in words, with an optional retry. */
 export function GatekeyErrorPanel(props: { error: unknown; onRetry?: () => void }) {
   const { title, message } = describeError(props.error);
   return (
-    <WarningPanel severity="error" title={title} message={message} defaultExpanded>
-      {props.onRetry && (
-        <Button variant="outlined" size="small" onClick={props.onRetry}>
-          Retry
-        </Button>
-      )}
-    </WarningPanel>
+    <Alert
+      status="danger"
+      icon
+      title={`Error: ${title}`}
+      description={message}
+      customActions={
+        props.onRetry && (
+          <Button variant="secondary" size="small" onPress={props.onRetry}>
+            Retry
+          </Button>
+        )
+      }
+    />
   );
 }

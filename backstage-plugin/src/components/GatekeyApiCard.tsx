@@ -1,11 +1,8 @@
 import { useState, type ReactNode } from 'react';
-import { InfoCard, Progress } from '@backstage/core-components';
+import { Progress } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { useEntity } from '@backstage/plugin-catalog-react';
-import Box from '@material-ui/core/Box';
-import Button from '@material-ui/core/Button';
-import Chip from '@material-ui/core/Chip';
-import Typography from '@material-ui/core/Typography';
+import { Badge, Box, Button, Card, CardBody, CardHeader, Flex, Text } from '@backstage/ui';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import type { ApiSummary, MintCredentialRequest, MintedCredential } from '@gatekey/client';
 import { gatekeyApiRef } from '../api/GatekeyApi';
@@ -40,29 +37,27 @@ function TryIt(props: { api: ApiSummary }) {
 
   return (
     <>
-      <Typography variant="body1" gutterBottom>
+      <Text as="p" variant="body-large">
         You may try this API with a short-lived key.
-      </Typography>
-      <Typography variant="body2" component="div">
-        Scopes you may request:{' '}
+      </Text>
+      <Flex align="center" gap="1" my="2">
+        <Text variant="body-medium">Scopes you may request:</Text>
         {api.scopes.map(scope => (
-          <Chip
-            key={scope.name}
-            size="small"
-            label={scope.name}
-            title={scope.description}
-            style={{ marginRight: 4 }}
-          />
+          <Badge key={scope.name} size="small" title={scope.description}>
+            {scope.name}
+          </Badge>
         ))}
-      </Typography>
-      <Typography variant="body2" gutterBottom>
+      </Flex>
+      <Text as="p" variant="body-medium">
         Longest lifetime: {formatDuration(api.max_ttl_seconds)} (default{' '}
         {formatDuration(api.default_ttl_seconds)})
-      </Typography>
+      </Text>
       {step.kind === 'summary' && (
-        <Button variant="contained" color="primary" onClick={() => setStep({ kind: 'form' })}>
-          Try it
-        </Button>
+        <Box mt="2">
+          <Button variant="primary" onPress={() => setStep({ kind: 'form' })}>
+            Try it
+          </Button>
+        </Box>
       )}
       {(step.kind === 'form' || step.kind === 'minting') && (
         <>
@@ -80,8 +75,8 @@ function TryIt(props: { api: ApiSummary }) {
       {step.kind === 'minted' && (
         <>
           <MintedKey minted={step.minted} />
-          <Box mt={1}>
-            <Button variant="outlined" onClick={() => setStep({ kind: 'form' })}>
+          <Box mt="2">
+            <Button variant="secondary" onPress={() => setStep({ kind: 'form' })}>
               Get another key
             </Button>
           </Box>
@@ -119,13 +114,22 @@ export function GatekeyApiCard() {
       content = <TryIt api={api} />;
     } else if (annotated) {
       content = (
-        <Typography variant="body2">
+        <Text as="p" variant="body-medium">
           Your groups may not request credentials for this API. Ask its owner for access.
-        </Typography>
+        </Text>
       );
     } else {
       return null;
     }
   }
-  return <InfoCard title="Try this API">{content}</InfoCard>;
+  return (
+    <Card role="region" aria-labelledby="gatekey-try-it-title">
+      <CardHeader>
+        <Text as="h2" variant="title-small" id="gatekey-try-it-title">
+          Try this API
+        </Text>
+      </CardHeader>
+      <CardBody>{content}</CardBody>
+    </Card>
+  );
 }

@@ -1,13 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import Box from '@material-ui/core/Box';
-import Button from '@material-ui/core/Button';
-import Checkbox from '@material-ui/core/Checkbox';
-import FormControl from '@material-ui/core/FormControl';
-import FormControlLabel from '@material-ui/core/FormControlLabel';
-import FormGroup from '@material-ui/core/FormGroup';
-import FormLabel from '@material-ui/core/FormLabel';
-import MenuItem from '@material-ui/core/MenuItem';
-import TextField from '@material-ui/core/TextField';
+import { Button, Checkbox, Flex, Select, Text, TextField } from '@backstage/ui';
 import type { ApiSummary, MintCredentialRequest } from '@gatekey/client';
 import { formatDuration, ttlPresets } from '../lib/time';
 
@@ -24,77 +16,67 @@ export function TryItForm(props: {
   );
   const [ttl, setTtl] = useState(api.default_ttl_seconds);
   const [purpose, setPurpose] = useState('');
-  const toggle = (name: string) =>
+  const toggle = (name: string, selected: boolean) =>
     setScopes(current =>
-      current.includes(name) ? current.filter(s => s !== name) : [...current, name],
+      selected ? [...current.filter(s => s !== name), name] : current.filter(s => s !== name),
     );
   return (
-    <Box
-      component="form"
+    <form
       aria-label="Request a key"
       onSubmit={(event: FormEvent) => {
         event.preventDefault();
         props.onSubmit({ scopes, ttl_seconds: ttl, purpose: purpose.trim() || null });
       }}
     >
-      <FormControl component="fieldset" margin="dense">
-        <FormLabel component="legend">Scopes</FormLabel>
-        <FormGroup row>
+      <fieldset style={{ border: 0, padding: 0, margin: '8px 0' }}>
+        <Text as="legend" variant="body-small" color="secondary">
+          Scopes
+        </Text>
+        <Flex gap="4" mt="1">
           {api.scopes.map(scope => (
-            <FormControlLabel
+            <Checkbox
               key={scope.name}
-              control={
-                <Checkbox
-                  checked={scopes.includes(scope.name)}
-                  onChange={() => toggle(scope.name)}
-                  name={scope.name}
-                />
-              }
-              label={scope.description ? `${scope.name} (${scope.description})` : scope.name}
-            />
+              name={scope.name}
+              isSelected={scopes.includes(scope.name)}
+              onChange={selected => toggle(scope.name, selected)}
+            >
+              {scope.description ? `${scope.name} (${scope.description})` : scope.name}
+            </Checkbox>
           ))}
-        </FormGroup>
-      </FormControl>
-      <Box display="flex" style={{ gap: 16 }} flexWrap="wrap">
-        <TextField
+        </Flex>
+      </fieldset>
+      <Flex gap="4" align="end" style={{ flexWrap: 'wrap' }}>
+        <Select
           id="gatekey-ttl"
-          select
           label="Lifetime"
-          value={ttl}
-          onChange={event => setTtl(Number(event.target.value))}
-          margin="dense"
           style={{ minWidth: 140 }}
-        >
-          {ttlPresets(api).map(seconds => (
-            <MenuItem key={seconds} value={seconds}>
-              {formatDuration(seconds)}
-            </MenuItem>
-          ))}
-        </TextField>
+          options={ttlPresets(api).map(seconds => ({
+            value: String(seconds),
+            label: formatDuration(seconds),
+          }))}
+          selectedKey={String(ttl)}
+          onSelectionChange={key => {
+            if (key !== null) setTtl(Number(key));
+          }}
+        />
         <TextField
           id="gatekey-purpose"
           label="Purpose"
           placeholder="What you will use it for (audited)"
           value={purpose}
-          onChange={event => setPurpose(event.target.value)}
-          margin="dense"
+          onChange={setPurpose}
+          maxLength={200}
           style={{ flex: 1, minWidth: 200 }}
-          inputProps={{ maxLength: 200 }}
         />
-      </Box>
-      <Box mt={1} display="flex" style={{ gap: 8 }}>
-        <Button
-          type="submit"
-          variant="contained"
-          color="primary"
-          disabled={busy || scopes.length === 0}
-        >
+      </Flex>
+      <Flex mt="2" gap="2">
+        <Button type="submit" variant="primary" isDisabled={busy || scopes.length === 0}>
           {busy ? 'Requesting…' : 'Get a key'}
         </Button>
-        <Button onClick={props.onCancel} disabled={busy}>
+        <Button variant="secondary" onPress={props.onCancel} isDisabled={busy}>
           Cancel
         </Button>
-      </Box>
-    </Box>
+      </Flex>
+    </form>
   );
 }
