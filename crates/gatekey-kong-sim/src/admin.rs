@@ -378,9 +378,7 @@ fn consumer_child(
 ) -> Result<(String, String), KongError> {
     let now = sim.now();
     let db = sim.db();
-    let consumer_id = db
-        .resolve(Table::Consumers, consumer, now)
-        .ok_or(KongError::NotFound)?;
+    let consumer_id = db.consumer_id(consumer, now)?;
     let belongs = |row: &Row| row.parent("consumer") == Some(consumer_id.as_str());
     let child_id = if is_uuid(child) {
         let id = child.to_ascii_lowercase();
@@ -523,9 +521,7 @@ async fn patch_consumer(
 ) -> Reply {
     let now = sim.now();
     let mut db = sim.db();
-    let id = db
-        .resolve(Table::Consumers, &key, now)
-        .ok_or(KongError::NotFound)?;
+    let id = db.consumer_id(&key, now)?;
     let value = db.patch_consumer(&id, &patch, now)?;
     Ok(reply(StatusCode::OK, value))
 }
@@ -575,9 +571,7 @@ async fn create_key(
 ) -> Reply {
     let now = sim.now();
     let mut db = sim.db();
-    let consumer = db
-        .resolve(Table::Consumers, &key, now)
-        .ok_or(KongError::NotFound)?;
+    let consumer = db.consumer_id(&key, now)?;
     let created = db.create_key_auth(&consumer, &body, now)?;
     Ok(reply(StatusCode::CREATED, created))
 }
@@ -607,9 +601,7 @@ async fn put_key(
 ) -> Reply {
     let now = sim.now();
     let mut db = sim.db();
-    let consumer = db
-        .resolve(Table::Consumers, &consumer, now)
-        .ok_or(KongError::NotFound)?;
+    let consumer = db.consumer_id(&consumer, now)?;
     let id = if is_uuid(&key) {
         key.to_ascii_lowercase()
     } else {
@@ -658,9 +650,7 @@ async fn create_acl(
 ) -> Reply {
     let now = sim.now();
     let mut db = sim.db();
-    let consumer = db
-        .resolve(Table::Consumers, &key, now)
-        .ok_or(KongError::NotFound)?;
+    let consumer = db.consumer_id(&key, now)?;
     let created = db.create_acl(&consumer, &body, now)?;
     Ok(reply(StatusCode::CREATED, created))
 }
@@ -680,9 +670,7 @@ async fn put_acl(
 ) -> Reply {
     let now = sim.now();
     let mut db = sim.db();
-    let consumer = db
-        .resolve(Table::Consumers, &consumer, now)
-        .ok_or(KongError::NotFound)?;
+    let consumer = db.consumer_id(&consumer, now)?;
     let id = if is_uuid(&acl) {
         acl.to_ascii_lowercase()
     } else {
@@ -743,9 +731,7 @@ async fn put_consumer_plugin(
 ) -> Reply {
     let now = sim.now();
     let mut db = sim.db();
-    let consumer = db
-        .resolve(Table::Consumers, &consumer, now)
-        .ok_or(KongError::NotFound)?;
+    let consumer = db.consumer_id(&consumer, now)?;
     let id = if is_uuid(&plugin) {
         plugin.to_ascii_lowercase()
     } else {

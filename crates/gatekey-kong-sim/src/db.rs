@@ -385,6 +385,13 @@ impl Db {
             .map(|(id, _)| id.clone())
     }
 
+    /// The id of the live consumer named by `key` (id or username); Kong's 404 when there is
+    /// none, as every `/consumers/{consumer}/…` endpoint answers.
+    pub(crate) fn consumer_id(&self, key: &str, now: f64) -> Result<String, KongError> {
+        self.resolve(Table::Consumers, key, now)
+            .ok_or(KongError::NotFound)
+    }
+
     /// Live rows matching `filter` and `tags`, `size` at a time in id order after `offset`.
     pub(crate) fn list(
         &self,
