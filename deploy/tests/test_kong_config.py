@@ -36,7 +36,7 @@ def test_routes_of_one_path_split_the_methods(kong_config):
 
 def test_the_upstream_is_the_compose_example_api(kong_config, compose):
     (service,) = kong_config["services"]
-    assert service["url"] == "http://orders-api:80"
+    assert service["url"] == "http://orders-api:8080"
     assert "orders-api" in compose["services"]
     local = load_yaml(DEPLOY / "local" / "kong.yaml")
     # Same routes and ACL groups as the local stack's simulator config.
