@@ -4,6 +4,12 @@
 //! the document itself, naming the caller, their groups and purpose. Forged consumer headers sent
 //! with a real key must not reach the upstream as the consumer's.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value or the expectation as its message"
+)]
+
 use futures::TryStreamExt as _;
 use gatekey_e2e::{POLICY, Stack};
 use mongodb::bson::{Bson, Document};
