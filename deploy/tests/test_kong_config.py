@@ -75,3 +75,11 @@ def test_http_log_posts_to_gatekeys_ingest_on_the_operators_listener(kong_config
     queue = config["queue"]
     assert 1 < queue["max_batch_size"] <= 1000
     assert queue["max_retry_time"] > 0
+
+
+def test_keys_stay_out_of_the_upstream_urls_and_logs(kong_config):
+    # Kong's log entries carry the request headers and URI (docs/operations.md, http-log).
+    for service in kong_config["services"]:
+        (key_auth,) = [p for p in service["plugins"] if p["name"] == "key-auth"]
+        assert key_auth["config"]["hide_credentials"] is True
+        assert key_auth["config"]["key_in_query"] is False
