@@ -102,6 +102,9 @@ async fn who_changed_order_42_is_one_documented_aggregation() {
         .unwrap();
     // Layout A of docs/provenance.md: the upstream's collections in Gatekey's database.
     let database = client.database(&stack.database);
+    gatekey_example_orders::ensure_indexes(&database)
+        .await
+        .unwrap();
     let (stop_orders, stopped) = tokio::sync::oneshot::channel::<()>();
     let orders = tokio::spawn({
         let database = database.clone();

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mongodb::bson::{self, Document, doc};
-use mongodb::options::ReturnDocument;
-use mongodb::{Collection, Database};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -191,6 +191,8 @@ async fn change_order(
 ) -> Result<Json<Order>, OrdersError> {
     let caller = GatewayCaller::from_headers(&headers)?;
     let now = bson::DateTime::now();
+    // History first: if the order's update then fails, the history names a change that may not
+    // have happened (and who attempted it), never a change without its author.
     let status = change.status.as_str();
     collections
         .changes
@@ -233,6 +235,24 @@ async fn read_order(
         .await?
         .map(Json)
         .ok_or(OrdersError::OrderNotFound(number))
+}
+
+/// Creates the index the provenance aggregation's `$match` and `$sort` use (docs/provenance.md);
+/// a no-op when it exists.
+pub async fn ensure_indexes(database: &Database) -> Result<(), OrdersError> {
+    let index = IndexModel::builder()
+        .keys(doc! {"order_id": 1, "changed_at": -1})
+        .options(
+            IndexOptions::builder()
+                .name("order_changes_order_id_changed_at".to_owned())
+                .build(),
+        )
+        .build();
+    database
+        .collection::<Document>(ORDER_CHANGES)
+        .create_index(index)
+        .await?;
+    Ok(())
 }
 
 /// The service's routes over the `orders` and `order_changes` collections of `database`.

@@ -52,6 +52,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("MongoDB connection string")?;
     let database = client.database(&args.database);
+    gatekey_example_orders::ensure_indexes(&database)
+        .await
+        .context("cannot create the order_changes index")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
