@@ -52,10 +52,9 @@ pub enum OrdersError {
     MalformedConsumer,
     #[error("order {0} does not exist")]
     OrderNotFound(u32),
+    /// MongoDB failed, or a stored order did not read as an [`Order`].
     #[error("the order store failed")]
     Store(#[from] mongodb::error::Error),
-    #[error("an order document has an unexpected shape")]
-    StoredShape(#[from] bson::de::Error),
 }
 
 impl IntoResponse for OrdersError {
@@ -63,7 +62,7 @@ impl IntoResponse for OrdersError {
         let status = match &self {
             Self::NoConsumer | Self::MalformedConsumer => StatusCode::UNAUTHORIZED,
             Self::OrderNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Store(_) | Self::StoredShape(_) => {
+            Self::Store(_) => {
                 tracing::error!(error = ?self, "order store failure");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
