@@ -419,3 +419,87 @@ async fn the_same_entry_twice_counts_once_and_a_partly_bad_batch_says_what_was_a
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_timeline_tells_a_credentials_story_in_order_with_who_revoked_it() {
+    let (stack, _secrets) = start().await;
+    let jane = stack.token("user:default/jane", &["payments-team"]);
+    let admin = stack.token("user:default/root", &["platform-admins"]);
+    let (id, key) = mint(&stack, &jane).await;
+    let mut call = kong_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
+    call["started_at"] = json!(chrono::Utc::now().timestamp_millis());
+    let (status, answer) = post(
+        &stack,
+        Some(INGEST_SECRET),
+        "application/json",
+        serde_json::to_vec(&call).expect("json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, revoked) = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/credentials/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .expect("revoke");
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["usage"]["calls"], 1, "{revoked}");
+
+    let (status, timeline) = stack
+        .call(
+            Method::GET,
+            &format!("/v1/credentials/{id}/timeline"),
+            Some(&jane),
+            None,
+        )
+        .await
+        .expect("timeline");
+    assert_eq!(status, StatusCode::OK, "{timeline}");
+    let events = timeline["events"].as_array().expect("events");
+    let times: Vec<&str> = events
+        .iter()
+        .map(|event| {
+            event["event"]["at"]
+                .as_str()
+                .or(event["call"]["at"].as_str())
+                .expect("a time")
+        })
+        .collect();
+    let parsed: Vec<chrono::DateTime<chrono::Utc>> = times
+        .iter()
+        .map(|at| at.parse().expect("RFC 3339"))
+        .collect();
+    assert!(parsed.is_sorted(), "{timeline}");
+    let steps: Vec<String> = events
+        .iter()
+        .map(|event| match event["kind"].as_str() {
+            Some("audit") => format!(
+                "{}:{}",
+                event["event"]["action"].as_str().unwrap_or("?"),
+                event["event"]["subject"].as_str().unwrap_or("?")
+            ),
+            Some("call") => format!("call:{}", event["call"]["path"].as_str().unwrap_or("?")),
+            other => panic!("unknown kind {other:?}: {timeline}"),
+        })
+        .collect();
+    let call_at = steps
+        .iter()
+        .position(|s| s == "call:/orders/1")
+        .expect("the call");
+    let mint_at = steps
+        .iter()
+        .position(|s| s == "mint:user:default/jane")
+        .expect("the mint");
+    let revoke_at = steps
+        .iter()
+        .position(|s| s == "revoke:user:default/root")
+        .expect("the revocation, by the admin");
+    assert!(mint_at < call_at && call_at < revoke_at, "{steps:?}");
+    assert_eq!(timeline["usage"]["calls"], 1);
+    assert!(!timeline.to_string().contains(&key));
+    stack.stop().await;
+}

@@ -1,5 +1,5 @@
-//! Credential endpoints: mint (`POST /v1/apis/{id}/credentials`), list, inspect, revoke, and
-//! what a key was used for (`GET /v1/credentials/{id}/usage`).
+//! Credential endpoints: mint (`POST /v1/apis/{id}/credentials`), list, inspect and revoke;
+//! listings and records carry a usage brief (what a key was used for is in [`super::usage`]).
 //! Handlers check the HTTP contract, call the services of `gatekey-app` (the mint's steps are in
 //! `gatekey_app::mint`), and render the result.
 
@@ -12,7 +12,7 @@ use gatekey_app::{Caller, MintOrder};
 use gatekey_core::audit::AuditAction;
 use gatekey_core::issuance::{EffectiveState, FailureCode, Issuance, IssuanceId};
 use gatekey_core::policy::{Denial, DenyReason, KONG_MAX_TTL_SECONDS, MintRequest};
-use gatekey_core::usage::{Latencies, UsageEntry, UsageSummary};
+use gatekey_core::usage::UsageSummary;
 use gatekey_store::{IssuanceFilter, PageRequest};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -403,7 +403,7 @@ pub fn page_request(limit: Option<u32>, cursor: Option<String>) -> Result<PageRe
     Ok(PageRequest { limit, cursor })
 }
 
-async fn load_accessible(
+pub(crate) async fn load_accessible(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -464,109 +464,6 @@ pub async fn get_credential(
     Ok(Json(
         Credential::from_issuance(issuance, state.clock.now()).with_usage(&summary),
     ))
-}
-
-/// How many recent calls a usage answer lists by default, and at most.
-const DEFAULT_RECENT_CALLS: u32 = 20;
-const MAX_RECENT_CALLS: u32 = 200;
-
-/// Options of a usage answer.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct UsageQuery {
-    /// How many of the latest calls to list, 0 to 200 (default 20).
-    #[param(minimum = 0, maximum = 200)]
-    pub recent: Option<u32>,
-}
-
-/// What a credential's key was used for, as the gateway logged it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CredentialUsage {
-    pub credential_id: String,
-    /// Every call counted since the credential was issued, by status class.
-    pub summary: UsageSummary,
-    /// The latest calls, newest first (kept for `mongodb.usage_retention_days`).
-    pub recent: Vec<UsageCall>,
-}
-
-/// One call made with the key. No header, no query string: the gateway's log carries the key
-/// there, and Gatekey keeps neither.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UsageCall {
-    pub at: DateTime<Utc>,
-    pub method: String,
-    /// The Kong route's name (or id).
-    pub route: Option<String>,
-    /// The Kong service's name (or id).
-    pub service: Option<String>,
-    /// The request path, without its query string.
-    pub path: String,
-    pub status: u16,
-    pub latencies: Latencies,
-    pub client_ip: Option<String>,
-}
-
-impl From<UsageEntry> for UsageCall {
-    fn from(entry: UsageEntry) -> Self {
-        Self {
-            at: entry.at,
-            method: entry.method,
-            route: entry.route,
-            service: entry.service,
-            path: entry.path,
-            status: entry.status,
-            latencies: entry.latencies,
-            client_ip: entry.client_ip,
-        }
-    }
-}
-
-/// What a credential's key was used for: its counters and latest calls (owner or admin).
-#[utoipa::path(
-    get,
-    path = "/v1/credentials/{id}/usage",
-    operation_id = "getCredentialUsage",
-    tag = "credentials",
-    params(("id" = String, Path, description = "Credential id", example = "01JDQ3V7Z8K4M2N6P0R5S9T1W3",
-        pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"), UsageQuery),
-    responses(
-        (status = 200, description = "The credential's usage", body = CredentialUsage),
-        (status = 400, description = "`invalid_path`: the id is not a credential id; `invalid_query`: \
-            `recent` out of range or an unknown parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`missing_token` or `invalid_token`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`: no such credential (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer \
-            cannot be reached)", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn get_credential_usage(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<UsageQuery>,
-) -> Result<Json<CredentialUsage>, ApiError> {
-    let recent = query.recent.unwrap_or(DEFAULT_RECENT_CALLS);
-    if recent > MAX_RECENT_CALLS {
-        return Err(ApiError::BadRequest {
-            code: "invalid_query",
-            detail: format!("recent must be between 0 and {MAX_RECENT_CALLS}"),
-        });
-    }
-    let issuance = load_accessible(&state, &caller, &id, AuditAction::ReadCredential).await?;
-    let usage = state.store.usage();
-    let summary = usage.summary(&issuance.id).await?;
-    let recent = if recent == 0 {
-        Vec::new()
-    } else {
-        usage.recent(&issuance.id, recent).await?
-    };
-    Ok(Json(CredentialUsage {
-        credential_id: issuance.id.to_string(),
-        summary,
-        recent: recent.into_iter().map(UsageCall::from).collect(),
-    }))
 }
 
 /// Revoke a credential: Kong deletes its key before this answers 200.

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod health;
 pub mod ingest;
 pub mod me;
+pub mod usage;
 
 use std::time::Duration;
 
@@ -88,7 +89,8 @@ fn api_router() -> OpenApiRouter<AppState> {
             credentials::get_credential,
             credentials::revoke_credential
         ))
-        .routes(routes!(credentials::get_credential_usage))
+        .routes(routes!(usage::get_credential_usage))
+        .routes(routes!(usage::get_credential_timeline))
         .routes(routes!(audit::query_audit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
