@@ -503,3 +503,77 @@ async fn the_timeline_tells_a_credentials_story_in_order_with_who_revoked_it() {
     assert!(!timeline.to_string().contains(&key));
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn credentials_that_expire_unused_are_counted_when_the_reconciler_reaps_them() {
+    let rig = gatekey_e2e::rig::Rig::start().await.expect("rig");
+    let gatekey = rig.serve(&rig.settings()).await.expect("gatekey");
+    let token = rig.token("user:default/jane", &["payments-team"]);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let minted = rig
+            .mint(
+                &gatekey.url,
+                &token,
+                &json!({"scopes": ["read"], "ttl_seconds": 1}),
+                None,
+            )
+            .await
+            .expect("mint");
+        assert_eq!(minted.status, StatusCode::CREATED, "{}", minted.body);
+        let id: gatekey_core::issuance::IssuanceId = minted.body["credential"]["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("credential id");
+        ids.push(id);
+    }
+    // The first one was used once (recorded as the ingest records a call); the second never.
+    let store = rig.store().await.expect("store");
+    let used = gatekey_core::usage::UsageEntry {
+        id: "call-of-the-first-credential".to_owned(),
+        issuance_id: ids[0],
+        at: chrono::Utc::now(),
+        method: "GET".to_owned(),
+        route: Some("orders-read".to_owned()),
+        service: Some("orders".to_owned()),
+        path: "/orders".to_owned(),
+        status: 200,
+        latencies: gatekey_core::usage::Latencies {
+            request_ms: 3,
+            upstream_ms: Some(2),
+            gateway_ms: 1,
+        },
+        client_ip: None,
+    };
+    store
+        .usage()
+        .record(&[used], &std::collections::HashMap::new())
+        .await
+        .expect("record a call");
+
+    let unused_metric = "gatekey_credentials_unused_at_expiry_total";
+    let waited = std::time::Instant::now();
+    let counted = loop {
+        let metrics = rig
+            .http
+            .get(format!("{}/metrics", gatekey.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        let counted = metric_sample(&metrics, unused_metric);
+        // Both consumers gone: both credentials were reaped (and counted right after).
+        let reaped = rig.consumers().await.expect("consumers").is_empty();
+        if (reaped && counted.is_some_and(|n| n >= 1.0))
+            || waited.elapsed() > Duration::from_secs(15)
+        {
+            break counted;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(counted, Some(1.0), "only the never-used credential counts");
+    gatekey.stop().await;
+}

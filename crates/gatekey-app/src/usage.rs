@@ -136,6 +136,26 @@ impl UsageIngest {
     }
 }
 
+/// The reconciler's hook when it reaps expired credentials: counts those whose key was never
+/// used (`gatekey_credentials_unused_at_expiry_total`), from their usage counters in one query.
+/// A failed read is logged and costs only the metric, never the reap.
+pub(crate) async fn count_unused_at_expiry(store: &Store, expired: &[Issuance]) {
+    let ids: Vec<IssuanceId> = expired.iter().map(|issuance| issuance.id).collect();
+    match store.usage().summaries(&ids).await {
+        Ok(used) => {
+            let unused = ids
+                .iter()
+                .filter(|id| used.get(id).is_none_or(|summary| summary.calls == 0))
+                .count();
+            metrics::counter!("gatekey_credentials_unused_at_expiry_total")
+                .increment(unused as u64);
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot count expired credentials that were never used");
+        }
+    }
+}
+
 /// Whose credential an entry claims to be a call of, before the record is read.
 enum Claim {
     Anonymous,
