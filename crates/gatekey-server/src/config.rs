@@ -1229,6 +1229,32 @@ group_prefix = "backstage:"
     }
 
     #[test]
+    fn the_ingest_is_served_on_the_operators_listener_only_within_its_bounds() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                &format!(
+                    "{PRODUCTION}\n[ingest]\nsecret_file = \"/run/secrets/ingest\"\nmax_entries = 0\n"
+                ),
+            )?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("no admin_listen, no entries")
+                .to_string();
+            assert!(text.contains("set admin_listen"), "{text}");
+            assert!(text.contains("ingest.max_entries"), "{text}");
+            jail.set_env("GATEKEY_ADMIN_LISTEN", "0.0.0.0:9091");
+            jail.set_env("GATEKEY_INGEST__MAX_ENTRIES", "500");
+            jail.set_env("GATEKEY_MONGODB__USAGE_RETENTION_DAYS", "7");
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            let ingest = settings.ingest.expect("ingest");
+            assert_eq!(ingest.max_entries, 500);
+            assert_eq!(ingest.body_limit_bytes, 4 * 1024 * 1024);
+            assert_eq!(settings.mongodb.usage_retention_days, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn mint_limits_must_fit_a_counter_document() {
         Jail::expect_with(|jail| {
             jail.create_file("gatekey.toml", MINIMAL)?;
