@@ -296,14 +296,14 @@ async fn send(http: &reqwest::Client, config: &HttpLogConfig, body: &Value) -> R
 mod tests {
     use super::*;
 
-    fn validated(config: Value) -> Result<Map<String, Value>, KongError> {
+    fn validated(config: &Value) -> Result<Map<String, Value>, KongError> {
         let mut config = config.as_object().cloned().unwrap_or_default();
         validate(&mut config).map(|()| config)
     }
 
     #[test]
     fn defaults_follow_kongs_schema() {
-        let config = validated(json!({"http_endpoint": "http://log:9/in"})).expect("valid");
+        let config = validated(&json!({"http_endpoint": "http://log:9/in"})).expect("valid");
         assert_eq!(config["method"], "POST");
         assert_eq!(config["content_type"], "application/json");
         assert_eq!(config["queue"]["max_batch_size"], 1);
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn refused_configurations_name_their_fields_as_kong_does() {
-        let err = validated(json!({
+        let err = validated(&json!({
             "method": "GET",
             "headers": {"Host": "x", "X-Gatekey-Ingest-Secret": "s"},
             "queue": {"max_batch_size": 0}
