@@ -33,8 +33,10 @@ def test_compose_config_is_valid(gatekey_bin, compose):
     service_env = compose["services"]["gatekey"]["environment"]
     secrets = {key: str(value) for key, value in service_env.items() if "PROXY_SECRET" in key}
     assert secrets, "the compose file gives Gatekey the Backstage proxy secret"
+    # The [ingest] section needs the operators' listener, which the environment sets.
+    listener = {"GATEKEY_ADMIN_LISTEN": service_env["GATEKEY_ADMIN_LISTEN"]}
     result = check_config(
-        gatekey_bin, directory / "gatekey.toml", directory / "policy.yaml", secrets
+        gatekey_bin, directory / "gatekey.toml", directory / "policy.yaml", secrets | listener
     )
     assert result.returncode == 0, result.stderr
     assert "configuration OK; the policy file defines 1 API (orders)" in result.stdout

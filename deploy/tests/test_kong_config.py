@@ -1,6 +1,8 @@
 """The decK file protects every route with key-auth and one ACL group, and never touches the
 consumers Gatekey creates. (Its schema is checked by `deck validate` in validate-deploy.sh.)"""
 
+import tomllib
+
 from conftest import DEPLOY, load_yaml
 
 
@@ -69,9 +71,13 @@ def test_http_log_posts_to_gatekeys_ingest_on_the_operators_listener(kong_config
     assert name == "X-Gatekey-Ingest-Secret"
     assert value == "{vault://env/gatekey-ingest-secret}"
     # ...which Kong's env vault reads from GATEKEY_INGEST_SECRET, the value Gatekey accepts.
+    # Gatekey reads its copy from the file its [ingest] section names, mounted from gatekey/.
     kong_env = compose["services"]["kong"]["environment"]
-    gatekey_env = compose["services"]["gatekey"]["environment"]
-    assert kong_env["GATEKEY_INGEST_SECRET"] == gatekey_env["GATEKEY_INGEST__SECRET__CURRENT"]
+    gatekey_toml = tomllib.loads((DEPLOY / "compose" / "gatekey" / "gatekey.toml").read_text())
+    secret_file = gatekey_toml["ingest"]["secret_file"]
+    assert secret_file.startswith("/etc/gatekey/")
+    mounted = DEPLOY / "compose" / "gatekey" / secret_file.removeprefix("/etc/gatekey/")
+    assert kong_env["GATEKEY_INGEST_SECRET"] == mounted.read_text().strip()
     queue = config["queue"]
     assert 1 < queue["max_batch_size"] <= 1000
     assert queue["max_retry_time"] > 0

@@ -27,6 +27,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub mod fault_proxy;
+pub mod ingest;
 pub mod logs;
 pub mod raw_http;
 pub mod rig;

@@ -255,6 +255,7 @@ impl Rig {
             database: self.database.clone(),
             issuance_retention_days: 90,
             audit_retention_days: None,
+            usage_retention_days: 30,
         })
         .await?)
     }

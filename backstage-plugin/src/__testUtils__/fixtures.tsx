@@ -50,6 +50,7 @@ export function credential(overrides: Partial<Credential> = {}): Credential {
     ttl_seconds: 900,
     issued_at: '2026-11-25T10:00:00Z',
     expires_at: '2026-11-25T10:15:00Z',
+    usage: { calls: 0, errors: 0, last_used_at: null },
     ...overrides,
   };
 }

@@ -43,7 +43,11 @@ export interface GatekeyApi {
   /** Mints a credential; the key in the answer is shown once. */
   mintCredential(apiId: string, request: MintCredentialRequest): Promise<MintedCredential>;
   /** The signed-in user's credentials, newest first. */
-  listCredentials(options?: { cursor?: string; limit?: number }): Promise<CredentialPage>;
+  listCredentials(options?: {
+    cursor?: string;
+    limit?: number;
+    apiId?: string;
+  }): Promise<CredentialPage>;
   /** Revokes a credential: Kong refuses its key from then on. */
   revokeCredential(id: string): Promise<Credential>;
 }
@@ -118,11 +122,15 @@ export class GatekeyProxyClient implements GatekeyApi {
     );
   }
 
-  async listCredentials(options: { cursor?: string; limit?: number } = {}): Promise<CredentialPage> {
+  async listCredentials(
+    options: { cursor?: string; limit?: number; apiId?: string } = {},
+  ): Promise<CredentialPage> {
     const gatekey = await this.gatekey();
     return unwrap(
       await gatekey.GET('/v1/credentials', {
-        params: { query: { cursor: options.cursor, limit: options.limit } },
+        params: {
+          query: { cursor: options.cursor, limit: options.limit, api_id: options.apiId },
+        },
       }),
     );
   }

@@ -21,7 +21,12 @@ async function renderPage() {
 describe('GatekeyCredentialsPage', () => {
   it('lists active, expired and revoked credentials and revokes after confirmation', async () => {
     let items: Credential[] = [
-      credential({ id: 'c-active', purpose: 'load test', scopes: ['read', 'write'] }),
+      credential({
+        id: 'c-active',
+        purpose: 'load test',
+        scopes: ['read', 'write'],
+        usage: { calls: 12, errors: 2, last_used_at: '2026-11-25T10:07:00Z' },
+      }),
       credential({ id: 'c-expired', state: 'expired', purpose: null }),
       credential({ id: 'c-revoked', state: 'revoked', revoked_at: '2026-11-25T10:05:00Z' }),
     ];
@@ -44,7 +49,10 @@ describe('GatekeyCredentialsPage', () => {
     expect(within(active).getByText('active')).toBeInTheDocument();
     expect(within(active).getByText('read, write')).toBeInTheDocument();
     expect(within(active).getByText('load test')).toBeInTheDocument();
-    expect(within(screen.getByTestId('credential-c-expired')).getByText('expired')).toBeInTheDocument();
+    expect(within(active).getByText(/^12 calls \(2 errors\), last /)).toBeInTheDocument();
+    const expired = screen.getByTestId('credential-c-expired');
+    expect(within(expired).getByText('expired')).toBeInTheDocument();
+    expect(within(expired).getByText('never used')).toBeInTheDocument();
     const revokedRow = screen.getByTestId('credential-c-revoked');
     expect(within(revokedRow).getByText(/^revoked /)).toBeInTheDocument();
     // Only the active credential can be revoked.

@@ -21,6 +21,7 @@ import type { Credential, EffectiveState } from '@gatekey/client';
 import { gatekeyApiRef } from '../api/GatekeyApi';
 import { forgetKey } from '../lib/keyStore';
 import { formatTimestamp } from '../lib/time';
+import { describeUsage } from '../lib/usage';
 import { GatekeyErrorPanel } from './ErrorPanel';
 
 /** How each state reads in the table: live keys stand out, refused ones warn. */
@@ -113,6 +114,7 @@ export function CredentialsContent(props: { pageSize?: number }) {
             <Column>Created</Column>
             <Column>Expires</Column>
             <Column>Purpose</Column>
+            <Column>Use</Column>
             <Column aria-label="Actions">{null}</Column>
           </TableHeader>
           <TableBody>
@@ -132,6 +134,14 @@ export function CredentialsContent(props: { pageSize?: number }) {
                     : formatTimestamp(credential.expires_at)}
                 </Cell>
                 <Cell>{credential.purpose ?? ''}</Cell>
+                <Cell>
+                  <Text
+                    variant="body-medium"
+                    color={credential.usage.errors > 0 ? 'danger' : undefined}
+                  >
+                    {describeUsage(credential.usage)}
+                  </Text>
+                </Cell>
                 <Cell>
                   {credential.state === 'active' && (
                     <Button

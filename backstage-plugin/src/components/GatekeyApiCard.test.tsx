@@ -9,6 +9,7 @@ import {
   PROXY,
   Providers,
   apiEntity,
+  credential,
   minted,
   ordersApi,
   problem,
@@ -17,6 +18,16 @@ import { GatekeyApiCard } from './GatekeyApiCard';
 
 const server = setupServer();
 registerMswTestHooks(server);
+
+/** The user's keys for the API the card lists; none unless a test says otherwise. */
+function listCredentials(items: ReturnType<typeof credential>[] = [], asked: string[] = []) {
+  return http.get(`${PROXY}/v1/credentials`, ({ request }) => {
+    asked.push(new URL(request.url).searchParams.get('api_id') ?? '');
+    return HttpResponse.json({ items });
+  });
+}
+
+beforeEach(() => server.use(listCredentials()));
 
 function listApis(items = [ordersApi]) {
   return http.get(`${PROXY}/v1/apis`, ({ request }) => {
@@ -84,6 +95,29 @@ describe('GatekeyApiCard', () => {
       apikey: 'gk_test_key_0123456789',
     });
     expect(requestInterceptor({ url: 'http://elsewhere.test/', headers: {} }).headers).toEqual({});
+  });
+
+  it('lists the latest keys with their calls, errors and last use, or never used', async () => {
+    const asked: string[] = [];
+    server.use(
+      listApis(),
+      listCredentials(
+        [
+        credential({
+          id: 'used',
+          usage: { calls: 3, errors: 1, last_used_at: '2026-11-25T10:07:00Z' },
+        }),
+          credential({ id: 'unused', state: 'expired' }),
+        ],
+        asked,
+      ),
+    );
+    await renderCard();
+    const keys = await screen.findByRole('list', { name: 'Your keys for this API' });
+    expect(keys).toHaveTextContent(/3 calls \(1 error\), last /);
+    expect(keys).toHaveTextContent('never used');
+    expect(keys).toHaveTextContent('expired');
+    expect(asked).toEqual(['orders']);
   });
 
   it('counts down to expiry', async () => {

@@ -9,6 +9,7 @@ import { gatekeyApiRef } from '../api/GatekeyApi';
 import { findGatekeyApi, isGatekeyAnnotated } from '../lib/entity';
 import { holdMintedKey } from '../lib/keyStore';
 import { formatDuration } from '../lib/time';
+import { describeUsage } from '../lib/usage';
 import { GatekeyErrorPanel } from './ErrorPanel';
 import { MintedKey } from './MintedKey';
 import { TryItForm } from './TryItForm';
@@ -19,16 +20,53 @@ type Step =
   | { kind: 'minting' }
   | { kind: 'minted'; minted: MintedCredential };
 
+/** How many of the user's latest keys for the API the card lists. */
+const KEYS_LISTED = 5;
+
+/**
+ * The signed-in user's latest keys for this API and what each was used for (calls, errors, last
+ * use, or "never used"), as the gateway logged it. Shows nothing while loading or when the list
+ * cannot be read: the card's purpose is trying the API, not this list.
+ */
+function YourKeys(props: { api: ApiSummary; refresh: number }) {
+  const { api, refresh } = props;
+  const gatekey = useApi(gatekeyApiRef);
+  const keys = useAsyncRetry(
+    () => gatekey.listCredentials({ apiId: api.id, limit: KEYS_LISTED }),
+    [gatekey, api.id, refresh],
+  );
+  const items = keys.value?.items ?? [];
+  if (items.length === 0) return null;
+  return (
+    <Box mt="3" aria-label="Your keys for this API" role="list">
+      <Text as="p" variant="body-medium" weight="bold">
+        Your latest keys
+      </Text>
+      {items.map(credential => (
+        <Flex key={credential.id} gap="2" align="center" role="listitem">
+          <Badge size="small">{credential.state}</Badge>
+          <Text variant="body-medium">{credential.scopes.join(', ')}</Text>
+          <Text variant="body-medium" color={credential.usage.errors > 0 ? 'danger' : undefined}>
+            {describeUsage(credential.usage)}
+          </Text>
+        </Flex>
+      ))}
+    </Box>
+  );
+}
+
 function TryIt(props: { api: ApiSummary }) {
   const { api } = props;
   const gatekey = useApi(gatekeyApiRef);
   const [step, setStep] = useState<Step>({ kind: 'summary' });
+  const [mintCount, setMintCount] = useState(0);
 
   const mint = async (request: MintCredentialRequest) => {
     setStep({ kind: 'minting' });
     try {
       const minted = await gatekey.mintCredential(api.id, request);
       holdMintedKey(minted);
+      setMintCount(count => count + 1);
       setStep({ kind: 'minted', minted });
     } catch (error) {
       setStep({ kind: 'form', error });
@@ -82,6 +120,7 @@ function TryIt(props: { api: ApiSummary }) {
           </Box>
         </>
       )}
+      <YourKeys api={api} refresh={mintCount} />
     </>
   );
 }

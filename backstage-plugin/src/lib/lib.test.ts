@@ -3,7 +3,8 @@ import { apiEntity, minted, ordersApi } from '../__testUtils__/fixtures';
 import { createGatekeyRequestInterceptor } from '../requestInterceptor';
 import { findGatekeyApi } from './entity';
 import { forgetKey, holdMintedKey } from './keyStore';
-import { formatCountdown, formatDuration, ttlPresets } from './time';
+import { formatCountdown, formatDuration, formatTimestamp, ttlPresets } from './time';
+import { describeUsage } from './usage';
 
 describe('findGatekeyApi', () => {
   const byRef: ApiSummary = { ...ordersApi, id: 'orders-by-ref', entity_ref: 'api:default/Orders' };
@@ -62,5 +63,20 @@ describe('createGatekeyRequestInterceptor', () => {
   it('drops expired keys', () => {
     holdMintedKey(minted(-1));
     expect(createGatekeyRequestInterceptor({ apiId: 'orders' })({ url: 'x', headers: {} }).headers).toEqual({});
+  });
+});
+
+describe('describeUsage', () => {
+  it('says a key was never used, or how often, how often it failed and when last', () => {
+    expect(describeUsage(undefined)).toBe('never used');
+    expect(describeUsage({ calls: 0, errors: 0, last_used_at: null })).toBe('never used');
+    const last = '2026-11-25T10:07:00Z';
+    expect(describeUsage({ calls: 1, errors: 0, last_used_at: last })).toBe(
+      `1 call, last ${formatTimestamp(last)}`,
+    );
+    expect(describeUsage({ calls: 5, errors: 1, last_used_at: last })).toBe(
+      `5 calls (1 error), last ${formatTimestamp(last)}`,
+    );
+    expect(describeUsage({ calls: 5, errors: 3, last_used_at: null })).toBe('5 calls (3 errors)');
   });
 });

@@ -150,6 +150,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/credentials/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A credential's story in one ordered answer (owner or admin). */
+        get: operations["getCredentialTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/credentials/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a credential's key was used for: its counters and latest calls (owner or admin). */
+        get: operations["getCredentialUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -305,6 +339,8 @@ export interface components {
             revoked_at?: string | null;
             revoked_by?: string | null;
             failure?: null | components["schemas"]["CredentialFailure"];
+            /** @description The calls the gateway logged with the key so far (`calls: 0`: never used). */
+            usage: components["schemas"]["UsageBrief"];
         };
         /**
          * @description Why a credential's mint failed: a stable code to act on and a sentence to show. Never the
@@ -323,6 +359,25 @@ export interface components {
             items: components["schemas"]["Credential"][];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
+        };
+        /** @description A credential's story, oldest first. */
+        CredentialTimeline: {
+            credential_id: string;
+            /**
+             * @description The decisions and lifecycle steps of the audit trail and the calls made with the key,
+             *     in the order they happened.
+             */
+            events: components["schemas"]["TimelineEvent"][];
+            /** @description Every call counted, including those older than the calls listed. */
+            usage: components["schemas"]["UsageSummary"];
+        };
+        /** @description What a credential's key was used for, as the gateway logged it. */
+        CredentialUsage: {
+            credential_id: string;
+            /** @description Every call counted since the credential was issued, by status class. */
+            summary: components["schemas"]["UsageSummary"];
+            /** @description The latest calls, newest first (kept for `mongodb.usage_retention_days`). */
+            recent: components["schemas"]["UsageCall"][];
         };
         /**
          * @description What Gatekey decided.
@@ -382,6 +437,24 @@ export interface components {
          * @example 01JC2M4ZK7Q6V4D8W3X5Y9T0AB
          */
         IssuanceId: string;
+        /** @description Latencies of one call in whole milliseconds, as the gateway measured them. */
+        Latencies: {
+            /**
+             * Format: int32
+             * @description From the first byte received from the client to the last byte sent to it.
+             */
+            request_ms: number;
+            /**
+             * Format: int32
+             * @description Waiting for the upstream; absent when the gateway answered itself (a refusal).
+             */
+            upstream_ms?: number | null;
+            /**
+             * Format: int32
+             * @description Spent in the gateway's own plugins.
+             */
+            gateway_ms: number;
+        };
         /**
          * @description What the caller asks for.
          * @example {
@@ -478,6 +551,79 @@ export interface components {
             /** @description Why it is not served. */
             reason: string;
         };
+        /**
+         * @description One step of a credential's story: an audit event (a decision, issuance, activation,
+         *     revocation, with who did it) or a call made with the key.
+         */
+        TimelineEvent: {
+            event: components["schemas"]["AuditEvent"];
+            /** @enum {string} */
+            kind: "audit";
+        } | {
+            call: components["schemas"]["UsageCall"];
+            /** @enum {string} */
+            kind: "call";
+        };
+        /**
+         * @description A credential's use at a glance, for listings: how often, how often refused or failed, when
+         *     last. The full counters and the latest calls are at `/v1/credentials/{id}/usage`.
+         */
+        UsageBrief: {
+            /**
+             * Format: int64
+             * @description Calls made with the key, as the gateway logged them.
+             */
+            calls: number;
+            /**
+             * Format: int64
+             * @description Of them, answered 4xx or 5xx.
+             */
+            errors: number;
+            /**
+             * Format: date-time
+             * @description The latest call; absent when the key was never used.
+             */
+            last_used_at?: string | null;
+        };
+        /**
+         * @description One call made with the key. No header, no query string: the gateway's log carries the key
+         *     there, and Gatekey keeps neither.
+         */
+        UsageCall: {
+            /** Format: date-time */
+            at: string;
+            method: string;
+            /** @description The Kong route's name (or id). */
+            route?: string | null;
+            /** @description The Kong service's name (or id). */
+            service?: string | null;
+            /** @description The request path, without its query string. */
+            path: string;
+            /** Format: int32 */
+            status: number;
+            latencies: components["schemas"]["Latencies"];
+            client_ip?: string | null;
+        };
+        /** @description A credential's calls, kept up to date as entries arrive. */
+        UsageSummary: {
+            /**
+             * Format: int64
+             * @description Every call counted, whatever its status.
+             */
+            calls: number;
+            /** Format: int64 */
+            success: number;
+            /** Format: int64 */
+            redirect: number;
+            /** Format: int64 */
+            client_error: number;
+            /** Format: int64 */
+            server_error: number;
+            /** Format: date-time */
+            first_used_at?: string | null;
+            /** Format: date-time */
+            last_used_at?: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -496,6 +642,8 @@ export type CheckState = components['schemas']['CheckState'];
 export type Credential = components['schemas']['Credential'];
 export type CredentialFailure = components['schemas']['CredentialFailure'];
 export type CredentialPage = components['schemas']['CredentialPage'];
+export type CredentialTimeline = components['schemas']['CredentialTimeline'];
+export type CredentialUsage = components['schemas']['CredentialUsage'];
 export type Decision = components['schemas']['Decision'];
 export type DependencyCheck = components['schemas']['DependencyCheck'];
 export type EffectiveState = components['schemas']['EffectiveState'];
@@ -503,6 +651,7 @@ export type FailureCode = components['schemas']['FailureCode'];
 export type Health = components['schemas']['Health'];
 export type Identity = components['schemas']['Identity'];
 export type IssuanceId = components['schemas']['IssuanceId'];
+export type Latencies = components['schemas']['Latencies'];
 export type MintCredentialRequest = components['schemas']['MintCredentialRequest'];
 export type MintedCredential = components['schemas']['MintedCredential'];
 export type Problem = components['schemas']['Problem'];
@@ -511,6 +660,10 @@ export type Readiness = components['schemas']['Readiness'];
 export type ReadinessStatus = components['schemas']['ReadinessStatus'];
 export type ScopeSummary = components['schemas']['ScopeSummary'];
 export type SkippedEntity = components['schemas']['SkippedEntity'];
+export type TimelineEvent = components['schemas']['TimelineEvent'];
+export type UsageBrief = components['schemas']['UsageBrief'];
+export type UsageCall = components['schemas']['UsageCall'];
+export type UsageSummary = components['schemas']['UsageSummary'];
 export type $defs = Record<string, never>;
 export interface operations {
     healthz: {
@@ -1068,6 +1221,139 @@ export interface operations {
             };
             /** @description `kong_unavailable`: Kong failed; the credential is unchanged */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCredentialTimeline: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many of the latest calls to include, 0 to 200 (default 50); older calls are counted
+                 *     in the usage summary only.
+                 */
+                calls?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Credential id
+                 * @example 01JDQ3V7Z8K4M2N6P0R5S9T1W3
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The credential's timeline, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialTimeline"];
+                };
+            };
+            /** @description `invalid_path`: the id is not a credential id; `invalid_query`: `calls` out of range or an unknown parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token` or `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such credential (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCredentialUsage: {
+        parameters: {
+            query?: {
+                /** @description How many of the latest calls to list, 0 to 200 (default 20). */
+                recent?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Credential id
+                 * @example 01JDQ3V7Z8K4M2N6P0R5S9T1W3
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The credential's usage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialUsage"];
+                };
+            };
+            /** @description `invalid_path`: the id is not a credential id; `invalid_query`: `recent` out of range or an unknown parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token` or `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such credential (or not yours) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,5 +1,5 @@
 //! Gatekey's application layer: the operations a caller, an operator or the reconciler asks
-//! for (mint, revoke, limits, idempotency, the audit of decisions), written against the adapters
+//! for (mint, revoke, limits, idempotency, the audit of decisions, usage from the gateway), written against the adapters
 //! (`gatekey-kong`, `gatekey-store`) and the domain (`gatekey-core`), with their own typed
 //! errors and no HTTP types, so that routes, background tasks and tests share one code path.
 //!
@@ -16,6 +16,7 @@ pub mod mint;
 pub mod reconciler;
 pub mod revoke;
 pub mod settings;
+pub mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use limits::MintLimiter;
 pub use mint::{Gateway, MintError, MintOrder, Minted, Minter};
 pub use revoke::{RevokeError, Revoker};
 pub use settings::{AuditSettings, LimitSettings};
+pub use usage::{IngestError, IngestReport, UsageIngest};
 
 /// The services, wired to one store, one Kong and one clock; cheap to clone.
 #[derive(Debug, Clone)]
@@ -39,6 +41,7 @@ pub struct App {
     pub limits: MintLimiter,
     pub minter: Minter,
     pub revoker: Revoker,
+    pub usage: UsageIngest,
 }
 
 /// What [`App::new`] wires together.
@@ -72,6 +75,7 @@ impl App {
             limits.clone(),
             mint_deadline,
         );
+        let usage = UsageIngest::new(store.clone());
         let revoker = Revoker {
             store: store.clone(),
             kong: gateway.kong.clone(),
@@ -99,6 +103,7 @@ impl App {
             limits,
             minter,
             revoker,
+            usage,
         }
     }
 }

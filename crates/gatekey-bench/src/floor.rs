@@ -54,6 +54,7 @@ impl Floor {
             database: database.to_owned(),
             issuance_retention_days: 90,
             audit_retention_days: None,
+            usage_retention_days: 30,
         })
         .await?
         .ensure_indexes()

@@ -1,5 +1,5 @@
 //! A Kong Gateway 3.x (OSS, DB mode) simulator: the Admin API subset Gatekey uses and a proxy that
-//! enforces key-auth, ACL and rate limiting, with Kong's status codes and error bodies
+//! enforces key-auth, ACL and rate limiting and logs through `http-log`, with Kong's status codes and error bodies
 //! (`../shared/kong-admin-contract.md`). Kong itself cannot be installed where Gatekey's tests
 //! run; the same contract tests run against this simulator and against a real Kong.
 //!
@@ -18,6 +18,7 @@ mod db;
 mod declarative;
 pub mod echo_upstream;
 mod errors;
+mod http_log;
 mod plugins;
 mod proxy;
 
@@ -109,8 +110,10 @@ pub(crate) struct Sim {
     admin_requests: AtomicU64,
     /// Reported by `GET /` as `node_id`.
     pub(crate) node_id: String,
-    /// Client the proxy forwards with.
+    /// Client the proxy forwards with (and `http-log` sends with).
     pub(crate) http: reqwest::Client,
+    /// The `http-log` plugin's queues, one per log server.
+    pub(crate) http_logs: http_log::Queues,
 }
 
 impl Sim {
@@ -249,6 +252,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()?,
+        http_logs: http_log::Queues::default(),
     });
     if let Some(declarative) = &config.declarative {
         let now = sim.now();

@@ -1,4 +1,4 @@
-//! The three plugins the simulator knows (key-auth, acl, rate-limiting): their configuration
+//! The four plugins the simulator knows (key-auth, acl, rate-limiting, http-log): their configuration
 //! schemas with Kong's defaults and validation messages, and typed views of a stored
 //! configuration for the proxy. Any other plugin name is refused as "not enabled", like a Kong
 //! node whose `plugins` property does not list it.
@@ -20,8 +20,12 @@ pub(crate) const WINDOWS: [(&str, u64); 4] = [
 const ORDERED_WINDOWS: [&str; 6] = ["second", "minute", "hour", "day", "month", "year"];
 
 /// Plugin names `GET /` reports as available, with Kong's priorities.
-pub(crate) const AVAILABLE: [(&str, u32); 3] =
-    [("key-auth", 1250), ("acl", 950), ("rate-limiting", 910)];
+pub(crate) const AVAILABLE: [(&str, u32); 4] = [
+    ("key-auth", 1250),
+    ("acl", 950),
+    ("rate-limiting", 910),
+    ("http-log", 12),
+];
 
 /// Validates a plugin's configuration and fills in Kong's defaults.
 pub(crate) fn validate(
@@ -105,6 +109,7 @@ pub(crate) fn validate(
             }
             windows_in_order(&config)?;
         }
+        "http-log" => crate::http_log::validate(&mut config)?,
         other => {
             return Err(KongError::schema(
                 "name",

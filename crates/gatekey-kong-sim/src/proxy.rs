@@ -1,6 +1,6 @@
 //! The proxy listener: route matching, then the key-auth, acl and rate-limiting plugins in Kong's
 //! priority order with Kong 3.7+ status codes, bodies and headers, then forwarding to the
-//! service's upstream with the consumer headers Kong adds. The plugin decisions are plain
+//! service's upstream with the consumer headers Kong adds, then the log phase (`http-log`). The plugin decisions are plain
 //! functions over the request and the stored rows, so each is easy to test and to read.
 
 use std::collections::HashMap;
@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::db::{Db, Row, Table};
+use crate::http_log::HttpLogConfig;
 use crate::plugins::{self, AclConfig, KeyAuthConfig, RateLimitConfig};
 use crate::{KONG_VERSION, Sim};
 
@@ -509,6 +510,7 @@ async fn handle(
     request: Request,
 ) -> Response {
     let started = Instant::now();
+    let started_at_ms = proxy.sim.now() * 1000.0;
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let (parts, body) = request.into_parts();
     let query: Vec<(String, String)> =
@@ -537,7 +539,7 @@ async fn handle(
                 };
                 let extra = admitted.response_headers.clone();
                 let mut response =
-                    forward(&proxy.sim, admitted, parts.method, body, &forwarded).await;
+                    forward(&proxy.sim, admitted, parts.method.clone(), body, &forwarded).await;
                 append_all(response.headers_mut(), &extra);
                 response
             }
@@ -553,7 +555,198 @@ async fn handle(
         );
         set(headers, "server", &format!("kong/{KONG_VERSION}"));
     }
+    let logged = LoggedRequest {
+        id: &request_id,
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        client,
+        started_at_ms,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    log_phase(&proxy, &logged, &response);
     response
+}
+
+/// What the log phase knows of the client's request.
+struct LoggedRequest<'a> {
+    id: &'a str,
+    method: &'a Method,
+    uri: &'a axum::http::Uri,
+    headers: &'a HeaderMap,
+    client: SocketAddr,
+    started_at_ms: f64,
+    elapsed_ms: f64,
+}
+
+/// The log phase: the `http-log` instance that applies (by the same precedence as every plugin)
+/// gets the request's entry queued.
+fn log_phase(proxy: &Proxy, request: &LoggedRequest<'_>, response: &Response) {
+    let sim = &proxy.sim;
+    let now = sim.now();
+    let db = sim.db();
+    let rows: Vec<Row> = db.proxy_rows(Table::Plugins, now).cloned().collect();
+    if !rows
+        .iter()
+        .any(|row| row.str_field("name") == Some("http-log"))
+    {
+        return;
+    }
+    let path = request.uri.path();
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(request.uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let (route_id, service) = match_route(&db, request.method, path, now)
+        .map_or((String::new(), None), |m| (m.route_id, m.service));
+    let route_id = route_id.as_str();
+    let route = db
+        .proxy_get(Table::Routes, route_id, now)
+        .map(|row| row.value.clone());
+    let service_id = service
+        .as_ref()
+        .and_then(|s| s.get("id"))
+        .and_then(Value::as_str);
+    let key_auth = pick_plugin(&rows, "key-auth", route_id, service_id, None)
+        .and_then(plugins::config_of::<KeyAuthConfig>);
+    let authenticated = key_auth.as_ref().and_then(|config| {
+        authenticate(&db, config, request.headers, &query, now)
+            .ok()
+            .map(|(auth, source)| (auth, source, config.hide_credentials))
+    });
+    drop(db);
+    let consumer_id = authenticated
+        .as_ref()
+        .map(|(auth, _, _)| auth.consumer_id.as_str());
+    let Some(config) = pick_plugin(&rows, "http-log", route_id, service_id, consumer_id)
+        .and_then(plugins::config_of::<HttpLogConfig>)
+    else {
+        return;
+    };
+    let mut headers = request.headers.clone();
+    let mut querystring = query;
+    if let Some((_, source, true)) = &authenticated {
+        match source {
+            KeySource::Header(name) => {
+                headers.remove(name.as_str());
+            }
+            KeySource::Query(name) => querystring.retain(|(k, _)| k != name),
+        }
+    }
+    let entry = serialize(
+        request,
+        response,
+        &headers,
+        &querystring,
+        route,
+        service,
+        authenticated.map(|(auth, _, _)| auth),
+    );
+    sim.http_logs.enqueue(&sim.http, config, entry);
+}
+
+/// Header names in lowercase with their value, or their values when repeated, as
+/// `kong.request.get_headers()` returns them; `authorization` and `proxy-authorization` read
+/// `REDACTED`, as `kong.log.serialize()` writes them.
+fn logged_headers(headers: &HeaderMap, redact: bool) -> Value {
+    let mut out = Map::new();
+    for name in headers.keys() {
+        let redacted = redact && matches!(name.as_str(), "authorization" | "proxy-authorization");
+        let values: Vec<Value> = headers
+            .get_all(name)
+            .iter()
+            .map(|value| {
+                if redacted {
+                    json!("REDACTED")
+                } else {
+                    json!(String::from_utf8_lossy(value.as_bytes()))
+                }
+            })
+            .collect();
+        let value = if values.len() == 1 {
+            values.into_iter().next().unwrap_or(Value::Null)
+        } else {
+            Value::Array(values)
+        };
+        out.insert(name.as_str().to_owned(), value);
+    }
+    Value::Object(out)
+}
+
+/// The entry `kong.log.serialize()` builds for an HTTP request.
+fn serialize(
+    request: &LoggedRequest<'_>,
+    response: &Response,
+    headers: &HeaderMap,
+    querystring: &[(String, String)],
+    route: Option<Map<String, Value>>,
+    service: Option<Map<String, Value>>,
+    authenticated: Option<Authenticated>,
+) -> Value {
+    let uri = request
+        .uri
+        .path_and_query()
+        .map_or_else(|| request.uri.path().to_owned(), ToString::to_string);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("localhost");
+    let upstream_latency = response
+        .headers()
+        .get("x-kong-upstream-latency")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<f64>().ok());
+    let size = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0);
+    let querystring: Map<String, Value> = querystring
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let mut entry = json!({
+        "request": {
+            "id": request.id,
+            "uri": uri,
+            "url": format!("http://{host}{uri}"),
+            "querystring": querystring,
+            "method": request.method.as_str(),
+            "headers": logged_headers(headers, true),
+            "size": 0,
+        },
+        "upstream_uri": uri,
+        "upstream_status": upstream_latency.map_or(String::new(), |_| response.status().as_u16().to_string()),
+        "response": {
+            "status": response.status().as_u16(),
+            "headers": logged_headers(response.headers(), false),
+            "size": size,
+        },
+        "latencies": {
+            "kong": 0,
+            "proxy": upstream_latency.unwrap_or(-1.0),
+            "request": request.elapsed_ms.round(),
+            "receive": 0,
+        },
+        "tries": [],
+        "client_ip": request.client.ip().to_string(),
+        "started_at": request.started_at_ms.round(),
+        "source": if upstream_latency.is_some() { "upstream" } else { "kong" },
+        "workspace": "00000000-0000-0000-0000-000000000000",
+        "workspace_name": "default",
+    });
+    if let Some(route) = route {
+        entry["route"] = Value::Object(route);
+    }
+    if let Some(service) = service {
+        entry["service"] = Value::Object(service);
+    }
+    if let Some(auth) = authenticated {
+        entry["authenticated_entity"] = json!({"id": auth.credential_id});
+        entry["consumer"] = Value::Object(auth.consumer);
+    }
+    entry
 }
 
 /// Facts about the client request Kong passes upstream in `X-Forwarded-*` headers.

@@ -15,6 +15,7 @@
 mod client;
 mod config;
 mod error;
+pub mod http_log;
 mod ids;
 mod model;
 mod path;

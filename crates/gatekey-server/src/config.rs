@@ -52,6 +52,35 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub reconciler: ReconcilerSettings,
     pub audit: AuditSettings,
+    /// The ingest of Kong's `http-log` entries on the operators' listener; absent: no ingest.
+    #[serde(default)]
+    pub ingest: Option<IngestSettings>,
+}
+
+/// `POST /v1/ingest/kong-http-log` on `admin_listen`: Kong's `http-log` plugin posts its log
+/// entries there, with the shared secret in `X-Gatekey-Ingest-Secret` (its `headers` setting).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// File holding the secret Kong sends (at least 32 bytes).
+    pub secret_file: PathBuf,
+    /// File holding the previous secret, accepted too while Kong's configuration is rotated.
+    #[serde(default)]
+    pub previous_secret_file: Option<PathBuf>,
+    /// Largest accepted body; larger answers 413.
+    #[serde(default = "default_ingest_body_limit")]
+    pub body_limit_bytes: usize,
+    /// Most entries accepted in one post (Kong's `queue.max_batch_size` must not exceed it).
+    #[serde(default = "default_ingest_max_entries")]
+    pub max_entries: usize,
+}
+
+fn default_ingest_body_limit() -> usize {
+    4 * 1024 * 1024
+}
+
+fn default_ingest_max_entries() -> usize {
+    1000
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -86,6 +115,14 @@ pub struct MongoSettings {
     pub issuance_retention_days: u32,
     /// Audit events are deleted this many days after they happen; unset keeps them forever.
     pub audit_retention_days: Option<u32>,
+    /// Calls made with minted keys (from Kong's `http-log`) are deleted this many days after
+    /// they happen; each credential's counters stay as long as its record.
+    #[serde(default = "default_usage_retention_days")]
+    pub usage_retention_days: u32,
+}
+
+fn default_usage_retention_days() -> u32 {
+    30
 }
 
 /// The URI may carry a password (`mongodb://user:password@host`): shown redacted.
@@ -96,6 +133,7 @@ impl std::fmt::Debug for MongoSettings {
             .field("database", &self.database)
             .field("issuance_retention_days", &self.issuance_retention_days)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("usage_retention_days", &self.usage_retention_days)
             .finish()
     }
 }
@@ -348,6 +386,7 @@ impl Default for Settings {
                 database: "gatekey".to_owned(),
                 issuance_retention_days: 90,
                 audit_retention_days: None,
+                usage_retention_days: default_usage_retention_days(),
             },
             kong: KongSettings {
                 admin_url: "http://127.0.0.1:8001".to_owned(),
@@ -378,6 +417,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             audit: AuditSettings::default(),
             reconciler: ReconcilerSettings::default(),
+            ingest: None,
         }
     }
 }
@@ -532,6 +572,7 @@ impl Settings {
             validate_catalog(catalog, &mut problems);
         }
         self.validate_proxy_secret(&mut problems);
+        self.validate_ingest(&mut problems);
         if self.admin_listen == Some(self.listen) && self.listen.port() != 0 {
             problems.push("admin_listen must differ from listen".to_owned());
         }
@@ -636,6 +677,27 @@ impl Settings {
                     "auth.proxy_secret.{key} must be at least {MIN_PROXY_SECRET_BYTES} bytes"
                 ));
             }
+        }
+    }
+
+    /// The ingest is served on the operators' listener only, within sane bounds.
+    fn validate_ingest(&self, problems: &mut Vec<String>) {
+        if self.mongodb.usage_retention_days == 0 {
+            problems.push("mongodb.usage_retention_days must be above 0".to_owned());
+        }
+        let Some(ingest) = &self.ingest else {
+            return;
+        };
+        if self.admin_listen.is_none() {
+            problems.push(
+                "ingest is served on the operators' listener only: set admin_listen".to_owned(),
+            );
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&ingest.body_limit_bytes) {
+            problems.push("ingest.body_limit_bytes must be between 1024 and 67108864".to_owned());
+        }
+        if !(1..=10_000).contains(&ingest.max_entries) {
+            problems.push("ingest.max_entries must be between 1 and 10000".to_owned());
         }
     }
 
@@ -1162,6 +1224,32 @@ group_prefix = "backstage:"
             jail.set_env("GATEKEY_ADMIN_LISTEN", "0.0.0.0:9091");
             let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
             assert_eq!(settings.admin_listen.map(|a| a.port()), Some(9091));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_ingest_is_served_on_the_operators_listener_only_within_its_bounds() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                &format!(
+                    "{PRODUCTION}\n[ingest]\nsecret_file = \"/run/secrets/ingest\"\nmax_entries = 0\n"
+                ),
+            )?;
+            let text = Settings::load(Some(Path::new("gatekey.toml")))
+                .expect_err("no admin_listen, no entries")
+                .to_string();
+            assert!(text.contains("set admin_listen"), "{text}");
+            assert!(text.contains("ingest.max_entries"), "{text}");
+            jail.set_env("GATEKEY_ADMIN_LISTEN", "0.0.0.0:9091");
+            jail.set_env("GATEKEY_INGEST__MAX_ENTRIES", "500");
+            jail.set_env("GATEKEY_MONGODB__USAGE_RETENTION_DAYS", "7");
+            let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
+            let ingest = settings.ingest.expect("ingest");
+            assert_eq!(ingest.max_entries, 500);
+            assert_eq!(ingest.body_limit_bytes, 4 * 1024 * 1024);
+            assert_eq!(settings.mongodb.usage_retention_days, 7);
             Ok(())
         });
     }

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatekey_app::idempotency::{IdempotencyError, InvalidIdempotencyKey, MAX_KEY_CHARS};
 use gatekey_app::limits::LimitError;
-use gatekey_app::{MintError, RevokeError};
+use gatekey_app::{IngestError, MintError, RevokeError};
 use gatekey_auth::AuthError;
 use gatekey_core::policy::{Denial, DenyReason};
 use gatekey_store::StoreError;
@@ -50,6 +50,12 @@ pub enum ApiError {
     /// not through the Backstage proxy.
     #[error("token of issuer '{issuer}' without an accepted proxy secret")]
     ProxySecretRequired { issuer: String, header: String },
+    /// A post to the ingest endpoint without an accepted `X-Gatekey-Ingest-Secret`.
+    #[error("ingest without an accepted secret")]
+    IngestSecretRequired,
+    /// Recording a batch of gateway log entries failed.
+    #[error("ingest failed: {0}")]
+    Ingest(#[from] IngestError),
     #[error("denied: {0}")]
     Denied(#[from] Denial),
     #[error("{what} not found")]
@@ -262,6 +268,14 @@ impl ApiError {
                      (the {header} header it adds is missing or not accepted)"
                 ),
             ),
+            Self::IngestSecretRequired => (
+                StatusCode::UNAUTHORIZED,
+                "ingest_secret_required",
+                "Secret required",
+                "send the ingest secret in the X-Gatekey-Ingest-Secret header; nothing was \
+                 recorded"
+                    .to_owned(),
+            ),
             Self::Denied(denial) => denial_parts(denial),
             Self::NotFound { what } => (
                 StatusCode::NOT_FOUND,
@@ -292,7 +306,7 @@ impl ApiError {
             ),
             Self::Mint(err) => mint_parts(err),
             Self::Revoke(err) => revoke_parts(err),
-            Self::Store(err) => store_parts(err),
+            Self::Store(err) | Self::Ingest(IngestError::Store(err)) => store_parts(err),
             Self::Timeout => timeout_parts(),
             Self::Panicked => internal_parts(),
         }

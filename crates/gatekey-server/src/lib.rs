@@ -7,6 +7,7 @@ pub mod config;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod ingest_secret;
 pub mod metrics;
 pub mod proxy_secret;
 pub mod routes;

@@ -22,8 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{PolicyHolder, refresh_forever};
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
+use crate::ingest_secret::{IngestSecretError, IngestSecrets};
 use crate::proxy_secret::{ProxySecretError, ProxySecrets};
 use crate::routes;
+use crate::routes::ingest::IngestEndpoint;
 use crate::secret_file::{FileError, read_file, read_secret_file};
 use crate::state::{AppState, AppStateInner, CatalogHandle};
 
@@ -58,6 +60,8 @@ pub enum StartupError {
     RedisSettingsMissing,
     #[error(transparent)]
     ProxySecret(#[from] ProxySecretError),
+    #[error(transparent)]
+    IngestSecret(#[from] IngestSecretError),
     #[error("plain http refused:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     InsecureHttp(Vec<String>),
     #[error("kong.admin_url is not a URL: {0}")]
@@ -89,7 +93,8 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// The operators' listener (`admin_listen`): `/metrics` and the probes.
+/// The operators' listener (`admin_listen`): `/metrics`, the probes and the ingest of Kong's
+/// `http-log` entries.
 #[derive(Debug)]
 struct AdminListener {
     listener: TcpListener,
@@ -98,11 +103,15 @@ struct AdminListener {
 }
 
 impl AdminListener {
-    async fn bind(addr: SocketAddr, state: &AppState) -> Result<Self, StartupError> {
+    async fn bind(
+        addr: SocketAddr,
+        state: &AppState,
+        ingest: Option<IngestEndpoint>,
+    ) -> Result<Self, StartupError> {
         let (listener, local_addr) = bind(addr).await?;
         Ok(Self {
             listener,
-            router: routes::admin_router(state.clone()),
+            router: routes::admin_router(state.clone(), ingest),
             local_addr,
         })
     }
@@ -235,6 +244,18 @@ fn counter_policy(settings: &Settings) -> Result<CounterPolicy, StartupError> {
     })
 }
 
+/// The ingest of Kong's `http-log` entries, when configured, with its secrets read.
+fn ingest_endpoint(settings: &Settings) -> Result<Option<IngestEndpoint>, StartupError> {
+    let Some(ingest) = &settings.ingest else {
+        return Ok(None);
+    };
+    Ok(Some(IngestEndpoint {
+        secrets: IngestSecrets::from_settings(ingest)?,
+        body_limit_bytes: ingest.body_limit_bytes,
+        max_entries: ingest.max_entries,
+    }))
+}
+
 /// For discovery, JWKS and userinfo: no redirects, and `https` only unless
 /// `allow_insecure_http`, which also covers the URLs a discovery document names.
 fn issuer_http_client(settings: &Settings) -> Result<reqwest::Client, StartupError> {
@@ -345,6 +366,7 @@ impl Application {
             database: settings.mongodb.database.clone(),
             issuance_retention_days: settings.mongodb.issuance_retention_days,
             audit_retention_days: settings.mongodb.audit_retention_days,
+            usage_retention_days: settings.mongodb.usage_retention_days,
         })
         .await?;
         store.ensure_indexes().await?;
@@ -396,8 +418,9 @@ impl Application {
             settings.admin_listen.is_none(),
         );
         let (listener, local_addr) = bind(settings.listen).await?;
+        let ingest = ingest_endpoint(settings)?;
         let admin = match settings.admin_listen {
-            Some(addr) => Some(AdminListener::bind(addr, &state).await?),
+            Some(addr) => Some(AdminListener::bind(addr, &state, ingest).await?),
             None => None,
         };
         Ok(Self {

@@ -12,7 +12,10 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 
 use crate::error::command_code;
-use crate::{AUDIT_EVENTS, IDEMPOTENCY_KEYS, ISSUANCES, LIMIT_COUNTERS, StoreError};
+use crate::{
+    AUDIT_EVENTS, IDEMPOTENCY_KEYS, ISSUANCES, LIMIT_COUNTERS, StoreError, USAGE_ENTRIES,
+    USAGE_SUMMARIES,
+};
 
 /// Server error codes of `createIndexes` refusing an index that clashes with an existing one.
 const INDEX_OPTIONS_CONFLICT: i32 = 85;
@@ -75,6 +78,7 @@ pub(crate) async fn ensure(
     db: &Database,
     issuance_ttl_secs: u32,
     audit_ttl_secs: Option<u32>,
+    usage_ttl_secs: u32,
 ) -> Result<(), StoreError> {
     let issuances = [
         IndexSpec::new(
@@ -136,7 +140,25 @@ pub(crate) async fn ensure(
         "expires_at",
         0,
     )];
-    ensure_collection(db, LIMIT_COUNTERS, &limit_counters, &[]).await
+    ensure_collection(db, LIMIT_COUNTERS, &limit_counters, &[]).await?;
+
+    // A credential's latest calls; the raw entries go after the usage retention.
+    let usage_entries = [
+        IndexSpec::new(
+            "usage_entries_issuance_id_at",
+            doc! { "issuance_id": 1, "at": -1 },
+        ),
+        IndexSpec::ttl("usage_entries_at_ttl", "at", usage_ttl_secs),
+    ];
+    ensure_collection(db, USAGE_ENTRIES, &usage_entries, &[]).await?;
+
+    // A credential's counters go with its issuance record.
+    let usage_summaries = [IndexSpec::ttl(
+        "usage_summaries_expires_at_ttl",
+        "expires_at",
+        issuance_ttl_secs,
+    )];
+    ensure_collection(db, USAGE_SUMMARIES, &usage_summaries, &[]).await
 }
 
 async fn ensure_collection(

@@ -1,7 +1,8 @@
 //! Gatekey's MongoDB storage: the `issuances` records every credential is reconciled against, the
 //! append-only `audit_events` trail, the `idempotency_keys` of mint requests, the `leases` that
-//! elect one reconciler, the `limit_counters` behind the per-caller mint limits, plus the indexes
-//! they need.
+//! elect one reconciler, the `limit_counters` behind the per-caller mint limits, the
+//! `usage_entries` and `usage_summaries` of minted keys as the gateway logged their calls, plus
+//! the indexes they need.
 //!
 //! Every write uses write concern `majority` with journaling, because a credential is handed out
 //! only once its record is durable. Documents keep the domain field names, use the ULID text as
@@ -19,6 +20,7 @@ mod leases;
 mod limit_counters;
 mod page;
 mod time;
+mod usage;
 
 use std::fmt;
 use std::future::IntoFuture;
@@ -35,6 +37,7 @@ pub use issuances::{IssuanceFilter, IssuanceRepo};
 pub use leases::{Lease, LeaseRepo};
 pub use limit_counters::{LimitCounterRepo, LimitVerdict, LiveSlot, MintLimits, MintSlot};
 pub use page::{Page, PageRequest};
+pub use usage::{Recorded, UsageRepo};
 
 /// Name of the collection holding one document per issuance.
 pub const ISSUANCES: &str = "issuances";
@@ -46,6 +49,10 @@ pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
 pub const LEASES: &str = "leases";
 /// Name of the collection counting each caller's mints against the limits (TTL on `expires_at`).
 pub const LIMIT_COUNTERS: &str = "limit_counters";
+/// Name of the collection of calls made with minted keys (TTL on `at`).
+pub const USAGE_ENTRIES: &str = "usage_entries";
+/// Name of the collection of per-credential usage counters (TTL on `expires_at`).
+pub const USAGE_SUMMARIES: &str = "usage_summaries";
 
 /// How long the driver looks for a usable server before an operation fails.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,6 +74,9 @@ pub struct StoreConfig {
     pub issuance_retention_days: u32,
     /// Audit events are deleted this many days after they happen; `None` keeps them forever.
     pub audit_retention_days: Option<u32>,
+    /// Calls made with minted keys are deleted this many days after they happen (1 to 24855);
+    /// the per-credential counters stay as long as the issuance record.
+    pub usage_retention_days: u32,
 }
 
 impl fmt::Debug for StoreConfig {
@@ -76,6 +86,7 @@ impl fmt::Debug for StoreConfig {
             .field("database", &self.database)
             .field("issuance_retention_days", &self.issuance_retention_days)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("usage_retention_days", &self.usage_retention_days)
             .finish()
     }
 }
@@ -110,6 +121,7 @@ pub struct Store {
     db: Database,
     issuance_ttl_secs: u32,
     audit_ttl_secs: Option<u32>,
+    usage_ttl_secs: u32,
     issuance_inserts: batch::BatchInserter<issuances::IssuanceDoc>,
     audit_appends: batch::BatchInserter<audit::AuditDoc>,
 }
@@ -139,6 +151,7 @@ impl Store {
             .audit_retention_days
             .map(|days| retention(days, "audit_retention_days"))
             .transpose()?;
+        let usage_ttl_secs = retention(config.usage_retention_days, "usage_retention_days")?;
         if config.database.is_empty() {
             return Err(StoreError::InvalidConfig(
                 "the database name is empty".to_owned(),
@@ -171,6 +184,7 @@ impl Store {
             db,
             issuance_ttl_secs,
             audit_ttl_secs,
+            usage_ttl_secs,
         })
     }
 
@@ -179,7 +193,13 @@ impl Store {
     /// audit retention drops the audit TTL index. An index that exists under one of Gatekey's
     /// names with other keys or options is reported as [`StoreError::IndexConflict`].
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        indexes::ensure(&self.db, self.issuance_ttl_secs, self.audit_ttl_secs).await
+        indexes::ensure(
+            &self.db,
+            self.issuance_ttl_secs,
+            self.audit_ttl_secs,
+            self.usage_ttl_secs,
+        )
+        .await
     }
 
     /// Round trip to the server, for readiness checks.
@@ -212,6 +232,11 @@ impl Store {
     pub fn limit_counters(&self) -> LimitCounterRepo {
         LimitCounterRepo::new(&self.db)
     }
+
+    /// Calls made with minted keys and their per-credential counters.
+    pub fn usage(&self) -> UsageRepo {
+        UsageRepo::new(&self.db)
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +251,7 @@ mod tests {
             database: "gatekey".to_owned(),
             issuance_retention_days: 90,
             audit_retention_days: None,
+            usage_retention_days: 30,
         };
         let debug = format!("{config:?}");
         assert!(!debug.contains("s3cret"), "{debug}");

@@ -11,12 +11,15 @@ from .check_state import CheckState
 from .credential import Credential
 from .credential_failure import CredentialFailure
 from .credential_page import CredentialPage
+from .credential_timeline import CredentialTimeline
+from .credential_usage import CredentialUsage
 from .decision import Decision
 from .dependency_check import DependencyCheck
 from .effective_state import EffectiveState
 from .failure_code import FailureCode
 from .health import Health
 from .identity import Identity
+from .latencies import Latencies
 from .mint_credential_request import MintCredentialRequest
 from .minted_credential import MintedCredential
 from .problem import Problem
@@ -25,6 +28,13 @@ from .readiness import Readiness
 from .readiness_status import ReadinessStatus
 from .scope_summary import ScopeSummary
 from .skipped_entity import SkippedEntity
+from .timeline_event_type_0 import TimelineEventType0
+from .timeline_event_type_0_kind import TimelineEventType0Kind
+from .timeline_event_type_1 import TimelineEventType1
+from .timeline_event_type_1_kind import TimelineEventType1Kind
+from .usage_brief import UsageBrief
+from .usage_call import UsageCall
+from .usage_summary import UsageSummary
 
 __all__ = (
     "ApiList",
@@ -38,12 +48,15 @@ __all__ = (
     "Credential",
     "CredentialFailure",
     "CredentialPage",
+    "CredentialTimeline",
+    "CredentialUsage",
     "Decision",
     "DependencyCheck",
     "EffectiveState",
     "FailureCode",
     "Health",
     "Identity",
+    "Latencies",
     "MintCredentialRequest",
     "MintedCredential",
     "Problem",
@@ -52,4 +65,11 @@ __all__ = (
     "ReadinessStatus",
     "ScopeSummary",
     "SkippedEntity",
+    "TimelineEventType0",
+    "TimelineEventType0Kind",
+    "TimelineEventType1",
+    "TimelineEventType1Kind",
+    "UsageBrief",
+    "UsageCall",
+    "UsageSummary",
 )

@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.credential_failure import CredentialFailure
+    from ..models.usage_brief import UsageBrief
 
 
 T = TypeVar("T", bound="Credential")
@@ -32,6 +33,8 @@ class Credential:
         ttl_seconds (int):
         issued_at (datetime.datetime):
         expires_at (datetime.datetime):
+        usage (UsageBrief): A credential's use at a glance, for listings: how often, how often refused or failed, when
+            last. The full counters and the latest calls are at `/v1/credentials/{id}/usage`.
         purpose (None | str | Unset):
         key_fingerprint (None | str | Unset): `sha256:<hex>` of the key, to match a key someone holds against its
             record.
@@ -49,6 +52,7 @@ class Credential:
     ttl_seconds: int
     issued_at: datetime.datetime
     expires_at: datetime.datetime
+    usage: UsageBrief
     purpose: None | str | Unset = UNSET
     key_fingerprint: None | str | Unset = UNSET
     revoked_at: datetime.datetime | None | Unset = UNSET
@@ -76,6 +80,8 @@ class Credential:
         issued_at = self.issued_at.isoformat()
 
         expires_at = self.expires_at.isoformat()
+
+        usage = self.usage.to_dict()
 
         purpose: None | str | Unset
         if isinstance(self.purpose, Unset):
@@ -124,6 +130,7 @@ class Credential:
                 "ttl_seconds": ttl_seconds,
                 "issued_at": issued_at,
                 "expires_at": expires_at,
+                "usage": usage,
             }
         )
         if purpose is not UNSET:
@@ -142,6 +149,7 @@ class Credential:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.credential_failure import CredentialFailure
+        from ..models.usage_brief import UsageBrief
 
         d = dict(src_dict)
         id = d.pop("id")
@@ -161,6 +169,8 @@ class Credential:
         issued_at = datetime.datetime.fromisoformat(d.pop("issued_at"))
 
         expires_at = datetime.datetime.fromisoformat(d.pop("expires_at"))
+
+        usage = UsageBrief.from_dict(d.pop("usage"))
 
         def _parse_purpose(data: object) -> None | str | Unset:
             if data is None:
@@ -233,6 +243,7 @@ class Credential:
             ttl_seconds=ttl_seconds,
             issued_at=issued_at,
             expires_at=expires_at,
+            usage=usage,
             purpose=purpose,
             key_fingerprint=key_fingerprint,
             revoked_at=revoked_at,

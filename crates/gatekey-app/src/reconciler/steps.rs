@@ -180,6 +180,7 @@ async fn reap_expired(context: &Context, batch: Vec<Issuance>) -> Result<u64, Re
             .collect()
     };
     context.outcomes.free_slots(&reaped).await;
+    crate::usage::count_unused_at_expiry(&context.store, &reaped).await;
     let count = u64::try_from(reaped.len()).unwrap_or(u64::MAX);
     context.outcomes.expired(reaped).await;
     Ok(count)

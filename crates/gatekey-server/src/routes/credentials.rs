@@ -1,4 +1,5 @@
-//! Credential endpoints: mint (`POST /v1/apis/{id}/credentials`), list, inspect and revoke.
+//! Credential endpoints: mint (`POST /v1/apis/{id}/credentials`), list, inspect and revoke;
+//! listings and records carry a usage brief (what a key was used for is in [`super::usage`]).
 //! Handlers check the HTTP contract, call the services of `gatekey-app` (the mint's steps are in
 //! `gatekey_app::mint`), and render the result.
 
@@ -11,6 +12,7 @@ use gatekey_app::{Caller, MintOrder};
 use gatekey_core::audit::AuditAction;
 use gatekey_core::issuance::{EffectiveState, FailureCode, Issuance, IssuanceId};
 use gatekey_core::policy::{Denial, DenyReason, KONG_MAX_TTL_SECONDS, MintRequest};
+use gatekey_core::usage::UsageSummary;
 use gatekey_store::{IssuanceFilter, PageRequest};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -96,6 +98,30 @@ pub struct Credential {
     pub revoked_by: Option<String>,
     /// Why the mint failed (`failed` only).
     pub failure: Option<CredentialFailure>,
+    /// The calls the gateway logged with the key so far (`calls: 0`: never used).
+    pub usage: UsageBrief,
+}
+
+/// A credential's use at a glance, for listings: how often, how often refused or failed, when
+/// last. The full counters and the latest calls are at `/v1/credentials/{id}/usage`.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct UsageBrief {
+    /// Calls made with the key, as the gateway logged them.
+    pub calls: u64,
+    /// Of them, answered 4xx or 5xx.
+    pub errors: u64,
+    /// The latest call; absent when the key was never used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&UsageSummary> for UsageBrief {
+    fn from(summary: &UsageSummary) -> Self {
+        Self {
+            calls: summary.calls,
+            errors: summary.errors(),
+            last_used_at: summary.last_used_at,
+        }
+    }
 }
 
 /// Why a credential's mint failed: a stable code to act on and a sentence to show. Never the
@@ -134,7 +160,13 @@ impl Credential {
             revoked_at: issuance.revoked_at,
             revoked_by: issuance.revoked_by,
             failure: issuance.failure.map(CredentialFailure::from),
+            usage: UsageBrief::default(),
         }
+    }
+
+    fn with_usage(mut self, summary: &UsageSummary) -> Self {
+        self.usage = UsageBrief::from(summary);
+        self
     }
 }
 
@@ -343,12 +375,17 @@ pub async fn list_credentials(
         .issuances()
         .list(&filter, &page_request(query.limit, query.cursor)?)
         .await?;
+    let ids: Vec<IssuanceId> = page.items.iter().map(|issuance| issuance.id).collect();
+    let usage = state.store.usage().summaries(&ids).await?;
     let now = state.clock.now();
     Ok(Json(CredentialPage {
         items: page
             .items
             .into_iter()
-            .map(|issuance| Credential::from_issuance(issuance, now))
+            .map(|issuance| {
+                let summary = usage.get(&issuance.id).cloned().unwrap_or_default();
+                Credential::from_issuance(issuance, now).with_usage(&summary)
+            })
             .collect(),
         next_cursor: page.next_cursor,
     }))
@@ -366,7 +403,7 @@ pub fn page_request(limit: Option<u32>, cursor: Option<String>) -> Result<PageRe
     Ok(PageRequest { limit, cursor })
 }
 
-async fn load_accessible(
+pub(crate) async fn load_accessible(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -423,7 +460,10 @@ pub async fn get_credential(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Credential>, ApiError> {
     let issuance = load_accessible(&state, &caller, &id, AuditAction::ReadCredential).await?;
-    Ok(Json(Credential::from_issuance(issuance, state.clock.now())))
+    let summary = state.store.usage().summary(&issuance.id).await?;
+    Ok(Json(
+        Credential::from_issuance(issuance, state.clock.now()).with_usage(&summary),
+    ))
 }
 
 /// Revoke a credential: Kong deletes its key before this answers 200.
@@ -458,5 +498,8 @@ pub async fn revoke_credential(
 ) -> Result<Json<Credential>, ApiError> {
     let issuance = load_accessible(&state, &caller, &id, AuditAction::Revoke).await?;
     let revoked = state.app.revoker.revoke(&caller, issuance).await?;
-    Ok(Json(Credential::from_issuance(revoked, state.clock.now())))
+    let summary = state.store.usage().summary(&revoked.id).await?;
+    Ok(Json(
+        Credential::from_issuance(revoked, state.clock.now()).with_usage(&summary),
+    ))
 }

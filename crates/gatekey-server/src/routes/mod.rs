@@ -7,7 +7,9 @@ pub mod apis;
 pub mod audit;
 pub mod credentials;
 pub mod health;
+pub mod ingest;
 pub mod me;
+pub mod usage;
 
 use std::time::Duration;
 
@@ -87,6 +89,8 @@ fn api_router() -> OpenApiRouter<AppState> {
             credentials::get_credential,
             credentials::revoke_credential
         ))
+        .routes(routes!(usage::get_credential_usage))
+        .routes(routes!(usage::get_credential_timeline))
         .routes(routes!(audit::query_audit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -199,14 +203,39 @@ pub fn router(
         .with_state(state)
 }
 
-/// What operators need and callers do not, for the `admin_listen` listener: `/metrics`, and the
-/// probes again so that kubelet and Prometheus use one port.
-pub fn admin_router(state: AppState) -> Router {
-    Router::new()
+/// What operators need and callers do not, for the `admin_listen` listener: `/metrics`, the
+/// probes again so that kubelet and Prometheus use one port, and, when configured, the ingest of
+/// Kong's `http-log` entries (its secret checked before the body is read).
+pub fn admin_router(state: AppState, ingest: Option<ingest::IngestEndpoint>) -> Router {
+    let router = Router::new()
         .route("/metrics", axum::routing::get(metrics::render))
         .route("/healthz", axum::routing::get(health::healthz))
-        .route("/readyz", axum::routing::get(health::readyz))
+        .route("/readyz", axum::routing::get(health::readyz));
+    let router = match ingest {
+        Some(endpoint) => {
+            let endpoint = std::sync::Arc::new(endpoint);
+            let body_limit = endpoint.body_limit_bytes;
+            let secret_check = std::sync::Arc::clone(&endpoint);
+            let ingest_route = Router::new()
+                .route(
+                    ingest::INGEST_PATH,
+                    axum::routing::post(ingest::ingest_kong_http_log),
+                )
+                .layer(DefaultBodyLimit::max(body_limit))
+                .layer(axum::Extension(endpoint))
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    ingest::require_secret(std::sync::Arc::clone(&secret_check), request, next)
+                }));
+            router.merge(ingest_route)
+        }
+        None => router,
+    };
+    // The secret must never reach a log line.
+    router
         .fallback(not_found)
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            crate::ingest_secret::INGEST_SECRET_HEADER,
+        ]))
         .with_state(state)
 }
 

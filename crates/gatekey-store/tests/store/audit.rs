@@ -118,7 +118,10 @@ async fn concurrent_appends_each_get_their_own_outcome() {
             .find_one(doc! { "_id": id.to_string() })
             .await
             .expect("read");
-        assert!(found.is_some(), "event {id} was acknowledged but is missing");
+        assert!(
+            found.is_some(),
+            "event {id} was acknowledged but is missing"
+        );
     }
 }
 

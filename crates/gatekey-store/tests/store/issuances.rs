@@ -83,7 +83,10 @@ async fn allowed_transitions_record_their_details() {
     assert_eq!(active.updated_at, t(1));
     assert_eq!(active.issued_at, record.issued_at);
     let stored = repo.get(&record.id).await.expect("get").expect("exists");
-    assert_eq!(active, stored, "the activated record as returned is the one stored");
+    assert_eq!(
+        active, stored,
+        "the activated record as returned is the one stored"
+    );
 
     let revoked = repo
         .mark_revoked(&record.id, "user:default/admin", t(2))
@@ -308,8 +311,13 @@ async fn of_concurrent_activations_exactly_one_wins() {
         let repo = repo.clone();
         let record = record.clone();
         tokio::spawn(async move {
-            repo.mark_active(&record, kong_ref(n), key_fingerprint(&format!("key-{n}")), t(1))
-                .await
+            repo.mark_active(
+                &record,
+                kong_ref(n),
+                key_fingerprint(&format!("key-{n}")),
+                t(1),
+            )
+            .await
         })
     });
     let mut winners = Vec::new();

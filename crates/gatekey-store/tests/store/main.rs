@@ -14,3 +14,4 @@ mod issuances;
 mod leases;
 mod limit_counters;
 mod support;
+mod usage;

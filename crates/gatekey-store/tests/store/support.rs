@@ -101,6 +101,7 @@ impl TestDb {
             database: unique_database(),
             issuance_retention_days,
             audit_retention_days,
+            usage_retention_days: 30,
         };
         let store = Store::connect(&config).await.expect("store connects");
         let db = Client::with_uri_str(&mongo.uri)

@@ -1,0 +1,279 @@
+//! Usage of minted keys, from the gateway's own logs: Kong's `http-log` plugin posts an entry per
+//! proxied request, and this service keeps those of consumers Gatekey minted, reduced to what the
+//! audit needs ([`UsageEntry`]), and counts them per credential.
+//!
+//! An entry is attached to a credential only when everything Kong says about its consumer
+//! matches the issuance record: the `custom_id` names the issuance, and the consumer id (a UUID
+//! Gatekey never shows to callers) and username are those the record holds. Whoever can post to
+//! the ingest endpoint holds its secret; without the consumer's id they still cannot attach calls
+//! to a credential they only know the id of. Entries of other consumers, of no consumer
+//! (anonymous or refused before authentication), and entries that are not Kong log entries are
+//! dropped and only counted.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use gatekey_core::issuance::{Issuance, IssuanceId};
+use gatekey_core::usage::{
+    CallIdentity, Latencies, MAX_METHOD_BYTES, MAX_NAME_BYTES, UsageEntry, entry_id,
+    path_without_query, truncated,
+};
+use gatekey_kong::http_log::{LogBatch, LogEntry, NamedEntity};
+use gatekey_store::{Store, StoreError};
+
+use crate::consumers::consumer_username;
+
+/// Why a batch could not be recorded (the gateway retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What became of each entry of a batch; the counts add up to the entries received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Stored and counted.
+    pub stored: usize,
+    /// Already stored by an earlier post of the same entry; not counted again.
+    pub duplicates: usize,
+    /// Of a consumer Gatekey did not mint (or whose details do not match its record).
+    pub unknown_consumer: usize,
+    /// Of no consumer: anonymous, or refused before authentication.
+    pub anonymous: usize,
+    /// Not a Kong log entry: position in the batch and why.
+    pub invalid: Vec<InvalidEntry>,
+}
+
+/// An entry that is not a Kong log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidEntry {
+    pub index: usize,
+    pub reason: String,
+}
+
+impl IngestReport {
+    /// Entries the batch held.
+    pub fn received(&self) -> usize {
+        self.stored + self.duplicates + self.unknown_consumer + self.anonymous + self.invalid.len()
+    }
+
+    fn count_metrics(&self) {
+        for (outcome, count) in [
+            ("stored", self.stored),
+            ("duplicate", self.duplicates),
+            ("unknown_consumer", self.unknown_consumer),
+            ("anonymous", self.anonymous),
+            ("invalid", self.invalid.len()),
+        ] {
+            if count > 0 {
+                metrics::counter!("gatekey_usage_entries_total", "outcome" => outcome)
+                    .increment(count as u64);
+            }
+        }
+    }
+}
+
+/// Records the gateway's log entries of minted keys.
+#[derive(Debug, Clone)]
+pub struct UsageIngest {
+    store: Store,
+}
+
+impl UsageIngest {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Keeps the entries of minted consumers and counts them; posting the same batch again
+    /// stores and counts nothing more.
+    pub async fn ingest(&self, batch: LogBatch) -> Result<IngestReport, IngestError> {
+        let mut report = IngestReport::default();
+        let mut claimed = Vec::new();
+        for (index, entry) in batch.into_iter().enumerate() {
+            match entry {
+                Err(reason) => report.invalid.push(InvalidEntry { index, reason }),
+                Ok(entry) => match claimed_issuance(&entry) {
+                    Claim::Anonymous => report.anonymous += 1,
+                    Claim::Foreign => report.unknown_consumer += 1,
+                    Claim::Issuance(id) => claimed.push((index, id, entry)),
+                },
+            }
+        }
+        let mut ids: Vec<IssuanceId> = claimed.iter().map(|(_, id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let records: HashMap<IssuanceId, Issuance> = self
+            .store
+            .issuances()
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|issuance| (issuance.id, issuance))
+            .collect();
+        let mut entries = Vec::with_capacity(claimed.len());
+        for (index, id, entry) in claimed {
+            let Some(issuance) = records.get(&id).filter(|record| minted_for(record, &entry))
+            else {
+                report.unknown_consumer += 1;
+                continue;
+            };
+            match usage_entry(issuance.id, &entry) {
+                Ok(usage) => entries.push(usage),
+                Err(reason) => report.invalid.push(InvalidEntry { index, reason }),
+            }
+        }
+        let expiries = records
+            .values()
+            .map(|issuance| (issuance.id, issuance.expires_at))
+            .collect();
+        let recorded = self.store.usage().record(&entries, &expiries).await?;
+        report.stored = recorded.stored;
+        report.duplicates = recorded.duplicates;
+        report.invalid.sort_by_key(|invalid| invalid.index);
+        report.count_metrics();
+        Ok(report)
+    }
+}
+
+/// The reconciler's hook when it reaps expired credentials: counts those whose key was never
+/// used (`gatekey_credentials_unused_at_expiry_total`), from their usage counters in one query.
+/// A failed read is logged and costs only the metric, never the reap.
+pub(crate) async fn count_unused_at_expiry(store: &Store, expired: &[Issuance]) {
+    let ids: Vec<IssuanceId> = expired.iter().map(|issuance| issuance.id).collect();
+    match store.usage().summaries(&ids).await {
+        Ok(used) => {
+            let unused = ids
+                .iter()
+                .filter(|id| used.get(id).is_none_or(|summary| summary.calls == 0))
+                .count();
+            metrics::counter!("gatekey_credentials_unused_at_expiry_total")
+                .increment(unused as u64);
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot count expired credentials that were never used");
+        }
+    }
+}
+
+/// Whose credential an entry claims to be a call of, before the record is read.
+enum Claim {
+    Anonymous,
+    /// Not a consumer Gatekey names.
+    Foreign,
+    Issuance(IssuanceId),
+}
+
+fn claimed_issuance(entry: &LogEntry) -> Claim {
+    let Some(consumer) = &entry.consumer else {
+        return Claim::Anonymous;
+    };
+    consumer
+        .custom_id
+        .as_deref()
+        .and_then(|custom_id| custom_id.parse().ok())
+        .map_or(Claim::Foreign, Claim::Issuance)
+}
+
+/// Whether the entry's consumer is the one Gatekey created for `record`: same consumer id, and
+/// the username Gatekey gives it.
+fn minted_for(record: &Issuance, entry: &LogEntry) -> bool {
+    let (Some(kong), Some(consumer)) = (&record.kong, &entry.consumer) else {
+        return false;
+    };
+    kong.consumer_id == consumer.id
+        && consumer
+            .username
+            .as_deref()
+            .is_none_or(|username| username == consumer_username(&record.id))
+}
+
+/// The audit fields of a log entry: no header, no query string.
+fn usage_entry(issuance_id: IssuanceId, entry: &LogEntry) -> Result<UsageEntry, String> {
+    let at = started_at(entry.started_at)
+        .ok_or_else(|| "started_at is not a time in milliseconds since the epoch".to_owned())?;
+    let client_ip = entry
+        .client_ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string());
+    let consumer_id = entry
+        .consumer
+        .as_ref()
+        .map(|consumer| consumer.id.as_str())
+        .unwrap_or_default();
+    let call = CallIdentity {
+        request_id: &entry.request.id,
+        started_at_ms: at.timestamp_millis(),
+        consumer_id,
+        method: &entry.request.method,
+        uri: &entry.request.uri,
+        client_ip: entry.client_ip.as_deref().unwrap_or_default(),
+    };
+    Ok(UsageEntry {
+        id: entry_id(&call),
+        issuance_id,
+        at,
+        method: truncated(&entry.request.method, MAX_METHOD_BYTES),
+        route: entry.route.as_ref().and_then(name_of),
+        service: entry.service.as_ref().and_then(name_of),
+        path: path_without_query(&entry.request.uri),
+        status: entry.response.status,
+        latencies: Latencies {
+            request_ms: whole_ms(entry.latencies.request).unwrap_or(0),
+            upstream_ms: whole_ms(entry.latencies.proxy),
+            gateway_ms: whole_ms(entry.latencies.kong).unwrap_or(0),
+        },
+        client_ip,
+    })
+}
+
+/// A route's or service's name, or its id when it has none.
+fn name_of(entity: &NamedEntity) -> Option<String> {
+    entity
+        .name
+        .as_deref()
+        .or(entity.id.as_deref())
+        .map(|name| truncated(name, MAX_NAME_BYTES))
+}
+
+fn started_at(ms: f64) -> Option<DateTime<Utc>> {
+    if !ms.is_finite() || !(0.0..=4.0e15).contains(&ms) {
+        return None;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a finite number of milliseconds between 0 and 4e15, checked above"
+    )]
+    DateTime::from_timestamp_millis(ms.round() as i64)
+}
+
+/// Kong's millisecond latencies as whole milliseconds; `None` for Kong's -1 ("no upstream").
+fn whole_ms(ms: f64) -> Option<u32> {
+    if !ms.is_finite() || ms < 0.0 {
+        return None;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a finite, non-negative number, clamped to u32"
+    )]
+    Some(ms.round().min(f64::from(u32::MAX)) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_and_start_times_outside_their_range_are_refused_or_absent() {
+        assert_eq!(whole_ms(-1.0), None);
+        assert_eq!(whole_ms(f64::NAN), None);
+        assert_eq!(whole_ms(15.5), Some(16));
+        assert_eq!(whole_ms(1e20), Some(u32::MAX));
+        assert!(started_at(1_700_000_000_123.0).is_some());
+        assert_eq!(started_at(-5.0), None);
+        assert_eq!(started_at(f64::INFINITY), None);
+        assert_eq!(started_at(1e300), None);
+    }
+}

@@ -1,0 +1,71 @@
+//! The ingest of Kong's `http-log` entries in tests: a Gatekey configured with an ingest secret on
+//! its operators' listener, and the Kong simulator's `http-log` plugin pointed at it, as an
+//! operator's decK file would configure a real Kong.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use gatekey_server::config::{IngestSettings, Settings};
+use serde_json::json;
+
+use crate::Stack;
+
+/// The secret the tests' Kong sends (at least 32 bytes, as Gatekey requires).
+pub const INGEST_SECRET: &str = "ingest-secret-of-the-test-gateway-0123456789";
+/// The previous secret, still accepted during a rotation.
+pub const PREVIOUS_INGEST_SECRET: &str = "previous-ingest-secret-of-the-gateway-98765";
+/// Where Kong posts its log entries, on the operators' listener.
+pub const INGEST_PATH: &str = "/v1/ingest/kong-http-log";
+
+/// Turns the ingest on in `settings`, with both secrets written to files under `dir`, and the
+/// operators' listener it is served on.
+pub fn configure_ingest(settings: &mut Settings, dir: &Path) {
+    let write = |name: &str, secret: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("{secret}\n")).expect("write the ingest secret file");
+        path
+    };
+    settings.admin_listen = Some("127.0.0.1:0".parse().expect("address"));
+    settings.ingest = Some(IngestSettings {
+        secret_file: write("ingest-secret", INGEST_SECRET),
+        previous_secret_file: Some(write("previous-ingest-secret", PREVIOUS_INGEST_SECRET)),
+        body_limit_bytes: 256 * 1024,
+        max_entries: 100,
+    });
+}
+
+/// The ingest endpoint's URL on the stack's operators' listener.
+pub fn ingest_url(stack: &Stack) -> anyhow::Result<String> {
+    let admin = stack
+        .admin_url
+        .as_deref()
+        .context("the stack has no operators' listener")?;
+    Ok(format!("{admin}{INGEST_PATH}"))
+}
+
+/// Adds a global `http-log` plugin to the stack's Kong simulator that posts batches of up to
+/// `max_batch_size` entries to Gatekey's ingest endpoint with the ingest secret.
+pub async fn enable_http_log(stack: &Stack, max_batch_size: u32) -> anyhow::Result<()> {
+    let response = stack
+        .http
+        .post(format!("{}/plugins", stack.kong.admin_url()))
+        .json(&json!({
+            "name": "http-log",
+            "config": {
+                "http_endpoint": ingest_url(stack)?,
+                "headers": {"X-Gatekey-Ingest-Secret": INGEST_SECRET},
+                "queue": {"max_batch_size": max_batch_size, "max_coalescing_delay": 0.1,
+                          "initial_retry_delay": 0.05, "max_retry_time": 5},
+            },
+        }))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!(
+            "Kong refused the http-log plugin: {} {}",
+            response.status(),
+            response.text().await?
+        );
+    }
+    Ok(())
+}
