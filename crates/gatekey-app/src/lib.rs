@@ -1,5 +1,5 @@
 //! Gatekey's application layer: the operations a caller, an operator or the reconciler asks
-//! for (mint, revoke, limits, idempotency, the audit of decisions), written against the adapters
+//! for (mint, revoke, bulk revocation jobs, limits, idempotency, the audit of decisions), written against the adapters
 //! (`gatekey-kong`, `gatekey-store`) and the domain (`gatekey-core`), with their own typed
 //! errors and no HTTP types, so that routes, background tasks and tests share one code path.
 //!
@@ -14,8 +14,10 @@ pub mod idempotency;
 pub mod limits;
 pub mod mint;
 pub mod reconciler;
+pub mod revocations;
 pub mod revoke;
 pub mod settings;
+mod term;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,7 @@ pub use caller::{Caller, RequestContext};
 pub use idempotency::IdempotencyKeys;
 pub use limits::MintLimiter;
 pub use mint::{Gateway, MintError, MintOrder, Minted, Minter};
+pub use revocations::{BulkRevokeError, BulkRevokeOrder, RevocationJobs};
 pub use revoke::{RevokeError, Revoker};
 pub use settings::{AuditSettings, LimitSettings};
 
@@ -39,6 +42,7 @@ pub struct App {
     pub limits: MintLimiter,
     pub minter: Minter,
     pub revoker: Revoker,
+    pub revocations: RevocationJobs,
 }
 
 /// What [`App::new`] wires together.
@@ -72,6 +76,7 @@ impl App {
             limits.clone(),
             mint_deadline,
         );
+        let revocations = RevocationJobs::new(store.clone(), Arc::clone(&clock));
         let revoker = Revoker {
             store: store.clone(),
             kong: gateway.kong.clone(),
@@ -99,6 +104,7 @@ impl App {
             limits,
             minter,
             revoker,
+            revocations,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Gatekey's MongoDB storage: the `issuances` records every credential is reconciled against, the
 //! append-only `audit_events` trail, the `idempotency_keys` of mint requests, the `leases` that
-//! elect one reconciler, the `limit_counters` behind the per-caller mint limits, plus the indexes
-//! they need.
+//! elect one reconciler (and one worker per revocation job), the `limit_counters` behind the
+//! per-caller mint limits, the `revocation_jobs` of bulk revocations and their
+//! `revocation_failures`, plus the indexes they need.
 //!
 //! Every write uses write concern `majority` with journaling, because a credential is handed out
 //! only once its record is durable. Documents keep the domain field names, use the ULID text as
@@ -17,6 +18,7 @@ mod issuances;
 mod leases;
 mod limit_counters;
 mod page;
+mod revocation_jobs;
 mod time;
 
 use std::fmt;
@@ -35,6 +37,7 @@ pub use issuances::{IssuanceFilter, IssuanceRepo};
 pub use leases::{Lease, LeaseRepo};
 pub use limit_counters::{LimitCounterRepo, LimitVerdict, LiveSlot, MintLimits, MintSlot};
 pub use page::{Page, PageRequest};
+pub use revocation_jobs::RevocationJobRepo;
 
 /// Name of the collection holding one document per issuance.
 pub const ISSUANCES: &str = "issuances";
@@ -46,6 +49,11 @@ pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
 pub const LEASES: &str = "leases";
 /// Name of the collection counting each caller's mints against the limits (TTL on `expires_at`).
 pub const LIMIT_COUNTERS: &str = "limit_counters";
+
+/// Name of the collection of bulk revocation jobs.
+pub const REVOCATION_JOBS: &str = "revocation_jobs";
+/// Name of the collection of the credentials bulk revocation jobs could not revoke.
+pub const REVOCATION_FAILURES: &str = "revocation_failures";
 
 /// How long the driver looks for a usable server before an operation fails.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -194,6 +202,11 @@ impl Store {
     /// Leases of singleton jobs.
     pub fn leases(&self) -> LeaseRepo {
         LeaseRepo::new(&self.db)
+    }
+
+    /// Bulk revocation jobs and their failures.
+    pub fn revocation_jobs(&self) -> RevocationJobRepo {
+        RevocationJobRepo::new(&self.db)
     }
 
     /// The counters behind the per-caller mint limits.

@@ -1,5 +1,6 @@
 //! `GET /v1/audit`: the audit trail for admins. "Who did this?" is one query: filter by issuer and
-//! subject, API, credential, decision, action and time range.
+//! subject, API, credential, decision, action, time range, bulk revocation job and the owner of
+//! the credentials acted on.
 
 use axum::Json;
 use axum::extract::State;
@@ -36,6 +37,14 @@ pub struct AuditQuery {
     pub from: Option<DateTime<Utc>>,
     /// Exclusive upper bound (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// Events of one bulk revocation job (its `bulk_revoke` event and each credential's
+    /// `revoke`).
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
+    pub job_id: Option<String>,
+    /// Events about this person's credentials acted on by someone else (revocations, bulk
+    /// revocations naming them): with `action=revoke`, "who revoked jane's keys, and why?".
+    pub owner_issuer: Option<String>,
+    pub owner_subject: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
@@ -101,6 +110,9 @@ pub async fn query_audit(
         action: query.action,
         from: query.from,
         to: query.to,
+        job_id: query.job_id,
+        owner_issuer: query.owner_issuer,
+        owner_subject: query.owner_subject,
     };
     let page = state
         .store

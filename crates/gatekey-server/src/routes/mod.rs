@@ -8,6 +8,7 @@ pub mod audit;
 pub mod credentials;
 pub mod health;
 pub mod me;
+pub mod revocations;
 
 use std::time::Duration;
 
@@ -87,6 +88,8 @@ fn api_router() -> OpenApiRouter<AppState> {
             credentials::get_credential,
             credentials::revoke_credential
         ))
+        .routes(routes!(revocations::bulk_revoke))
+        .routes(routes!(revocations::get_revocation_job))
         .routes(routes!(audit::query_audit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
