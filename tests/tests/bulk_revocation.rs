@@ -34,7 +34,8 @@ fn settings(rig: &Rig) -> Settings {
     settings.kong.request_timeout_ms = 10_000;
     settings.reconciler.pending_timeout_seconds = 40;
     settings.reconciler.orphan_grace_seconds = 40;
-    settings.revocations.lease_seconds = 3;
+    settings.revocations.lease_seconds = 5;
+    settings.revocations.batch_size = 16;
     settings.revocations.poll_interval_seconds = 1;
     settings
 }
@@ -207,14 +208,15 @@ async fn a_thousand_credentials_of_one_subject_are_revoked_and_nobody_elses() {
 #[tokio::test]
 async fn another_replica_finishes_the_job_of_one_killed_with_sigkill() {
     let rig = Rig::start().await.expect("rig");
-    let settings = settings(&rig);
+    let mut settings = settings(&rig);
+    // Two deletes at a time through a slowed Kong: the job is surely half-way at the kill.
+    settings.revocations.concurrency = 2;
     let mut replicas = vec![
         rig.spawn(&settings, "first").await.expect("first"),
         rig.spawn(&settings, "second").await.expect("second"),
     ];
     let jane = mint_many(&rig, &replicas[0].url, JANE, 300).await;
-    // Slow Kong down so that the job is surely half-way at the kill.
-    rig.kong_faults.set(Mode::Delay(Duration::from_millis(20)));
+    rig.kong_faults.set(Mode::Delay(Duration::from_millis(30)));
     let started = start_job(
         &rig,
         &replicas[0].url,

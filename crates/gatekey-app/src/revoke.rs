@@ -2,7 +2,7 @@
 //! revocation job's ([`crate::revocations`]): the same steps either way. Kong first, so the key
 //! stops being accepted before anything says it is revoked (a record that says revoked while the
 //! key still works would be the worse lie); then the audit event, then the record, then the
-//! caller's slot. The event comes before the record so that a replica dying between the two
+//! caller's slot (a job frees its batch's slots together). The event comes before the record so that a replica dying between the two
 //! leaves the record `active`: whoever retries (the caller, or the replica resuming the job)
 //! deletes the consumer again (Kong answers 204 for one already gone) and finds the event there
 //! when its id is derived from the job, so nothing is revoked or audited twice.
@@ -127,7 +127,11 @@ impl Revoker {
             }
             Err(err) => return Err(err.into()),
         };
-        self.limits.release(&revoked).await;
+        // A job frees its slots a batch at a time (one update per caller instead of one per
+        // credential of the same caller).
+        if job.is_none() {
+            self.limits.release(&revoked).await;
+        }
         tracing::info!(issuance = %revoked.id, job = ?job.map(ToString::to_string), "credential revoked");
         Ok(revoked)
     }

@@ -186,20 +186,27 @@ impl RevocationWorker {
             let Ok(outcomes) = tokio::time::timeout_at(term.held_until(), revocations).await else {
                 return Ok(JobTurn::LeaseLost);
             };
-            outcomes.into_iter().collect::<Result<(), StoreError>>()?;
+            let revoked: Vec<Issuance> = outcomes
+                .into_iter()
+                .collect::<Result<Vec<Option<Issuance>>, StoreError>>()?
+                .into_iter()
+                .flatten()
+                .collect();
+            self.revoker.limits.release_all(&revoked).await;
             jobs.advance(&job.id, &last).await?;
             cursor = Some(last);
         }
     }
 
-    /// Revokes one credential with retries; a credential that still fails is recorded as a
-    /// failure with its reason. Only MongoDB failures stop the turn (the job resumes later).
+    /// Revokes one credential with retries; the record when this call revoked it. A credential
+    /// that still fails is recorded as a failure with its reason. Only MongoDB failures stop the
+    /// turn (the job resumes later).
     async fn revoke_one(
         &self,
         job: &RevocationJob,
         issuance: Issuance,
         second_walk: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Issuance>, StoreError> {
         let id = issuance.id;
         let mut attempt = 1;
         let failure = loop {
@@ -209,19 +216,19 @@ impl RevocationWorker {
                 event: self.event(job, AuditAction::Revoke, REVOKED, &id),
             };
             match self.revoker.revoke_as(issuance.clone(), revocation).await {
-                Ok(_) => {
+                Ok(revoked) => {
                     if second_walk {
                         self.store
                             .revocation_jobs()
                             .clear_failure(&job.id, &id)
                             .await?;
                     }
-                    return Ok(());
+                    return Ok(Some(revoked));
                 }
                 // Not `active` any more (the reconciler failed it, or it is gone): nothing to do.
                 Err(
                     RevokeError::NotActive { .. } | RevokeError::Store(StoreError::NotFound { .. }),
-                ) => return Ok(()),
+                ) => return Ok(None),
                 Err(RevokeError::Store(err)) => return Err(err),
                 Err(RevokeError::Kong(err)) => {
                     if !err.is_retryable() || attempt >= self.settings.attempts {
@@ -250,7 +257,8 @@ impl RevocationWorker {
         event.scopes = issuance.scopes;
         event.owner_issuer = Some(issuance.issuer);
         event.owner_subject = Some(issuance.subject);
-        self.audit.record_once(event).await
+        self.audit.record_once(event).await?;
+        Ok(None)
     }
 
     /// Ends the job and writes its `bulk_revoke` event (once, whoever ends it).
