@@ -154,7 +154,7 @@ async fn a_thousand_credentials_of_one_subject_are_revoked_and_nobody_elses() {
         "the job ended before the late mint; the test proves nothing"
     );
 
-    let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(120)).await;
+    let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(600)).await;
     assert_eq!(done["revoked"], 1001, "{done}");
     assert_eq!(done["failed"], 0, "{done}");
     assert_eq!(done["remaining"], 0, "{done}");
@@ -256,7 +256,7 @@ async fn another_replica_finishes_the_job_of_one_killed_with_sigkill() {
     );
     rig.kong_faults.set(Mode::Pass);
 
-    let done = wait_done(&rig, &survivor.url, &location, Duration::from_secs(60)).await;
+    let done = wait_done(&rig, &survivor.url, &location, Duration::from_secs(300)).await;
     assert_eq!(done["revoked"], 300, "{done}");
     assert_eq!(done["failed"], 0, "{done}");
     let ids: HashSet<String> = jane.iter().map(|(id, _)| id.clone()).collect();
@@ -312,7 +312,7 @@ async fn with_kong_failing_30_percent_every_credential_ends_revoked_or_failed_wi
     .await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     let location = started.header("location").expect("Location").to_owned();
-    let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(120)).await;
+    let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(300)).await;
     rig.kong.set_spread_faults(Vec::new());
 
     let revoked = done["revoked"].as_u64().expect("revoked");
@@ -346,14 +346,14 @@ async fn with_kong_failing_30_percent_every_credential_ends_revoked_or_failed_wi
     .await;
     assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
     let location = again.header("location").expect("Location").to_owned();
-    let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(60)).await;
+    let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(300)).await;
     assert_eq!(done["revoked"].as_u64(), Some(failed), "{done}");
     assert_eq!(consumers_left(&rig, &ids).await, Vec::<String>::new());
     gatekey.stop().await;
 }
 
 #[tokio::test]
-async fn bad_orders_and_non_admins_get_precise_problems() {
+async fn bad_orders_get_precise_problems() {
     let rig = Rig::start().await.expect("rig");
     let gatekey = rig.serve(&settings(&rig)).await.expect("gatekey");
     let cases = [
@@ -447,7 +447,13 @@ async fn bad_orders_and_non_admins_get_precise_problems() {
     .await;
     assert_eq!(everything.status, StatusCode::OK, "{}", everything.body);
     assert_eq!(everything.body["count"], 0);
+    gatekey.stop().await;
+}
 
+#[tokio::test]
+async fn non_admins_and_unknown_jobs_are_refused() {
+    let rig = Rig::start().await.expect("rig");
+    let gatekey = rig.serve(&settings(&rig)).await.expect("gatekey");
     let not_admin = rig
         .call_json(
             &gatekey.url,

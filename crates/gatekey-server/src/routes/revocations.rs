@@ -66,7 +66,7 @@ pub struct BulkRevokePreview {
 #[serde(untagged)]
 pub enum BulkRevokeAnswer {
     Preview(BulkRevokePreview),
-    Job(RevocationJobStatus),
+    Job(Box<RevocationJobStatus>),
 }
 
 /// A bulk revocation job and where it stands.
@@ -204,7 +204,7 @@ pub async fn bulk_revoke(
     Ok((
         StatusCode::ACCEPTED,
         headers,
-        Json(BulkRevokeAnswer::Job(status)),
+        Json(BulkRevokeAnswer::Job(Box::new(status))),
     )
         .into_response())
 }

@@ -179,7 +179,7 @@ async fn a_changed_retention_is_applied_in_place_and_unset_audit_retention_drops
         .expect("audit retention unset");
     let audit = indexes(&db, AUDIT_EVENTS).await;
     assert!(!audit.contains_key("audit_events_at_ttl"), "{audit:?}");
-    assert_eq!(audit.len(), 4);
+    assert_eq!(audit.len(), 6);
     forever.ensure_indexes().await.expect("still idempotent");
 }
 
