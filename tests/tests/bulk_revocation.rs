@@ -399,9 +399,14 @@ async fn bad_orders_get_precise_problems() {
             "invalid_body",
         ),
         (
-            json!({"filter": {"subject": JANE}, "reason": "  "}),
+            json!({"filter": {"api_id": ""}, "reason": REASON}),
             StatusCode::BAD_REQUEST,
             "invalid_body",
+        ),
+        (
+            json!({"filter": {"subject": JANE}, "reason": "  "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "blank_reason",
         ),
     ];
     for (body, status, code) in cases {
@@ -497,5 +502,16 @@ async fn non_admins_and_unknown_jobs_are_refused() {
         .expect("call");
     assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_id.body["code"], "invalid_path");
+    let bad_job_filter = rig
+        .call(
+            &gatekey.url,
+            Method::GET,
+            "/v1/audit?job_id=nope",
+            &rig.admin_token(),
+        )
+        .await
+        .expect("call");
+    assert_eq!(bad_job_filter.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_job_filter.body["code"], "invalid_query");
     gatekey.stop().await;
 }

@@ -57,16 +57,16 @@ impl FromStr for RevocationJobId {
 #[serde(deny_unknown_fields)]
 pub struct RevocationFilter {
     /// The credentials' issuer URL (a credential's `issuer`).
-    #[schema(max_length = 512, example = "https://idp.example.com")]
+    #[schema(min_length = 1, max_length = 512, example = "https://idp.example.com")]
     pub issuer: Option<String>,
     /// The credentials' subject (a credential's `subject`).
-    #[schema(max_length = 512, example = "user:default/jane")]
+    #[schema(min_length = 1, max_length = 512, example = "user:default/jane")]
     pub subject: Option<String>,
     /// Credentials for this API.
-    #[schema(max_length = 512, example = "orders")]
+    #[schema(min_length = 1, max_length = 512, example = "orders")]
     pub api_id: Option<String>,
     /// Credentials granting this scope.
-    #[schema(max_length = 512, example = "write")]
+    #[schema(min_length = 1, max_length = 512, example = "write")]
     pub scope: Option<String>,
     /// Credentials issued strictly before this instant (RFC 3339).
     pub issued_before: Option<DateTime<Utc>>,
@@ -74,10 +74,10 @@ pub struct RevocationFilter {
     pub issued_after: Option<DateTime<Utc>>,
     /// Credentials one of whose granting groups (the caller's groups that granted the scopes)
     /// is this group.
-    #[schema(max_length = 512, example = "payments-team")]
+    #[schema(min_length = 1, max_length = 512, example = "payments-team")]
     pub granting_group: Option<String>,
     /// Credentials minted under this policy revision.
-    #[schema(max_length = 512)]
+    #[schema(min_length = 1, max_length = 512)]
     pub policy_revision: Option<String>,
 }
 

@@ -249,7 +249,11 @@ fn bulk_revoke_parts(err: &BulkRevokeError) -> Parts {
             StatusCode::BAD_REQUEST,
             "invalid_body",
             "Bad request",
-            format!("reason must be 1 to {MAX_REASON_CHARS} characters, not only spaces"),
+            format!("reason must be 1 to {MAX_REASON_CHARS} characters"),
+        ),
+        BulkRevokeError::BlankReason => refused(
+            "blank_reason",
+            "reason is only spaces: say why, for the audit trail".to_owned(),
         ),
         // Within the schema, but what the filter says cannot be meant.
         BulkRevokeError::Filter(err @ FilterError::Empty) => {

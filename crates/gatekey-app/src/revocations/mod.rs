@@ -49,6 +49,9 @@ pub enum BulkRevokeError {
     /// The reason is required: it is what the audit trail answers to "why?".
     #[error("reason must be 1 to {MAX_REASON_CHARS} characters")]
     Reason,
+    /// A reason of spaces only says nothing.
+    #[error("reason is blank")]
+    BlankReason,
     #[error("MongoDB failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -183,9 +186,12 @@ impl RevocationJobs {
 
 fn check(order: &BulkRevokeOrder) -> Result<(), BulkRevokeError> {
     order.filter.validate(order.all)?;
-    let reason_chars = order.reason.trim().chars().count();
-    if reason_chars == 0 || order.reason.chars().count() > MAX_REASON_CHARS {
+    let reason_chars = order.reason.chars().count();
+    if reason_chars == 0 || reason_chars > MAX_REASON_CHARS {
         return Err(BulkRevokeError::Reason);
+    }
+    if order.reason.trim().is_empty() {
+        return Err(BulkRevokeError::BlankReason);
     }
     Ok(())
 }

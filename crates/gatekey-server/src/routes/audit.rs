@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use gatekey_core::audit::{AuditAction, AuditEvent, Decision};
+use gatekey_core::revocation::RevocationJobId;
 use gatekey_store::AuditFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -101,6 +102,15 @@ pub async fn query_audit(
             code: "invalid_query",
             detail: "issuance_id is not a credential id".to_owned(),
         })?;
+    let job_id = query
+        .job_id
+        .as_deref()
+        .map(str::parse::<RevocationJobId>)
+        .transpose()
+        .map_err(|_| ApiError::BadRequest {
+            code: "invalid_query",
+            detail: "job_id is not a revocation job id".to_owned(),
+        })?;
     let filter = AuditFilter {
         issuer: query.issuer,
         subject: query.subject,
@@ -110,7 +120,7 @@ pub async fn query_audit(
         action: query.action,
         from: query.from,
         to: query.to,
-        job_id: query.job_id,
+        job_id: job_id.map(|id| id.to_string()),
         owner_issuer: query.owner_issuer,
         owner_subject: query.owner_subject,
     };

@@ -155,7 +155,8 @@ async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`empty_filter` (no filter field and no `all: true`), `all_with_filter` \
-            (`all: true` with filter fields), `empty_time_range` (`issued_after` not before `issued_before`)",
+            (`all: true` with filter fields), `empty_time_range` (`issued_after` not before `issued_before`), \
+            `blank_reason` (a `reason` of spaces only)",
             body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer \
             cannot be reached)", body = Problem, content_type = "application/problem+json"),
