@@ -13,10 +13,10 @@
 //! revoked` only once (guarded update, noting the job), Kong answers 204 for a consumer already
 //! deleted, and each credential's audit event has an id derived from the job and the credential.
 //!
-//! **Credentials minted while a job runs are included**: they sort after every record the walk
-//! has passed, so the walk reaches them, and the job ends only when a batch finds no matching
-//! `active` record and no matching `pending` one (a mint under way; the walk starts over once it
-//! has resolved). Mints after the end are not refused: to stop an identity for good, remove it
+//! **Credentials minted while a job runs are included**: they sort after the records the walk
+//! has passed (ULIDs, but within one millisecond not in minting order), so the walk reaches
+//! them, and the job ends only when no matching record is `pending` (a mint under way) and every
+//! matching `active` one left is a reported failure; otherwise the walk starts over. Mints after the end are not refused: to stop an identity for good, remove it
 //! from the policy's groups or disable it at its issuer (see `docs/operations.md`).
 
 mod settings;

@@ -166,13 +166,22 @@ impl RevocationWorker {
                 let pending = issuances
                     .count_matching(&job.filter, &[IssuanceState::Pending])
                     .await?;
-                if pending == 0 {
+                // Ids minted within one millisecond are not ordered by time: a record minted
+                // during the walk may sort before its place. Any `active` one left that is not a
+                // reported failure sends the walk round again.
+                let left = issuances
+                    .count_matching(&job.filter, &[IssuanceState::Active])
+                    .await?;
+                let failed = jobs.count_failures(&job.id).await?;
+                if pending == 0 && left <= failed {
                     self.finish(job).await?;
                     return Ok(JobTurn::Done);
                 }
-                // A matching mint is under way: its record becomes `active` (or `failed`)
-                // within the mint's deadline; walk again once it has.
-                tokio::time::sleep(self.settings.poll_interval()).await;
+                // A matching mint under way becomes `active` (or `failed`) within the mint's
+                // deadline; walk again once it has.
+                if pending > 0 {
+                    tokio::time::sleep(self.settings.poll_interval()).await;
+                }
                 jobs.rewind(&job.id, None).await?;
                 cursor = None;
                 second_walk = true;

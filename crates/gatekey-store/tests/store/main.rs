@@ -13,4 +13,5 @@ mod indexes;
 mod issuances;
 mod leases;
 mod limit_counters;
+mod revocation_jobs;
 mod support;
