@@ -182,16 +182,25 @@ impl Rig {
         self.token("user:default/admin", &[ADMIN_GROUP])
     }
 
-    /// Consumers tagged `gatekey`, straight from Kong (not through the fault proxy).
+    /// Consumers tagged `gatekey`, straight from Kong (not through the fault proxy), every page.
     pub async fn consumers(&self) -> anyhow::Result<Vec<Value>> {
-        let body: Value = self
-            .http
-            .get(format!("{}/consumers?tags=gatekey", self.kong.admin_url()))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(body["data"].as_array().cloned().unwrap_or_default())
+        let mut consumers = Vec::new();
+        let mut offset: Option<String> = None;
+        loop {
+            let mut request = self
+                .http
+                .get(format!("{}/consumers", self.kong.admin_url()))
+                .query(&[("tags", "gatekey"), ("size", "1000")]);
+            if let Some(offset) = &offset {
+                request = request.query(&[("offset", offset)]);
+            }
+            let body: Value = request.send().await?.json().await?;
+            consumers.extend(body["data"].as_array().cloned().unwrap_or_default());
+            match body["offset"].as_str() {
+                Some(next) => offset = Some(next.to_owned()),
+                None => return Ok(consumers),
+            }
+        }
     }
 
     /// A consumer that looks like Gatekey's but has no record (a leftover of a lost mint).
@@ -288,6 +297,25 @@ impl Rig {
         Reply::read(response).await
     }
 
+    /// Any call to `gatekey` with a JSON body.
+    pub async fn call_json(
+        &self,
+        gatekey: &str,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> anyhow::Result<Reply> {
+        let response = self
+            .http
+            .request(method, format!("{gatekey}{path}"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        Reply::read(response).await
+    }
+
     /// Every issuance record (admin view), newest first.
     pub async fn records(&self, gatekey: &str) -> anyhow::Result<Vec<Value>> {
         let reply = self
@@ -322,6 +350,34 @@ impl Rig {
             );
         }
         Ok(reply.body["items"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Every audit event matching `query`, following the pages, newest first.
+    pub async fn audit_all(&self, gatekey: &str, query: &str) -> anyhow::Result<Vec<Value>> {
+        let mut events = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let reply = self
+                .call(
+                    gatekey,
+                    Method::GET,
+                    &format!("/v1/audit?limit=200&{query}{cursor}"),
+                    &self.admin_token(),
+                )
+                .await?;
+            if reply.status != StatusCode::OK {
+                bail!(
+                    "cannot read the audit trail: {} {}",
+                    reply.status,
+                    reply.body
+                );
+            }
+            events.extend(reply.body["items"].as_array().cloned().unwrap_or_default());
+            match reply.body["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return Ok(events),
+            }
+        }
     }
 
     /// Guarantee 1: every consumer Gatekey created in Kong belongs to a `pending` or `active`

@@ -444,3 +444,108 @@ async fn mint_sends_an_idempotency_key_and_reports_rate_limits() {
     );
     assert_eq!(header(0, "authorization").as_deref(), Some("Bearer t0ken"));
 }
+
+#[tokio::test]
+async fn bulk_revoke_through_the_cli_prints_json_lines_and_revokes_only_the_subject() {
+    let stack = Stack::start().await.expect("stack");
+    let url = stack.gatekey_url.as_str();
+    let mut keys = HashMap::new();
+    for subject in ["user:default/jane", "user:default/jane", "user:default/bob"] {
+        let token = stack.token(subject, &["payments-team"]);
+        let minted = gatekey(&[
+            "credentials",
+            "mint",
+            "--url",
+            url,
+            "--token",
+            &token,
+            "--api",
+            "orders",
+            "--scope",
+            "read",
+            "--format",
+            "header",
+        ])
+        .await;
+        assert_eq!(minted.status, ExitStatus::Success, "{minted:?}");
+        let key = minted
+            .stdout
+            .trim()
+            .split_once(": ")
+            .expect("header")
+            .1
+            .to_owned();
+        keys.entry(subject).or_insert_with(Vec::new).push(key);
+    }
+    let admin = stack.token("user:default/admin", &["platform-admins"]);
+    let bulk = |extra: &'static [&'static str]| {
+        let admin = admin.clone();
+        async move {
+            let mut args = vec![
+                "credentials",
+                "revoke",
+                "--url",
+                url,
+                "--token",
+                &admin,
+                "--subject",
+                "user:default/jane",
+                "--reason",
+                "left the company",
+                "--format",
+                "json",
+            ];
+            args.extend_from_slice(extra);
+            gatekey(&args).await
+        }
+    };
+    let dry = bulk(&["--dry-run"]).await;
+    assert_eq!(dry.status, ExitStatus::Success, "{dry:?}");
+    let preview: Value = serde_json::from_str(&dry.stdout).expect("JSON");
+    assert_eq!(preview["count"], 2, "{preview}");
+
+    let run = bulk(&[]).await;
+    assert_eq!(run.status, ExitStatus::Success, "{run:?}");
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let last = lines.last().expect("a progress line");
+    assert_eq!(last["state"], "done", "{lines:?}");
+    assert_eq!(last["revoked"], 2, "{lines:?}");
+    assert_eq!(last["failed"], 0, "{lines:?}");
+    assert!(run.stderr.contains("bulk revocation job"), "{run:?}");
+    for key in &keys["user:default/jane"] {
+        assert_eq!(
+            stack
+                .call_gateway(Method::GET, "/orders", key)
+                .await
+                .expect("gateway"),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        stack
+            .call_gateway(Method::GET, "/orders", &keys["user:default/bob"][0])
+            .await
+            .expect("gateway"),
+        StatusCode::OK
+    );
+
+    let not_admin = gatekey(&[
+        "credentials",
+        "revoke",
+        "--url",
+        url,
+        "--token",
+        &stack.token("user:default/jane", &["payments-team"]),
+        "--subject",
+        "user:default/bob",
+        "--reason",
+        "no",
+    ])
+    .await;
+    assert_eq!(not_admin.status, ExitStatus::Denied, "{not_admin:?}");
+    stack.stop().await;
+}

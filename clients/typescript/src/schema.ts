@@ -126,6 +126,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/credentials/revocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke every credential matching a filter (admins), as one audited job.
+         * @description A real run records the job before anything is revoked and answers 202 at once; any replica
+         *     then works through the matching `active` credentials with bounded parallelism against Kong
+         *     and resumes the job if the one running it dies. Credentials minted for the filter while the
+         *     job runs are revoked too; the job ends when none is left. Each revoked credential gets a
+         *     `revoke` audit event with the job's `job_id`, the job a `bulk_revoke` event with the
+         *     operator, filter, reason and totals when it ends.
+         */
+        post: operations["bulkRevokeCredentials"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/credentials/revocations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A bulk revocation job's progress (admins). */
+        get: operations["getRevocationJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/credentials/{id}": {
         parameters: {
             query?: never;
@@ -240,7 +282,7 @@ export interface components {
          * @description What was attempted or what happened.
          * @enum {string}
          */
-        AuditAction: "mint" | "revoke" | "expire" | "reconcile" | "read_credential" | "list_credentials" | "read_audit" | "authenticate";
+        AuditAction: "mint" | "revoke" | "expire" | "reconcile" | "read_credential" | "list_credentials" | "read_audit" | "authenticate" | "bulk_revoke";
         /** @description One decision or lifecycle step. Never holds a key or a token. */
         AuditEvent: {
             id: components["schemas"]["AuditEventId"];
@@ -271,6 +313,18 @@ export interface components {
              * @default 1
              */
             count: number;
+            /**
+             * @description The bulk revocation job the event belongs to: its `bulk_revoke` event and the `revoke`
+             *     event of each credential it revoked.
+             */
+            job_id?: string | null;
+            /**
+             * @description Whose credential the event concerns when the caller acted on someone else's (a revoked
+             *     credential's owner, the identity a bulk revocation named), so that "who revoked jane's
+             *     keys, and why?" is one query on `owner_subject`.
+             */
+            owner_issuer?: string | null;
+            owner_subject?: string | null;
         };
         /**
          * @description The id of an audit event: a ULID, so events sort by the time they were created.
@@ -282,6 +336,52 @@ export interface components {
             items: components["schemas"]["AuditEvent"][];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
+        };
+        /**
+         * @description The answer of `POST /v1/credentials/revocations`: a dry run's preview (200) or the job just
+         *     recorded (202). One schema for both, so that generated clients get one type.
+         */
+        BulkRevokeAnswer: components["schemas"]["BulkRevokePreview"] | components["schemas"]["RevocationJobStatus"];
+        /** @description What a dry run found. */
+        BulkRevokePreview: {
+            /** @description Always true: nothing was revoked. */
+            dry_run: boolean;
+            /**
+             * Format: int64
+             * @description Matching `active` credentials.
+             */
+            count: number;
+            /** @description The first of them (up to 50), oldest first. */
+            credentials: components["schemas"]["Credential"][];
+        };
+        /**
+         * @description What to revoke, and why.
+         * @example {
+         *       "filter": {
+         *         "issuer": "https://idp.example.com",
+         *         "subject": "user:default/jane"
+         *       },
+         *       "reason": "laptop stolen, INC-4711"
+         *     }
+         */
+        BulkRevokeRequest: {
+            /**
+             * @description Which `active` credentials: every field set must match. An empty filter is refused
+             *     (422 `empty_filter`) unless `all` is true.
+             */
+            filter?: components["schemas"]["RevocationFilter"];
+            /**
+             * @description Confirms that an empty filter means every live credential (422 `all_with_filter` with a
+             *     non-empty filter).
+             */
+            all?: boolean;
+            /**
+             * @description Why, for the audit trail.
+             * @example laptop stolen, INC-4711
+             */
+            reason: string;
+            /** @description Only count and list what would be revoked. */
+            dry_run?: boolean;
         };
         /** @description How fresh the Backstage catalog Gatekey serves is. */
         CatalogDetails: {
@@ -437,6 +537,11 @@ export interface components {
          * @example 01JC2M4ZK7Q6V4D8W3X5Y9T0AB
          */
         IssuanceId: string;
+        /**
+         * @description Where a job stands.
+         * @enum {string}
+         */
+        JobState: "running" | "done";
         /** @description Latencies of one call in whole milliseconds, as the gateway measured them. */
         Latencies: {
             /**
@@ -499,6 +604,11 @@ export interface components {
             /** Format: date-time */
             expires_at: string;
         };
+        /** @description Who started a job. */
+        Operator: {
+            issuer: string;
+            subject: string;
+        };
         /** @description An RFC 9457 problem document. */
         Problem: {
             /** @description URI identifying the problem type: `urn:gatekey:problem:<code>`. */
@@ -539,6 +649,93 @@ export interface components {
          * @enum {string}
          */
         ReadinessStatus: "ready" | "degraded" | "not_ready";
+        /** @description A credential a job could not revoke, and why (after its retries). */
+        RevocationFailure: {
+            credential_id: components["schemas"]["IssuanceId"];
+            /**
+             * @description What failed, safe to show (no internal host names).
+             * @example the Kong Admin API failed: 500 Internal Server Error
+             */
+            reason: string;
+            /** Format: date-time */
+            at: string;
+        };
+        /**
+         * @description Which credentials a job revokes: the `active` records matching every field that is set. A
+         *     caller is (issuer, subject): a subject alone matches that string at every issuer.
+         */
+        RevocationFilter: {
+            /**
+             * @description The credentials' issuer URL (a credential's `issuer`).
+             * @example https://idp.example.com
+             */
+            issuer?: string | null;
+            /**
+             * @description The credentials' subject (a credential's `subject`).
+             * @example user:default/jane
+             */
+            subject?: string | null;
+            /**
+             * @description Credentials for this API.
+             * @example orders
+             */
+            api_id?: string | null;
+            /**
+             * @description Credentials granting this scope.
+             * @example write
+             */
+            scope?: string | null;
+            /**
+             * Format: date-time
+             * @description Credentials issued strictly before this instant (RFC 3339).
+             */
+            issued_before?: string | null;
+            /**
+             * Format: date-time
+             * @description Credentials issued at or after this instant (RFC 3339).
+             */
+            issued_after?: string | null;
+            /**
+             * @description Credentials one of whose granting groups (the caller's groups that granted the scopes)
+             *     is this group.
+             * @example payments-team
+             */
+            granting_group?: string | null;
+            /** @description Credentials minted under this policy revision. */
+            policy_revision?: string | null;
+        };
+        /** @description A bulk revocation job and where it stands. */
+        RevocationJobStatus: {
+            /** @example 01JC2M4ZK7Q6V4D8W3X5Y9T0AB */
+            id: string;
+            /** @description `running` until every matching credential is revoked or reported as failed, then `done`. */
+            state: components["schemas"]["JobState"];
+            filter: components["schemas"]["RevocationFilter"];
+            reason: string;
+            /** @description The admin who started it. */
+            operator: components["schemas"]["Operator"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ended_at?: string | null;
+            /**
+             * Format: int64
+             * @description Credentials revoked by this job.
+             */
+            revoked: number;
+            /**
+             * Format: int64
+             * @description Credentials the job could not revoke after its retries.
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Matching credentials not handled yet (0 once `done`).
+             */
+            remaining: number;
+            /** @description The first 100 failures, with their reasons. */
+            failures: components["schemas"]["RevocationFailure"][];
+        };
         /** @description A requestable scope. */
         ScopeSummary: {
             name: string;
@@ -637,6 +834,9 @@ export type AuditAction = components['schemas']['AuditAction'];
 export type AuditEvent = components['schemas']['AuditEvent'];
 export type AuditEventId = components['schemas']['AuditEventId'];
 export type AuditPage = components['schemas']['AuditPage'];
+export type BulkRevokeAnswer = components['schemas']['BulkRevokeAnswer'];
+export type BulkRevokePreview = components['schemas']['BulkRevokePreview'];
+export type BulkRevokeRequest = components['schemas']['BulkRevokeRequest'];
 export type CatalogDetails = components['schemas']['CatalogDetails'];
 export type CheckState = components['schemas']['CheckState'];
 export type Credential = components['schemas']['Credential'];
@@ -651,13 +851,18 @@ export type FailureCode = components['schemas']['FailureCode'];
 export type Health = components['schemas']['Health'];
 export type Identity = components['schemas']['Identity'];
 export type IssuanceId = components['schemas']['IssuanceId'];
+export type JobState = components['schemas']['JobState'];
 export type Latencies = components['schemas']['Latencies'];
 export type MintCredentialRequest = components['schemas']['MintCredentialRequest'];
 export type MintedCredential = components['schemas']['MintedCredential'];
+export type Operator = components['schemas']['Operator'];
 export type Problem = components['schemas']['Problem'];
 export type RateLimit = components['schemas']['RateLimit'];
 export type Readiness = components['schemas']['Readiness'];
 export type ReadinessStatus = components['schemas']['ReadinessStatus'];
+export type RevocationFailure = components['schemas']['RevocationFailure'];
+export type RevocationFilter = components['schemas']['RevocationFilter'];
+export type RevocationJobStatus = components['schemas']['RevocationJobStatus'];
 export type ScopeSummary = components['schemas']['ScopeSummary'];
 export type SkippedEntity = components['schemas']['SkippedEntity'];
 export type TimelineEvent = components['schemas']['TimelineEvent'];
@@ -970,6 +1175,17 @@ export interface operations {
                 from?: string;
                 /** @description Exclusive upper bound (RFC 3339). */
                 to?: string;
+                /**
+                 * @description Events of one bulk revocation job (its `bulk_revoke` event and each credential's
+                 *     `revoke`).
+                 */
+                job_id?: string;
+                /**
+                 * @description Events about this person's credentials acted on by someone else (revocations, bulk
+                 *     revocations naming them): with `action=revoke`, "who revoked jane's keys, and why?".
+                 */
+                owner_issuer?: string;
+                owner_subject?: string;
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
                 /** @description Cursor from the previous page (`next_cursor`). */
@@ -1079,6 +1295,175 @@ export interface operations {
             };
             /** @description `not_admin`: filtering by another issuer or subject needs admin */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    bulkRevokeCredentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRevokeRequest"];
+            };
+        };
+        responses: {
+            /** @description Dry run: what would be revoked (a `BulkRevokePreview`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkRevokeAnswer"];
+                };
+            };
+            /** @description The job is recorded and runs (a `RevocationJobStatus`) */
+            202: {
+                headers: {
+                    /** @description URL of the job's progress */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkRevokeAnswer"];
+                };
+            };
+            /** @description `invalid_body`: not JSON, unknown fields, malformed dates, a filter text or `reason` empty or too long */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token` or `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_admin`: not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `empty_filter` (no filter field and no `all: true`), `all_with_filter` (`all: true` with filter fields), `empty_time_range` (`issued_after` not before `issued_before`), `blank_reason` (a `reason` of spaces only) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `store_unavailable`, `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRevocationJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Job id
+                 * @example 01JDQ3V7Z8K4M2N6P0R5S9T1W3
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job and its counts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevocationJobStatus"];
+                };
+            };
+            /** @description `invalid_path`: the id is not a job id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token` or `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_admin`: not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such job */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

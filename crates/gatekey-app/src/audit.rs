@@ -43,6 +43,14 @@ impl AuditTrail {
         }
     }
 
+    /// Appends `event` unless an event with its id exists (an id derived from what it records,
+    /// so that work resumed by another replica is audited once); counted in the metrics on every
+    /// call.
+    pub async fn record_once(&self, event: AuditEvent) -> Result<(), StoreError> {
+        count_in_metrics(&event);
+        self.store.audit().append_once(&event).await
+    }
+
     /// An event about `caller`, now, with nothing else filled in.
     pub fn event(
         &self,
@@ -66,6 +74,9 @@ impl AuditTrail {
             request_id: caller.context.request_id.clone(),
             client_addr: caller.context.client_addr.clone(),
             count: 1,
+            job_id: None,
+            owner_issuer: None,
+            owner_subject: None,
         }
     }
 

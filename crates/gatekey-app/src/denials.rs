@@ -206,6 +206,9 @@ impl DenialAudit {
             request_id: None,
             client_addr: None,
             count: 1,
+            job_id: None,
+            owner_issuer: None,
+            owner_subject: None,
         }
     }
 }
@@ -320,6 +323,9 @@ mod tests {
             request_id: Some("r1".to_owned()),
             client_addr: Some("10.0.0.1".to_owned()),
             count: 1,
+            job_id: None,
+            owner_issuer: None,
+            owner_subject: None,
         };
         let first = one.summary(
             120,

@@ -1,5 +1,5 @@
 //! Gatekey's application layer: the operations a caller, an operator or the reconciler asks
-//! for (mint, revoke, limits, idempotency, the audit of decisions, usage from the gateway), written against the adapters
+//! for (mint, revoke, limits, idempotency, the audit of decisions, usage from the gateway, bulk revocation jobs), written against the adapters
 //! (`gatekey-kong`, `gatekey-store`) and the domain (`gatekey-core`), with their own typed
 //! errors and no HTTP types, so that routes, background tasks and tests share one code path.
 //!
@@ -14,8 +14,10 @@ pub mod idempotency;
 pub mod limits;
 pub mod mint;
 pub mod reconciler;
+pub mod revocations;
 pub mod revoke;
 pub mod settings;
+mod term;
 pub mod usage;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ pub use caller::{Caller, RequestContext};
 pub use idempotency::IdempotencyKeys;
 pub use limits::MintLimiter;
 pub use mint::{Gateway, MintError, MintOrder, Minted, Minter};
+pub use revocations::{BulkRevokeError, BulkRevokeOrder, RevocationJobs};
 pub use revoke::{RevokeError, Revoker};
 pub use settings::{AuditSettings, LimitSettings};
 pub use usage::{IngestError, IngestReport, UsageIngest};
@@ -42,6 +45,7 @@ pub struct App {
     pub minter: Minter,
     pub revoker: Revoker,
     pub usage: UsageIngest,
+    pub revocations: RevocationJobs,
 }
 
 /// What [`App::new`] wires together.
@@ -76,6 +80,7 @@ impl App {
             mint_deadline,
         );
         let usage = UsageIngest::new(store.clone());
+        let revocations = RevocationJobs::new(store.clone(), Arc::clone(&clock));
         let revoker = Revoker {
             store: store.clone(),
             kong: gateway.kong.clone(),
@@ -104,6 +109,7 @@ impl App {
             minter,
             revoker,
             usage,
+            revocations,
         }
     }
 }

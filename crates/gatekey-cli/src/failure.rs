@@ -25,6 +25,9 @@ pub enum ExitStatus {
     /// Gatekey refused the request as invalid (400, 409, 413, 422): unknown scope, TTL out of
     /// bounds, a credential that never became active.
     Rejected = 7,
+    /// A bulk revocation job ended with credentials it could not revoke (listed on stdout);
+    /// run it again once the cause is fixed.
+    Incomplete = 8,
 }
 
 /// Everything that can go wrong in a client subcommand.
@@ -70,6 +73,8 @@ pub enum CliError {
     UnsafeValue(&'static str),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("bulk revocation job {id} could not revoke {failed} credentials")]
+    JobFailures { id: String, failed: i64 },
 }
 
 impl CliError {
@@ -94,6 +99,7 @@ impl CliError {
             | Self::Unexpected(_)
             | Self::UnsafeValue(_)
             | Self::Output(_) => ExitStatus::ServerOrNetwork,
+            Self::JobFailures { .. } => ExitStatus::Incomplete,
         }
     }
 }

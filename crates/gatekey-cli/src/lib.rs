@@ -5,6 +5,7 @@
 //! cannot drift from the HTTP surface; the policy tools decide with `gatekey-core`, the service's
 //! own decision code. Exit statuses are documented in [`ExitStatus`] and `docs/ci.md`.
 
+mod bulk;
 mod failure;
 pub mod policy;
 mod render;
@@ -38,7 +39,8 @@ pub enum CredentialsCommand {
     Mint(MintArgs),
     /// List your credentials, newest first.
     List(ListArgs),
-    /// Revoke a credential: its key stops working at once.
+    /// Revoke a credential by id, or (admins) every credential matching --subject, --issuer and
+    /// --api as one audited bulk revocation job, followed until it ends.
     Revoke(RevokeArgs),
 }
 
@@ -111,13 +113,49 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["id", "subject", "issuer", "api"])))]
 pub struct RevokeArgs {
     #[command(flatten)]
     pub connection: Connection,
     /// Credential id (from `mint` or `list`).
-    pub id: String,
+    #[arg(conflicts_with_all = ["subject", "issuer", "api", "reason", "dry_run"])]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub bulk: BulkFilterArgs,
     #[arg(long, value_enum, default_value_t = ReadFormat::Human)]
     pub format: ReadFormat,
+}
+
+/// A bulk revocation's filter and reason (admins).
+#[derive(Debug, Args)]
+pub struct BulkFilterArgs {
+    /// Every credential of this subject (at every issuer unless --issuer is given).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Every credential of callers of this issuer (its URL).
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Every credential for this API.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Why (required for a bulk revocation; recorded in the audit trail).
+    #[arg(long, required_unless_present = "id")]
+    pub reason: Option<String>,
+    /// Only count and list what would be revoked.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A bulk revocation as [`bulk::revoke`] runs it.
+#[derive(Debug)]
+pub(crate) struct BulkArgs {
+    pub(crate) connection: Connection,
+    pub(crate) subject: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) api: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) dry_run: bool,
+    pub(crate) format: ReadFormat,
 }
 
 #[derive(Debug, Args)]
@@ -222,9 +260,27 @@ pub async fn execute(
             }
         }
         ClientCommand::Credentials(CredentialsCommand::Revoke(args)) => {
-            let client = connect(&args.connection).await?;
-            let revoked = answer(client.revoke_credential().id(args.id).send().await).await?;
-            match args.format {
+            let RevokeArgs {
+                connection,
+                id,
+                bulk,
+                format,
+            } = args;
+            let Some(id) = id else {
+                let bulk = BulkArgs {
+                    connection,
+                    subject: bulk.subject,
+                    issuer: bulk.issuer,
+                    api: bulk.api,
+                    reason: bulk.reason.unwrap_or_default(),
+                    dry_run: bulk.dry_run,
+                    format,
+                };
+                return bulk::revoke(bulk, out, log).await;
+            };
+            let client = connect(&connection).await?;
+            let revoked = answer(client.revoke_credential().id(id).send().await).await?;
+            match format {
                 ReadFormat::Human => {
                     writeln!(out, "revoked {}", revoked.id)?;
                     Ok(())

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use gatekey_client::types::{ApiList, CredentialPage, MintedCredential};
+use gatekey_client::types::{ApiList, Credential, CredentialPage, MintedCredential};
 
 use crate::failure::CliError;
 
@@ -87,9 +87,22 @@ pub(crate) fn mint_summary(out: &mut dyn Write, minted: &MintedCredential) -> Re
 }
 
 pub(crate) fn credential_table(out: &mut dyn Write, page: &CredentialPage) -> Result<(), CliError> {
-    let rows = page.items.iter().map(|credential| {
+    credential_rows(out, &page.items)?;
+    if page.next_cursor.is_some() {
+        writeln!(out, "(more: narrow with --api or raise --limit)")?;
+    }
+    Ok(())
+}
+
+/// Credentials as a table, with their owner.
+pub(crate) fn credential_rows(
+    out: &mut dyn Write,
+    credentials: &[Credential],
+) -> Result<(), CliError> {
+    let rows = credentials.iter().map(|credential| {
         vec![
             credential.id.clone(),
+            credential.subject.clone(),
             credential.api_id.clone(),
             credential.scopes.join(","),
             credential.state.to_string(),
@@ -101,13 +114,11 @@ pub(crate) fn credential_table(out: &mut dyn Write, page: &CredentialPage) -> Re
     });
     table(
         out,
-        &["ID", "API", "SCOPES", "STATE", "EXPIRES", "PURPOSE"],
+        &[
+            "ID", "SUBJECT", "API", "SCOPES", "STATE", "EXPIRES", "PURPOSE",
+        ],
         rows,
-    )?;
-    if page.next_cursor.is_some() {
-        writeln!(out, "(more: narrow with --api or raise --limit)")?;
-    }
-    Ok(())
+    )
 }
 
 pub(crate) fn api_table(out: &mut dyn Write, apis: &ApiList) -> Result<(), CliError> {

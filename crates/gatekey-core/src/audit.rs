@@ -105,11 +105,14 @@ pub enum AuditAction {
     ReadAudit,
     /// A bearer token was verified or rejected.
     Authenticate,
+    /// A bulk revocation job ended: its operator, filter, reason and totals (each credential it
+    /// revoked has its own `revoke` event with the same `job_id`).
+    BulkRevoke,
 }
 
 impl AuditAction {
     /// Every action, for code that handles them all.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Mint,
         Self::Revoke,
         Self::Expire,
@@ -118,6 +121,7 @@ impl AuditAction {
         Self::ListCredentials,
         Self::ReadAudit,
         Self::Authenticate,
+        Self::BulkRevoke,
     ];
 
     /// The serialized name (`"read_credential"`, ...).
@@ -131,6 +135,7 @@ impl AuditAction {
             Self::ListCredentials => "list_credentials",
             Self::ReadAudit => "read_audit",
             Self::Authenticate => "authenticate",
+            Self::BulkRevoke => "bulk_revoke",
         }
     }
 }
@@ -168,6 +173,17 @@ pub struct AuditEvent {
     #[serde(default = "one")]
     #[schema(minimum = 1, default = 1)]
     pub count: u64,
+    /// The bulk revocation job the event belongs to: its `bulk_revoke` event and the `revoke`
+    /// event of each credential it revoked.
+    #[serde(default)]
+    pub job_id: Option<String>,
+    /// Whose credential the event concerns when the caller acted on someone else's (a revoked
+    /// credential's owner, the identity a bulk revocation named), so that "who revoked jane's
+    /// keys, and why?" is one query on `owner_subject`.
+    #[serde(default)]
+    pub owner_issuer: Option<String>,
+    #[serde(default)]
+    pub owner_subject: Option<String>,
 }
 
 fn one() -> u64 {
@@ -211,6 +227,9 @@ mod tests {
             request_id: Some("req-1".to_owned()),
             client_addr: Some("10.0.0.1".to_owned()),
             count: 1,
+            job_id: None,
+            owner_issuer: None,
+            owner_subject: None,
         };
         let json = serde_json::to_value(&event).expect("serializes");
         assert_eq!(json["id"], event.id.to_string());

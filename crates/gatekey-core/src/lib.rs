@@ -13,6 +13,7 @@ pub mod policy_diff;
 pub mod policy_explain;
 pub mod policy_revision;
 pub mod principal;
+pub mod revocation;
 pub mod usage;
 
 pub use clock::{Clock, SystemClock};

@@ -79,6 +79,36 @@ pub struct Fault {
     pub times: u32,
 }
 
+/// Makes a share of the matching Admin API requests fail, spread evenly and for good (simulator
+/// only, in process): of every 100 matching requests, `percent` answer `status` (a flaky Kong
+/// under load). The fault's `times` variant, [`Fault`], fails the next requests in a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpreadFault {
+    pub method: http::Method,
+    pub path_contains: String,
+    pub status: u16,
+    /// 0 to 100.
+    pub percent: u8,
+}
+
+/// A [`SpreadFault`] and how many requests it has seen.
+#[derive(Debug)]
+struct ArmedSpreadFault {
+    fault: SpreadFault,
+    seen: u64,
+}
+
+impl ArmedSpreadFault {
+    /// Whether the next matching request fails: request `n` fails when `n * percent / 100`
+    /// moves up by one, which spreads the failures evenly.
+    fn fails_next(&mut self) -> bool {
+        let percent = u64::from(self.fault.percent.min(100));
+        let before = self.seen * percent / 100;
+        self.seen += 1;
+        self.seen * percent / 100 > before
+    }
+}
+
 mod method_serde {
     use serde::Deserialize as _;
 
@@ -105,6 +135,7 @@ pub(crate) struct Sim {
     db: Mutex<db::Db>,
     clock_offset_ms: AtomicI64,
     faults: Mutex<Vec<Fault>>,
+    spread_faults: Mutex<Vec<ArmedSpreadFault>>,
     /// Cleared by the database switch: the Admin API answers 500, `/status` reports it.
     database_reachable: AtomicBool,
     admin_requests: AtomicU64,
@@ -139,15 +170,40 @@ impl Sim {
             .faults
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let index = faults
+        let Some(index) = faults
             .iter()
-            .position(|f| f.method == method && path.contains(&f.path_contains) && f.times > 0)?;
+            .position(|f| f.method == method && path.contains(&f.path_contains) && f.times > 0)
+        else {
+            return self.take_spread_fault(method, path);
+        };
         let status = faults[index].status;
         faults[index].times -= 1;
         if faults[index].times == 0 {
             faults.remove(index);
         }
         Some(status)
+    }
+
+    /// The status of the first matching spread fault when this request is one it fails.
+    fn take_spread_fault(&self, method: &http::Method, path: &str) -> Option<u16> {
+        let mut spread = self
+            .spread_faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let armed = spread
+            .iter_mut()
+            .find(|a| a.fault.method == method && path.contains(&a.fault.path_contains))?;
+        armed.fails_next().then_some(armed.fault.status)
+    }
+
+    pub(crate) fn set_spread_faults(&self, faults: Vec<SpreadFault>) {
+        *self
+            .spread_faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = faults
+            .into_iter()
+            .map(|fault| ArmedSpreadFault { fault, seen: 0 })
+            .collect();
     }
 
     pub(crate) fn add_fault(&self, fault: Fault) {
@@ -213,6 +269,11 @@ impl RunningSim {
         self.sim.add_fault(fault);
     }
 
+    /// Replaces the spread faults (an empty list clears them).
+    pub fn set_spread_faults(&self, faults: Vec<SpreadFault>) {
+        self.sim.set_spread_faults(faults);
+    }
+
     /// Takes the database down (`false`) or brings it back: while down, every Admin API endpoint
     /// that reads or writes entities answers Kong's 500 database error, `/status` reports
     /// `database.reachable: false`, and the proxy keeps answering from what it already has, as a
@@ -244,6 +305,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         )),
         clock_offset_ms: AtomicI64::new(0),
         faults: Mutex::new(Vec::new()),
+        spread_faults: Mutex::new(Vec::new()),
         database_reachable: AtomicBool::new(true),
         admin_requests: AtomicU64::new(0),
         node_id: uuid::Uuid::new_v4().to_string(),
@@ -310,4 +372,26 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         stop,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spread_fault_fails_its_share_of_every_hundred_requests_evenly() {
+        let mut armed = ArmedSpreadFault {
+            fault: SpreadFault {
+                method: http::Method::DELETE,
+                path_contains: "/consumers/".to_owned(),
+                status: 500,
+                percent: 30,
+            },
+            seen: 0,
+        };
+        let fails: Vec<bool> = (0..200).map(|_| armed.fails_next()).collect();
+        assert_eq!(fails.iter().filter(|f| **f).count(), 60);
+        // Never more than one failure in a row at 30 %: retries get through.
+        assert!(!fails.windows(2).any(|pair| pair[0] && pair[1]));
+    }
 }

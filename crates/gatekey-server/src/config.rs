@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 pub use gatekey_app::reconciler::ReconcilerSettings;
+pub use gatekey_app::revocations::RevocationSettings;
 pub use gatekey_app::{AuditSettings, LimitSettings};
 pub use gatekey_auth::{GroupsClaim, IssuerConfig, RequiredClaim};
 
@@ -51,6 +52,9 @@ pub struct Settings {
     pub log: LogSettings,
     pub limits: LimitSettings,
     pub reconciler: ReconcilerSettings,
+    /// The bulk revocation worker ([`RevocationSettings`]).
+    #[serde(default)]
+    pub revocations: RevocationSettings,
     pub audit: AuditSettings,
     /// The ingest of Kong's `http-log` entries on the operators' listener; absent: no ingest.
     #[serde(default)]
@@ -418,6 +422,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             reconciler: ReconcilerSettings::default(),
             ingest: None,
+            revocations: RevocationSettings::default(),
         }
     }
 }
@@ -734,6 +739,7 @@ impl Settings {
             );
         }
         problems.extend(self.reconciler.problems(self.request_timeout()));
+        problems.extend(self.revocations.problems());
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -15,9 +15,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatekey_app::idempotency::{IdempotencyError, InvalidIdempotencyKey, MAX_KEY_CHARS};
 use gatekey_app::limits::LimitError;
-use gatekey_app::{IngestError, MintError, RevokeError};
+use gatekey_app::{BulkRevokeError, IngestError, MintError, RevokeError};
 use gatekey_auth::AuthError;
 use gatekey_core::policy::{Denial, DenyReason};
+use gatekey_core::revocation::{FilterError, MAX_REASON_CHARS};
 use gatekey_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -73,6 +74,8 @@ pub enum ApiError {
     Mint(#[from] MintError),
     #[error("revoke failed: {0}")]
     Revoke(#[from] RevokeError),
+    #[error("bulk revocation refused: {0}")]
+    BulkRevoke(#[from] BulkRevokeError),
     /// A read (credential, listing, audit trail) failed.
     #[error("MongoDB failed: {0}")]
     Store(#[from] StoreError),
@@ -237,6 +240,41 @@ fn revoke_parts(err: &RevokeError) -> Parts {
     }
 }
 
+fn bulk_revoke_parts(err: &BulkRevokeError) -> Parts {
+    let refused =
+        |code, detail: String| (StatusCode::UNPROCESSABLE_ENTITY, code, "Refused", detail);
+    match err {
+        // Outside the documented schema (lengths).
+        BulkRevokeError::Filter(err @ FilterError::FieldLength { .. }) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "Bad request",
+            err.to_string(),
+        ),
+        BulkRevokeError::Reason => (
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "Bad request",
+            format!("reason must be 1 to {MAX_REASON_CHARS} characters"),
+        ),
+        BulkRevokeError::BlankReason => refused(
+            "blank_reason",
+            "reason is only spaces: say why, for the audit trail".to_owned(),
+        ),
+        // Within the schema, but what the filter says cannot be meant.
+        BulkRevokeError::Filter(err @ FilterError::Empty) => {
+            refused("empty_filter", err.to_string())
+        }
+        BulkRevokeError::Filter(err @ FilterError::AllWithFields) => {
+            refused("all_with_filter", err.to_string())
+        }
+        BulkRevokeError::Filter(err @ FilterError::EmptyRange) => {
+            refused("empty_time_range", err.to_string())
+        }
+        BulkRevokeError::Store(err) => store_parts(err),
+    }
+}
+
 impl ApiError {
     fn parts(&self) -> Parts {
         match self {
@@ -306,6 +344,7 @@ impl ApiError {
             ),
             Self::Mint(err) => mint_parts(err),
             Self::Revoke(err) => revoke_parts(err),
+            Self::BulkRevoke(err) => bulk_revoke_parts(err),
             Self::Store(err) | Self::Ingest(IngestError::Store(err)) => store_parts(err),
             Self::Timeout => timeout_parts(),
             Self::Panicked => internal_parts(),

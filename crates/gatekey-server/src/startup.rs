@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatekey_app::reconciler::{Reconciler, ReconcilerParts};
+use gatekey_app::revocations::{RevocationWorker, WorkerParts};
 use gatekey_app::{App, AppParts, Gateway};
 use gatekey_auth::{TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig};
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
@@ -89,6 +90,7 @@ pub struct Application {
     admin: Option<AdminListener>,
     state: AppState,
     reconciler: Option<Reconciler>,
+    revocation_worker: Option<RevocationWorker>,
     catalog: Option<CatalogSource>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -399,17 +401,7 @@ impl Application {
             clock,
             app,
         });
-        let reconciler = settings.reconciler.enabled.then(|| {
-            Reconciler::new(ReconcilerParts {
-                store: state.store.clone(),
-                kong: state.kong.clone(),
-                audit: state.app.audit.clone(),
-                limits: state.app.limits.clone(),
-                clock: Arc::clone(&state.clock),
-                settings: settings.reconciler.clone(),
-                instance: Reconciler::instance_name(),
-            })
-        });
+        let (reconciler, revocation_worker) = workers(settings, &state);
         let router = routes::router(
             state.clone(),
             settings.request_timeout(),
@@ -430,6 +422,7 @@ impl Application {
             admin,
             state,
             reconciler,
+            revocation_worker,
             catalog: catalog_source,
             background,
         })
@@ -457,6 +450,9 @@ impl Application {
     ) -> std::io::Result<()> {
         let upkeep = crate::metrics::spawn_upkeep();
         let (stop_reconciler, stopped) = tokio::sync::watch::channel(false);
+        let revocation_worker = self
+            .revocation_worker
+            .map(|worker| tokio::spawn(worker.run(stopped.clone())));
         let reconciler = self
             .reconciler
             .map(|reconciler| tokio::spawn(reconciler.run(stopped)));
@@ -512,6 +508,9 @@ impl Application {
         if let Some(reconciler) = reconciler {
             let _ = reconciler.await;
         }
+        if let Some(worker) = revocation_worker {
+            let _ = worker.await;
+        }
         upkeep.abort();
         for task in self.background {
             task.abort();
@@ -552,4 +551,35 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// The background loops this replica runs on `state`: the reconciler and the bulk revocation
+/// worker, each unless turned off.
+fn workers(
+    settings: &Settings,
+    state: &AppState,
+) -> (Option<Reconciler>, Option<RevocationWorker>) {
+    let reconciler = settings.reconciler.enabled.then(|| {
+        Reconciler::new(ReconcilerParts {
+            store: state.store.clone(),
+            kong: state.kong.clone(),
+            audit: state.app.audit.clone(),
+            limits: state.app.limits.clone(),
+            clock: Arc::clone(&state.clock),
+            settings: settings.reconciler.clone(),
+            instance: Reconciler::instance_name(),
+        })
+    });
+    let revocation_worker = settings.revocations.enabled.then(|| {
+        RevocationWorker::new(WorkerParts {
+            store: state.store.clone(),
+            revoker: state.app.revoker.clone(),
+            audit: state.app.audit.clone(),
+            clock: Arc::clone(&state.clock),
+            jobs: state.app.revocations.clone(),
+            settings: settings.revocations.clone(),
+            instance: Reconciler::instance_name(),
+        })
+    });
+    (reconciler, revocation_worker)
 }

@@ -39,6 +39,13 @@ pub(crate) struct AuditDoc {
     /// Absent in documents written before summaries existed.
     #[serde(default = "one")]
     count: i64,
+    /// Absent in documents written before bulk revocation existed, as are the owner fields.
+    #[serde(default)]
+    job_id: Option<String>,
+    #[serde(default)]
+    owner_issuer: Option<String>,
+    #[serde(default)]
+    owner_subject: Option<String>,
 }
 
 fn one() -> i64 {
@@ -62,6 +69,9 @@ impl From<&AuditEvent> for AuditDoc {
             request_id: event.request_id.clone(),
             client_addr: event.client_addr.clone(),
             count: i64::try_from(event.count).unwrap_or(i64::MAX),
+            job_id: event.job_id.clone(),
+            owner_issuer: event.owner_issuer.clone(),
+            owner_subject: event.owner_subject.clone(),
         }
     }
 }
@@ -90,6 +100,9 @@ impl TryFrom<AuditDoc> for AuditEvent {
             request_id: doc.request_id,
             client_addr: doc.client_addr,
             count: u64::try_from(doc.count).unwrap_or_default(),
+            job_id: doc.job_id,
+            owner_issuer: doc.owner_issuer,
+            owner_subject: doc.owner_subject,
         })
     }
 }
@@ -109,6 +122,11 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     /// Events strictly before this instant.
     pub to: Option<DateTime<Utc>>,
+    /// Events of one bulk revocation job.
+    pub job_id: Option<String>,
+    /// Events about someone's credentials acted on by another (see [`AuditEvent::owner_subject`]).
+    pub owner_issuer: Option<String>,
+    pub owner_subject: Option<String>,
 }
 
 impl AuditFilter {
@@ -131,6 +149,15 @@ impl AuditFilter {
         }
         if let Some(action) = self.action {
             filter.insert("action", action.as_str());
+        }
+        if let Some(job_id) = &self.job_id {
+            filter.insert("job_id", job_id);
+        }
+        if let Some(owner_issuer) = &self.owner_issuer {
+            filter.insert("owner_issuer", owner_issuer);
+        }
+        if let Some(owner_subject) = &self.owner_subject {
+            filter.insert("owner_subject", owner_subject);
         }
         let mut at = Document::new();
         if let Some(from) = self.from {
@@ -167,6 +194,15 @@ impl AuditRepo {
         self.appends
             .insert(event.id.to_string(), AuditDoc::from(event))
             .await
+    }
+
+    /// Appends `event` unless an event with its id exists: for events whose id is derived from
+    /// what they record, so that a replica resuming another's work records each fact once.
+    pub async fn append_once(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        match self.append(event).await {
+            Err(StoreError::DuplicateId { .. }) => Ok(()),
+            result => result,
+        }
     }
 
     /// Adds one to the count of the summary event `summary.id`, creating it from `summary` with a

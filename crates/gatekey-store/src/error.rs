@@ -71,6 +71,18 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Turns a duplicate-key failure of a single insert into [`StoreError::DuplicateId`].
+    pub(crate) fn from_insert(err: MongoError, collection: &'static str, id: String) -> Self {
+        match err.kind.as_ref() {
+            ErrorKind::Write(WriteFailure::WriteError(write)) if write.code == DUPLICATE_KEY => {
+                Self::DuplicateId { collection, id }
+            }
+            _ => Self::Mongo(err),
+        }
+    }
+}
+
 /// Whether the failure is a unique index violation, whichever way the server reported it (a
 /// write error of an insert, or a command error of an upserting `findAndModify`).
 pub(crate) fn is_duplicate_key(err: &MongoError) -> bool {

@@ -13,8 +13,8 @@ use mongodb::{Collection, Database, IndexModel};
 
 use crate::error::command_code;
 use crate::{
-    AUDIT_EVENTS, IDEMPOTENCY_KEYS, ISSUANCES, LIMIT_COUNTERS, StoreError, USAGE_ENTRIES,
-    USAGE_SUMMARIES,
+    AUDIT_EVENTS, IDEMPOTENCY_KEYS, ISSUANCES, LIMIT_COUNTERS, REVOCATION_FAILURES,
+    REVOCATION_JOBS, StoreError, USAGE_ENTRIES, USAGE_SUMMARIES,
 };
 
 /// Server error codes of `createIndexes` refusing an index that clashes with an existing one.
@@ -101,6 +101,11 @@ pub(crate) async fn ensure(
         ),
         // The reconciler's walk over live records, a batch per pass from where it stopped.
         IndexSpec::new("issuances_state_id", doc! { "state": 1, "_id": 1 }),
+        // A bulk revocation job's count of the records it revoked.
+        IndexSpec::new(
+            "issuances_revocation_job_id",
+            doc! { "revocation_job_id": 1 },
+        ),
         IndexSpec::ttl("issuances_expires_at_ttl", "expires_at", issuance_ttl_secs),
     ];
     ensure_collection(db, ISSUANCES, &issuances, &[SUBJECT_ONLY_ISSUANCES]).await?;
@@ -116,6 +121,12 @@ pub(crate) async fn ensure(
             doc! { "issuance_id": 1, "at": 1 },
         ),
         IndexSpec::new("audit_events_decision_at", doc! { "decision": 1, "at": 1 }),
+        // "Who revoked jane's keys?" and one bulk revocation job's events.
+        IndexSpec::new(
+            "audit_events_owner_subject_at",
+            doc! { "owner_subject": 1, "at": 1 },
+        ),
+        IndexSpec::new("audit_events_job_id_at", doc! { "job_id": 1, "at": 1 }),
     ];
     let obsolete: &[&str] = match audit_ttl_secs {
         Some(secs) => {
@@ -158,7 +169,19 @@ pub(crate) async fn ensure(
         "expires_at",
         issuance_ttl_secs,
     )];
-    ensure_collection(db, USAGE_SUMMARIES, &usage_summaries, &[]).await
+    ensure_collection(db, USAGE_SUMMARIES, &usage_summaries, &[]).await?;
+
+    // The workers' look for unfinished jobs.
+    let jobs = [IndexSpec::new(
+        "revocation_jobs_state_id",
+        doc! { "state": 1, "_id": 1 },
+    )];
+    ensure_collection(db, REVOCATION_JOBS, &jobs, &[]).await?;
+    let failures = [IndexSpec::new(
+        "revocation_failures_job_id_id",
+        doc! { "job_id": 1, "_id": 1 },
+    )];
+    ensure_collection(db, REVOCATION_FAILURES, &failures, &[]).await
 }
 
 async fn ensure_collection(

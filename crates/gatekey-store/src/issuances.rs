@@ -5,6 +5,7 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use futures::TryStreamExt as _;
 use gatekey_core::issuance::{FailureCode, Issuance, IssuanceId, IssuanceState, KongRef};
+use gatekey_core::revocation::{RevocationFilter, RevocationJobId};
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
@@ -51,6 +52,10 @@ pub(crate) struct IssuanceDoc {
     /// in records of earlier versions) until then. Keeps handled expiries out of its query.
     #[serde(default)]
     reaped_at: Option<bson::DateTime>,
+    /// The bulk revocation job that revoked this record, if one did: the job's count of done
+    /// credentials, and its proof that nothing was revoked twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revocation_job_id: Option<String>,
 }
 
 impl From<&Issuance> for IssuanceDoc {
@@ -78,6 +83,7 @@ impl From<&Issuance> for IssuanceDoc {
             request_id: issuance.request_id.clone(),
             updated_at: to_bson(issuance.updated_at),
             reaped_at: None,
+            revocation_job_id: None,
         }
     }
 }
@@ -156,6 +162,40 @@ impl IssuanceFilter {
         }
         filter
     }
+}
+
+/// The query of a revocation filter over records in `states`. `granting_groups` and
+/// `policy_revision` are fields the mint records (records written before they existed match no
+/// filter on them).
+fn revocation_query(filter: &RevocationFilter, states: &[IssuanceState]) -> Document {
+    let states: Vec<&str> = states.iter().map(|state| state.as_str()).collect();
+    let mut query = doc! { "state": { "$in": states } };
+    let texts = [
+        ("issuer", &filter.issuer),
+        ("subject", &filter.subject),
+        ("api_id", &filter.api_id),
+        ("scopes", &filter.scope),
+        ("granting_groups", &filter.granting_group),
+        ("policy_revision", &filter.policy_revision),
+    ];
+    for (field, value) in texts {
+        if let Some(value) = value {
+            // Equality on an array field matches an element, as `scopes` and `granting_groups`
+            // need.
+            query.insert(field, value.as_str());
+        }
+    }
+    let mut issued_at = Document::new();
+    if let Some(after) = filter.issued_after {
+        issued_at.insert("$gte", to_bson(after));
+    }
+    if let Some(before) = filter.issued_before {
+        issued_at.insert("$lt", to_bson(before));
+    }
+    if !issued_at.is_empty() {
+        query.insert("issued_at", issued_at);
+    }
+    query
 }
 
 /// Reads and writes issuance records. Obtained from [`crate::Store::issuances`].
@@ -270,6 +310,65 @@ impl IssuanceRepo {
             doc! { "revoked_by": by, "revoked_at": at, "updated_at": at },
         )
         .await
+    }
+
+    /// `active -> revoked` by a bulk revocation job, on behalf of its operator `by`.
+    pub async fn mark_revoked_by_job(
+        &self,
+        id: &IssuanceId,
+        by: &str,
+        job_id: &RevocationJobId,
+        at: DateTime<Utc>,
+    ) -> Result<Issuance, StoreError> {
+        let at = to_bson(at);
+        self.transition(
+            id,
+            IssuanceState::Revoked,
+            doc! {
+                "revoked_by": by,
+                "revoked_at": at,
+                "updated_at": at,
+                "revocation_job_id": job_id.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// Records in `states` matching `filter` with an id above `after`, in id order (creation
+    /// order), at most `limit`: a bulk revocation job's walk, a batch at a time.
+    pub async fn list_matching_after(
+        &self,
+        filter: &RevocationFilter,
+        states: &[IssuanceState],
+        after: Option<&IssuanceId>,
+        limit: u32,
+    ) -> Result<Vec<Issuance>, StoreError> {
+        let mut query = revocation_query(filter, states);
+        if let Some(after) = after {
+            query.insert("_id", doc! { "$gt": after.to_string() });
+        }
+        self.find_sorted(query, doc! { "_id": 1 }, i64::from(limit))
+            .await
+    }
+
+    /// How many records in `states` match `filter`.
+    pub async fn count_matching(
+        &self,
+        filter: &RevocationFilter,
+        states: &[IssuanceState],
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .collection
+            .count_documents(revocation_query(filter, states))
+            .await?)
+    }
+
+    /// How many records the job revoked.
+    pub async fn count_revoked_by_job(&self, job_id: &RevocationJobId) -> Result<u64, StoreError> {
+        Ok(self
+            .collection
+            .count_documents(doc! { "revocation_job_id": job_id.to_string() })
+            .await?)
     }
 
     /// Moves the record to `to` in one atomic update guarded on a prior state that may move

@@ -1,8 +1,9 @@
 //! Gatekey's MongoDB storage: the `issuances` records every credential is reconciled against, the
 //! append-only `audit_events` trail, the `idempotency_keys` of mint requests, the `leases` that
-//! elect one reconciler, the `limit_counters` behind the per-caller mint limits, the
-//! `usage_entries` and `usage_summaries` of minted keys as the gateway logged their calls, plus
-//! the indexes they need.
+//! elect one reconciler (and one worker per revocation job), the `limit_counters` behind the
+//! per-caller mint limits, the `usage_entries` and `usage_summaries` of minted keys as the
+//! gateway logged their calls, the `revocation_jobs` of bulk revocations and their
+//! `revocation_failures`, plus the indexes they need.
 //!
 //! Every write uses write concern `majority` with journaling, because a credential is handed out
 //! only once its record is durable. Documents keep the domain field names, use the ULID text as
@@ -19,6 +20,7 @@ mod issuances;
 mod leases;
 mod limit_counters;
 mod page;
+mod revocation_jobs;
 mod time;
 mod usage;
 
@@ -37,6 +39,7 @@ pub use issuances::{IssuanceFilter, IssuanceRepo};
 pub use leases::{Lease, LeaseRepo};
 pub use limit_counters::{LimitCounterRepo, LimitVerdict, LiveSlot, MintLimits, MintSlot};
 pub use page::{Page, PageRequest};
+pub use revocation_jobs::RevocationJobRepo;
 pub use usage::{Recorded, UsageRepo};
 
 /// Name of the collection holding one document per issuance.
@@ -53,6 +56,11 @@ pub const LIMIT_COUNTERS: &str = "limit_counters";
 pub const USAGE_ENTRIES: &str = "usage_entries";
 /// Name of the collection of per-credential usage counters (TTL on `expires_at`).
 pub const USAGE_SUMMARIES: &str = "usage_summaries";
+
+/// Name of the collection of bulk revocation jobs.
+pub const REVOCATION_JOBS: &str = "revocation_jobs";
+/// Name of the collection of the credentials bulk revocation jobs could not revoke.
+pub const REVOCATION_FAILURES: &str = "revocation_failures";
 
 /// How long the driver looks for a usable server before an operation fails.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -226,6 +234,11 @@ impl Store {
     /// Leases of singleton jobs.
     pub fn leases(&self) -> LeaseRepo {
         LeaseRepo::new(&self.db)
+    }
+
+    /// Bulk revocation jobs and their failures.
+    pub fn revocation_jobs(&self) -> RevocationJobRepo {
+        RevocationJobRepo::new(&self.db)
     }
 
     /// The counters behind the per-caller mint limits.

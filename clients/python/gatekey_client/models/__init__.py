@@ -5,6 +5,8 @@ from .api_summary import ApiSummary
 from .audit_action import AuditAction
 from .audit_event import AuditEvent
 from .audit_page import AuditPage
+from .bulk_revoke_preview import BulkRevokePreview
+from .bulk_revoke_request import BulkRevokeRequest
 from .catalog_details import CatalogDetails
 from .catalog_details_skipped_by_reason import CatalogDetailsSkippedByReason
 from .check_state import CheckState
@@ -19,13 +21,18 @@ from .effective_state import EffectiveState
 from .failure_code import FailureCode
 from .health import Health
 from .identity import Identity
+from .job_state import JobState
 from .latencies import Latencies
 from .mint_credential_request import MintCredentialRequest
 from .minted_credential import MintedCredential
+from .operator import Operator
 from .problem import Problem
 from .rate_limit import RateLimit
 from .readiness import Readiness
 from .readiness_status import ReadinessStatus
+from .revocation_failure import RevocationFailure
+from .revocation_filter import RevocationFilter
+from .revocation_job_status import RevocationJobStatus
 from .scope_summary import ScopeSummary
 from .skipped_entity import SkippedEntity
 from .timeline_event_type_0 import TimelineEventType0
@@ -42,6 +49,8 @@ __all__ = (
     "AuditAction",
     "AuditEvent",
     "AuditPage",
+    "BulkRevokePreview",
+    "BulkRevokeRequest",
     "CatalogDetails",
     "CatalogDetailsSkippedByReason",
     "CheckState",
@@ -56,13 +65,18 @@ __all__ = (
     "FailureCode",
     "Health",
     "Identity",
+    "JobState",
     "Latencies",
     "MintCredentialRequest",
     "MintedCredential",
+    "Operator",
     "Problem",
     "RateLimit",
     "Readiness",
     "ReadinessStatus",
+    "RevocationFailure",
+    "RevocationFilter",
+    "RevocationJobStatus",
     "ScopeSummary",
     "SkippedEntity",
     "TimelineEventType0",

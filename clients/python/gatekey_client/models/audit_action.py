@@ -3,6 +3,7 @@ from enum import StrEnum
 
 class AuditAction(StrEnum):
     AUTHENTICATE = "authenticate"
+    BULK_REVOKE = "bulk_revoke"
     EXPIRE = "expire"
     LIST_CREDENTIALS = "list_credentials"
     MINT = "mint"

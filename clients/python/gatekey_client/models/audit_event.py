@@ -35,6 +35,14 @@ class AuditEvent:
         client_addr (None | str | Unset):
         count (int | Unset): How many decisions the event stands for: 1, or for a summary of denials beyond the audit
             budget of a time window (`at` is the window's start), how many it counts. Default: 1.
+        job_id (None | str | Unset): The bulk revocation job the event belongs to: its `bulk_revoke` event and the
+            `revoke`
+            event of each credential it revoked.
+        owner_issuer (None | str | Unset): Whose credential the event concerns when the caller acted on someone else's
+            (a revoked
+            credential's owner, the identity a bulk revocation named), so that "who revoked jane's
+            keys, and why?" is one query on `owner_subject`.
+        owner_subject (None | str | Unset):
     """
 
     id: str
@@ -51,6 +59,9 @@ class AuditEvent:
     request_id: None | str | Unset = UNSET
     client_addr: None | str | Unset = UNSET
     count: int | Unset = 1
+    job_id: None | str | Unset = UNSET
+    owner_issuer: None | str | Unset = UNSET
+    owner_subject: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +121,24 @@ class AuditEvent:
 
         count = self.count
 
+        job_id: None | str | Unset
+        if isinstance(self.job_id, Unset):
+            job_id = UNSET
+        else:
+            job_id = self.job_id
+
+        owner_issuer: None | str | Unset
+        if isinstance(self.owner_issuer, Unset):
+            owner_issuer = UNSET
+        else:
+            owner_issuer = self.owner_issuer
+
+        owner_subject: None | str | Unset
+        if isinstance(self.owner_subject, Unset):
+            owner_subject = UNSET
+        else:
+            owner_subject = self.owner_subject
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -138,6 +167,12 @@ class AuditEvent:
             field_dict["client_addr"] = client_addr
         if count is not UNSET:
             field_dict["count"] = count
+        if job_id is not UNSET:
+            field_dict["job_id"] = job_id
+        if owner_issuer is not UNSET:
+            field_dict["owner_issuer"] = owner_issuer
+        if owner_subject is not UNSET:
+            field_dict["owner_subject"] = owner_subject
 
         return field_dict
 
@@ -221,6 +256,33 @@ class AuditEvent:
 
         count = d.pop("count", UNSET)
 
+        def _parse_job_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        job_id = _parse_job_id(d.pop("job_id", UNSET))
+
+        def _parse_owner_issuer(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        owner_issuer = _parse_owner_issuer(d.pop("owner_issuer", UNSET))
+
+        def _parse_owner_subject(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        owner_subject = _parse_owner_subject(d.pop("owner_subject", UNSET))
+
         audit_event = cls(
             id=id,
             at=at,
@@ -236,6 +298,9 @@ class AuditEvent:
             request_id=request_id,
             client_addr=client_addr,
             count=count,
+            job_id=job_id,
+            owner_issuer=owner_issuer,
+            owner_subject=owner_subject,
         )
 
         audit_event.additional_properties = d

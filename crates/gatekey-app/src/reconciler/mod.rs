@@ -3,7 +3,7 @@
 //! behind Gatekey's back), at any number of credentials.
 //!
 //! One replica at a time leads, elected through the `reconciler` lease on MongoDB's clock
-//! ([`term`]). A pass of the leader is bounded: it stops when its time budget
+//! ([`crate::term`]). A pass of the leader is bounded: it stops when its time budget
 //! (`pass_budget_seconds`, below the lease) is spent, works in batches of `batch_size`, renews
 //! the lease between batches and stops as soon as it is lost; no batch runs past the instant
 //! until which the lease is surely held. Whatever a pass leaves undone, the next one continues.
@@ -31,7 +31,6 @@
 mod outcomes;
 mod settings;
 mod steps;
-mod term;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,11 +45,13 @@ use tokio::time::Instant;
 
 use crate::audit::AuditTrail;
 use crate::limits::MintLimiter;
+use crate::term::Term;
 use outcomes::Outcomes;
 pub use outcomes::ReapKind;
 pub use settings::ReconcilerSettings;
-pub use term::LEASE_NAME;
-use term::Term;
+
+/// Name of the lease document that elects the reconciler's leader.
+pub const LEASE_NAME: &str = "reconciler";
 
 /// `revoked_by` of an `active` record whose consumer Kong no longer had.
 pub const CONSUMER_MISSING_BY: &str = "gatekey:reconciler:consumer-missing";
@@ -238,6 +239,7 @@ impl Reconciler {
         let started = Instant::now();
         let term = Term::begin(
             self.context.store.leases(),
+            LEASE_NAME,
             &self.context.instance,
             self.context.settings.lease(),
         )

@@ -108,6 +108,9 @@ impl Outcomes {
             request_id: None,
             client_addr: None,
             count: 1,
+            job_id: None,
+            owner_issuer: None,
+            owner_subject: None,
         };
         if let Err(err) = self.audit.record(event).await {
             tracing::error!(error = %err, issuance = %id, "could not audit a reconciler resolution");

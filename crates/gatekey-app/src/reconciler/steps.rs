@@ -11,13 +11,13 @@ use gatekey_store::StoreError;
 use tokio::time::Instant;
 
 use super::outcomes::ReapKind;
-use super::term::Term;
 use super::{
     Bounds, CONSUMER_MISSING_BY, Context, KONG_CONCURRENCY, PassEnd, PassReport, Progress,
     ReconcileError, Sweep,
 };
 use crate::chrono_duration;
 use crate::consumers::{ISSUANCE_TAG_PREFIX, MANAGED_TAG, consumer_username};
+use crate::term::Term;
 
 /// The consumer of a record: its Kong id when the record has one, else its derived username.
 fn consumer_of(record: &Issuance) -> String {

@@ -1,10 +1,12 @@
 //! `GET /v1/audit`: the audit trail for admins. "Who did this?" is one query: filter by issuer and
-//! subject, API, credential, decision, action and time range.
+//! subject, API, credential, decision, action, time range, bulk revocation job and the owner of
+//! the credentials acted on.
 
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use gatekey_core::audit::{AuditAction, AuditEvent, Decision};
+use gatekey_core::revocation::RevocationJobId;
 use gatekey_store::AuditFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -36,6 +38,14 @@ pub struct AuditQuery {
     pub from: Option<DateTime<Utc>>,
     /// Exclusive upper bound (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// Events of one bulk revocation job (its `bulk_revoke` event and each credential's
+    /// `revoke`).
+    #[param(pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
+    pub job_id: Option<String>,
+    /// Events about this person's credentials acted on by someone else (revocations, bulk
+    /// revocations naming them): with `action=revoke`, "who revoked jane's keys, and why?".
+    pub owner_issuer: Option<String>,
+    pub owner_subject: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
@@ -92,6 +102,15 @@ pub async fn query_audit(
             code: "invalid_query",
             detail: "issuance_id is not a credential id".to_owned(),
         })?;
+    let job_id = query
+        .job_id
+        .as_deref()
+        .map(str::parse::<RevocationJobId>)
+        .transpose()
+        .map_err(|_| ApiError::BadRequest {
+            code: "invalid_query",
+            detail: "job_id is not a revocation job id".to_owned(),
+        })?;
     let filter = AuditFilter {
         issuer: query.issuer,
         subject: query.subject,
@@ -101,6 +120,9 @@ pub async fn query_audit(
         action: query.action,
         from: query.from,
         to: query.to,
+        job_id: job_id.map(|id| id.to_string()),
+        owner_issuer: query.owner_issuer,
+        owner_subject: query.owner_subject,
     };
     let page = state
         .store

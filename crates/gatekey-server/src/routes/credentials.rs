@@ -144,7 +144,7 @@ impl From<FailureCode> for CredentialFailure {
 }
 
 impl Credential {
-    fn from_issuance(issuance: Issuance, now: DateTime<Utc>) -> Self {
+    pub(crate) fn from_issuance(issuance: Issuance, now: DateTime<Utc>) -> Self {
         Self {
             state: issuance.effective_state(now),
             id: issuance.id.to_string(),

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod health;
 pub mod ingest;
 pub mod me;
+pub mod revocations;
 pub mod usage;
 
 use std::time::Duration;
@@ -91,6 +92,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(usage::get_credential_usage))
         .routes(routes!(usage::get_credential_timeline))
+        .routes(routes!(revocations::bulk_revoke))
+        .routes(routes!(revocations::get_revocation_job))
         .routes(routes!(audit::query_audit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -76,6 +76,11 @@ async fn indexes_have_the_right_names_keys_and_ttls() {
         ),
         ("issuances_state_id", vec![("state", 1), ("_id", 1)], None),
         (
+            "issuances_revocation_job_id",
+            vec![("revocation_job_id", 1)],
+            None,
+        ),
+        (
             "issuances_expires_at_ttl",
             vec![("expires_at", 1)],
             Some(90 * 86_400),
@@ -108,6 +113,16 @@ async fn indexes_have_the_right_names_keys_and_ttls() {
         (
             "audit_events_decision_at",
             vec![("decision", 1), ("at", 1)],
+            None,
+        ),
+        (
+            "audit_events_owner_subject_at",
+            vec![("owner_subject", 1), ("at", 1)],
+            None,
+        ),
+        (
+            "audit_events_job_id_at",
+            vec![("job_id", 1), ("at", 1)],
             None,
         ),
         ("audit_events_at_ttl", vec![("at", 1)], Some(30 * 86_400)),
@@ -164,7 +179,7 @@ async fn a_changed_retention_is_applied_in_place_and_unset_audit_retention_drops
         .expect("audit retention unset");
     let audit = indexes(&db, AUDIT_EVENTS).await;
     assert!(!audit.contains_key("audit_events_at_ttl"), "{audit:?}");
-    assert_eq!(audit.len(), 4);
+    assert_eq!(audit.len(), 6);
     forever.ensure_indexes().await.expect("still idempotent");
 }
 

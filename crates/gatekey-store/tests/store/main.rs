@@ -13,5 +13,6 @@ mod indexes;
 mod issuances;
 mod leases;
 mod limit_counters;
+mod revocation_jobs;
 mod support;
 mod usage;

@@ -194,5 +194,8 @@ pub(crate) fn event(
         request_id: Some("req-1".to_owned()),
         client_addr: Some("10.0.0.7".to_owned()),
         count: 1,
+        job_id: None,
+        owner_issuer: None,
+        owner_subject: None,
     }
 }

@@ -23,6 +23,9 @@ def _get_kwargs(
     action: AuditAction | Unset = UNSET,
     from_: datetime.datetime | Unset = UNSET,
     to: datetime.datetime | Unset = UNSET,
+    job_id: str | Unset = UNSET,
+    owner_issuer: str | Unset = UNSET,
+    owner_subject: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -58,6 +61,12 @@ def _get_kwargs(
     if not isinstance(to, Unset):
         json_to = to.isoformat()
     params["to"] = json_to
+
+    params["job_id"] = job_id
+
+    params["owner_issuer"] = owner_issuer
+
+    params["owner_subject"] = owner_subject
 
     params["limit"] = limit
 
@@ -130,6 +139,9 @@ def sync_detailed(
     action: AuditAction | Unset = UNSET,
     from_: datetime.datetime | Unset = UNSET,
     to: datetime.datetime | Unset = UNSET,
+    job_id: str | Unset = UNSET,
+    owner_issuer: str | Unset = UNSET,
+    owner_subject: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Response[AuditPage | Problem]:
@@ -144,6 +156,9 @@ def sync_detailed(
         action (AuditAction | Unset): What was attempted or what happened.
         from_ (datetime.datetime | Unset):
         to (datetime.datetime | Unset):
+        job_id (str | Unset):
+        owner_issuer (str | Unset):
+        owner_subject (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -164,6 +179,9 @@ def sync_detailed(
         action=action,
         from_=from_,
         to=to,
+        job_id=job_id,
+        owner_issuer=owner_issuer,
+        owner_subject=owner_subject,
         limit=limit,
         cursor=cursor,
     )
@@ -186,6 +204,9 @@ def sync(
     action: AuditAction | Unset = UNSET,
     from_: datetime.datetime | Unset = UNSET,
     to: datetime.datetime | Unset = UNSET,
+    job_id: str | Unset = UNSET,
+    owner_issuer: str | Unset = UNSET,
+    owner_subject: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> AuditPage | Problem | None:
@@ -200,6 +221,9 @@ def sync(
         action (AuditAction | Unset): What was attempted or what happened.
         from_ (datetime.datetime | Unset):
         to (datetime.datetime | Unset):
+        job_id (str | Unset):
+        owner_issuer (str | Unset):
+        owner_subject (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -221,6 +245,9 @@ def sync(
         action=action,
         from_=from_,
         to=to,
+        job_id=job_id,
+        owner_issuer=owner_issuer,
+        owner_subject=owner_subject,
         limit=limit,
         cursor=cursor,
     ).parsed
@@ -237,6 +264,9 @@ async def asyncio_detailed(
     action: AuditAction | Unset = UNSET,
     from_: datetime.datetime | Unset = UNSET,
     to: datetime.datetime | Unset = UNSET,
+    job_id: str | Unset = UNSET,
+    owner_issuer: str | Unset = UNSET,
+    owner_subject: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Response[AuditPage | Problem]:
@@ -251,6 +281,9 @@ async def asyncio_detailed(
         action (AuditAction | Unset): What was attempted or what happened.
         from_ (datetime.datetime | Unset):
         to (datetime.datetime | Unset):
+        job_id (str | Unset):
+        owner_issuer (str | Unset):
+        owner_subject (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -271,6 +304,9 @@ async def asyncio_detailed(
         action=action,
         from_=from_,
         to=to,
+        job_id=job_id,
+        owner_issuer=owner_issuer,
+        owner_subject=owner_subject,
         limit=limit,
         cursor=cursor,
     )
@@ -291,6 +327,9 @@ async def asyncio(
     action: AuditAction | Unset = UNSET,
     from_: datetime.datetime | Unset = UNSET,
     to: datetime.datetime | Unset = UNSET,
+    job_id: str | Unset = UNSET,
+    owner_issuer: str | Unset = UNSET,
+    owner_subject: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> AuditPage | Problem | None:
@@ -305,6 +344,9 @@ async def asyncio(
         action (AuditAction | Unset): What was attempted or what happened.
         from_ (datetime.datetime | Unset):
         to (datetime.datetime | Unset):
+        job_id (str | Unset):
+        owner_issuer (str | Unset):
+        owner_subject (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -327,6 +369,9 @@ async def asyncio(
             action=action,
             from_=from_,
             to=to,
+            job_id=job_id,
+            owner_issuer=owner_issuer,
+            owner_subject=owner_subject,
             limit=limit,
             cursor=cursor,
         )

@@ -1,5 +1,5 @@
-//! One replica's term as leader: the `reconciler` lease taken on MongoDB's clock, renewed between
-//! batches, and the local bounds derived from it.
+//! One replica's term as the holder of a lease taken on MongoDB's clock (the `reconciler` lease,
+//! or a bulk revocation job's), renewed between batches, and the local bounds derived from it.
 //!
 //! The lease's expiry is MongoDB's `$$NOW` plus its length, so replicas' clocks never take part
 //! in the election. Locally, the term only trusts its monotonic clock: the lease is held at least
@@ -15,13 +15,12 @@ use chrono::{DateTime, Utc};
 use gatekey_store::{LeaseRepo, StoreError};
 use tokio::time::Instant;
 
-/// Name of the lease document that elects the leader.
-pub const LEASE_NAME: &str = "reconciler";
-
 /// This replica's hold on the lease, while it lasts.
 #[derive(Debug)]
-pub(super) struct Term {
+pub(crate) struct Term {
     leases: LeaseRepo,
+    /// The lease document's name.
+    name: String,
     holder: String,
     length: Duration,
     /// Until when the lease is surely held (local monotonic clock).
@@ -32,14 +31,16 @@ pub(super) struct Term {
 }
 
 impl Term {
-    /// Takes or renews the lease for `holder`; `None` when another replica holds it.
-    pub(super) async fn begin(
+    /// Takes or renews the lease `name` for `holder`; `None` when another replica holds it.
+    pub(crate) async fn begin(
         leases: LeaseRepo,
+        name: &str,
         holder: &str,
         length: Duration,
     ) -> Result<Option<Self>, StoreError> {
         let mut term = Self {
             leases,
+            name: name.to_owned(),
             holder: holder.to_owned(),
             length,
             held_until: Instant::now(),
@@ -50,11 +51,11 @@ impl Term {
     }
 
     /// Renews the lease; `false` when it was lost (another replica took it after it expired).
-    pub(super) async fn renew(&mut self) -> Result<bool, StoreError> {
+    pub(crate) async fn renew(&mut self) -> Result<bool, StoreError> {
         let sent_at = Instant::now();
         let Some(lease) = self
             .leases
-            .try_acquire(LEASE_NAME, &self.holder, self.length)
+            .try_acquire(&self.name, &self.holder, self.length)
             .await?
         else {
             self.held_until = sent_at;
@@ -70,12 +71,17 @@ impl Term {
     }
 
     /// Until when (local monotonic clock) this replica surely holds the lease.
-    pub(super) fn held_until(&self) -> Instant {
+    pub(crate) fn held_until(&self) -> Instant {
         self.held_until
     }
 
+    /// Gives the lease up at once, so another replica need not wait for its expiry.
+    pub(crate) async fn release(self) -> Result<(), StoreError> {
+        self.leases.release(&self.name, &self.holder).await
+    }
+
     /// MongoDB's time now, estimated from the last renewal.
-    pub(super) fn db_now(&self) -> DateTime<Utc> {
+    pub(crate) fn db_now(&self) -> DateTime<Utc> {
         self.db_time + crate::chrono_duration(self.db_time_read_at.elapsed())
     }
 }
