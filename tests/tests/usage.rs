@@ -262,6 +262,15 @@ async fn consumer_of(stack: &Stack, id: &str) -> String {
         .to_owned()
 }
 
+/// Asserts `/metrics` holds `series` at 1 or more.
+async fn assert_counted(stack: &Stack, series: &str) {
+    let metrics = admin_metrics(stack).await;
+    assert!(
+        metric_sample(&metrics, series).is_some_and(|n| n >= 1.0),
+        "{series}: {metrics}"
+    );
+}
+
 async fn stored_entries(stack: &Stack) -> usize {
     stack
         .stored("usage_entries", doc! {})
@@ -326,6 +335,7 @@ async fn forged_or_malformed_posts_are_refused_clearly_and_store_nothing() {
         assert!(!answer.to_string().contains(&key), "{answer}");
     }
     assert_eq!(stored_entries(&stack).await, 0);
+    assert_counted(&stack, "gatekey_usage_ingest_refusals_total{reason=\"secret\"}").await;
 
     stack.stop().await;
 }
@@ -361,6 +371,7 @@ async fn entries_of_consumers_gatekey_did_not_mint_are_dropped() {
         json!({"received": 3, "stored": 0, "duplicates": 0, "unknown_consumer": 2, "anonymous": 1})
     );
     assert_eq!(stored_entries(&stack).await, 0);
+    assert_counted(&stack, "gatekey_usage_entries_total{outcome=\"unknown_consumer\"}").await;
 
     stack.stop().await;
 }
@@ -406,17 +417,8 @@ async fn the_same_entry_twice_counts_once_and_a_partly_bad_batch_says_what_was_a
     assert_eq!(seen["summary"]["calls"], 1, "{seen}");
     assert_eq!(seen["recent"][0]["path"], "/orders/1", "{seen}");
 
-    let metrics = admin_metrics(&stack).await;
-    for series in [
-        "gatekey_usage_ingest_refusals_total{reason=\"secret\"}",
-        "gatekey_usage_entries_total{outcome=\"unknown_consumer\"}",
-        "gatekey_usage_entries_total{outcome=\"duplicate\"}",
-    ] {
-        assert!(
-            metric_sample(&metrics, series).is_some_and(|n| n >= 1.0),
-            "{series}: {metrics}"
-        );
-    }
+    // Each test counts what it caused: the metrics recorder is shared by the tests of this file.
+    assert_counted(&stack, "gatekey_usage_entries_total{outcome=\"duplicate\"}").await;
     stack.stop().await;
 }
 
