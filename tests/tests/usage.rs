@@ -335,7 +335,11 @@ async fn forged_or_malformed_posts_are_refused_clearly_and_store_nothing() {
         assert!(!answer.to_string().contains(&key), "{answer}");
     }
     assert_eq!(stored_entries(&stack).await, 0);
-    assert_counted(&stack, "gatekey_usage_ingest_refusals_total{reason=\"secret\"}").await;
+    assert_counted(
+        &stack,
+        "gatekey_usage_ingest_refusals_total{reason=\"secret\"}",
+    )
+    .await;
 
     stack.stop().await;
 }
@@ -371,7 +375,11 @@ async fn entries_of_consumers_gatekey_did_not_mint_are_dropped() {
         json!({"received": 3, "stored": 0, "duplicates": 0, "unknown_consumer": 2, "anonymous": 1})
     );
     assert_eq!(stored_entries(&stack).await, 0);
-    assert_counted(&stack, "gatekey_usage_entries_total{outcome=\"unknown_consumer\"}").await;
+    assert_counted(
+        &stack,
+        "gatekey_usage_entries_total{outcome=\"unknown_consumer\"}",
+    )
+    .await;
 
     stack.stop().await;
 }
