@@ -206,6 +206,8 @@ impl DenialAudit {
             request_id: None,
             client_addr: None,
             count: 1,
+            // The first denial's policy; later ones only add to the count.
+            policy_revision: denial.policy_revision.clone(),
         }
     }
 }
@@ -320,6 +322,7 @@ mod tests {
             request_id: Some("r1".to_owned()),
             client_addr: Some("10.0.0.1".to_owned()),
             count: 1,
+            policy_revision: None,
         };
         let first = one.summary(
             120,

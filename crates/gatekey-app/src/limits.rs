@@ -278,6 +278,7 @@ mod tests {
                 purpose: None,
                 ttl_seconds: 600,
                 request_id: None,
+                policy_revision: None,
             },
             at(0),
         );

@@ -103,13 +103,18 @@ pub enum AuditAction {
     ReadCredential,
     ListCredentials,
     ReadAudit,
+    /// The effective policy was read (`GET /v1/policy`), or someone tried to.
+    ReadPolicy,
     /// A bearer token was verified or rejected.
     Authenticate,
+    /// A new effective policy took effect (startup, a changed file, SIGHUP, a catalog refresh
+    /// that changed the rules): `detail` names the previous revision and what changed.
+    PolicyLoad,
 }
 
 impl AuditAction {
     /// Every action, for code that handles them all.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::Mint,
         Self::Revoke,
         Self::Expire,
@@ -117,7 +122,9 @@ impl AuditAction {
         Self::ReadCredential,
         Self::ListCredentials,
         Self::ReadAudit,
+        Self::ReadPolicy,
         Self::Authenticate,
+        Self::PolicyLoad,
     ];
 
     /// The serialized name (`"read_credential"`, ...).
@@ -130,7 +137,9 @@ impl AuditAction {
             Self::ReadCredential => "read_credential",
             Self::ListCredentials => "list_credentials",
             Self::ReadAudit => "read_audit",
+            Self::ReadPolicy => "read_policy",
             Self::Authenticate => "authenticate",
+            Self::PolicyLoad => "policy_load",
         }
     }
 }
@@ -168,6 +177,11 @@ pub struct AuditEvent {
     #[serde(default = "one")]
     #[schema(minimum = 1, default = 1)]
     pub count: u64,
+    /// The digest (`sha256:…`) of the policy in force: the one that made the decision, for a
+    /// mint the one that granted or refused it. `None` in events written before policies had
+    /// revisions. For a `policy_load` event, the revision loaded.
+    #[serde(default)]
+    pub policy_revision: Option<String>,
 }
 
 fn one() -> u64 {
@@ -211,6 +225,7 @@ mod tests {
             request_id: Some("req-1".to_owned()),
             client_addr: Some("10.0.0.1".to_owned()),
             count: 1,
+            policy_revision: Some(format!("sha256:{}", "0".repeat(64))),
         };
         let json = serde_json::to_value(&event).expect("serializes");
         assert_eq!(json["id"], event.id.to_string());

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy_revision::PolicyRevision;
 use crate::principal::Principal;
 
 /// The only policy format version this build understands.
@@ -21,11 +22,15 @@ pub const KONG_MAX_TTL_SECONDS: u32 = 100_000_000;
 pub const DEFAULT_MIN_TTL_SECONDS: u32 = 60;
 
 /// A policy file as written by people: YAML or TOML.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDocument {
     /// Format version; must equal [`POLICY_VERSION`].
     pub version: u32,
+    /// Where these rules come from (a git commit), written by the pipeline that ships the file;
+    /// the server's `GATEKEY_POLICY_SOURCE_REVISION` overrides it. Not part of the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_revision: Option<String>,
     /// Caller groups whose members may read everyone's credentials and the audit trail.
     #[serde(default)]
     pub admin_groups: Vec<String>,
@@ -35,7 +40,7 @@ pub struct PolicyDocument {
 }
 
 /// One API behind Kong and who may get a key for it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiPolicy {
     /// Stable identifier used in URLs and Kong tags (`[a-z0-9][a-z0-9._-]*`).
@@ -75,7 +80,7 @@ pub struct ApiPolicy {
 }
 
 /// A scope of an API: one Kong ACL group, requestable by some caller groups.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopePolicy {
     pub name: String,
@@ -193,11 +198,16 @@ pub struct PolicyProblem {
     pub message: String,
 }
 
-/// A validated policy, ready to answer questions.
+/// Longest source revision accepted (a git commit is 40 or 64 hex digits; tags are longer).
+pub const MAX_SOURCE_REVISION_LEN: usize = 128;
+
+/// A validated policy, ready to answer questions. It carries its revision, so every decision
+/// made with it can name the policy that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     admin_groups: BTreeSet<String>,
     apis: BTreeMap<String, ApiPolicy>,
+    revision: PolicyRevision,
 }
 
 /// The `group_prefix` of every trusted issuer. The token verifier prepends its issuer's prefix to
@@ -328,6 +338,17 @@ impl PolicyDocument {
                 problem(format!("admin_groups[{i}]"), "must not be empty");
             }
         }
+        if let Some(source) = &self.source_revision
+            && !is_source_revision(source)
+        {
+            problem(
+                "source_revision".into(),
+                &format!(
+                    "must be 1 to {MAX_SOURCE_REVISION_LEN} characters of letters, digits and \
+                     . _ - / : +"
+                ),
+            );
+        }
         let mut apis = BTreeMap::new();
         for (i, api) in self.apis.into_iter().enumerate() {
             let at = format!("apis[{i}] ({})", api.id);
@@ -371,9 +392,12 @@ impl PolicyDocument {
             }
         }
         if problems.is_empty() {
+            let admin_groups = self.admin_groups.into_iter().collect();
+            let revision = PolicyRevision::of(&admin_groups, &apis, self.source_revision);
             Ok(Policy {
-                admin_groups: self.admin_groups.into_iter().collect(),
+                admin_groups,
                 apis,
+                revision,
             })
         } else {
             Err(PolicyError::Invalid { problems })
@@ -461,6 +485,16 @@ pub fn is_kong_tag_safe(value: &str) -> bool {
         && value
             .chars()
             .all(|c| !c.is_control() && c != ',' && c != '/')
+}
+
+/// A source revision is shown in answers and logs and stored with every load event: a git commit,
+/// tag or branch name, nothing that could carry markup or a line break.
+pub fn is_source_revision(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_SOURCE_REVISION_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '+'))
 }
 
 fn is_header_name(value: &str) -> bool {
@@ -552,6 +586,31 @@ impl Policy {
     /// Parses YAML (`.yaml`/`.yml`) or TOML (`.toml`) by file extension and validates it.
     pub fn parse(file_name: &str, text: &str) -> Result<Self, PolicyError> {
         PolicyDocument::parse(file_name, text)?.validate()
+    }
+
+    /// The revision of this policy: the digest of its rules and where they came from.
+    pub fn revision(&self) -> &PolicyRevision {
+        &self.revision
+    }
+
+    /// This policy with `source` as its source revision (the environment's word wins over the
+    /// file's); the digest stays, as the rules do.
+    #[must_use]
+    pub fn with_source_revision(mut self, source: Option<String>) -> Self {
+        if source.is_some() {
+            self.revision.source = source;
+        }
+        self
+    }
+
+    /// The policy as a document again: what `GET /v1/policy` shows and what a merge starts from.
+    pub fn to_document(&self) -> PolicyDocument {
+        PolicyDocument {
+            version: POLICY_VERSION,
+            source_revision: self.revision.source.clone(),
+            admin_groups: self.admin_groups.iter().cloned().collect(),
+            apis: self.apis.values().cloned().collect(),
+        }
     }
 
     pub fn is_admin(&self, principal: &Principal) -> bool {

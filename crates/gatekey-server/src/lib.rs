@@ -8,6 +8,8 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod policy;
+pub mod policy_file;
 pub mod proxy_secret;
 pub mod routes;
 pub mod secret_file;

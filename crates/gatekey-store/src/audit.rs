@@ -38,6 +38,9 @@ struct AuditDoc {
     /// Absent in documents written before summaries existed.
     #[serde(default = "one")]
     count: i64,
+    /// The digest of the policy in force; absent in events of earlier versions.
+    #[serde(default)]
+    policy_revision: Option<String>,
 }
 
 fn one() -> i64 {
@@ -61,6 +64,7 @@ impl From<&AuditEvent> for AuditDoc {
             request_id: event.request_id.clone(),
             client_addr: event.client_addr.clone(),
             count: i64::try_from(event.count).unwrap_or(i64::MAX),
+            policy_revision: event.policy_revision.clone(),
         }
     }
 }
@@ -89,6 +93,7 @@ impl TryFrom<AuditDoc> for AuditEvent {
             request_id: doc.request_id,
             client_addr: doc.client_addr,
             count: u64::try_from(doc.count).unwrap_or_default(),
+            policy_revision: doc.policy_revision,
         })
     }
 }

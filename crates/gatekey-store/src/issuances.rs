@@ -45,6 +45,9 @@ struct IssuanceDoc {
     /// in records of earlier versions) until then. Keeps handled expiries out of its query.
     #[serde(default)]
     reaped_at: Option<bson::DateTime>,
+    /// The digest of the policy that granted it; absent in records of earlier versions.
+    #[serde(default)]
+    policy_revision: Option<String>,
 }
 
 impl From<&Issuance> for IssuanceDoc {
@@ -70,6 +73,7 @@ impl From<&Issuance> for IssuanceDoc {
             request_id: issuance.request_id.clone(),
             updated_at: to_bson(issuance.updated_at),
             reaped_at: None,
+            policy_revision: issuance.policy_revision.clone(),
         }
     }
 }
@@ -114,6 +118,7 @@ impl TryFrom<IssuanceDoc> for Issuance {
             revoked_by: doc.revoked_by,
             request_id: doc.request_id,
             updated_at: date(doc.updated_at, "updated_at")?,
+            policy_revision: doc.policy_revision,
         })
     }
 }

@@ -108,6 +108,8 @@ impl Outcomes {
             request_id: None,
             client_addr: None,
             count: 1,
+            // The policy in force, stamped by the audit trail.
+            policy_revision: None,
         };
         if let Err(err) = self.audit.record(event).await {
             tracing::error!(error = %err, issuance = %id, "could not audit a reconciler resolution");

@@ -306,7 +306,8 @@ pub async fn list_credentials(
     ApiQuery(query): ApiQuery<ListCredentialsQuery>,
 ) -> Result<Json<CredentialPage>, ApiError> {
     let own = &caller.principal;
-    let (issuer, subject) = if state.policy.current().is_admin(own) {
+    let policy = state.policy.current();
+    let (issuer, subject) = if policy.is_admin(own) {
         // Admins without a filter see everyone's.
         (query.issuer, query.subject)
     } else if query
@@ -325,7 +326,14 @@ pub async fn list_credentials(
         return Err(state
             .app
             .audit
-            .deny(&caller, AuditAction::ListCredentials, denial, None, None)
+            .deny(
+                &policy,
+                &caller,
+                AuditAction::ListCredentials,
+                denial,
+                None,
+                None,
+            )
             .await
             .into());
     } else {
@@ -383,16 +391,15 @@ async fn load_accessible(
         .await?
         .ok_or(ApiError::NotFound { what: "credential" })?;
     tracing::Span::current().record("api", issuance.api_id.as_str());
-    if let Err(denial) = state.policy.current().decide_credential_access(
-        &caller.principal,
-        &issuance.issuer,
-        &issuance.subject,
-    ) {
+    let policy = state.policy.current();
+    if let Err(denial) =
+        policy.decide_credential_access(&caller.principal, &issuance.issuer, &issuance.subject)
+    {
         let api_id = Some(issuance.api_id.as_str());
         let denial = state
             .app
             .audit
-            .deny(caller, action, denial, api_id, Some(issuance.id))
+            .deny(&policy, caller, action, denial, api_id, Some(issuance.id))
             .await;
         return Err(denial.into());
     }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod credentials;
 pub mod health;
 pub mod me;
+pub mod policy;
 
 use std::time::Duration;
 
@@ -50,6 +51,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "apis", description = "APIs the caller may try"),
         (name = "credentials", description = "Mint, list, inspect and revoke credentials"),
         (name = "audit", description = "The audit trail (admins)"),
+        (name = "policy", description = "The policy in force (admins)"),
         (name = "health", description = "Probes"),
     )
 )]
@@ -88,6 +90,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             credentials::revoke_credential
         ))
         .routes(routes!(audit::query_audit))
+        .routes(routes!(policy::get_policy))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }
