@@ -275,6 +275,8 @@ mod tests {
                 api_id: "orders".to_owned(),
                 scopes: vec!["read".to_owned()],
                 acl_groups: vec!["orders-read".to_owned()],
+                caller_groups: vec!["group:default/orders-team".to_owned()],
+                granting_groups: vec!["group:default/orders-team".to_owned()],
                 purpose: None,
                 ttl_seconds: 600,
                 request_id: None,

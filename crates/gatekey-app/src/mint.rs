@@ -266,6 +266,8 @@ impl Minter {
                 api_id: grant.api_id.clone(),
                 scopes: grant.scopes.clone(),
                 acl_groups: grant.acl_groups.clone(),
+                caller_groups: caller.principal.groups.iter().cloned().collect(),
+                granting_groups: grant.granting_groups.clone(),
                 purpose,
                 ttl_seconds: grant.ttl_seconds,
                 request_id: caller.context.request_id.clone(),

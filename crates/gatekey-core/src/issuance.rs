@@ -239,6 +239,8 @@ pub struct NewIssuance {
     pub api_id: String,
     pub scopes: Vec<String>,
     pub acl_groups: Vec<String>,
+    pub caller_groups: Vec<String>,
+    pub granting_groups: Vec<String>,
     pub purpose: Option<String>,
     pub ttl_seconds: u32,
     pub request_id: Option<String>,
@@ -258,6 +260,11 @@ pub struct Issuance {
     pub scopes: Vec<String>,
     /// Kong ACL groups attached to the consumer, one per granted scope.
     pub acl_groups: Vec<String>,
+    /// Every group the caller held when the credential was minted (qualified names), so "who
+    /// was this, and as what?" is answered from the record alone.
+    pub caller_groups: Vec<String>,
+    /// Those of `caller_groups` that allowed a requested scope: the groups the grant came from.
+    pub granting_groups: Vec<String>,
     pub purpose: Option<String>,
     pub ttl_seconds: u32,
     pub state: IssuanceState,
@@ -294,6 +301,8 @@ impl Issuance {
             api_id: grant.api_id,
             scopes: grant.scopes,
             acl_groups: grant.acl_groups,
+            caller_groups: grant.caller_groups,
+            granting_groups: grant.granting_groups,
             purpose: grant.purpose,
             ttl_seconds: grant.ttl_seconds,
             state: IssuanceState::Pending,
@@ -353,6 +362,8 @@ mod tests {
             api_id: "orders".to_owned(),
             scopes: vec!["orders:read".to_owned()],
             acl_groups: vec!["orders-read".to_owned()],
+            caller_groups: vec!["group:default/orders-team".to_owned()],
+            granting_groups: vec!["group:default/orders-team".to_owned()],
             purpose: Some("try it".to_owned()),
             ttl_seconds: 600,
             request_id: Some("req-1".to_owned()),

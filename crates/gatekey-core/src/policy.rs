@@ -519,6 +519,9 @@ pub struct MintGrant {
     pub scopes: Vec<String>,
     /// The Kong ACL groups of those scopes, in the same order.
     pub acl_groups: Vec<String>,
+    /// The caller's groups that allow at least one requested scope, sorted: the groups the grant
+    /// came from, so access granted through a group can be found (and revoked) later.
+    pub granting_groups: Vec<String>,
     pub ttl_seconds: u32,
     pub rate_limit: Option<RateLimit>,
 }
@@ -666,6 +669,7 @@ impl Policy {
         }
         let mut scopes = Vec::with_capacity(requested.len());
         let mut acl_groups = Vec::with_capacity(requested.len());
+        let mut granting_groups = BTreeSet::new();
         for name in requested {
             let scope = api.scopes.iter().find(|s| s.name == name).ok_or_else(|| {
                 Denial::new(
@@ -681,6 +685,13 @@ impl Policy {
             }
             scopes.push(scope.name.clone());
             acl_groups.push(scope.acl_group.clone());
+            granting_groups.extend(
+                scope
+                    .allowed_groups
+                    .iter()
+                    .filter(|group| principal.groups.contains(*group))
+                    .cloned(),
+            );
         }
         let ttl_seconds = request.ttl_seconds.unwrap_or(api.default_ttl_seconds);
         if ttl_seconds > api.max_ttl_seconds {
@@ -705,6 +716,7 @@ impl Policy {
             api_id: api.id.clone(),
             scopes,
             acl_groups,
+            granting_groups: granting_groups.into_iter().collect(),
             ttl_seconds,
             rate_limit: api.rate_limit,
         })
@@ -838,6 +850,26 @@ apis:
                 .visible_apis(&principal(&["group:default/nobody"]))
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn grant_names_the_callers_groups_that_allowed_a_requested_scope() {
+        let caller = principal(&[
+            "group:default/payments",
+            "group:default/orders",
+            "group:default/unrelated",
+        ]);
+        let read = policy()
+            .decide_mint(&caller, "orders", &mint(&["read"], None))
+            .expect("read is allowed");
+        assert_eq!(
+            read.granting_groups,
+            ["group:default/orders", "group:default/payments"]
+        );
+        let write = policy()
+            .decide_mint(&caller, "orders", &mint(&["write"], None))
+            .expect("write is allowed");
+        assert_eq!(write.granting_groups, ["group:default/orders"]);
     }
 
     #[test]

@@ -24,6 +24,11 @@ struct IssuanceDoc {
     api_id: String,
     scopes: Vec<String>,
     acl_groups: Vec<String>,
+    /// Absent in records of earlier versions, which read as no groups.
+    #[serde(default)]
+    caller_groups: Vec<String>,
+    #[serde(default)]
+    granting_groups: Vec<String>,
     purpose: Option<String>,
     ttl_seconds: u32,
     state: IssuanceState,
@@ -59,6 +64,8 @@ impl From<&Issuance> for IssuanceDoc {
             api_id: issuance.api_id.clone(),
             scopes: issuance.scopes.clone(),
             acl_groups: issuance.acl_groups.clone(),
+            caller_groups: issuance.caller_groups.clone(),
+            granting_groups: issuance.granting_groups.clone(),
             purpose: issuance.purpose.clone(),
             ttl_seconds: issuance.ttl_seconds,
             state: issuance.state,
@@ -97,6 +104,8 @@ impl TryFrom<IssuanceDoc> for Issuance {
             api_id: doc.api_id,
             scopes: doc.scopes,
             acl_groups: doc.acl_groups,
+            caller_groups: doc.caller_groups,
+            granting_groups: doc.granting_groups,
             purpose: doc.purpose,
             ttl_seconds: doc.ttl_seconds,
             state: doc.state,

@@ -155,6 +155,8 @@ pub(crate) fn issuance(subject: &str, api_id: &str, issued_at: DateTime<Utc>) ->
             api_id: api_id.to_owned(),
             scopes: vec![format!("{api_id}:read")],
             acl_groups: vec![format!("{api_id}-read")],
+            caller_groups: vec![format!("group:default/{api_id}-team")],
+            granting_groups: vec![format!("group:default/{api_id}-team")],
             purpose: Some("try it".to_owned()),
             ttl_seconds: 600,
             request_id: Some("req-1".to_owned()),
