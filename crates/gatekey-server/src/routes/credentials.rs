@@ -96,6 +96,9 @@ pub struct Credential {
     pub revoked_by: Option<String>,
     /// Why the mint failed (`failed` only).
     pub failure: Option<CredentialFailure>,
+    /// The revision (`sha256:…`) of the policy that granted it (`GET /v1/policy`, and the
+    /// `policy_load` audit events); absent on credentials minted before revisions existed.
+    pub policy_revision: Option<String>,
 }
 
 /// Why a credential's mint failed: a stable code to act on and a sentence to show. Never the
@@ -134,6 +137,7 @@ impl Credential {
             revoked_at: issuance.revoked_at,
             revoked_by: issuance.revoked_by,
             failure: issuance.failure.map(CredentialFailure::from),
+            policy_revision: issuance.policy_revision,
         }
     }
 }
