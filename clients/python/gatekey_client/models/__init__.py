@@ -1,6 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .api_list import ApiList
+from .api_policy import ApiPolicy
 from .api_summary import ApiSummary
 from .audit_action import AuditAction
 from .audit_event import AuditEvent
@@ -19,15 +20,21 @@ from .health import Health
 from .identity import Identity
 from .mint_credential_request import MintCredentialRequest
 from .minted_credential import MintedCredential
+from .policy_document import PolicyDocument
+from .policy_view import PolicyView
 from .problem import Problem
 from .rate_limit import RateLimit
 from .readiness import Readiness
 from .readiness_status import ReadinessStatus
+from .refused_file import RefusedFile
+from .scope_policy import ScopePolicy
 from .scope_summary import ScopeSummary
 from .skipped_entity import SkippedEntity
+from .unavailable_scope import UnavailableScope
 
 __all__ = (
     "ApiList",
+    "ApiPolicy",
     "ApiSummary",
     "AuditAction",
     "AuditEvent",
@@ -46,10 +53,15 @@ __all__ = (
     "Identity",
     "MintCredentialRequest",
     "MintedCredential",
+    "PolicyDocument",
+    "PolicyView",
     "Problem",
     "RateLimit",
     "Readiness",
     "ReadinessStatus",
+    "RefusedFile",
+    "ScopePolicy",
     "ScopeSummary",
     "SkippedEntity",
+    "UnavailableScope",
 )

@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 if TYPE_CHECKING:
     from ..models.rate_limit import RateLimit
     from ..models.scope_summary import ScopeSummary
+    from ..models.unavailable_scope import UnavailableScope
 
 
 T = TypeVar("T", bound="ApiSummary")
@@ -30,6 +31,10 @@ class ApiSummary:
         default_ttl_seconds (int):
         min_ttl_seconds (int):
         max_ttl_seconds (int): Longest TTL this caller may ask for.
+        unavailable_scopes (list[UnavailableScope]): The scopes this caller may not request and the groups any of which
+            would grant each:
+            only in `GET /v1/apis/{id}`, and only on an API the policy marks discoverable (empty
+            otherwise: nothing about other groups is revealed).
         owner (None | str | Unset): Owning team, e.g. `group:default/payments-team`.
         entity_ref (None | str | Unset): Backstage entity ref (`api:default/orders`) when the API is in the catalog.
         rate_limit (None | RateLimit | Unset):
@@ -44,6 +49,7 @@ class ApiSummary:
     default_ttl_seconds: int
     min_ttl_seconds: int
     max_ttl_seconds: int
+    unavailable_scopes: list[UnavailableScope]
     owner: None | str | Unset = UNSET
     entity_ref: None | str | Unset = UNSET
     rate_limit: None | RateLimit | Unset = UNSET
@@ -72,6 +78,11 @@ class ApiSummary:
         min_ttl_seconds = self.min_ttl_seconds
 
         max_ttl_seconds = self.max_ttl_seconds
+
+        unavailable_scopes = []
+        for unavailable_scopes_item_data in self.unavailable_scopes:
+            unavailable_scopes_item = unavailable_scopes_item_data.to_dict()
+            unavailable_scopes.append(unavailable_scopes_item)
 
         owner: None | str | Unset
         if isinstance(self.owner, Unset):
@@ -106,6 +117,7 @@ class ApiSummary:
                 "default_ttl_seconds": default_ttl_seconds,
                 "min_ttl_seconds": min_ttl_seconds,
                 "max_ttl_seconds": max_ttl_seconds,
+                "unavailable_scopes": unavailable_scopes,
             }
         )
         if owner is not UNSET:
@@ -121,6 +133,7 @@ class ApiSummary:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.rate_limit import RateLimit
         from ..models.scope_summary import ScopeSummary
+        from ..models.unavailable_scope import UnavailableScope
 
         d = dict(src_dict)
         id = d.pop("id")
@@ -145,6 +158,15 @@ class ApiSummary:
         min_ttl_seconds = d.pop("min_ttl_seconds")
 
         max_ttl_seconds = d.pop("max_ttl_seconds")
+
+        unavailable_scopes = []
+        _unavailable_scopes = d.pop("unavailable_scopes")
+        for unavailable_scopes_item_data in _unavailable_scopes:
+            unavailable_scopes_item = UnavailableScope.from_dict(
+                unavailable_scopes_item_data
+            )
+
+            unavailable_scopes.append(unavailable_scopes_item)
 
         def _parse_owner(data: object) -> None | str | Unset:
             if data is None:
@@ -191,6 +213,7 @@ class ApiSummary:
             default_ttl_seconds=default_ttl_seconds,
             min_ttl_seconds=min_ttl_seconds,
             max_ttl_seconds=max_ttl_seconds,
+            unavailable_scopes=unavailable_scopes,
             owner=owner,
             entity_ref=entity_ref,
             rate_limit=rate_limit,

@@ -35,6 +35,10 @@ class AuditEvent:
         client_addr (None | str | Unset):
         count (int | Unset): How many decisions the event stands for: 1, or for a summary of denials beyond the audit
             budget of a time window (`at` is the window's start), how many it counts. Default: 1.
+        policy_revision (None | str | Unset): The digest (`sha256:…`) of the policy in force: the one that made the
+            decision, for a
+            mint the one that granted or refused it. `None` in events written before policies had
+            revisions. For a `policy_load` event, the revision loaded.
     """
 
     id: str
@@ -51,6 +55,7 @@ class AuditEvent:
     request_id: None | str | Unset = UNSET
     client_addr: None | str | Unset = UNSET
     count: int | Unset = 1
+    policy_revision: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +115,12 @@ class AuditEvent:
 
         count = self.count
 
+        policy_revision: None | str | Unset
+        if isinstance(self.policy_revision, Unset):
+            policy_revision = UNSET
+        else:
+            policy_revision = self.policy_revision
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -138,6 +149,8 @@ class AuditEvent:
             field_dict["client_addr"] = client_addr
         if count is not UNSET:
             field_dict["count"] = count
+        if policy_revision is not UNSET:
+            field_dict["policy_revision"] = policy_revision
 
         return field_dict
 
@@ -221,6 +234,15 @@ class AuditEvent:
 
         count = d.pop("count", UNSET)
 
+        def _parse_policy_revision(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        policy_revision = _parse_policy_revision(d.pop("policy_revision", UNSET))
+
         audit_event = cls(
             id=id,
             at=at,
@@ -236,6 +258,7 @@ class AuditEvent:
             request_id=request_id,
             client_addr=client_addr,
             count=count,
+            policy_revision=policy_revision,
         )
 
         audit_event.additional_properties = d
