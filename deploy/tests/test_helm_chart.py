@@ -129,7 +129,7 @@ def test_production_values_mount_the_kong_token_and_scrape_metrics(helm_producti
     deployment, gatekey = container(helm_production)
     assert deployment["spec"]["replicas"] == 3
     assert not [d for d in helm_production if d["kind"] == "HorizontalPodAutoscaler"]
-    settings = tomllib.loads(one(helm_production, "ConfigMap")["data"]["gatekey.toml"])
+    settings = tomllib.loads(config_maps(helm_production)[0]["data"]["gatekey.toml"])
     assert settings["kong"]["admin_token_header"] == "Kong-Admin-Token"
     mount = next(m for m in gatekey["volumeMounts"] if m["name"] == "kong-admin-token")
     volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"]
@@ -152,7 +152,7 @@ def test_production_values_mount_the_kong_token_and_scrape_metrics(helm_producti
 
 def test_production_values_bind_backstage_tokens_to_the_mounted_proxy_secrets(helm_production):
     deployment, gatekey = container(helm_production)
-    settings = tomllib.loads(one(helm_production, "ConfigMap")["data"]["gatekey.toml"])
+    settings = tomllib.loads(config_maps(helm_production)[0]["data"]["gatekey.toml"])
     assert settings["allow_insecure_http"] is False
     backstage = next(i for i in settings["auth"]["issuers"] if i["name"] == "backstage")
     assert backstage["requires_proxy_secret"] is True
