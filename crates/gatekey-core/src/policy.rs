@@ -1201,4 +1201,60 @@ apis:
         let err = twice.validate().expect_err("duplicate");
         assert!(err.to_string().contains("duplicate API id"), "{err}");
     }
+
+    /// The bad inputs a reload must refuse (each with its place in the document and the reason;
+    /// the server adds the file), as the fuzz target `policy_validation` starts from.
+    #[test]
+    fn each_bad_input_is_refused_with_its_place_and_reason() {
+        let prefixes = GroupPrefixes::new(["group:default/".to_owned()]);
+        let refusal = |text: &str| {
+            PolicyDocument::from_yaml_str(text)
+                .and_then(|document| document.validate_for_issuers(&prefixes))
+                .expect_err("refused")
+                .to_string()
+        };
+        let cases = [
+            (
+                POLICY.replace(
+                    "    title: Billing API\n",
+                    "    title: Billing API\n    colour: blue\n",
+                ),
+                "apis[1]: unknown field `colour`",
+            ),
+            (
+                format!(
+                    "{POLICY}{}",
+                    &POLICY[POLICY.find("  - id: billing").unwrap_or(0)..]
+                ),
+                "apis[2] (billing).id: duplicate API id",
+            ),
+            (
+                POLICY.replace(
+                    "allowed_groups: [group:default/finance]",
+                    "allowed_groups: []",
+                ),
+                "apis[1] (billing).scopes[0] (read).allowed_groups: a scope needs at least one group",
+            ),
+            (
+                POLICY.replace("group:default/finance", "finance"),
+                "apis[1] (billing).scopes[0] (read).allowed_groups[0]: group 'finance' starts with \
+                 none of the trusted issuers' group prefixes",
+            ),
+            (
+                POLICY.replace("max_ttl_seconds: 600", "max_ttl_seconds: 100000001"),
+                "apis[1] (billing).max_ttl_seconds: must be at most 100000000 (Kong's limit)",
+            ),
+            (
+                format!("source_revision: \"a b\"\n{POLICY}"),
+                "source_revision: must be 1 to 128 characters",
+            ),
+        ];
+        for (text, expected) in cases {
+            let refusal = refusal(&text);
+            assert!(
+                refusal.contains(expected),
+                "expected {expected:?} in {refusal}"
+            );
+        }
+    }
 }
