@@ -263,10 +263,10 @@ export interface components {
             rate_limit?: null | components["schemas"]["RateLimit"];
             /**
              * @description The scopes this caller may not request and the groups any of which would grant each:
-             *     only in `GET /v1/apis/{id}`, and only on an API the policy marks discoverable (empty
+             *     only in `GET /v1/apis/{id}`, and only on an API the policy marks discoverable (absent
              *     otherwise: nothing about other groups is revealed).
              */
-            unavailable_scopes: components["schemas"]["UnavailableScope"][];
+            unavailable_scopes?: components["schemas"]["UnavailableScope"][];
         };
         /**
          * @description What was attempted or what happened.

@@ -40,8 +40,10 @@ pub struct ApiSummary {
     /// Rate limit applied to each credential, if any.
     pub rate_limit: Option<RateLimit>,
     /// The scopes this caller may not request and the groups any of which would grant each:
-    /// only in `GET /v1/apis/{id}`, and only on an API the policy marks discoverable (empty
+    /// only in `GET /v1/apis/{id}`, and only on an API the policy marks discoverable (absent
     /// otherwise: nothing about other groups is revealed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub unavailable_scopes: Vec<UnavailableScope>,
 }
 
