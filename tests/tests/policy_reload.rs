@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use gatekey_core::policy::Policy;
+use gatekey_e2e::rig::{Rig, eventually};
 use gatekey_e2e::{POLICY, Stack, metric_sample};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -366,4 +367,60 @@ async fn an_api_that_is_not_discoverable_reveals_no_group() {
     assert_eq!(api["unavailable_scopes"], Value::Null, "{api}");
     assert!(!api.to_string().contains("granted_by"), "{api}");
     stack.stop().await;
+}
+
+/// The real binary with polling off: a new file waits for SIGHUP, which loads it at once and is
+/// audited as such; the process keeps serving.
+#[tokio::test]
+async fn sighup_reloads_the_policy_file_in_the_running_binary() {
+    let rig = Rig::start().await.expect("rig");
+    let mut settings = rig.settings();
+    settings.policy_poll_interval_ms = 0;
+    settings.policy_source_revision = Some("4f2a9c1".to_owned());
+    let gatekey = rig.spawn(&settings, "hup").await.expect("gatekey");
+    let admin = rig.token("user:default/root", &["platform-admins"]);
+    let http = reqwest::Client::new();
+    let revision = || async {
+        let view: Value = http
+            .get(format!("{}/v1/policy", gatekey.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("policy")
+            .json()
+            .await
+            .expect("json");
+        view["revision"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(revision().await, digest(POLICY));
+    let wider = wider_policy();
+    std::fs::write(&settings.policy_file, &wider).expect("write the policy");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(revision().await, digest(POLICY), "polling is off");
+    gatekey.hang_up().expect("SIGHUP");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            revision().await == digest(&wider)
+        })
+        .await,
+        "SIGHUP did not reload the policy"
+    );
+    let events: Value = http
+        .get(format!("{}/v1/audit?action=policy_load", gatekey.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    let latest = &events["items"][0];
+    assert_eq!(latest["reason"], "sighup", "{events}");
+    assert_eq!(latest["policy_revision"], digest(&wider));
+    assert!(
+        latest["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.starts_with("source 4f2a9c1; previous ")),
+        "{latest}"
+    );
 }
