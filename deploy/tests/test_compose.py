@@ -100,3 +100,25 @@ def test_backstage_proxy_forwards_the_callers_token_to_gatekey():
         catalog = [doc for doc in yaml.safe_load_all(handle) if doc]
     api = next(e for e in catalog if e["kind"] == "API")
     assert api["metadata"]["annotations"]["gatekey.dev/api-id"] == "orders"
+
+
+def test_the_example_upstream_is_reachable_only_by_kong_and_mongodb(compose):
+    # It trusts X-Consumer-Custom-ID (docs/provenance.md), so nothing but Kong may call it.
+    services = compose["services"]
+    orders = services["orders-api"]
+    assert orders["build"]["dockerfile"] == "deploy/examples/orders-service/Dockerfile"
+    assert orders["networks"] == ["upstream"]
+    assert "ports" not in orders
+    assert compose["networks"]["upstream"]["internal"] is True
+    on_upstream = {name for name, service in services.items()
+                   if "upstream" in service.get("networks", [])}
+    assert on_upstream == {"orders-api", "kong", "mongo1", "mongo2", "mongo3"}
+    # The provenance $lookup joins collections of one database: Gatekey's.
+    gatekey_toml = (COMPOSE_DIR / "gatekey" / "gatekey.toml").read_text("utf-8")
+    assert f'database = "{orders["environment"]["ORDERS_DATABASE"]}"' in gatekey_toml
+
+
+def test_kong_config_syncs_the_http_log_snippet(compose):
+    deck = compose["services"]["kong-config"]
+    assert "/config/http-log.yaml" in deck["command"]
+    assert "../kong/http-log.yaml:/config/http-log.yaml:ro" in deck["volumes"]

@@ -135,3 +135,16 @@ def test_the_server_embeds_no_file_from_outside_the_build_context():
 def test_the_build_context_holds_what_build_scripts_read():
     # clients/rust/build.rs generates the Rust client (used by the CLI in the binary) from it.
     assert "openapi/gatekey.json" in set(docker_context_files())
+
+
+def test_example_upstream_image_builds_its_workspace_member_and_runs_unprivileged():
+    dockerfile = DEPLOY / "examples" / "orders-service" / "Dockerfile"
+    build, runtime = stages(dockerfile)[0], stages(dockerfile)[-1]
+    runs = " ".join(rest for keyword, rest in build if keyword == "RUN")
+    assert "cargo build --release --locked -p gatekey-example-orders" in runs
+    users = [rest for keyword, rest in runtime if keyword == "USER"]
+    assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0"
+    # Built from the repository root like Gatekey's image: the example is a workspace member
+    # and .dockerignore must keep it in the context.
+    assert any(path.startswith("deploy/examples/orders-service/src/")
+               for path in docker_context_files())

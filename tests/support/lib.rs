@@ -118,9 +118,16 @@ services:
 
 /// The Kong simulator configured with [`KONG_CONFIG`], in front of a fresh echo upstream.
 pub async fn start_kong() -> anyhow::Result<(RunningSim, RunningEcho)> {
+    start_kong_with(|echo_url| KONG_CONFIG.replace("UPSTREAM", echo_url)).await
+}
+
+/// The Kong simulator configured with the decK-format text `config` makes of a fresh echo
+/// upstream's URL (a test may point its services elsewhere).
+pub async fn start_kong_with(
+    config: impl FnOnce(&str) -> String,
+) -> anyhow::Result<(RunningSim, RunningEcho)> {
     let upstream = echo_upstream::start("127.0.0.1:0".parse()?).await?;
-    let declarative =
-        DeclarativeConfig::from_yaml_str(&KONG_CONFIG.replace("UPSTREAM", &upstream.url()))?;
+    let declarative = DeclarativeConfig::from_yaml_str(&config(&upstream.url()))?;
     let kong = gatekey_kong_sim::start(SimConfig {
         declarative: Some(declarative),
         ..SimConfig::default()
@@ -311,8 +318,23 @@ impl Stack {
         policy: &str,
         configure: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<Self> {
+        Self::start_with_kong(
+            policy,
+            |echo_url| KONG_CONFIG.replace("UPSTREAM", echo_url),
+            configure,
+        )
+        .await
+    }
+
+    /// [`Stack::start_with`], the Kong simulator configured by what `kong_config` makes of the
+    /// echo upstream's URL instead of [`KONG_CONFIG`].
+    pub async fn start_with_kong(
+        policy: &str,
+        kong_config: impl FnOnce(&str) -> String,
+        configure: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
         let mongo = Mongo::start()?;
-        let (kong, upstream) = start_kong().await?;
+        let (kong, upstream) = start_kong_with(kong_config).await?;
         let idp = gatekey_dev_idp::start(DevIdpConfig::default()).await?;
         let policy_dir = tempfile::tempdir()?;
         let policy_file: PathBuf = policy_dir.path().join("policy.yaml");

@@ -356,7 +356,7 @@ impl Minter {
             let active = parts
                 .store
                 .issuances()
-                .mark_active(&id, kong_ref, fingerprint, parts.clock.now())
+                .mark_active(&issuance, kong_ref, fingerprint, parts.clock.now())
                 .await?;
             Ok((active, key))
         };

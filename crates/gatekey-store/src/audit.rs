@@ -10,17 +10,18 @@ use mongodb::bson::{self, Document, doc};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
+use crate::batch::BatchInserter;
 use crate::error::is_duplicate_key;
 use crate::page::{self, Page, PageRequest};
 use crate::time::{from_bson, to_bson};
-use crate::{AUDIT_EVENTS, StoreError};
+use crate::{AUDIT_EVENTS, StoreError, metered};
 
 /// Most events [`AuditRepo::history`] returns for one issuance.
 const HISTORY_LIMIT: i64 = 1_000;
 
 /// The stored form of an [`AuditEvent`]: same field names, `_id` for the id, `at` a BSON date.
 #[derive(Debug, Serialize, Deserialize)]
-struct AuditDoc {
+pub(crate) struct AuditDoc {
     #[serde(rename = "_id")]
     id: AuditEventId,
     at: bson::DateTime,
@@ -154,23 +155,23 @@ impl AuditFilter {
 #[derive(Debug, Clone)]
 pub struct AuditRepo {
     collection: Collection<AuditDoc>,
+    appends: BatchInserter<AuditDoc>,
 }
 
 impl AuditRepo {
-    pub(crate) fn new(db: &Database) -> Self {
+    pub(crate) fn new(db: &Database, appends: BatchInserter<AuditDoc>) -> Self {
         Self {
             collection: db.collection(AUDIT_EVENTS),
+            appends,
         }
     }
 
-    /// Appends one event (write concern `majority`). An existing id is
-    /// [`StoreError::DuplicateId`].
+    /// Appends one event (write concern `majority`), with the events other requests append at
+    /// the same time ([`crate::batch`]). An existing id is [`StoreError::DuplicateId`].
     pub async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        self.collection
-            .insert_one(AuditDoc::from(event))
+        self.appends
+            .insert(event.id.to_string(), AuditDoc::from(event))
             .await
-            .map_err(|err| StoreError::from_insert(err, AUDIT_EVENTS, event.id.to_string()))?;
-        Ok(())
     }
 
     /// Adds one to the count of the summary event `summary.id`, creating it from `summary` with a
@@ -189,9 +190,12 @@ impl AuditRepo {
         let update = doc! { "$setOnInsert": fields, "$inc": { "count": 1_i64 } };
         let filter = doc! { "_id": summary.id.to_string() };
         let upsert = || {
-            self.collection
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
+            metered(
+                "update",
+                self.collection
+                    .update_one(filter.clone(), update.clone())
+                    .upsert(true),
+            )
         };
         match upsert().await {
             // Two first counts raced to insert; the loser's retry finds the document.
@@ -220,14 +224,17 @@ impl AuditRepo {
     /// The whole story of one credential, oldest first (by `at`, then id): the decision, the
     /// issue or failure, reads, the revocation or expiry. At most 1000 events.
     pub async fn history(&self, issuance_id: &IssuanceId) -> Result<Vec<AuditEvent>, StoreError> {
-        self.collection
-            .find(doc! { "issuance_id": issuance_id.to_string() })
-            .sort(doc! { "at": 1, "_id": 1 })
-            .limit(HISTORY_LIMIT)
-            .await?
-            .map_err(StoreError::from)
-            .and_then(|doc| async { AuditEvent::try_from(doc) })
-            .try_collect()
-            .await
+        let read = async {
+            self.collection
+                .find(doc! { "issuance_id": issuance_id.to_string() })
+                .sort(doc! { "at": 1, "_id": 1 })
+                .limit(HISTORY_LIMIT)
+                .await?
+                .map_err(StoreError::from)
+                .and_then(|doc| async { AuditEvent::try_from(doc) })
+                .try_collect()
+                .await
+        };
+        metered("find", read).await
     }
 }

@@ -5,7 +5,7 @@ use gatekey_core::issuance::{IssuanceId, IssuanceState};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 
 /// Server error code of a unique index violation.
-const DUPLICATE_KEY: i32 = 11_000;
+pub(crate) const DUPLICATE_KEY: i32 = 11_000;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,18 @@ pub enum StoreError {
     /// request of the same caller took it first. Nothing was counted; the caller may retry.
     #[error("the limit counter kept changing over {attempts} attempts; nothing was counted")]
     Contended { attempts: u32 },
+    /// The server refused to write one document of a batch, for a reason other than a duplicate
+    /// `_id` (the other documents of the batch are unaffected).
+    #[error("{collection} refused document {id} (code {code}): {message}")]
+    WriteRefused {
+        collection: &'static str,
+        id: String,
+        code: i32,
+        message: String,
+    },
+    /// The store's batch writer has stopped (the runtime is shutting down); nothing was written.
+    #[error("the store's batch writer has stopped")]
+    WriterStopped,
     /// A stored document that cannot be turned back into a domain value.
     #[error("unreadable {collection} document {id}: {detail}")]
     CorruptDocument {
@@ -57,18 +69,6 @@ pub enum StoreError {
         id: String,
         detail: String,
     },
-}
-
-impl StoreError {
-    /// Turns a duplicate-key failure of an insert into [`StoreError::DuplicateId`].
-    pub(crate) fn from_insert(err: MongoError, collection: &'static str, id: String) -> Self {
-        match err.kind.as_ref() {
-            ErrorKind::Write(WriteFailure::WriteError(write)) if write.code == DUPLICATE_KEY => {
-                Self::DuplicateId { collection, id }
-            }
-            _ => Self::Mongo(err),
-        }
-    }
 }
 
 /// Whether the failure is a unique index violation, whichever way the server reported it (a

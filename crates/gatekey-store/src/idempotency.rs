@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::is_duplicate_key;
 use crate::time::{from_bson, to_bson};
-use crate::{IDEMPOTENCY_KEYS, StoreError};
+use crate::{IDEMPOTENCY_KEYS, StoreError, metered};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct IdempotencyDoc {
@@ -78,18 +78,14 @@ impl IdempotencyRepo {
             created_at: to_bson(now),
             expires_at: to_bson(expires_at),
         };
-        match self.collection.insert_one(&doc).await {
+        match metered("insert", self.collection.insert_one(&doc)).await {
             Ok(_) => Ok(Reservation::Reserved),
             Err(err) if is_duplicate_key(&err) => {
                 // Compare-and-set on expiry: of concurrent reservations of an expired key, one
                 // replaces it and the others then see the new binding.
-                let replaced = self
-                    .collection
-                    .replace_one(
-                        doc! { "_id": scope, "expires_at": { "$lte": to_bson(now) } },
-                        &doc,
-                    )
-                    .await?;
+                let expired = doc! { "_id": scope, "expires_at": { "$lte": to_bson(now) } };
+                let replaced =
+                    metered("update", self.collection.replace_one(expired, &doc)).await?;
                 if replaced.matched_count == 1 {
                     return Ok(Reservation::Reserved);
                 }
@@ -113,27 +109,28 @@ impl IdempotencyRepo {
         to: IssuanceId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .collection
-            .update_one(
+        let result = metered(
+            "update",
+            self.collection.update_one(
                 doc! { "_id": scope, "issuance_id": from.to_string() },
                 doc! { "$set": { "issuance_id": to.to_string(), "created_at": to_bson(now) } },
-            )
-            .await?;
+            ),
+        )
+        .await?;
         Ok(result.modified_count == 1)
     }
 
     /// Unbinds `scope` if it still names `issuance_id` (a request refused before minting).
     pub async fn release(&self, scope: &str, issuance_id: IssuanceId) -> Result<(), StoreError> {
-        self.collection
-            .delete_one(doc! { "_id": scope, "issuance_id": issuance_id.to_string() })
-            .await?;
+        let bound = doc! { "_id": scope, "issuance_id": issuance_id.to_string() };
+        metered("delete", self.collection.delete_one(bound)).await?;
         Ok(())
     }
 
     /// What `scope` is bound to, if anything.
     pub async fn get(&self, scope: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let Some(doc) = self.collection.find_one(doc! { "_id": scope }).await? else {
+        let Some(doc) = metered("find", self.collection.find_one(doc! { "_id": scope })).await?
+        else {
             return Ok(None);
         };
         let created_at = from_bson(doc.created_at).ok_or_else(|| StoreError::CorruptDocument {

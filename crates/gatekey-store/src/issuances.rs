@@ -2,7 +2,7 @@
 //! conditional updates (`_id` and an allowed prior state), so the state machine of
 //! [`IssuanceState::can_transition_to`] holds even with many replicas writing at once.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use futures::TryStreamExt as _;
 use gatekey_core::issuance::{FailureCode, Issuance, IssuanceId, IssuanceState, KongRef};
 use mongodb::bson::{self, Bson, Document, doc};
@@ -10,13 +10,14 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
+use crate::batch::BatchInserter;
 use crate::page::{self, Page, PageRequest};
 use crate::time::{from_bson, to_bson};
-use crate::{ISSUANCES, StoreError};
+use crate::{ISSUANCES, StoreError, metered};
 
 /// The stored form of an [`Issuance`]: same field names, `_id` for the id, BSON dates.
 #[derive(Debug, Serialize, Deserialize)]
-struct IssuanceDoc {
+pub(crate) struct IssuanceDoc {
     #[serde(rename = "_id")]
     id: IssuanceId,
     subject: String,
@@ -166,44 +167,64 @@ impl IssuanceFilter {
 #[derive(Debug, Clone)]
 pub struct IssuanceRepo {
     collection: Collection<IssuanceDoc>,
+    inserts: BatchInserter<IssuanceDoc>,
 }
 
 impl IssuanceRepo {
-    pub(crate) fn new(db: &Database) -> Self {
+    pub(crate) fn new(db: &Database, inserts: BatchInserter<IssuanceDoc>) -> Self {
         Self {
             collection: db.collection(ISSUANCES),
+            inserts,
         }
     }
 
-    /// Records a new issuance (normally `pending`). An existing id is
-    /// [`StoreError::DuplicateId`].
+    /// Records a new issuance (normally `pending`), with the records other requests insert at
+    /// the same time ([`crate::batch`]). An existing id is [`StoreError::DuplicateId`].
     pub async fn insert_pending(&self, issuance: &Issuance) -> Result<(), StoreError> {
-        self.collection
-            .insert_one(IssuanceDoc::from(issuance))
+        self.inserts
+            .insert(issuance.id.to_string(), IssuanceDoc::from(issuance))
             .await
-            .map_err(|err| StoreError::from_insert(err, ISSUANCES, issuance.id.to_string()))?;
-        Ok(())
     }
 
-    /// `pending -> active`: the Kong side exists; records where it is and the key's fingerprint.
+    /// `pending -> active`: the Kong side exists; records where it is and the key's fingerprint,
+    /// and returns `pending` as it now reads. One conditional `update` with no document in the
+    /// reply: the mint holds the record already.
     pub async fn mark_active(
         &self,
-        id: &IssuanceId,
+        pending: &Issuance,
         kong: KongRef,
         key_fingerprint: String,
         at: DateTime<Utc>,
     ) -> Result<Issuance, StoreError> {
-        let kong = doc! {
-            "consumer_id": kong.consumer_id,
-            "consumer_username": kong.consumer_username,
-            "credential_id": kong.credential_id,
+        let at = at.trunc_subsecs(3);
+        let kong_doc = doc! {
+            "consumer_id": &kong.consumer_id,
+            "consumer_username": &kong.consumer_username,
+            "credential_id": &kong.credential_id,
         };
-        self.transition(
-            id,
-            IssuanceState::Active,
-            doc! { "kong": kong, "key_fingerprint": key_fingerprint, "updated_at": to_bson(at) },
+        let updated = metered(
+            "update",
+            self.collection.update_one(
+                doc! { "_id": pending.id.to_string(), "state": IssuanceState::Pending.as_str() },
+                doc! { "$set": {
+                    "state": IssuanceState::Active.as_str(),
+                    "kong": kong_doc,
+                    "key_fingerprint": &key_fingerprint,
+                    "updated_at": to_bson(at),
+                } },
+            ),
         )
-        .await
+        .await?;
+        if updated.matched_count == 0 {
+            return Err(self.refused(&pending.id, IssuanceState::Active).await);
+        }
+        Ok(Issuance {
+            state: IssuanceState::Active,
+            kong: Some(kong),
+            key_fingerprint: Some(key_fingerprint),
+            updated_at: at,
+            ..pending.clone()
+        })
     }
 
     /// `pending -> failed`, with the code of why the mint failed.
@@ -283,33 +304,43 @@ impl IssuanceRepo {
     ) -> Result<Issuance, StoreError> {
         let allowed_from: Vec<&str> = allowed_from.iter().map(|from| from.as_str()).collect();
         set.insert("state", to.as_str());
-        let updated = self
-            .collection
-            .find_one_and_update(
-                doc! { "_id": id.to_string(), "state": { "$in": allowed_from } },
-                doc! { "$set": set },
-            )
-            .return_document(ReturnDocument::After)
-            .await?;
-        if let Some(doc) = updated {
-            return Issuance::try_from(doc);
+        let updated = metered(
+            "findAndModify",
+            self.collection
+                .find_one_and_update(
+                    doc! { "_id": id.to_string(), "state": { "$in": allowed_from } },
+                    doc! { "$set": set },
+                )
+                .return_document(ReturnDocument::After),
+        )
+        .await?;
+        match updated {
+            Some(doc) => Issuance::try_from(doc),
+            None => Err(self.refused(id, to).await),
         }
-        match self.get(id).await? {
-            Some(current) => Err(StoreError::InvalidTransition {
+    }
+
+    /// Why a transition to `to` matched no record: the state it is in, or that it is missing.
+    async fn refused(&self, id: &IssuanceId, to: IssuanceState) -> StoreError {
+        match self.get(id).await {
+            Ok(Some(current)) => StoreError::InvalidTransition {
                 from: current.state,
                 to,
-            }),
-            None => Err(StoreError::NotFound { id: *id }),
+            },
+            Ok(None) => StoreError::NotFound { id: *id },
+            Err(err) => err,
         }
     }
 
     /// One record by id.
     pub async fn get(&self, id: &IssuanceId) -> Result<Option<Issuance>, StoreError> {
-        self.collection
-            .find_one(doc! { "_id": id.to_string() })
-            .await?
-            .map(Issuance::try_from)
-            .transpose()
+        metered(
+            "find",
+            self.collection.find_one(doc! { "_id": id.to_string() }),
+        )
+        .await?
+        .map(Issuance::try_from)
+        .transpose()
     }
 
     /// Records matching `filter`, newest first, one page at a time.
@@ -375,13 +406,14 @@ impl IssuanceRepo {
     ) -> Result<u64, StoreError> {
         let at = to_bson(at);
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let updated = self
-            .collection
-            .update_many(
+        let updated = metered(
+            "update",
+            self.collection.update_many(
                 doc! { "_id": { "$in": ids }, "state": IssuanceState::Active.as_str() },
                 doc! { "$set": { "reaped_at": at, "updated_at": at } },
-            )
-            .await?;
+            ),
+        )
+        .await?;
         Ok(updated.matched_count)
     }
 
@@ -411,13 +443,16 @@ impl IssuanceRepo {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        self.collection
-            .find(doc! { "_id": { "$in": ids } })
-            .await?
-            .map_err(StoreError::from)
-            .and_then(|doc| async { Issuance::try_from(doc) })
-            .try_collect()
-            .await
+        let read = async {
+            self.collection
+                .find(doc! { "_id": { "$in": ids } })
+                .await?
+                .map_err(StoreError::from)
+                .and_then(|doc| async { Issuance::try_from(doc) })
+                .try_collect()
+                .await
+        };
+        metered("find", read).await
     }
 
     async fn find_sorted(
@@ -426,26 +461,28 @@ impl IssuanceRepo {
         sort: Document,
         limit: i64,
     ) -> Result<Vec<Issuance>, StoreError> {
-        self.collection
-            .find(filter)
-            .sort(sort)
-            .limit(limit)
-            .await?
-            .map_err(StoreError::from)
-            .and_then(|doc| async { Issuance::try_from(doc) })
-            .try_collect()
-            .await
+        let read = async {
+            self.collection
+                .find(filter)
+                .sort(sort)
+                .limit(limit)
+                .await?
+                .map_err(StoreError::from)
+                .and_then(|doc| async { Issuance::try_from(doc) })
+                .try_collect()
+                .await
+        };
+        metered("find", read).await
     }
 
     /// How many credentials are usable at `now`: `active` and not yet expired (the
     /// `gatekey_active_credentials` gauge). Served by the `(state, expires_at)` index.
     pub async fn count_live(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(self
-            .collection
-            .count_documents(
-                doc! { "state": IssuanceState::Active.as_str(), "expires_at": { "$gt": to_bson(now) } },
-            )
-            .await?)
+        let live = doc! {
+            "state": IssuanceState::Active.as_str(),
+            "expires_at": { "$gt": to_bson(now) },
+        };
+        Ok(metered("aggregate", self.collection.count_documents(live)).await?)
     }
 
     async fn reconciler_batch(

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::is_duplicate_key;
 use crate::time::from_bson;
-use crate::{LEASES, StoreError};
+use crate::{LEASES, StoreError, metered};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct LeaseDoc {
@@ -114,12 +114,14 @@ impl LeaseRepo {
             "expires_at": { "$add": ["$$NOW", Bson::Int64(millis(duration))] },
             "renewed_at": "$$NOW",
         } }];
-        let result = self
-            .collection
-            .find_one_and_update(filter, update)
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-            .await;
+        let result = metered(
+            "findAndModify",
+            self.collection
+                .find_one_and_update(filter, update)
+                .upsert(true)
+                .return_document(ReturnDocument::After),
+        )
+        .await;
         match result {
             Ok(Some(lease)) if lease.holder == holder => Ok(Some(Lease::try_from(lease)?)),
             Ok(_) => Ok(None),
@@ -132,19 +134,20 @@ impl LeaseRepo {
     /// Gives the lease up at once (on shutdown), so another replica need not wait for expiry.
     /// Does nothing when `holder` does not hold it.
     pub async fn release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.collection
-            .update_one(
+        metered(
+            "update",
+            self.collection.update_one(
                 doc! { "_id": name, "holder": holder },
                 vec![doc! { "$set": { "expires_at": "$$NOW" } }],
-            )
-            .await?;
+            ),
+        )
+        .await?;
         Ok(())
     }
 
     /// The lease's current document, expired or not.
     pub async fn get(&self, name: &str) -> Result<Option<Lease>, StoreError> {
-        self.collection
-            .find_one(doc! { "_id": name })
+        metered("find", self.collection.find_one(doc! { "_id": name }))
             .await?
             .map(Lease::try_from)
             .transpose()

@@ -44,7 +44,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::is_duplicate_key;
 use crate::time::{from_bson, to_bson};
-use crate::{LIMIT_COUNTERS, StoreError};
+use crate::{LIMIT_COUNTERS, StoreError, metered};
 
 /// Reservations tried before giving up on a counter that keeps changing: every retry means that
 /// a slot was freed and taken again by another request of the same caller in between.
@@ -220,9 +220,8 @@ impl LimitCounterRepo {
             if self.try_reserve(&id, &field, slot, limits, now).await? {
                 return Ok(LimitVerdict::Reserved);
             }
-            let pruned = self
-                .collection
-                .clone_with_type::<CounterDoc>()
+            let counters = self.collection.clone_with_type::<CounterDoc>();
+            let prune = counters
                 .find_one_and_update(
                     doc! { "_id": &id },
                     doc! { "$pull": {
@@ -230,8 +229,8 @@ impl LimitCounterRepo {
                         &field: { "expires_at": { "$lte": to_bson(now) } },
                     } },
                 )
-                .return_document(ReturnDocument::After)
-                .await?;
+                .return_document(ReturnDocument::After);
+            let pruned = metered("findAndModify", prune).await?;
             // No document: the TTL monitor removed it in between; the next upsert creates it.
             if let Some(doc) = pruned {
                 let verdict = judge(&doc, &key, limits, now);
@@ -294,11 +293,11 @@ impl LimitCounterRepo {
             "$max": { "expires_at": to_bson(counted_until) },
             "$setOnInsert": { "issuer": slot.issuer, "subject": slot.subject },
         };
-        match self
-            .collection
-            .update_one(filter, update)
-            .upsert(true)
-            .await
+        match metered(
+            "update",
+            self.collection.update_one(filter, update).upsert(true),
+        )
+        .await
         {
             Ok(result) => Ok(result.matched_count == 1 || result.upserted_id.is_some()),
             // The filter missed an existing document and the upsert hit its `_id`.
@@ -317,12 +316,15 @@ impl LimitCounterRepo {
         issuance_ids: &[IssuanceId],
     ) -> Result<(), StoreError> {
         let ids: Vec<String> = issuance_ids.iter().map(ToString::to_string).collect();
-        self.collection
-            .update_one(
-                doc! { "_id": counter_id(issuer, subject) },
-                doc! { "$pull": { format!("live.{}", live_key(api_id)): { "issuance_id": { "$in": ids } } } },
-            )
-            .await?;
+        let slots = doc! { "$pull": {
+            format!("live.{}", live_key(api_id)): { "issuance_id": { "$in": ids } },
+        } };
+        metered(
+            "update",
+            self.collection
+                .update_one(doc! { "_id": counter_id(issuer, subject) }, slots),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use mongodb::Collection;
 use mongodb::bson::{Document, doc};
 use serde::de::DeserializeOwned;
 
-use crate::StoreError;
+use crate::{StoreError, metered};
 
 /// One page of results and the cursor of the next one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,13 +70,16 @@ where
         filter.insert("_id", doc! { "$lt": cursor });
     }
     // One extra document tells whether another page exists, so the last page has no cursor.
-    let docs: Vec<D> = collection
-        .find(filter)
-        .sort(doc! { "_id": -1 })
-        .limit(i64::from(request.limit) + 1)
-        .await?
-        .try_collect()
-        .await?;
+    let read = async {
+        collection
+            .find(filter)
+            .sort(doc! { "_id": -1 })
+            .limit(i64::from(request.limit) + 1)
+            .await?
+            .try_collect::<Vec<D>>()
+            .await
+    };
+    let docs = metered("find", read).await?;
     let more = docs.len() > request.limit as usize;
     let items = docs
         .into_iter()

@@ -435,3 +435,72 @@ async fn a_key_is_refused_from_the_second_its_remaining_ttl_reads_0() {
     );
     h.stop().await;
 }
+
+/// Consumer headers a client sends, as Kong's key-auth `set_consumer` treats them
+/// (`kong/plugins/key-auth/handler.lua`): replaced by the consumer's values, or cleared when the
+/// consumer has none, wherever key-auth authenticates; untouched on a route without an
+/// authentication plugin. Upstreams that record `X-Consumer-Custom-ID` (docs/provenance.md)
+/// rely on the first and must never be reachable through the second.
+#[tokio::test]
+async fn client_sent_consumer_headers_are_replaced_where_key_auth_runs_and_only_there() {
+    let h = Harness::start().await;
+    let ivy = h
+        .consumer_with_key("ivy", "ivy-key", &["orders-read"])
+        .await;
+    let forged = [
+        ("x-consumer-custom-id", "forged"),
+        ("x-consumer-id", "forged"),
+        ("x-consumer-username", "forged"),
+        ("x-credential-identifier", "forged"),
+        ("x-anonymous-consumer", "true"),
+    ];
+    let mut with_key = vec![("apikey", "ivy-key")];
+    with_key.extend(forged);
+    let (status, echoed) = read(h.proxy(Method::GET, "/orders", &with_key).await).await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    let headers = &echoed["headers"];
+    assert_eq!(headers["x-consumer-custom-id"], "cid-ivy");
+    assert_eq!(headers["x-consumer-id"], ivy["id"]);
+    assert_eq!(headers["x-consumer-username"], "ivy");
+    assert_ne!(headers["x-credential-identifier"], "forged");
+    assert!(headers.get("x-anonymous-consumer").is_none(), "{headers}");
+
+    // A consumer without a custom_id: Kong clears the header rather than passing the client's.
+    let (status, _) = h
+        .admin(
+            Method::POST,
+            "/consumers",
+            Some(json!({"username": "no-custom-id"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (path, body) in [
+        (
+            "/consumers/no-custom-id/key-auth",
+            json!({"key": "plain-key"}),
+        ),
+        (
+            "/consumers/no-custom-id/acls",
+            json!({"group": "orders-read"}),
+        ),
+    ] {
+        assert_eq!(
+            h.admin(Method::POST, path, Some(body)).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let mut with_key = vec![("apikey", "plain-key")];
+    with_key.extend(forged);
+    let (status, echoed) = read(h.proxy(Method::GET, "/orders", &with_key).await).await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert!(
+        echoed["headers"].get("x-consumer-custom-id").is_none(),
+        "{echoed}"
+    );
+
+    // No authentication plugin on the route: Kong passes the client's headers as sent.
+    let (status, echoed) = read(h.proxy(Method::GET, "/open", &forged).await).await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert_eq!(echoed["headers"]["x-consumer-custom-id"], "forged");
+    h.stop().await;
+}

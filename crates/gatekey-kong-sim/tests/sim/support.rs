@@ -45,6 +45,10 @@ services:
     url: http://127.0.0.1:1
     routes:
       - {name: dead, paths: [/dead]}
+  - name: open
+    url: ECHO
+    routes:
+      - {name: open, paths: [/open]}
 consumers:
   - username: seeded
     tags: [declarative]

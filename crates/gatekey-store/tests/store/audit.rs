@@ -69,6 +69,59 @@ async fn an_event_round_trips_with_every_field() {
     );
 }
 
+/// Appends made at the same time leave in shared batches (group commit); each caller still gets
+/// its own document's outcome: a duplicate id fails alone, the others of its batch are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_each_get_their_own_outcome() {
+    let db = TestDb::start().await;
+    let audit = db.store.audit();
+    let first = event(t(0), AuditAction::Mint, Decision::Allow, "ada", "orders");
+    audit.append(&first).await.expect("first append");
+
+    let mut appends = Vec::new();
+    for n in 0..300_i64 {
+        // Every 50th append repeats the id of the first event.
+        let mut appended = event(t(n), AuditAction::Mint, Decision::Allow, "ada", "orders");
+        if n % 50 == 0 {
+            appended.id = first.id;
+        }
+        let audit = audit.clone();
+        appends.push(tokio::spawn(async move {
+            let outcome = audit.append(&appended).await;
+            (appended, outcome)
+        }));
+    }
+    let mut written = Vec::new();
+    let mut duplicates = 0;
+    for append in appends {
+        let (appended, outcome) = append.await.expect("task ran");
+        match outcome {
+            Ok(()) => written.push(appended.id),
+            Err(StoreError::DuplicateId {
+                collection: AUDIT_EVENTS,
+                id,
+            }) if id == first.id.to_string() => duplicates += 1,
+            Err(err) => panic!("unexpected outcome: {err:?}"),
+        }
+    }
+    assert_eq!(duplicates, 6);
+    assert_eq!(written.len(), 294);
+    let stored = db
+        .raw(AUDIT_EVENTS)
+        .count_documents(doc! {})
+        .await
+        .expect("count");
+    assert_eq!(stored, 295, "the first event and every other append, once");
+    for id in written.iter().step_by(37) {
+        let found = db
+            .raw(AUDIT_EVENTS)
+            .find_one(doc! { "_id": id.to_string() })
+            .await
+            .expect("read");
+        assert!(found.is_some(), "event {id} was acknowledged but is missing");
+    }
+}
+
 #[tokio::test]
 async fn queries_filter_by_issuer_subject_api_decision_action_issuance_and_time() {
     let db = TestDb::start().await;

@@ -71,7 +71,7 @@ async fn allowed_transitions_record_their_details() {
 
     let fingerprint = key_fingerprint("gk_example");
     let active = repo
-        .mark_active(&record.id, kong_ref(1), fingerprint.clone(), t(1))
+        .mark_active(&record, kong_ref(1), fingerprint.clone(), t(1))
         .await
         .expect("pending -> active");
     assert_eq!(active.state, IssuanceState::Active);
@@ -82,6 +82,8 @@ async fn allowed_transitions_record_their_details() {
     );
     assert_eq!(active.updated_at, t(1));
     assert_eq!(active.issued_at, record.issued_at);
+    let stored = repo.get(&record.id).await.expect("get").expect("exists");
+    assert_eq!(active, stored, "the activated record as returned is the one stored");
 
     let revoked = repo
         .mark_revoked(&record.id, "user:default/admin", t(2))
@@ -129,7 +131,7 @@ async fn a_mints_rollback_fails_its_pending_or_late_activated_record_and_nothing
     assert_eq!(failed.failure, Some(FailureCode::Timeout));
     // The activation that was still in flight cannot land any more.
     let late = repo
-        .mark_active(&pending.id, kong_ref(1), key_fingerprint("gk_late"), t(2))
+        .mark_active(&pending, kong_ref(1), key_fingerprint("gk_late"), t(2))
         .await;
     assert!(
         matches!(
@@ -145,7 +147,7 @@ async fn a_mints_rollback_fails_its_pending_or_late_activated_record_and_nothing
     // An activation that landed before the rollback is undone by it.
     let activated = issuance("user:default/ada", "orders", t(0));
     repo.insert_pending(&activated).await.expect("insert");
-    repo.mark_active(&activated.id, kong_ref(2), key_fingerprint("gk_2"), t(1))
+    repo.mark_active(&activated, kong_ref(2), key_fingerprint("gk_2"), t(1))
         .await
         .expect("pending -> active");
     let failed = repo
@@ -157,7 +159,7 @@ async fn a_mints_rollback_fails_its_pending_or_late_activated_record_and_nothing
     // A record revoked meanwhile is not the rollback's to change.
     let revoked = issuance("user:default/ada", "orders", t(0));
     repo.insert_pending(&revoked).await.expect("insert");
-    repo.mark_active(&revoked.id, kong_ref(3), key_fingerprint("gk_3"), t(1))
+    repo.mark_active(&revoked, kong_ref(3), key_fingerprint("gk_3"), t(1))
         .await
         .expect("pending -> active");
     repo.mark_revoked(&revoked.id, "user:default/ada", t(2))
@@ -229,7 +231,7 @@ async fn refused_transitions_report_the_current_state_and_change_nothing() {
     );
     repo.insert_pending(&failed).await.expect("insert");
     let err = repo
-        .mark_active(&failed.id, kong_ref(1), key_fingerprint("k"), t(5))
+        .mark_active(&failed, kong_ref(1), key_fingerprint("k"), t(5))
         .await
         .expect_err("failed is final");
     assert!(
@@ -284,13 +286,13 @@ async fn refused_transitions_report_the_current_state_and_change_nothing() {
     assert_eq!(revoked.revoked_by.as_deref(), Some("a"));
     assert_eq!(revoked.revoked_at, Some(t(6)));
 
-    let missing = IssuanceId::new();
+    let missing = issuance("user:default/ada", "orders", t(0));
     let err = repo
         .mark_active(&missing, kong_ref(1), key_fingerprint("k"), t(5))
         .await
         .expect_err("no such record");
     assert!(
-        matches!(err, StoreError::NotFound { id } if id == missing),
+        matches!(err, StoreError::NotFound { id } if id == missing.id),
         "{err:?}"
     );
 }
@@ -304,9 +306,9 @@ async fn of_concurrent_activations_exactly_one_wins() {
 
     let attempts = (0..8_u32).map(|n| {
         let repo = repo.clone();
-        let id = record.id;
+        let record = record.clone();
         tokio::spawn(async move {
-            repo.mark_active(&id, kong_ref(n), key_fingerprint(&format!("key-{n}")), t(1))
+            repo.mark_active(&record, kong_ref(n), key_fingerprint(&format!("key-{n}")), t(1))
                 .await
         })
     });
