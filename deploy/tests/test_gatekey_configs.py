@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEPLOY, one
+from conftest import DEPLOY
 
 
 def check_config(
@@ -44,11 +44,12 @@ def test_compose_config_is_valid(gatekey_bin, compose):
 
 @pytest.mark.parametrize("values", ["default", "production"])
 def test_rendered_helm_config_is_valid(values, gatekey_bin, tmp_path, request):
-    config_map = one(request.getfixturevalue(f"helm_{values}"), "ConfigMap")
+    data = {key: text for doc in request.getfixturevalue(f"helm_{values}")
+            if doc["kind"] == "ConfigMap" for key, text in doc["data"].items()}
     config = tmp_path / "gatekey.toml"
     policy = tmp_path / "policy.yaml"
-    config.write_text(config_map["data"]["gatekey.toml"], encoding="utf-8")
-    policy.write_text(config_map["data"]["policy.yaml"], encoding="utf-8")
+    config.write_text(data["gatekey.toml"], encoding="utf-8")
+    policy.write_text(data["policy.yaml"], encoding="utf-8")
     result = check_config(gatekey_bin, config, policy)
     assert result.returncode == 0, result.stderr
     assert "configuration OK" in result.stdout

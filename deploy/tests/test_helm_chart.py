@@ -56,21 +56,34 @@ def test_pods_are_hardened(docs):
     assert gatekey["resources"]["limits"]["memory"]
 
 
-def test_config_and_policy_come_from_the_configmap(docs):
+def config_maps(docs):
+    """The ConfigMaps by the file each holds: `gatekey.toml` and `policy.yaml`."""
+    found = {key: doc for doc in docs if doc["kind"] == "ConfigMap" for key in doc["data"]}
+    assert set(found) == {"gatekey.toml", "policy.yaml"}, found
+    return found["gatekey.toml"], found["policy.yaml"]
+
+
+def test_config_and_policy_come_from_their_configmaps_and_only_the_config_rolls_pods(docs):
     deployment, gatekey = container(docs)
-    config_map = one(docs, "ConfigMap")
-    assert set(config_map["data"]) == {"gatekey.toml", "policy.yaml"}
+    config_map, policy_map = config_maps(docs)
+    assert config_map["metadata"]["name"] != policy_map["metadata"]["name"]
     mounts = {m["name"]: m for m in gatekey["volumeMounts"]}
     assert mounts["config"]["mountPath"] == "/etc/gatekey"
+    # Directory mounts: a subPath mount would never see a new policy version.
+    assert mounts["policy"]["mountPath"] == "/etc/gatekey-policy"
+    assert all("subPath" not in mount for mount in mounts.values())
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert volumes["policy"]["configMap"]["name"] == policy_map["metadata"]["name"]
     env = {e["name"]: e for e in gatekey["env"]}
     assert env["GATEKEY_CONFIG"]["value"] == "/etc/gatekey/gatekey.toml"
     settings = tomllib.loads(config_map["data"]["gatekey.toml"])
-    assert settings["policy_file"] == "/etc/gatekey/policy.yaml"
+    assert settings["policy_file"] == "/etc/gatekey-policy/policy.yaml"
     assert "uri" not in settings["mongodb"], "the MongoDB URI belongs in a Secret"
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert len(annotations["checksum/config"]) == 64
+    # Gatekey reloads the policy: no annotation may roll the pods when only the policy changes.
+    assert not any("policy" in key for key in annotations), annotations
 
 
 def test_mongodb_uri_comes_from_a_secret(docs):
@@ -116,7 +129,7 @@ def test_production_values_mount_the_kong_token_and_scrape_metrics(helm_producti
     deployment, gatekey = container(helm_production)
     assert deployment["spec"]["replicas"] == 3
     assert not [d for d in helm_production if d["kind"] == "HorizontalPodAutoscaler"]
-    settings = tomllib.loads(one(helm_production, "ConfigMap")["data"]["gatekey.toml"])
+    settings = tomllib.loads(config_maps(helm_production)[0]["data"]["gatekey.toml"])
     assert settings["kong"]["admin_token_header"] == "Kong-Admin-Token"
     mount = next(m for m in gatekey["volumeMounts"] if m["name"] == "kong-admin-token")
     volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"]
@@ -139,7 +152,7 @@ def test_production_values_mount_the_kong_token_and_scrape_metrics(helm_producti
 
 def test_production_values_bind_backstage_tokens_to_the_mounted_proxy_secrets(helm_production):
     deployment, gatekey = container(helm_production)
-    settings = tomllib.loads(one(helm_production, "ConfigMap")["data"]["gatekey.toml"])
+    settings = tomllib.loads(config_maps(helm_production)[0]["data"]["gatekey.toml"])
     assert settings["allow_insecure_http"] is False
     backstage = next(i for i in settings["auth"]["issuers"] if i["name"] == "backstage")
     assert backstage["requires_proxy_secret"] is True

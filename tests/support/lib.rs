@@ -297,6 +297,8 @@ pub struct Stack {
     /// The `admin_listen` listener (`/metrics`, probes), when the settings configure one.
     pub admin_url: Option<String>,
     pub http: reqwest::Client,
+    /// The policy file Gatekey reads (and re-reads when it changes).
+    pub policy_file: PathBuf,
     _policy_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -343,7 +345,7 @@ impl Stack {
         let defaults = Settings::default();
         let mut settings = Settings {
             listen: "127.0.0.1:0".parse()?,
-            policy_file,
+            policy_file: policy_file.clone(),
             ..defaults
         };
         settings.mongodb.uri.clone_from(&mongo.uri);
@@ -376,10 +378,20 @@ impl Stack {
             gatekey_url,
             admin_url,
             http: reqwest::Client::new(),
+            policy_file,
             _policy_dir: policy_dir,
             shutdown: Some(shutdown),
             server: Some(server),
         })
+    }
+
+    /// Replaces the policy file as a Kubernetes ConfigMap update does: the new contents are
+    /// written next to it and renamed over it, so a reader sees the old file or the new one.
+    pub fn replace_policy(&self, policy: &str) -> anyhow::Result<()> {
+        let staged = self.policy_file.with_extension("yaml.new");
+        std::fs::write(&staged, policy)?;
+        std::fs::rename(&staged, &self.policy_file)?;
+        Ok(())
     }
 
     /// A valid RS256 token for `subject` in `groups`.

@@ -484,6 +484,17 @@ impl GatekeyProcess {
         Ok(())
     }
 
+    /// Sends SIGHUP (re-read the policy file now).
+    pub fn hang_up(&self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -HUP failed");
+        }
+        Ok(())
+    }
+
     /// Waits up to `limit` for the process to exit; its exit code, or `None` if still running.
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();

@@ -30,7 +30,7 @@ async fn probes_report_process_and_dependencies() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names, ["kong", "mongodb", "issuer:test-idp"]);
+    assert_eq!(names, ["kong", "mongodb", "issuer:test-idp", "policy"]);
 
     stack.kong.inject_fault(gatekey_kong_sim::Fault {
         method: Method::GET,

@@ -17,7 +17,7 @@ use gatekey_app::reconciler::{
     CONSUMER_MISSING_BY, LEASE_NAME, PassEnd, PassReport, Reconciler, ReconcilerParts,
     ReconcilerSettings,
 };
-use gatekey_app::{AuditSettings, AuditTrail, LimitSettings, MintLimiter};
+use gatekey_app::{AuditSettings, AuditTrail, LimitSettings, MintLimiter, RevisionInForce};
 use gatekey_core::audit::{AuditAction, AuditEvent};
 use gatekey_core::issuance::IssuanceState;
 use gatekey_core::{Clock, SystemClock};
@@ -244,7 +244,12 @@ async fn reconciler(
         rig.kong.admin_url().parse().expect("admin url"),
     ))
     .expect("kong client");
-    let audit = AuditTrail::new(store.clone(), Arc::clone(&clock), &AuditSettings::default());
+    let audit = AuditTrail::new(
+        store.clone(),
+        Arc::clone(&clock),
+        &AuditSettings::default(),
+        RevisionInForce::default(),
+    );
     let limits = MintLimiter::new(
         store.clone(),
         Arc::clone(&clock),

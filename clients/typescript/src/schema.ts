@@ -65,7 +65,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One API, if the caller may request any of its scopes. */
+        /**
+         * One API, if the caller may request any of its scopes or the policy marks it discoverable; on
+         *     a discoverable API, with the groups that would grant each scope the caller may not request.
+         */
         get: operations["getApi"];
         put?: never;
         post?: never;
@@ -243,6 +246,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The effective policy, its revision and where it came from (admins only). */
+        get: operations["getPolicy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -250,6 +270,46 @@ export interface components {
         /** @description A list of APIs. */
         ApiList: {
             items: components["schemas"]["ApiSummary"][];
+        };
+        /** @description One API behind Kong and who may get a key for it. */
+        ApiPolicy: {
+            /** @description Stable identifier used in URLs and Kong tags (`[a-z0-9][a-z0-9._-]*`). */
+            id: string;
+            title: string;
+            description?: string;
+            /** @description Owning team, e.g. `group:default/payments-team`. */
+            owner?: string | null;
+            /** @description Backstage entity ref of the API (`api:default/orders`), when the API is in the catalog. */
+            entity_ref?: string | null;
+            /** @description Name of the Kong service that fronts this API. */
+            kong_service: string;
+            /** @description Base URL of the API on the gateway, returned to callers with the key. */
+            gateway_url: string;
+            /** @description Header the key goes in (Kong key-auth `key_names`). */
+            key_header?: string;
+            /**
+             * Format: int32
+             * @description Lifetime used when the caller does not ask for one.
+             */
+            default_ttl_seconds: number;
+            /**
+             * Format: int32
+             * @description Longest lifetime a caller may ask for.
+             */
+            max_ttl_seconds: number;
+            /**
+             * Format: int32
+             * @description Shortest lifetime a caller may ask for.
+             */
+            min_ttl_seconds?: number;
+            rate_limit?: null | components["schemas"]["RateLimit"];
+            /**
+             * @description Whether callers who cannot request a scope may learn which groups could (`gatekey policy
+             *     explain`, `GET /v1/apis/{id}`). Off by default: group names can say more than an
+             *     organisation wants every employee to read.
+             */
+            discoverable?: boolean;
+            scopes: components["schemas"]["ScopePolicy"][];
         };
         /** @description An API the caller may request a credential for. */
         ApiSummary: {
@@ -277,12 +337,18 @@ export interface components {
              */
             max_ttl_seconds: number;
             rate_limit?: null | components["schemas"]["RateLimit"];
+            /**
+             * @description The scopes this caller may not request and the groups any of which would grant each:
+             *     only in `GET /v1/apis/{id}`, and only on an API the policy marks discoverable (absent
+             *     otherwise: nothing about other groups is revealed).
+             */
+            unavailable_scopes?: components["schemas"]["UnavailableScope"][];
         };
         /**
          * @description What was attempted or what happened.
          * @enum {string}
          */
-        AuditAction: "mint" | "revoke" | "expire" | "reconcile" | "read_credential" | "list_credentials" | "read_audit" | "authenticate" | "bulk_revoke";
+        AuditAction: "mint" | "revoke" | "expire" | "reconcile" | "read_credential" | "list_credentials" | "read_audit" | "read_policy" | "authenticate" | "bulk_revoke" | "policy_load";
         /** @description One decision or lifecycle step. Never holds a key or a token. */
         AuditEvent: {
             id: components["schemas"]["AuditEventId"];
@@ -325,6 +391,12 @@ export interface components {
              */
             owner_issuer?: string | null;
             owner_subject?: string | null;
+            /**
+             * @description The digest (`sha256:…`) of the policy in force: the one that made the decision, for a
+             *     mint the one that granted or refused it. `None` in events written before policies had
+             *     revisions. For a `policy_load` event, the revision loaded.
+             */
+            policy_revision?: string | null;
         };
         /**
          * @description The id of an audit event: a ULID, so events sort by the time they were created.
@@ -439,6 +511,11 @@ export interface components {
             revoked_at?: string | null;
             revoked_by?: string | null;
             failure?: null | components["schemas"]["CredentialFailure"];
+            /**
+             * @description The revision (`sha256:…`) of the policy that granted it (`GET /v1/policy`, and the
+             *     `policy_load` audit events); absent on credentials minted before revisions existed.
+             */
+            policy_revision?: string | null;
             /** @description The calls the gateway logged with the key so far (`calls: 0`: never used). */
             usage: components["schemas"]["UsageBrief"];
         };
@@ -486,7 +563,7 @@ export interface components {
         Decision: "allow" | "deny";
         /** @description One dependency's state. */
         DependencyCheck: {
-            /** @description `kong`, `mongodb`, `issuer:<name>`, or `catalog`. */
+            /** @description `kong`, `mongodb`, `issuer:<name>`, `policy`, or `catalog`. */
             name: string;
             state: components["schemas"]["CheckState"];
             /** @description `state` is `ok`. */
@@ -609,6 +686,49 @@ export interface components {
             issuer: string;
             subject: string;
         };
+        /** @description A policy file as written by people: YAML or TOML. */
+        PolicyDocument: {
+            /**
+             * Format: int32
+             * @description Format version; must equal [`POLICY_VERSION`].
+             */
+            version: number;
+            /**
+             * @description Where these rules come from (a git commit), written by the pipeline that ships the file;
+             *     the server's `GATEKEY_POLICY_SOURCE_REVISION` overrides it. Not part of the digest.
+             */
+            source_revision?: string | null;
+            /** @description Caller groups whose members may read everyone's credentials and the audit trail. */
+            admin_groups?: string[];
+            /** @description The APIs callers may try. */
+            apis?: components["schemas"]["ApiPolicy"][];
+        };
+        /** @description The policy in force. */
+        PolicyView: {
+            /**
+             * @description `sha256:` and the hex digest of the policy's canonical form (the file and the catalog's
+             *     APIs, merged): the `policy_revision` of records and audit events.
+             * @example sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+             */
+            revision: string;
+            /**
+             * @description Where the rules come from (a git commit): `GATEKEY_POLICY_SOURCE_REVISION`, or the file's
+             *     `source_revision`.
+             */
+            source_revision?: string | null;
+            /** @description The policy file this replica reads. */
+            file: string;
+            /**
+             * Format: date-time
+             * @description When this revision took effect in this replica.
+             */
+            loaded_at: string;
+            /** @description The APIs that come from the Backstage catalog; the others are the file's. */
+            catalog_api_ids: string[];
+            refused_file?: null | components["schemas"]["RefusedFile"];
+            /** @description The effective policy: the file's admin groups and APIs and the catalog's APIs. */
+            policy: components["schemas"]["PolicyDocument"];
+        };
         /** @description An RFC 9457 problem document. */
         Problem: {
             /** @description URI identifying the problem type: `urn:gatekey:problem:<code>`. */
@@ -649,6 +769,13 @@ export interface components {
          * @enum {string}
          */
         ReadinessStatus: "ready" | "degraded" | "not_ready";
+        /** @description A policy file that was not loaded. */
+        RefusedFile: {
+            /** Format: date-time */
+            at: string;
+            /** @description The file, the place in the document and the reason. */
+            error: string;
+        };
         /** @description A credential a job could not revoke, and why (after its retries). */
         RevocationFailure: {
             credential_id: components["schemas"]["IssuanceId"];
@@ -736,6 +863,15 @@ export interface components {
             /** @description The first 100 failures, with their reasons. */
             failures: components["schemas"]["RevocationFailure"][];
         };
+        /** @description A scope of an API: one Kong ACL group, requestable by some caller groups. */
+        ScopePolicy: {
+            name: string;
+            description?: string;
+            /** @description Kong ACL group granted to the credential's consumer for this scope. */
+            acl_group: string;
+            /** @description Caller groups allowed to request this scope. */
+            allowed_groups: string[];
+        };
         /** @description A requestable scope. */
         ScopeSummary: {
             name: string;
@@ -760,6 +896,13 @@ export interface components {
             call: components["schemas"]["UsageCall"];
             /** @enum {string} */
             kind: "call";
+        };
+        /** @description A scope the caller may not request, and what would let them. */
+        UnavailableScope: {
+            name: string;
+            description: string;
+            /** @description Membership in any of these groups grants the scope, e.g. `group:default/payments-team`. */
+            granted_by: string[];
         };
         /**
          * @description A credential's use at a glance, for listings: how often, how often refused or failed, when
@@ -829,6 +972,7 @@ export interface components {
     pathItems: never;
 }
 export type ApiList = components['schemas']['ApiList'];
+export type ApiPolicy = components['schemas']['ApiPolicy'];
 export type ApiSummary = components['schemas']['ApiSummary'];
 export type AuditAction = components['schemas']['AuditAction'];
 export type AuditEvent = components['schemas']['AuditEvent'];
@@ -856,16 +1000,21 @@ export type Latencies = components['schemas']['Latencies'];
 export type MintCredentialRequest = components['schemas']['MintCredentialRequest'];
 export type MintedCredential = components['schemas']['MintedCredential'];
 export type Operator = components['schemas']['Operator'];
+export type PolicyDocument = components['schemas']['PolicyDocument'];
+export type PolicyView = components['schemas']['PolicyView'];
 export type Problem = components['schemas']['Problem'];
 export type RateLimit = components['schemas']['RateLimit'];
 export type Readiness = components['schemas']['Readiness'];
 export type ReadinessStatus = components['schemas']['ReadinessStatus'];
+export type RefusedFile = components['schemas']['RefusedFile'];
 export type RevocationFailure = components['schemas']['RevocationFailure'];
 export type RevocationFilter = components['schemas']['RevocationFilter'];
 export type RevocationJobStatus = components['schemas']['RevocationJobStatus'];
+export type ScopePolicy = components['schemas']['ScopePolicy'];
 export type ScopeSummary = components['schemas']['ScopeSummary'];
 export type SkippedEntity = components['schemas']['SkippedEntity'];
 export type TimelineEvent = components['schemas']['TimelineEvent'];
+export type UnavailableScope = components['schemas']['UnavailableScope'];
 export type UsageBrief = components['schemas']['UsageBrief'];
 export type UsageCall = components['schemas']['UsageCall'];
 export type UsageSummary = components['schemas']['UsageSummary'];
@@ -973,7 +1122,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The API */
+            /** @description The API, with `unavailable_scopes` explained when it is discoverable */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1000,7 +1149,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_api`: no such API, or none of its scopes is open to the caller */
+            /** @description `unknown_api`: no such API, or none of its scopes is open to the caller and it is not discoverable */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1777,6 +1926,53 @@ export interface operations {
             };
             /** @description `missing_token` or `invalid_token` */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `timeout`, or `temporarily_unavailable` (the token's issuer cannot be reached) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyView"];
+                };
+            };
+            /** @description `missing_token` or `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_admin`: not an admin */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

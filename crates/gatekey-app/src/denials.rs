@@ -209,6 +209,8 @@ impl DenialAudit {
             job_id: None,
             owner_issuer: None,
             owner_subject: None,
+            // The first denial's policy; later ones only add to the count.
+            policy_revision: denial.policy_revision.clone(),
         }
     }
 }
@@ -326,6 +328,7 @@ mod tests {
             job_id: None,
             owner_issuer: None,
             owner_subject: None,
+            policy_revision: None,
         };
         let first = one.summary(
             120,

@@ -27,7 +27,7 @@ use gatekey_core::Clock;
 use gatekey_store::Store;
 use tokio_util::task::TaskTracker;
 
-pub use audit::AuditTrail;
+pub use audit::{AuditTrail, RevisionInForce};
 pub use caller::{Caller, RequestContext};
 pub use idempotency::IdempotencyKeys;
 pub use limits::MintLimiter;
@@ -58,6 +58,8 @@ pub struct AppParts<'a> {
     pub audit: &'a AuditSettings,
     /// One mint's deadline (record, Kong side and activation together): the request timeout.
     pub mint_deadline: Duration,
+    /// The policy revision in force, kept current by whoever swaps the policy.
+    pub policy_revision: RevisionInForce,
 }
 
 impl App {
@@ -69,8 +71,9 @@ impl App {
             limits,
             audit,
             mint_deadline,
+            policy_revision,
         } = parts;
-        let audit = AuditTrail::new(store.clone(), Arc::clone(&clock), audit);
+        let audit = AuditTrail::new(store.clone(), Arc::clone(&clock), audit, policy_revision);
         let idempotency_ttl = Duration::from_secs(limits.idempotency_key_ttl_seconds);
         let limits = MintLimiter::new(
             store.clone(),

@@ -280,6 +280,7 @@ mod tests {
                 purpose: None,
                 ttl_seconds: 600,
                 request_id: None,
+                policy_revision: None,
             },
             at(0),
         );

@@ -205,7 +205,7 @@ impl Minter {
                 let api_id = Some(order.api_id);
                 return Err(parts
                     .audit
-                    .deny(&caller, action, denial, api_id, None)
+                    .deny(policy, &caller, action, denial, api_id, None)
                     .await
                     .into());
             }
@@ -227,7 +227,7 @@ impl Minter {
                 IdempotencyKey::new(raw, &caller, &request)
             })
             .transpose()?;
-        let issuance = self.pending_issuance(&caller, &grant, order.purpose);
+        let issuance = self.pending_issuance(policy, &caller, &grant, order.purpose);
         if let Some(key) = &idempotency_key {
             parts.idempotency.claim(key, issuance.id).await?;
         }
@@ -250,9 +250,11 @@ impl Minter {
         })
     }
 
-    /// The `pending` record of an allowed grant, not yet written.
+    /// The `pending` record of a grant `policy` allowed, not yet written; it names the policy,
+    /// and so do the mint's events (from the record).
     fn pending_issuance(
         &self,
+        policy: &Policy,
         caller: &Caller,
         grant: &MintGrant,
         purpose: Option<String>,
@@ -269,6 +271,7 @@ impl Minter {
                 purpose,
                 ttl_seconds: grant.ttl_seconds,
                 request_id: caller.context.request_id.clone(),
+                policy_revision: Some(policy.revision().digest.clone()),
             },
             self.inner.clock.now(),
         )
@@ -322,6 +325,9 @@ impl Minter {
         granted.api_id = Some(issuance.api_id.clone());
         granted.issuance_id = Some(id);
         granted.scopes.clone_from(&issuance.scopes);
+        granted
+            .policy_revision
+            .clone_from(&issuance.policy_revision);
         // Fail closed: no audit record, no credential. If the record write hangs past the
         // deadline it may still land as `pending`; the reconciler resolves it.
         let recorded = tokio::time::timeout_at(deadline, async {
@@ -483,6 +489,7 @@ impl Minter {
         failed.api_id = Some(issuance.api_id.clone());
         failed.issuance_id = Some(issuance.id);
         failed.scopes.clone_from(&issuance.scopes);
+        failed.policy_revision.clone_from(&issuance.policy_revision);
         if let Err(err) = parts.audit.record(failed).await {
             tracing::error!(error = %err, issuance = %issuance.id, "could not audit the failed mint");
         }
@@ -551,6 +558,7 @@ impl Minter {
         event.api_id = Some(issuance.api_id.clone());
         event.issuance_id = Some(id);
         event.scopes.clone_from(&issuance.scopes);
+        event.policy_revision.clone_from(&issuance.policy_revision);
         if let Err(err) = parts.audit.record(event).await {
             tracing::error!(error = %err, issuance = %id, "could not audit an undelivered credential");
         }

@@ -196,6 +196,7 @@ pub fn api_from_entity(entity: &Entity) -> Result<ApiPolicy, Skip> {
 fn validate(api: ApiPolicy) -> Result<ApiPolicy, Skip> {
     let document = PolicyDocument {
         version: POLICY_VERSION,
+        source_revision: None,
         admin_groups: Vec::new(),
         apis: vec![api.clone()],
     };

@@ -103,16 +103,21 @@ pub enum AuditAction {
     ReadCredential,
     ListCredentials,
     ReadAudit,
+    /// The effective policy was read (`GET /v1/policy`), or someone tried to.
+    ReadPolicy,
     /// A bearer token was verified or rejected.
     Authenticate,
     /// A bulk revocation job ended: its operator, filter, reason and totals (each credential it
     /// revoked has its own `revoke` event with the same `job_id`).
     BulkRevoke,
+    /// A new effective policy took effect (startup, a changed file, SIGHUP, a catalog refresh
+    /// that changed the rules): `detail` names the previous revision and what changed.
+    PolicyLoad,
 }
 
 impl AuditAction {
     /// Every action, for code that handles them all.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::Mint,
         Self::Revoke,
         Self::Expire,
@@ -120,8 +125,10 @@ impl AuditAction {
         Self::ReadCredential,
         Self::ListCredentials,
         Self::ReadAudit,
+        Self::ReadPolicy,
         Self::Authenticate,
         Self::BulkRevoke,
+        Self::PolicyLoad,
     ];
 
     /// The serialized name (`"read_credential"`, ...).
@@ -134,8 +141,10 @@ impl AuditAction {
             Self::ReadCredential => "read_credential",
             Self::ListCredentials => "list_credentials",
             Self::ReadAudit => "read_audit",
+            Self::ReadPolicy => "read_policy",
             Self::Authenticate => "authenticate",
             Self::BulkRevoke => "bulk_revoke",
+            Self::PolicyLoad => "policy_load",
         }
     }
 }
@@ -184,6 +193,11 @@ pub struct AuditEvent {
     pub owner_issuer: Option<String>,
     #[serde(default)]
     pub owner_subject: Option<String>,
+    /// The digest (`sha256:…`) of the policy in force: the one that made the decision, for a
+    /// mint the one that granted or refused it. `None` in events written before policies had
+    /// revisions. For a `policy_load` event, the revision loaded.
+    #[serde(default)]
+    pub policy_revision: Option<String>,
 }
 
 fn one() -> u64 {
@@ -230,6 +244,7 @@ mod tests {
             job_id: None,
             owner_issuer: None,
             owner_subject: None,
+            policy_revision: Some(format!("sha256:{}", "0".repeat(64))),
         };
         let json = serde_json::to_value(&event).expect("serializes");
         assert_eq!(json["id"], event.id.to_string());

@@ -244,6 +244,8 @@ pub struct NewIssuance {
     pub purpose: Option<String>,
     pub ttl_seconds: u32,
     pub request_id: Option<String>,
+    /// The digest of the policy that granted it.
+    pub policy_revision: Option<String>,
 }
 
 /// One credential's record. Holds no secret: the key is known only by its fingerprint.
@@ -280,6 +282,9 @@ pub struct Issuance {
     /// Request id of the mint, to join the record with logs and audit events.
     pub request_id: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// The digest (`sha256:…`) of the policy that granted it; `None` in records written before
+    /// policies had revisions. The `policy_load` audit events map a digest to its source.
+    pub policy_revision: Option<String>,
 }
 
 impl Issuance {
@@ -310,6 +315,7 @@ impl Issuance {
             revoked_by: None,
             request_id: grant.request_id,
             updated_at: now,
+            policy_revision: grant.policy_revision,
         }
     }
 
@@ -361,6 +367,7 @@ mod tests {
             purpose: Some("try it".to_owned()),
             ttl_seconds: 600,
             request_id: Some("req-1".to_owned()),
+            policy_revision: Some(format!("sha256:{}", "0".repeat(64))),
         }
     }
 

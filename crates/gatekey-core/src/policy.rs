@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy_revision::PolicyRevision;
 use crate::principal::Principal;
 
 /// The only policy format version this build understands.
@@ -21,11 +22,15 @@ pub const KONG_MAX_TTL_SECONDS: u32 = 100_000_000;
 pub const DEFAULT_MIN_TTL_SECONDS: u32 = 60;
 
 /// A policy file as written by people: YAML or TOML.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDocument {
     /// Format version; must equal [`POLICY_VERSION`].
     pub version: u32,
+    /// Where these rules come from (a git commit), written by the pipeline that ships the file;
+    /// the server's `GATEKEY_POLICY_SOURCE_REVISION` overrides it. Not part of the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_revision: Option<String>,
     /// Caller groups whose members may read everyone's credentials and the audit trail.
     #[serde(default)]
     pub admin_groups: Vec<String>,
@@ -35,7 +40,7 @@ pub struct PolicyDocument {
 }
 
 /// One API behind Kong and who may get a key for it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiPolicy {
     /// Stable identifier used in URLs and Kong tags (`[a-z0-9][a-z0-9._-]*`).
@@ -75,7 +80,7 @@ pub struct ApiPolicy {
 }
 
 /// A scope of an API: one Kong ACL group, requestable by some caller groups.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopePolicy {
     pub name: String,
@@ -193,11 +198,16 @@ pub struct PolicyProblem {
     pub message: String,
 }
 
-/// A validated policy, ready to answer questions.
+/// Longest source revision accepted (a git commit is 40 or 64 hex digits; tags are longer).
+pub const MAX_SOURCE_REVISION_LEN: usize = 128;
+
+/// A validated policy, ready to answer questions. It carries its revision, so every decision
+/// made with it can name the policy that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     admin_groups: BTreeSet<String>,
     apis: BTreeMap<String, ApiPolicy>,
+    revision: PolicyRevision,
 }
 
 /// The `group_prefix` of every trusted issuer. The token verifier prepends its issuer's prefix to
@@ -328,6 +338,17 @@ impl PolicyDocument {
                 problem(format!("admin_groups[{i}]"), "must not be empty");
             }
         }
+        if let Some(source) = &self.source_revision
+            && !is_source_revision(source)
+        {
+            problem(
+                "source_revision".into(),
+                &format!(
+                    "must be 1 to {MAX_SOURCE_REVISION_LEN} characters of letters, digits and \
+                     . _ - / : +"
+                ),
+            );
+        }
         let mut apis = BTreeMap::new();
         for (i, api) in self.apis.into_iter().enumerate() {
             let at = format!("apis[{i}] ({})", api.id);
@@ -371,9 +392,12 @@ impl PolicyDocument {
             }
         }
         if problems.is_empty() {
+            let admin_groups = self.admin_groups.into_iter().collect();
+            let revision = PolicyRevision::of(&admin_groups, &apis, self.source_revision);
             Ok(Policy {
-                admin_groups: self.admin_groups.into_iter().collect(),
+                admin_groups,
                 apis,
+                revision,
             })
         } else {
             Err(PolicyError::Invalid { problems })
@@ -461,6 +485,16 @@ pub fn is_kong_tag_safe(value: &str) -> bool {
         && value
             .chars()
             .all(|c| !c.is_control() && c != ',' && c != '/')
+}
+
+/// A source revision is shown in answers and logs and stored with every load event: a git commit,
+/// tag or branch name, nothing that could carry markup or a line break.
+pub fn is_source_revision(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_SOURCE_REVISION_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '+'))
 }
 
 fn is_header_name(value: &str) -> bool {
@@ -555,6 +589,31 @@ impl Policy {
     /// Parses YAML (`.yaml`/`.yml`) or TOML (`.toml`) by file extension and validates it.
     pub fn parse(file_name: &str, text: &str) -> Result<Self, PolicyError> {
         PolicyDocument::parse(file_name, text)?.validate()
+    }
+
+    /// The revision of this policy: the digest of its rules and where they came from.
+    pub fn revision(&self) -> &PolicyRevision {
+        &self.revision
+    }
+
+    /// This policy with `source` as its source revision (the environment's word wins over the
+    /// file's); the digest stays, as the rules do.
+    #[must_use]
+    pub fn with_source_revision(mut self, source: Option<String>) -> Self {
+        if source.is_some() {
+            self.revision.source = source;
+        }
+        self
+    }
+
+    /// The policy as a document again: what `GET /v1/policy` shows and what a merge starts from.
+    pub fn to_document(&self) -> PolicyDocument {
+        PolicyDocument {
+            version: POLICY_VERSION,
+            source_revision: self.revision.source.clone(),
+            admin_groups: self.admin_groups.iter().cloned().collect(),
+            apis: self.apis.values().cloned().collect(),
+        }
     }
 
     pub fn is_admin(&self, principal: &Principal) -> bool {
@@ -1141,5 +1200,61 @@ apis:
         twice.apis.push(doc.apis[0].clone());
         let err = twice.validate().expect_err("duplicate");
         assert!(err.to_string().contains("duplicate API id"), "{err}");
+    }
+
+    /// The bad inputs a reload must refuse (each with its place in the document and the reason;
+    /// the server adds the file), as the fuzz target `policy_validation` starts from.
+    #[test]
+    fn each_bad_input_is_refused_with_its_place_and_reason() {
+        let prefixes = GroupPrefixes::new(["group:default/".to_owned()]);
+        let refusal = |text: &str| {
+            PolicyDocument::from_yaml_str(text)
+                .and_then(|document| document.validate_for_issuers(&prefixes))
+                .expect_err("refused")
+                .to_string()
+        };
+        let cases = [
+            (
+                POLICY.replace(
+                    "    title: Billing API\n",
+                    "    title: Billing API\n    colour: blue\n",
+                ),
+                "apis[1]: unknown field `colour`",
+            ),
+            (
+                format!(
+                    "{POLICY}{}",
+                    &POLICY[POLICY.find("  - id: billing").unwrap_or(0)..]
+                ),
+                "apis[2] (billing).id: duplicate API id",
+            ),
+            (
+                POLICY.replace(
+                    "allowed_groups: [group:default/finance]",
+                    "allowed_groups: []",
+                ),
+                "apis[1] (billing).scopes[0] (read).allowed_groups: a scope needs at least one group",
+            ),
+            (
+                POLICY.replace("group:default/finance", "finance"),
+                "apis[1] (billing).scopes[0] (read).allowed_groups[0]: group 'finance' starts with \
+                 none of the trusted issuers' group prefixes",
+            ),
+            (
+                POLICY.replace("max_ttl_seconds: 600", "max_ttl_seconds: 100000001"),
+                "apis[1] (billing).max_ttl_seconds: must be at most 100000000 (Kong's limit)",
+            ),
+            (
+                format!("source_revision: \"a b\"\n{POLICY}"),
+                "source_revision: must be 1 to 128 characters",
+            ),
+        ];
+        for (text, expected) in cases {
+            let refusal = refusal(&text);
+            assert!(
+                refusal.contains(expected),
+                "expected {expected:?} in {refusal}"
+            );
+        }
     }
 }

@@ -87,6 +87,47 @@ impl PolicyDiff {
         self == &Self::default()
     }
 
+    /// The diff on one line, for the `policy_load` audit event and the log: each part that is
+    /// not empty, separated by `; `.
+    pub fn summary(&self) -> String {
+        let labels = |scopes: &[ScopeRef]| {
+            scopes
+                .iter()
+                .map(ScopeRef::label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        for (title, items) in [
+            ("APIs added", &self.apis_added),
+            ("APIs removed", &self.apis_removed),
+            ("admin groups added", &self.admin_groups_added),
+            ("admin groups removed", &self.admin_groups_removed),
+        ] {
+            if !items.is_empty() {
+                parts.push(format!("{title}: {}", items.join(", ")));
+            }
+        }
+        for (group, change) in &self.groups {
+            if !change.gained.is_empty() {
+                parts.push(format!("{group} gained {}", labels(&change.gained)));
+            }
+            if !change.lost.is_empty() {
+                parts.push(format!("{group} lost {}", labels(&change.lost)));
+            }
+        }
+        for change in &self.settings {
+            parts.push(format!(
+                "{}.{}: {} -> {}",
+                change.api,
+                change.setting,
+                change.before.as_deref().unwrap_or("(unset)"),
+                change.after.as_deref().unwrap_or("(unset)"),
+            ));
+        }
+        parts.join("; ")
+    }
+
     /// The diff as Markdown, for a pull-request comment.
     pub fn to_markdown(&self) -> String {
         let mut out = String::from("## Policy change\n\n");
@@ -382,6 +423,20 @@ apis:
             ],
         };
         assert_eq!(diff, expected);
+    }
+
+    #[test]
+    fn the_summary_names_every_change_on_one_line() {
+        let summary = PolicyDiff::between(&policy(OLD), &policy(NEW)).summary();
+        assert_eq!(
+            summary,
+            "APIs added: billing; APIs removed: legacy; admin groups added: idp:security; \
+             idp:eng gained orders/write; idp:eng lost legacy/read; \
+             idp:support gained billing/read; idp:support lost orders/read; \
+             orders.max_ttl_seconds: 3600 -> 7200; \
+             orders.rate_limit: 60/minute -> 60/minute, 1000/hour; \
+             orders.scopes.write.acl_group: orders-write -> orders-admin"
+        );
     }
 
     #[test]

@@ -8,12 +8,13 @@
 //! source revision (a git commit, from the file's `source_revision` or the environment) says where
 //! the rules came from; it does not enter the digest, which describes the rules alone.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::policy::{ApiPolicy, POLICY_VERSION, Policy};
+use crate::policy::{ApiPolicy, POLICY_VERSION};
 
 /// How a revision digest starts, naming its algorithm.
 const DIGEST_PREFIX: &str = "sha256:";
@@ -29,9 +30,14 @@ pub struct PolicyRevision {
 }
 
 impl PolicyRevision {
-    /// The revision of `policy`, with the source revision the operator gave, if any.
-    pub fn of(policy: &Policy, source: Option<String>) -> Self {
-        let canonical = canonical_json(policy);
+    /// The revision of the rules `admin_groups` and `apis` (a validated policy's parts; each
+    /// [`crate::policy::Policy`] carries its own), with the source revision given, if any.
+    pub(crate) fn of(
+        admin_groups: &BTreeSet<String>,
+        apis: &BTreeMap<String, ApiPolicy>,
+        source: Option<String>,
+    ) -> Self {
+        let canonical = canonical_json(admin_groups, apis);
         Self {
             digest: format!("{DIGEST_PREFIX}{}", hex::encode(Sha256::digest(canonical))),
             source,
@@ -71,9 +77,9 @@ struct Canonical<'a> {
     clippy::expect_used,
     reason = "serializing structs of strings and integers into memory cannot fail"
 )]
-fn canonical_json(policy: &Policy) -> Vec<u8> {
-    let apis = policy
-        .apis()
+fn canonical_json(admin_groups: &BTreeSet<String>, apis: &BTreeMap<String, ApiPolicy>) -> Vec<u8> {
+    let apis = apis
+        .values()
         .map(|api| {
             let mut api = api.clone();
             api.scopes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -86,7 +92,7 @@ fn canonical_json(policy: &Policy) -> Vec<u8> {
         .collect();
     let canonical = Canonical {
         version: POLICY_VERSION,
-        admin_groups: policy.admin_groups().collect(),
+        admin_groups: admin_groups.iter().collect(),
         apis,
     };
     serde_json::to_vec(&canonical).expect("the canonical policy serializes")
@@ -95,6 +101,7 @@ fn canonical_json(policy: &Policy) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Policy;
 
     const POLICY: &str = r"
 version: 1
@@ -120,7 +127,7 @@ apis:
 ";
 
     fn revision(text: &str) -> PolicyRevision {
-        PolicyRevision::of(&Policy::parse("p.yaml", text).unwrap(), None)
+        Policy::parse("p.yaml", text).unwrap().revision().clone()
     }
 
     #[test]
@@ -169,11 +176,20 @@ apis:
         }
     }
 
+    fn revision_of_plain_policy() -> String {
+        revision(POLICY).digest
+    }
+
     #[test]
     fn the_digest_names_its_algorithm_and_the_short_form_is_twelve_hex_digits() {
-        let revision = PolicyRevision::of(
-            &Policy::parse("p.yaml", POLICY).unwrap(),
-            Some("4f2a9c1".to_owned()),
+        let revision = Policy::parse("p.yaml", &format!("source_revision: 4f2a9c1\n{POLICY}"))
+            .unwrap()
+            .revision()
+            .clone();
+        assert_eq!(
+            revision.digest,
+            revision_of_plain_policy(),
+            "the source is not in the digest"
         );
         assert!(revision.digest.starts_with("sha256:"));
         assert_eq!(revision.digest.len(), "sha256:".len() + 64);

@@ -1,68 +1,22 @@
-//! The policy the handlers decide with: the policy file, plus the APIs of the Backstage catalog
-//! that the platform side admits. Each refresh reads the catalog and, with it, Kong's services,
-//! routes and plugins: the binding tags and `acl` allow lists there decide which entities may
-//! define which scopes (`gatekey_catalog::trust`). A failed read of either keeps the last merged
-//! policy (the last good catalog), and `/readyz` reports its age and why entities were skipped.
-//!
-//! Precedence: an API id defined in the policy file is taken from the file as a whole (the
-//! catalog source skips an entity claiming it, reason `policy_file_api_id`); admin groups come
-//! from the file only.
+//! The Backstage catalog as a source of APIs. Each refresh reads the catalog and, with it, Kong's
+//! services, routes and plugins: the binding tags and `acl` allow lists there decide which
+//! entities may define which scopes (`gatekey_catalog::trust`). A good read is merged with the
+//! policy file by [`PolicyHolder`]; a failed read of either keeps the last merged policy (the last
+//! good catalog), and `/readyz` reports its age and why entities were skipped.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use gatekey_catalog::{
-    BINDING_TAG_PREFIX, BoundService, CatalogError, CatalogSnapshot, CatalogSource, ServiceBindings,
+    BINDING_TAG_PREFIX, BoundService, CatalogError, CatalogSource, ServiceBindings,
 };
-use gatekey_core::policy::{POLICY_VERSION, Policy, PolicyDocument, PolicyError};
 use gatekey_kong::{KongClient, KongError, ListQuery, Plugin, Route, Service};
+
+use crate::policy::PolicyHolder;
 
 /// Kong's largest page: bindings are read in as few calls as possible.
 const KONG_PAGE_SIZE: u32 = 1000;
-
-/// The current policy; cheap to read from every request (one atomic load, no lock), swapped
-/// whole by the catalog refresh.
-#[derive(Debug)]
-pub struct PolicyHolder {
-    file: Arc<Policy>,
-    current: ArcSwap<Policy>,
-}
-
-impl PolicyHolder {
-    /// Starts with the policy file alone.
-    pub fn new(file: Policy) -> Self {
-        let file = Arc::new(file);
-        Self {
-            current: ArcSwap::new(Arc::clone(&file)),
-            file,
-        }
-    }
-
-    /// The policy to decide one request with. Hold on to it for the whole request.
-    pub fn current(&self) -> Arc<Policy> {
-        self.current.load_full()
-    }
-
-    /// Replaces the catalog part with `snapshot`. The entries were validated one by one, so this
-    /// only fails on a bug; the previous policy then stays.
-    pub fn apply_catalog(&self, snapshot: &CatalogSnapshot) -> Result<(), PolicyError> {
-        let merged = merge(&self.file, snapshot)?;
-        self.current.store(Arc::new(merged));
-        Ok(())
-    }
-}
-
-/// The file's APIs, then the catalog's (which never reuse a file id: the source skips those).
-fn merge(file: &Policy, snapshot: &CatalogSnapshot) -> Result<Policy, PolicyError> {
-    PolicyDocument {
-        version: POLICY_VERSION,
-        admin_groups: file.admin_groups().cloned().collect(),
-        apis: file.apis().chain(&snapshot.apis).cloned().collect(),
-    }
-    .validate()
-}
 
 /// Reads every service, route and plugin from Kong (all pages) and reduces them to bindings.
 pub async fn read_bindings(kong: &KongClient) -> Result<ServiceBindings, CatalogError> {
@@ -146,7 +100,7 @@ pub async fn refresh_forever(
                     tracing::info!("the Backstage catalog and Kong answer again");
                 }
                 failing = false;
-                if let Err(err) = policy.apply_catalog(&snapshot) {
+                if let Err(err) = policy.apply_catalog(&snapshot.apis).await {
                     tracing::error!(error = %err, "catalog entries do not merge with the policy file; keeping the previous policy");
                 } else {
                     tracing::debug!(
@@ -171,76 +125,7 @@ pub async fn refresh_forever(
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
-
     use super::*;
-
-    const FILE: &str = r"
-version: 1
-admin_groups: [group:default/platform-admins]
-apis:
-  - id: billing
-    title: Billing (file)
-    kong_service: billing
-    gateway_url: http://gw/billing
-    default_ttl_seconds: 60
-    max_ttl_seconds: 60
-    scopes: [{name: read, acl_group: billing-read, allowed_groups: [group:default/finance]}]
-";
-
-    fn catalog_api(id: &str) -> gatekey_core::policy::ApiPolicy {
-        let mut api = Policy::parse("p.yaml", FILE)
-            .expect("file")
-            .api("billing")
-            .expect("billing")
-            .clone();
-        api.id = id.to_owned();
-        api.title = format!("{id} (catalog)");
-        api.entity_ref = Some(format!("api:default/{id}"));
-        api
-    }
-
-    fn snapshot(apis: Vec<gatekey_core::policy::ApiPolicy>) -> CatalogSnapshot {
-        CatalogSnapshot {
-            apis,
-            entities_read: 2,
-            skipped: BTreeMap::new(),
-            skipped_entities: BTreeMap::new(),
-            fetched_at: SystemTime::now(),
-        }
-    }
-
-    #[test]
-    fn catalog_apis_are_added_to_the_policy_file_and_a_clash_keeps_the_previous_policy() {
-        let holder = PolicyHolder::new(Policy::parse("p.yaml", FILE).expect("file"));
-        holder
-            .apply_catalog(&snapshot(vec![catalog_api("orders")]))
-            .expect("merge");
-        let policy = holder.current();
-        assert_eq!(
-            policy.api("billing").expect("billing").title,
-            "Billing (file)"
-        );
-        assert_eq!(
-            policy.api("orders").expect("orders").title,
-            "orders (catalog)"
-        );
-        assert_eq!(
-            policy.admin_groups().collect::<Vec<_>>(),
-            ["group:default/platform-admins"]
-        );
-        // The source never hands over a file id; if it did, the merge fails and nothing changes.
-        assert!(
-            holder
-                .apply_catalog(&snapshot(vec![catalog_api("billing")]))
-                .is_err()
-        );
-        assert!(holder.current().api("orders").is_some());
-        // A later read without `orders` drops it again.
-        holder.apply_catalog(&snapshot(Vec::new())).expect("merge");
-        assert!(holder.current().api("orders").is_none());
-        assert!(holder.current().api("billing").is_some());
-    }
 
     fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
         serde_json::from_value(value).expect("Kong entity")

@@ -38,8 +38,18 @@ pub struct Settings {
     /// and catalog policy would travel unauthenticated. Local stacks and tests turn it on.
     #[serde(default)]
     pub allow_insecure_http: bool,
-    /// The policy file (YAML or TOML) listing APIs, scopes and admin groups.
+    /// The policy file (YAML or TOML) listing APIs, scopes and admin groups. Re-read when its
+    /// contents change and on SIGHUP; an invalid new version is refused and the old one serves.
     pub policy_file: PathBuf,
+    /// Where the policy's rules come from (a git commit), shown with the revision and stored with
+    /// each load; wins over the file's own `source_revision`. Usually
+    /// `GATEKEY_POLICY_SOURCE_REVISION`, set by the deployment that ships the file.
+    #[serde(default)]
+    pub policy_source_revision: Option<String>,
+    /// How often the policy file's contents are compared with the loaded ones, in milliseconds;
+    /// 0 turns polling off (SIGHUP still reloads).
+    #[serde(default = "default_policy_poll_interval_ms")]
+    pub policy_poll_interval_ms: u64,
     pub http: HttpSettings,
     pub mongodb: MongoSettings,
     pub kong: KongSettings,
@@ -97,6 +107,13 @@ pub struct HttpSettings {
     /// Largest accepted request head (all header names and values together); larger gets 431.
     pub header_limit_bytes: usize,
 }
+
+fn default_policy_poll_interval_ms() -> u64 {
+    2_000
+}
+
+/// Shortest accepted policy poll interval: one read of a small file per interval.
+const MIN_POLICY_POLL_INTERVAL_MS: u64 = 100;
 
 /// Largest accepted value of either mint limit: a caller's counter document holds one entry per
 /// counted mint, and must stay far below MongoDB's 16 MiB document limit.
@@ -380,6 +397,8 @@ impl Default for Settings {
             admin_listen: None,
             allow_insecure_http: false,
             policy_file: PathBuf::from("policy.yaml"),
+            policy_source_revision: None,
+            policy_poll_interval_ms: default_policy_poll_interval_ms(),
             http: HttpSettings {
                 request_timeout_seconds: 15,
                 body_limit_bytes: 64 * 1024,
@@ -503,8 +522,30 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The policy file's poll interval; `None` when polling is off.
+    pub fn policy_poll_interval(&self) -> Option<Duration> {
+        (self.policy_poll_interval_ms > 0)
+            .then(|| Duration::from_millis(self.policy_poll_interval_ms))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        if let Some(source) = &self.policy_source_revision
+            && !gatekey_core::policy::is_source_revision(source)
+        {
+            problems.push(format!(
+                "policy_source_revision must be 1 to {} characters of letters, digits and \
+                 . _ - / : +",
+                gatekey_core::policy::MAX_SOURCE_REVISION_LEN
+            ));
+        }
+        if self.policy_poll_interval_ms > 0
+            && self.policy_poll_interval_ms < MIN_POLICY_POLL_INTERVAL_MS
+        {
+            problems.push(format!(
+                "policy_poll_interval_ms must be 0 (off) or at least {MIN_POLICY_POLL_INTERVAL_MS}"
+            ));
+        }
         if self.http.request_timeout_seconds == 0 {
             problems.push("http.request_timeout_seconds must be above 0".to_owned());
         }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod extract;
 pub mod ingest_secret;
 pub mod metrics;
+pub mod policy;
+pub mod policy_file;
 pub mod proxy_secret;
 pub mod routes;
 pub mod secret_file;

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use gatekey_app::reconciler::{Reconciler, ReconcilerParts};
 use gatekey_app::revocations::{RevocationWorker, WorkerParts};
-use gatekey_app::{App, AppParts, Gateway};
+use gatekey_app::{App, AppParts, Gateway, RevisionInForce};
 use gatekey_auth::{TokenVerifier, UserinfoGroups, UserinfoIssuer, VerifierConfig};
 use gatekey_catalog::{CatalogClient, CatalogConfig, CatalogRules, CatalogSource};
-use gatekey_core::policy::{Policy, PolicyDocument};
+use gatekey_core::policy::Policy;
 use gatekey_core::{Clock, SystemClock};
 use gatekey_kong::{AdminAuth, CounterPolicy, KongClient, KongConfig, RedisCounters};
 use gatekey_store::{Store, StoreConfig};
@@ -21,9 +21,11 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{PolicyHolder, refresh_forever};
+use crate::catalog::refresh_forever;
 use crate::config::{CatalogSettings, CounterPolicyName, Settings};
 use crate::ingest_secret::{IngestSecretError, IngestSecrets};
+use crate::policy::{PolicyHolder, record_loads};
+use crate::policy_file::{FileRead, PolicyFile, PolicyFileError, watch_forever};
 use crate::proxy_secret::{ProxySecretError, ProxySecrets};
 use crate::routes;
 use crate::routes::ingest::IngestEndpoint;
@@ -33,26 +35,12 @@ use crate::state::{AppState, AppStateInner, CatalogHandle};
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cannot read policy file {path}: {source}")]
-    PolicyFile {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("policy file {path}: {source}")]
-    Policy {
-        path: String,
-        source: gatekey_core::policy::PolicyError,
-    },
+    #[error(transparent)]
+    PolicyFile(#[from] PolicyFileError),
     #[error("Backstage catalog: {0}")]
     Catalog(#[from] gatekey_catalog::CatalogError),
     #[error("gateway.allowed_urls: {0}")]
     GatewayAllowList(gatekey_core::gateway::GatewayUrlError),
-    #[error("policy file {path}: API '{api}': gateway_url {source}")]
-    GatewayUrl {
-        path: String,
-        api: String,
-        source: gatekey_core::gateway::GatewayUrlError,
-    },
     #[error(transparent)]
     File(#[from] FileError),
     #[error("token verification: {0}")]
@@ -129,37 +117,39 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupErro
     Ok((listener, local_addr))
 }
 
-/// Reads and validates the policy file named in the settings: with several issuers, every group
-/// it grants must start with one of their `group_prefix` values, and every API's `gateway_url`
-/// must be covered by `gateway.allowed_urls`.
+/// Reads and validates the policy file named in the settings, as startup and every reload do
+/// ([`PolicyFile::read`]).
 pub fn load_policy(settings: &Settings) -> Result<Policy, StartupError> {
-    let path = settings.policy_file.display().to_string();
-    let text = std::fs::read_to_string(&settings.policy_file).map_err(|source| {
-        StartupError::PolicyFile {
-            path: path.clone(),
-            source,
-        }
-    })?;
-    let policy = PolicyDocument::parse(&path, &text)
-        .and_then(|document| document.validate_for_issuers(&settings.auth.group_prefixes()))
-        .map_err(|source| StartupError::Policy {
-            path: path.clone(),
-            source,
-        })?;
-    let gateways = settings
-        .gateway
-        .allow_list()
-        .map_err(StartupError::GatewayAllowList)?;
-    for api in policy.apis() {
-        gateways
-            .check(&api.gateway_url)
-            .map_err(|source| StartupError::GatewayUrl {
-                path: path.clone(),
-                api: api.id.clone(),
-                source,
-            })?;
-    }
-    Ok(policy)
+    Ok(PolicyFile::from_settings(settings)?.read_now()?)
+}
+
+/// The policy holder, starting with the file read at startup, and its tasks: the recorder of
+/// `policy_load` events and the watch of the file (polling and SIGHUP).
+fn policy_in_force(
+    settings: &Settings,
+    file: PolicyFile,
+    started_with: FileRead,
+    revision_in_force: RevisionInForce,
+    app: &App,
+    clock: &Arc<dyn Clock>,
+) -> (Arc<PolicyHolder>, Vec<tokio::task::JoinHandle<()>>) {
+    let (loads, loaded) = tokio::sync::mpsc::unbounded_channel();
+    let policy = Arc::new(PolicyHolder::new(
+        started_with.policy.clone(),
+        revision_in_force,
+        loads,
+        Arc::clone(clock),
+    ));
+    let tasks = vec![
+        tokio::spawn(record_loads(loaded, app.audit.clone())),
+        tokio::spawn(watch_forever(
+            file,
+            Arc::clone(&policy),
+            settings.policy_poll_interval(),
+            started_with,
+        )),
+    ];
+    (policy, tasks)
 }
 
 fn kong_client(settings: &Settings) -> Result<KongClient, StartupError> {
@@ -204,6 +194,7 @@ fn services(
     store: &Store,
     kong: &KongClient,
     clock: &Arc<dyn Clock>,
+    policy_revision: &RevisionInForce,
 ) -> Result<App, StartupError> {
     Ok(App::new(AppParts {
         store: store.clone(),
@@ -215,6 +206,7 @@ fn services(
         limits: &settings.limits,
         audit: &settings.audit,
         mint_deadline: settings.request_timeout(),
+        policy_revision: policy_revision.clone(),
     }))
 }
 
@@ -347,7 +339,9 @@ impl Application {
         }
         // Installed before the adapters start emitting (discovery, index creation).
         crate::metrics::handle();
-        let file_policy = load_policy(settings)?;
+        let policy_file = PolicyFile::from_settings(settings)?;
+        let started_with = policy_file.read().await?;
+        let file_policy = &started_with.policy;
         let kong = kong_client(settings)?;
         let verifier = verifier(settings)?;
         let userinfo = userinfo_groups(settings)?;
@@ -356,13 +350,12 @@ impl Application {
             .catalog
             .as_ref()
             .map(|catalog| {
-                catalog_source(catalog, settings, &file_policy).map(|source| CatalogHandle {
+                catalog_source(catalog, settings, file_policy).map(|source| CatalogHandle {
                     source,
                     max_staleness: catalog.max_staleness_seconds.map(Duration::from_secs),
                 })
             })
             .transpose()?;
-        let policy = Arc::new(PolicyHolder::new(file_policy));
         let store = Store::connect(&StoreConfig {
             uri: settings.mongodb.uri.clone(),
             database: settings.mongodb.database.clone(),
@@ -372,26 +365,32 @@ impl Application {
         })
         .await?;
         store.ensure_indexes().await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let revision_in_force = RevisionInForce::default();
+        let app = services(settings, &store, &kong, &clock, &revision_in_force)?;
+        let (policy, mut background) = policy_in_force(
+            settings,
+            policy_file,
+            started_with,
+            revision_in_force,
+            &app,
+            &clock,
+        );
         // Not awaited: Backstage being down must not stop Gatekey; `/readyz` says when it loaded.
-        let background = settings
-            .catalog
-            .as_ref()
-            .zip(catalog.as_ref())
-            .map(|(settings, handle)| {
+        background.extend(settings.catalog.as_ref().zip(catalog.as_ref()).map(
+            |(settings, handle)| {
                 tokio::spawn(refresh_forever(
                     handle.source.clone(),
                     kong.clone(),
                     Arc::clone(&policy),
                     Duration::from_secs(settings.refresh_interval_seconds),
                 ))
-            })
-            .into_iter()
-            .collect();
+            },
+        ));
         let catalog_source = catalog.as_ref().map(|handle| handle.source.clone());
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let app = services(settings, &store, &kong, &clock)?;
         let state = AppState::new(AppStateInner {
             policy,
+            policy_file: settings.policy_file.clone(),
             verifier,
             userinfo,
             proxy_secrets,

@@ -2,6 +2,7 @@
 //! handlers read from, built once at startup and handed to every handler behind one `Arc`.
 
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use gatekey_core::Clock;
 use gatekey_kong::KongClient;
 use gatekey_store::Store;
 
-use crate::catalog::PolicyHolder;
+use crate::policy::PolicyHolder;
 use crate::proxy_secret::ProxySecrets;
 
 /// Cheap to clone; everything lives in one allocation.
@@ -23,6 +24,8 @@ pub struct AppState(Arc<AppStateInner>);
 pub struct AppStateInner {
     /// The policy file merged with the Backstage catalog; read it once per request.
     pub policy: Arc<PolicyHolder>,
+    /// The policy file the holder's file part is read from.
+    pub policy_file: PathBuf,
     pub verifier: TokenVerifier,
     /// Groups from userinfo for tokens that lack them (Backstage without `ent`).
     pub userinfo: UserinfoGroups,

@@ -46,6 +46,9 @@ pub(crate) struct AuditDoc {
     owner_issuer: Option<String>,
     #[serde(default)]
     owner_subject: Option<String>,
+    /// The digest of the policy in force; absent in events of earlier versions.
+    #[serde(default)]
+    policy_revision: Option<String>,
 }
 
 fn one() -> i64 {
@@ -72,6 +75,7 @@ impl From<&AuditEvent> for AuditDoc {
             job_id: event.job_id.clone(),
             owner_issuer: event.owner_issuer.clone(),
             owner_subject: event.owner_subject.clone(),
+            policy_revision: event.policy_revision.clone(),
         }
     }
 }
@@ -103,6 +107,7 @@ impl TryFrom<AuditDoc> for AuditEvent {
             job_id: doc.job_id,
             owner_issuer: doc.owner_issuer,
             owner_subject: doc.owner_subject,
+            policy_revision: doc.policy_revision,
         })
     }
 }

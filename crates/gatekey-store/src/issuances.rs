@@ -56,6 +56,9 @@ pub(crate) struct IssuanceDoc {
     /// credentials, and its proof that nothing was revoked twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     revocation_job_id: Option<String>,
+    /// The digest of the policy that granted it; absent in records of earlier versions.
+    #[serde(default)]
+    policy_revision: Option<String>,
 }
 
 impl From<&Issuance> for IssuanceDoc {
@@ -84,6 +87,7 @@ impl From<&Issuance> for IssuanceDoc {
             updated_at: to_bson(issuance.updated_at),
             reaped_at: None,
             revocation_job_id: None,
+            policy_revision: issuance.policy_revision.clone(),
         }
     }
 }
@@ -130,6 +134,7 @@ impl TryFrom<IssuanceDoc> for Issuance {
             revoked_by: doc.revoked_by,
             request_id: doc.request_id,
             updated_at: date(doc.updated_at, "updated_at")?,
+            policy_revision: doc.policy_revision,
         })
     }
 }

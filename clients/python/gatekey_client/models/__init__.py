@@ -1,6 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .api_list import ApiList
+from .api_policy import ApiPolicy
 from .api_summary import ApiSummary
 from .audit_action import AuditAction
 from .audit_event import AuditEvent
@@ -26,25 +27,31 @@ from .latencies import Latencies
 from .mint_credential_request import MintCredentialRequest
 from .minted_credential import MintedCredential
 from .operator import Operator
+from .policy_document import PolicyDocument
+from .policy_view import PolicyView
 from .problem import Problem
 from .rate_limit import RateLimit
 from .readiness import Readiness
 from .readiness_status import ReadinessStatus
+from .refused_file import RefusedFile
 from .revocation_failure import RevocationFailure
 from .revocation_filter import RevocationFilter
 from .revocation_job_status import RevocationJobStatus
+from .scope_policy import ScopePolicy
 from .scope_summary import ScopeSummary
 from .skipped_entity import SkippedEntity
 from .timeline_event_type_0 import TimelineEventType0
 from .timeline_event_type_0_kind import TimelineEventType0Kind
 from .timeline_event_type_1 import TimelineEventType1
 from .timeline_event_type_1_kind import TimelineEventType1Kind
+from .unavailable_scope import UnavailableScope
 from .usage_brief import UsageBrief
 from .usage_call import UsageCall
 from .usage_summary import UsageSummary
 
 __all__ = (
     "ApiList",
+    "ApiPolicy",
     "ApiSummary",
     "AuditAction",
     "AuditEvent",
@@ -70,19 +77,24 @@ __all__ = (
     "MintCredentialRequest",
     "MintedCredential",
     "Operator",
+    "PolicyDocument",
+    "PolicyView",
     "Problem",
     "RateLimit",
     "Readiness",
     "ReadinessStatus",
+    "RefusedFile",
     "RevocationFailure",
     "RevocationFilter",
     "RevocationJobStatus",
+    "ScopePolicy",
     "ScopeSummary",
     "SkippedEntity",
     "TimelineEventType0",
     "TimelineEventType0Kind",
     "TimelineEventType1",
     "TimelineEventType1Kind",
+    "UnavailableScope",
     "UsageBrief",
     "UsageCall",
     "UsageSummary",

@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 if TYPE_CHECKING:
     from ..models.rate_limit import RateLimit
     from ..models.scope_summary import ScopeSummary
+    from ..models.unavailable_scope import UnavailableScope
 
 
 T = TypeVar("T", bound="ApiSummary")
@@ -33,6 +34,10 @@ class ApiSummary:
         owner (None | str | Unset): Owning team, e.g. `group:default/payments-team`.
         entity_ref (None | str | Unset): Backstage entity ref (`api:default/orders`) when the API is in the catalog.
         rate_limit (None | RateLimit | Unset):
+        unavailable_scopes (list[UnavailableScope] | Unset): The scopes this caller may not request and the groups any
+            of which would grant each:
+            only in `GET /v1/apis/{id}`, and only on an API the policy marks discoverable (absent
+            otherwise: nothing about other groups is revealed).
     """
 
     id: str
@@ -47,6 +52,7 @@ class ApiSummary:
     owner: None | str | Unset = UNSET
     entity_ref: None | str | Unset = UNSET
     rate_limit: None | RateLimit | Unset = UNSET
+    unavailable_scopes: list[UnavailableScope] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,6 +99,13 @@ class ApiSummary:
         else:
             rate_limit = self.rate_limit
 
+        unavailable_scopes: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.unavailable_scopes, Unset):
+            unavailable_scopes = []
+            for unavailable_scopes_item_data in self.unavailable_scopes:
+                unavailable_scopes_item = unavailable_scopes_item_data.to_dict()
+                unavailable_scopes.append(unavailable_scopes_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -114,6 +127,8 @@ class ApiSummary:
             field_dict["entity_ref"] = entity_ref
         if rate_limit is not UNSET:
             field_dict["rate_limit"] = rate_limit
+        if unavailable_scopes is not UNSET:
+            field_dict["unavailable_scopes"] = unavailable_scopes
 
         return field_dict
 
@@ -121,6 +136,7 @@ class ApiSummary:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.rate_limit import RateLimit
         from ..models.scope_summary import ScopeSummary
+        from ..models.unavailable_scope import UnavailableScope
 
         d = dict(src_dict)
         id = d.pop("id")
@@ -181,6 +197,17 @@ class ApiSummary:
 
         rate_limit = _parse_rate_limit(d.pop("rate_limit", UNSET))
 
+        _unavailable_scopes = d.pop("unavailable_scopes", UNSET)
+        unavailable_scopes: list[UnavailableScope] | Unset = UNSET
+        if _unavailable_scopes is not UNSET:
+            unavailable_scopes = []
+            for unavailable_scopes_item_data in _unavailable_scopes:
+                unavailable_scopes_item = UnavailableScope.from_dict(
+                    unavailable_scopes_item_data
+                )
+
+                unavailable_scopes.append(unavailable_scopes_item)
+
         api_summary = cls(
             id=id,
             title=title,
@@ -194,6 +221,7 @@ class ApiSummary:
             owner=owner,
             entity_ref=entity_ref,
             rate_limit=rate_limit,
+            unavailable_scopes=unavailable_scopes,
         )
 
         api_summary.additional_properties = d

@@ -7,8 +7,10 @@ class AuditAction(StrEnum):
     EXPIRE = "expire"
     LIST_CREDENTIALS = "list_credentials"
     MINT = "mint"
+    POLICY_LOAD = "policy_load"
     READ_AUDIT = "read_audit"
     READ_CREDENTIAL = "read_credential"
+    READ_POLICY = "read_policy"
     RECONCILE = "reconcile"
     REVOKE = "revoke"
 

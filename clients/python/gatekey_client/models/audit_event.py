@@ -43,6 +43,10 @@ class AuditEvent:
             credential's owner, the identity a bulk revocation named), so that "who revoked jane's
             keys, and why?" is one query on `owner_subject`.
         owner_subject (None | str | Unset):
+        policy_revision (None | str | Unset): The digest (`sha256:…`) of the policy in force: the one that made the
+            decision, for a
+            mint the one that granted or refused it. `None` in events written before policies had
+            revisions. For a `policy_load` event, the revision loaded.
     """
 
     id: str
@@ -62,6 +66,7 @@ class AuditEvent:
     job_id: None | str | Unset = UNSET
     owner_issuer: None | str | Unset = UNSET
     owner_subject: None | str | Unset = UNSET
+    policy_revision: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +144,12 @@ class AuditEvent:
         else:
             owner_subject = self.owner_subject
 
+        policy_revision: None | str | Unset
+        if isinstance(self.policy_revision, Unset):
+            policy_revision = UNSET
+        else:
+            policy_revision = self.policy_revision
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -173,6 +184,8 @@ class AuditEvent:
             field_dict["owner_issuer"] = owner_issuer
         if owner_subject is not UNSET:
             field_dict["owner_subject"] = owner_subject
+        if policy_revision is not UNSET:
+            field_dict["policy_revision"] = policy_revision
 
         return field_dict
 
@@ -283,6 +296,15 @@ class AuditEvent:
 
         owner_subject = _parse_owner_subject(d.pop("owner_subject", UNSET))
 
+        def _parse_policy_revision(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        policy_revision = _parse_policy_revision(d.pop("policy_revision", UNSET))
+
         audit_event = cls(
             id=id,
             at=at,
@@ -301,6 +323,7 @@ class AuditEvent:
             job_id=job_id,
             owner_issuer=owner_issuer,
             owner_subject=owner_subject,
+            policy_revision=policy_revision,
         )
 
         audit_event.additional_properties = d

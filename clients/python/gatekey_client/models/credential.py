@@ -41,6 +41,9 @@ class Credential:
         revoked_at (datetime.datetime | None | Unset):
         revoked_by (None | str | Unset):
         failure (CredentialFailure | None | Unset):
+        policy_revision (None | str | Unset): The revision (`sha256:…`) of the policy that granted it (`GET /v1/policy`,
+            and the
+            `policy_load` audit events); absent on credentials minted before revisions existed.
     """
 
     id: str
@@ -58,6 +61,7 @@ class Credential:
     revoked_at: datetime.datetime | None | Unset = UNSET
     revoked_by: None | str | Unset = UNSET
     failure: CredentialFailure | None | Unset = UNSET
+    policy_revision: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +121,12 @@ class Credential:
         else:
             failure = self.failure
 
+        policy_revision: None | str | Unset
+        if isinstance(self.policy_revision, Unset):
+            policy_revision = UNSET
+        else:
+            policy_revision = self.policy_revision
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -143,6 +153,8 @@ class Credential:
             field_dict["revoked_by"] = revoked_by
         if failure is not UNSET:
             field_dict["failure"] = failure
+        if policy_revision is not UNSET:
+            field_dict["policy_revision"] = policy_revision
 
         return field_dict
 
@@ -233,6 +245,15 @@ class Credential:
 
         failure = _parse_failure(d.pop("failure", UNSET))
 
+        def _parse_policy_revision(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        policy_revision = _parse_policy_revision(d.pop("policy_revision", UNSET))
+
         credential = cls(
             id=id,
             api_id=api_id,
@@ -249,6 +270,7 @@ class Credential:
             revoked_at=revoked_at,
             revoked_by=revoked_by,
             failure=failure,
+            policy_revision=policy_revision,
         )
 
         credential.additional_properties = d

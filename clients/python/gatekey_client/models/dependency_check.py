@@ -21,7 +21,7 @@ class DependencyCheck:
     """One dependency's state.
 
     Attributes:
-        name (str): `kong`, `mongodb`, `issuer:<name>`, or `catalog`.
+        name (str): `kong`, `mongodb`, `issuer:<name>`, `policy`, or `catalog`.
         state (CheckState): One dependency's state.
         ok (bool): `state` is `ok`.
         error (None | str | Unset):

@@ -111,6 +111,8 @@ impl Outcomes {
             job_id: None,
             owner_issuer: None,
             owner_subject: None,
+            // The policy in force, stamped by the audit trail.
+            policy_revision: None,
         };
         if let Err(err) = self.audit.record(event).await {
             tracing::error!(error = %err, issuance = %id, "could not audit a reconciler resolution");

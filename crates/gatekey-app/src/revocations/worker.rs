@@ -324,6 +324,8 @@ impl RevocationWorker {
             job_id: Some(job_id),
             owner_issuer: None,
             owner_subject: None,
+            // The policy in force, stamped by the audit trail.
+            policy_revision: None,
         }
     }
 }

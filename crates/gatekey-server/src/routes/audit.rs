@@ -85,11 +85,12 @@ pub async fn query_audit(
     caller: Caller,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    if let Err(denial) = state.policy.current().decide_admin(&caller.principal) {
+    let policy = state.policy.current();
+    if let Err(denial) = policy.decide_admin(&caller.principal) {
         return Err(state
             .app
             .audit
-            .deny(&caller, AuditAction::ReadAudit, denial, None, None)
+            .deny(&policy, &caller, AuditAction::ReadAudit, denial, None, None)
             .await
             .into());
     }

@@ -98,6 +98,9 @@ pub struct Credential {
     pub revoked_by: Option<String>,
     /// Why the mint failed (`failed` only).
     pub failure: Option<CredentialFailure>,
+    /// The revision (`sha256:…`) of the policy that granted it (`GET /v1/policy`, and the
+    /// `policy_load` audit events); absent on credentials minted before revisions existed.
+    pub policy_revision: Option<String>,
     /// The calls the gateway logged with the key so far (`calls: 0`: never used).
     pub usage: UsageBrief,
 }
@@ -161,6 +164,7 @@ impl Credential {
             revoked_by: issuance.revoked_by,
             failure: issuance.failure.map(CredentialFailure::from),
             usage: UsageBrief::default(),
+            policy_revision: issuance.policy_revision,
         }
     }
 
@@ -338,7 +342,8 @@ pub async fn list_credentials(
     ApiQuery(query): ApiQuery<ListCredentialsQuery>,
 ) -> Result<Json<CredentialPage>, ApiError> {
     let own = &caller.principal;
-    let (issuer, subject) = if state.policy.current().is_admin(own) {
+    let policy = state.policy.current();
+    let (issuer, subject) = if policy.is_admin(own) {
         // Admins without a filter see everyone's.
         (query.issuer, query.subject)
     } else if query
@@ -357,7 +362,14 @@ pub async fn list_credentials(
         return Err(state
             .app
             .audit
-            .deny(&caller, AuditAction::ListCredentials, denial, None, None)
+            .deny(
+                &policy,
+                &caller,
+                AuditAction::ListCredentials,
+                denial,
+                None,
+                None,
+            )
             .await
             .into());
     } else {
@@ -420,16 +432,15 @@ pub(crate) async fn load_accessible(
         .await?
         .ok_or(ApiError::NotFound { what: "credential" })?;
     tracing::Span::current().record("api", issuance.api_id.as_str());
-    if let Err(denial) = state.policy.current().decide_credential_access(
-        &caller.principal,
-        &issuance.issuer,
-        &issuance.subject,
-    ) {
+    let policy = state.policy.current();
+    if let Err(denial) =
+        policy.decide_credential_access(&caller.principal, &issuance.issuer, &issuance.subject)
+    {
         let api_id = Some(issuance.api_id.as_str());
         let denial = state
             .app
             .audit
-            .deny(caller, action, denial, api_id, Some(issuance.id))
+            .deny(&policy, caller, action, denial, api_id, Some(issuance.id))
             .await;
         return Err(denial.into());
     }

@@ -6,8 +6,9 @@
 //! Gatekey without stopping it is reported as `degraded` with 200: one issuer unreachable (its
 //! cached keys still verify its tokens; without keys only its callers are refused), or the
 //! Backstage catalog not read yet or older than `catalog.max_staleness_seconds` (the policy file
-//! and the last good catalog are still served). Taking every replica out of a load balancer for
-//! those would refuse everybody instead of somebody.
+//! and the last good catalog are still served), or a new policy file refused (the previous policy
+//! is still served). Taking every replica out of a load balancer for those would refuse everybody
+//! instead of somebody.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,7 +66,7 @@ pub enum CheckState {
 /// One dependency's state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DependencyCheck {
-    /// `kong`, `mongodb`, `issuer:<name>`, or `catalog`.
+    /// `kong`, `mongodb`, `issuer:<name>`, `policy`, or `catalog`.
     pub name: String,
     pub state: CheckState,
     /// `state` is `ok`.
@@ -146,6 +147,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let (kong, mongo, issuers) = tokio::join!(kong, mongo, issuers);
     let mut checks = vec![kong, mongo];
     checks.extend(issuer_checks(&issuers));
+    checks.push(policy_check(&state));
     if let Some(catalog) = &state.catalog {
         checks.push(catalog_check(catalog));
     }
@@ -209,6 +211,26 @@ fn issuer_checks(issuers: &[IssuerHealth]) -> Vec<DependencyCheck> {
             }
         })
         .collect()
+}
+
+/// `ok` while the policy file in force is the one on disk; `degraded` when a newer file was
+/// refused (the previous policy still serves). The probe is unauthenticated: it says when and
+/// which revision serves, not why (the log and `GET /v1/policy` say that).
+fn policy_check(state: &AppState) -> DependencyCheck {
+    let error = state.policy.refused().map(|refused| {
+        format!(
+            "the policy file was refused at {}; revision {} keeps serving (the log and \
+             GET /v1/policy say why)",
+            refused.at.to_rfc3339(),
+            state.policy.current().revision().short()
+        )
+    });
+    let state = if error.is_some() {
+        CheckState::Degraded
+    } else {
+        CheckState::Ok
+    };
+    check("policy", state, error)
 }
 
 /// `ok` once read and younger than `catalog.max_staleness_seconds`; `degraded` before the first

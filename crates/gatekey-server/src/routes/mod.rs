@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod health;
 pub mod ingest;
 pub mod me;
+pub mod policy;
 pub mod revocations;
 pub mod usage;
 
@@ -53,6 +54,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "apis", description = "APIs the caller may try"),
         (name = "credentials", description = "Mint, list, inspect and revoke credentials"),
         (name = "audit", description = "The audit trail (admins)"),
+        (name = "policy", description = "The policy in force (admins)"),
         (name = "health", description = "Probes"),
     )
 )]
@@ -95,6 +97,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(revocations::bulk_revoke))
         .routes(routes!(revocations::get_revocation_job))
         .routes(routes!(audit::query_audit))
+        .routes(routes!(policy::get_policy))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }

@@ -119,11 +119,12 @@ impl From<JobProgress> for RevocationJobStatus {
 
 /// Refuses non-admins (audited as a `bulk_revoke` denial).
 async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    if let Err(denial) = state.policy.current().decide_admin(&caller.principal) {
+    let policy = state.policy.current();
+    if let Err(denial) = policy.decide_admin(&caller.principal) {
         return Err(state
             .app
             .audit
-            .deny(caller, AuditAction::BulkRevoke, denial, None, None)
+            .deny(&policy, caller, AuditAction::BulkRevoke, denial, None, None)
             .await
             .into());
     }

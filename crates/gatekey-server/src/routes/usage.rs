@@ -147,7 +147,7 @@ pub struct CredentialTimeline {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TimelineEvent {
-    Audit { event: AuditEvent },
+    Audit { event: Box<AuditEvent> },
     Call { call: UsageCall },
 }
 
@@ -203,7 +203,9 @@ pub async fn get_credential_timeline(
     };
     let mut events: Vec<TimelineEvent> = history
         .into_iter()
-        .map(|event| TimelineEvent::Audit { event })
+        .map(|event| TimelineEvent::Audit {
+            event: Box::new(event),
+        })
         .chain(recent.into_iter().map(|entry| TimelineEvent::Call {
             call: UsageCall::from(entry),
         }))

@@ -5,7 +5,7 @@ use gatekey_core::issuance::IssuanceId;
 use gatekey_store::{AUDIT_EVENTS, AuditFilter, PageRequest, StoreError};
 use mongodb::bson::{Bson, doc};
 
-use crate::support::{TestDb, event, t};
+use crate::support::{POLICY_REVISION, TestDb, event, t};
 
 fn ids(events: &[AuditEvent]) -> Vec<AuditEventId> {
     events.iter().map(|e| e.id).collect()
@@ -349,12 +349,15 @@ async fn concurrent_counts_into_one_summary_lose_nothing() {
 }
 
 #[tokio::test]
-async fn events_written_before_counts_existed_read_as_one() {
+async fn events_written_before_counts_and_revisions_existed_read_as_one_without_revision() {
     let db = TestDb::start().await;
     let appended = event(t(0), AuditAction::Mint, Decision::Deny, "ada", "orders");
     db.store.audit().append(&appended).await.expect("append");
     db.raw(AUDIT_EVENTS)
-        .update_one(doc! {}, doc! { "$unset": { "count": "" } })
+        .update_one(
+            doc! {},
+            doc! { "$unset": { "count": "", "policy_revision": "" } },
+        )
         .await
         .expect("unset");
     let history = db
@@ -370,4 +373,6 @@ async fn events_written_before_counts_existed_read_as_one() {
         .await
         .expect("query");
     assert_eq!(history.items[0].count, 1);
+    assert_eq!(history.items[0].policy_revision, None);
+    assert_eq!(appended.policy_revision.as_deref(), Some(POLICY_REVISION));
 }

@@ -143,6 +143,10 @@ pub(crate) fn t(secs: i64) -> DateTime<Utc> {
         .expect("valid instant")
 }
 
+/// The revision stamped on the records and events written here: each round trip keeps it.
+pub(crate) const POLICY_REVISION: &str =
+    "sha256:6a1f0e1f9d5c4b3a29180716f5e4d3c2b1a0918273645546372819a0b1c2d3e4";
+
 /// A pending issuance for `subject` on `api_id`, issued at `issued_at`, valid 10 minutes.
 pub(crate) fn issuance(subject: &str, api_id: &str, issued_at: DateTime<Utc>) -> Issuance {
     Issuance::new_pending(
@@ -157,6 +161,7 @@ pub(crate) fn issuance(subject: &str, api_id: &str, issued_at: DateTime<Utc>) ->
             purpose: Some("try it".to_owned()),
             ttl_seconds: 600,
             request_id: Some("req-1".to_owned()),
+            policy_revision: Some(POLICY_REVISION.to_owned()),
         },
         issued_at,
     )
@@ -197,5 +202,6 @@ pub(crate) fn event(
         job_id: None,
         owner_issuer: None,
         owner_subject: None,
+        policy_revision: Some(POLICY_REVISION.to_owned()),
     }
 }

@@ -49,7 +49,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 # Rendered by the Gatekey Helm chart. Reference: docs/configuration.md
 # GATEKEY_MONGODB__URI comes from a Secret; GATEKEY_LISTEN and GATEKEY_ADMIN_LISTEN from the
 # Deployment.
-policy_file = "/etc/gatekey/policy.yaml"
+policy_file = "/etc/gatekey-policy/policy.yaml"
 allow_insecure_http = {{ $c.allowInsecureHttp | default false }}
 
 [http]

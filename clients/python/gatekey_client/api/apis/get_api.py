@@ -75,7 +75,8 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[ApiSummary | Problem]:
-    """One API, if the caller may request any of its scopes.
+    """One API, if the caller may request any of its scopes or the policy marks it discoverable; on
+    a discoverable API, with the groups that would grant each scope the caller may not request.
 
     Args:
         id (str):
@@ -104,7 +105,8 @@ def sync(
     *,
     client: AuthenticatedClient,
 ) -> ApiSummary | Problem | None:
-    """One API, if the caller may request any of its scopes.
+    """One API, if the caller may request any of its scopes or the policy marks it discoverable; on
+    a discoverable API, with the groups that would grant each scope the caller may not request.
 
     Args:
         id (str):
@@ -128,7 +130,8 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[ApiSummary | Problem]:
-    """One API, if the caller may request any of its scopes.
+    """One API, if the caller may request any of its scopes or the policy marks it discoverable; on
+    a discoverable API, with the groups that would grant each scope the caller may not request.
 
     Args:
         id (str):
@@ -155,7 +158,8 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 ) -> ApiSummary | Problem | None:
-    """One API, if the caller may request any of its scopes.
+    """One API, if the caller may request any of its scopes or the policy marks it discoverable; on
+    a discoverable API, with the groups that would grant each scope the caller may not request.
 
     Args:
         id (str):
