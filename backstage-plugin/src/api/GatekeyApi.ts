@@ -40,6 +40,12 @@ export class GatekeyRequestError extends Error {
 export interface GatekeyApi {
   /** The APIs the signed-in user may request credentials for, with their scopes. */
   listApis(): Promise<ApiSummary[]>;
+  /**
+   * One API as the signed-in user sees it; on an API the policy marks discoverable, the scopes
+   * they may not request and which groups grant each (`unavailable_scopes`). `undefined` when
+   * Gatekey does not show the API to them.
+   */
+  getApi(id: string): Promise<ApiSummary | undefined>;
   /** Mints a credential; the key in the answer is shown once. */
   mintCredential(apiId: string, request: MintCredentialRequest): Promise<MintedCredential>;
   /** The signed-in user's credentials, newest first. */
@@ -106,6 +112,13 @@ export class GatekeyProxyClient implements GatekeyApi {
   async listApis(): Promise<ApiSummary[]> {
     const gatekey = await this.gatekey();
     return unwrap(await gatekey.GET('/v1/apis')).items;
+  }
+
+  async getApi(id: string): Promise<ApiSummary | undefined> {
+    const gatekey = await this.gatekey();
+    const answer = await gatekey.GET('/v1/apis/{id}', { params: { path: { id } } });
+    if (answer.response.status === 404) return undefined;
+    return unwrap(answer);
   }
 
   async mintCredential(apiId: string, request: MintCredentialRequest): Promise<MintedCredential> {

@@ -27,7 +27,16 @@ function listCredentials(items: ReturnType<typeof credential>[] = [], asked: str
   });
 }
 
-beforeEach(() => server.use(listCredentials()));
+/** One API's detail: not shown to the user (404) unless a test says otherwise. */
+function getApi(answer?: object) {
+  return http.get(`${PROXY}/v1/apis/:id`, () =>
+    answer
+      ? HttpResponse.json(answer)
+      : HttpResponse.json(problem(404, 'not_found', 'no such API'), { status: 404 }),
+  );
+}
+
+beforeEach(() => server.use(listCredentials(), getApi()));
 
 function listApis(items = [ordersApi]) {
   return http.get(`${PROXY}/v1/apis`, ({ request }) => {
@@ -198,6 +207,60 @@ describe('GatekeyApiCard', () => {
     server.use(listApis([]));
     await renderCard(apiEntity('billing', { 'gatekey.dev/kong-service': 'billing' }));
     expect(await screen.findByText(/Your groups may not request credentials for this API/)).toBeInTheDocument();
+  });
+
+  it('names the groups that grant the scopes the user lacks on a discoverable API', async () => {
+    const readOnly = { ...ordersApi, scopes: [ordersApi.scopes[0]] };
+    server.use(
+      listApis([readOnly]),
+      getApi({
+        ...readOnly,
+        unavailable_scopes: [
+          {
+            name: 'write',
+            description: 'POST /orders',
+            granted_by: ['group:default/payments-team', 'group:default/orders-team'],
+          },
+        ],
+      }),
+    );
+    await renderCard();
+    expect(
+      await screen.findByText('Ask to join payments-team or orders-team to request write'),
+    ).toBeInTheDocument();
+  });
+
+  it('explains an API the user may not request at all when it is discoverable', async () => {
+    server.use(
+      listApis([]),
+      getApi({
+        ...ordersApi,
+        id: 'billing',
+        scopes: [],
+        unavailable_scopes: [
+          { name: 'read', description: 'GET /invoices', granted_by: ['group:default/finance'] },
+        ],
+      }),
+    );
+    await renderCard(apiEntity('billing', { 'gatekey.dev/kong-service': 'billing' }));
+    expect(await screen.findByText(/Your groups may not request credentials/)).toBeInTheDocument();
+    expect(await screen.findByText('Ask to join finance to request read')).toBeInTheDocument();
+  });
+
+  it('reveals no group when the API is not discoverable', async () => {
+    let asked = false;
+    server.use(
+      listApis([{ ...ordersApi, scopes: [ordersApi.scopes[0]] }]),
+      http.get(`${PROXY}/v1/apis/:id`, () => {
+        asked = true;
+        return HttpResponse.json({ ...ordersApi, scopes: [ordersApi.scopes[0]] });
+      }),
+    );
+    await renderCard();
+    expect(await screen.findByText('You may try this API with a short-lived key.')).toBeInTheDocument();
+    await waitFor(() => expect(asked).toBe(true));
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(screen.queryByText(/Ask to join/)).not.toBeInTheDocument();
   });
 
   it('is absent from an API that Gatekey does not serve', async () => {

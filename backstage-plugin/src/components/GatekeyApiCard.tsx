@@ -6,7 +6,7 @@ import { Badge, Box, Button, Card, CardBody, CardHeader, Flex, Text } from '@bac
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import type { ApiSummary, MintCredentialRequest, MintedCredential } from '@gatekey/client';
 import { gatekeyApiRef } from '../api/GatekeyApi';
-import { findGatekeyApi, isGatekeyAnnotated } from '../lib/entity';
+import { findGatekeyApi, gatekeyApiId, isGatekeyAnnotated } from '../lib/entity';
 import { holdMintedKey } from '../lib/keyStore';
 import { formatDuration } from '../lib/time';
 import { describeUsage } from '../lib/usage';
@@ -55,6 +55,36 @@ function YourKeys(props: { api: ApiSummary; refresh: number }) {
   );
 }
 
+/** `group:default/payments-team` -> `payments-team`: the name people know a group by. */
+function groupName(ref: string): string {
+  const tail = ref.slice(ref.lastIndexOf('/') + 1);
+  return tail.slice(tail.lastIndexOf(':') + 1) || ref;
+}
+
+/**
+ * Which groups would let the user request the scopes they lack ("Ask to join payments-team to
+ * request write"), when the policy marks the API discoverable; nothing otherwise, and nothing
+ * while loading or when Gatekey cannot say: the policy decides what may be revealed.
+ */
+function HowToGetMore(props: { apiId: string }) {
+  const { apiId } = props;
+  const gatekey = useApi(gatekeyApiRef);
+  const detail = useAsyncRetry(() => gatekey.getApi(apiId), [gatekey, apiId]);
+  const lacking = (detail.value?.unavailable_scopes ?? []).filter(
+    scope => scope.granted_by.length > 0,
+  );
+  if (lacking.length === 0) return null;
+  return (
+    <Box mt="2" role="list" aria-label="How to request more scopes">
+      {lacking.map(scope => (
+        <Text as="p" key={scope.name} variant="body-medium" role="listitem" title={scope.granted_by.join(', ')}>
+          Ask to join {scope.granted_by.map(groupName).join(' or ')} to request {scope.name}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
 function TryIt(props: { api: ApiSummary }) {
   const { api } = props;
   const gatekey = useApi(gatekeyApiRef);
@@ -90,6 +120,7 @@ function TryIt(props: { api: ApiSummary }) {
         Longest lifetime: {formatDuration(api.max_ttl_seconds)} (default{' '}
         {formatDuration(api.default_ttl_seconds)})
       </Text>
+      <HowToGetMore apiId={api.id} />
       {step.kind === 'summary' && (
         <Box mt="2">
           <Button variant="primary" onPress={() => setStep({ kind: 'form' })}>
@@ -153,9 +184,12 @@ export function GatekeyApiCard() {
       content = <TryIt api={api} />;
     } else if (annotated) {
       content = (
-        <Text as="p" variant="body-medium">
-          Your groups may not request credentials for this API. Ask its owner for access.
-        </Text>
+        <>
+          <Text as="p" variant="body-medium">
+            Your groups may not request credentials for this API. Ask its owner for access.
+          </Text>
+          <HowToGetMore apiId={gatekeyApiId(entity)} />
+        </>
       );
     } else {
       return null;

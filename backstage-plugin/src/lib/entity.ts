@@ -12,8 +12,13 @@ export function findGatekeyApi(apis: ApiSummary[], entity: Entity): ApiSummary |
   const ref = stringifyEntityRef(entity).toLocaleLowerCase('en-US');
   const byRef = apis.find(api => api.entity_ref?.toLocaleLowerCase('en-US') === ref);
   if (byRef) return byRef;
-  const id = entity.metadata.annotations?.[GATEKEY_API_ID_ANNOTATION] ?? entity.metadata.name;
+  const id = gatekeyApiId(entity);
   return apis.find(api => api.id === id);
+}
+
+/** The Gatekey API id an entity names: its `gatekey.dev/api-id` annotation, else its name. */
+export function gatekeyApiId(entity: Entity): string {
+  return entity.metadata.annotations?.[GATEKEY_API_ID_ANNOTATION] ?? entity.metadata.name;
 }
 
 /** Whether the entity carries any `gatekey.dev/` annotation, i.e. is meant to be served. */
