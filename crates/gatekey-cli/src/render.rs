@@ -191,7 +191,7 @@ mod tests {
                 "issuer": "https://token.actions.githubusercontent.com", "scopes": ["read"],
                 "state": "active", "ttl_seconds": 900,
                 "issued_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T00:15:00Z",
-                "key_fingerprint": "sha256:abc"
+                "key_fingerprint": "sha256:abc", "usage": { "calls": 0, "errors": 0 }
             },
             "key": key, "header_name": "apikey", "gateway_url": gateway_url,
             "expires_at": "2026-01-01T00:15:00Z"
@@ -249,13 +249,15 @@ mod tests {
                     "scopes": ["read", "write"], "state": "active", "ttl_seconds": 900,
                     "issued_at": "2026-01-01T00:00:00Z",
                     "expires_at": "2026-01-01T00:15:00.123456789Z",
-                    "key_fingerprint": "sha256:abc", "purpose": "load test\u{1b}[2J"
+                    "key_fingerprint": "sha256:abc", "purpose": "load test\u{1b}[2J",
+                    "usage": { "calls": 3, "errors": 1 }
                 },
                 {
                     "id": "01JCRED2", "api_id": "billing-and-invoicing", "subject": "jane",
                     "issuer": "https://idp", "scopes": ["read"], "state": "revoked",
                     "ttl_seconds": 60, "issued_at": "2026-01-01T00:00:00Z",
-                    "expires_at": "2026-01-01T00:01:00Z", "key_fingerprint": "sha256:def"
+                    "expires_at": "2026-01-01T00:01:00Z", "key_fingerprint": "sha256:def",
+                    "usage": { "calls": 0, "errors": 0 }
                 }
             ]
         }))
