@@ -61,7 +61,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "apis,mint,mint-during-ingest,revoke,credentials,floor,ingest,ingest-floor"
+        default_value = "apis,mint,revoke,credentials,floor,ingest,ingest-floor,mint-during-ingest"
     )]
     scenarios: Vec<Scenario>,
     /// Print the results as JSON instead of a table.
