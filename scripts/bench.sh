@@ -10,7 +10,7 @@
 #
 # Every other flag goes to gatekey-bench (see `--help`). BENCH_PROFILE=release|debug overrides
 # the build profile chosen above. Unknown flags are refused by gatekey-bench. A full run takes
-# about 2 minutes after a release build (about 10 minutes cold); --short about 15 s.
+# about 3 minutes after a release build (about 10 minutes cold); --short about 30 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

@@ -72,6 +72,15 @@ pub(crate) struct Summary {
     /// CPU time of the process under test per measured request (successful or not), in µs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_micros_per_request: Option<f64>,
+    /// Entries per request of a batch scenario (the usage ingest); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries_per_request: Option<u64>,
+    /// Entries stored per second (successful requests times their entries).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries_per_second: Option<f64>,
+    /// CPU time of the process under test per entry of the measured requests, in µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_micros_per_entry: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
 }
@@ -110,7 +119,27 @@ impl Measured {
             p999_ms: ms(0.999),
             max_ms: value_ms(self.histogram.max()),
             cpu_micros_per_request,
+            entries_per_request: None,
+            entries_per_second: None,
+            cpu_micros_per_entry: None,
             first_error: self.first_error.clone(),
+        }
+    }
+
+    /// The summary of a scenario whose requests each carry `entries` entries.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "entry counts stay far below 2^52"
+    )]
+    pub(crate) fn batch_summary(&self, entries: u64) -> Summary {
+        let summary = self.summary();
+        Summary {
+            entries_per_request: Some(entries),
+            entries_per_second: Some(summary.requests_per_second * entries as f64),
+            cpu_micros_per_entry: summary
+                .cpu_micros_per_request
+                .map(|micros| micros / entries.max(1) as f64),
+            ..summary
         }
     }
 }

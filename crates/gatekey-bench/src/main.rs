@@ -3,7 +3,8 @@
 //! with N keep-alive clients per scenario, and prints one table: throughput and latency
 //! percentiles of `GET /v1/apis`, mint, revoke and `GET /v1/credentials`, and of the FLOOR of a
 //! mint (its raw Kong and MongoDB calls without Gatekey), the ratio mint / floor, and the peak
-//! RSS of `gatekey`. `docs/performance.md` explains the method and holds the committed results.
+//! RSS of `gatekey`; then the usage ingest (batches of Kong `http-log` entries) against its own
+//! floor (the same writes issued raw), and mints while the ingest runs. `docs/performance.md` explains the method and holds the committed results.
 //!
 //! Data volume: the simulator and SecantusDB slow down as they fill, so the floor gets a fresh
 //! simulator and a fresh SecantusDB (with Gatekey's indexes) and performs exactly as many
@@ -12,6 +13,7 @@
 mod cpu;
 mod error;
 mod floor;
+mod ingest;
 mod load;
 mod report;
 mod scenarios;
@@ -27,6 +29,7 @@ use clap::{Parser, ValueEnum};
 use crate::cpu::CpuClock;
 use crate::error::BenchError;
 use crate::floor::Floor;
+use crate::ingest::{BATCH_ENTRIES, CONSUMERS, Consumer, IngestFloor, IngestSenders};
 use crate::load::{Budget, Measured, drive};
 use crate::report::{Machine, Report, ScenarioResult};
 use crate::scenarios::Gatekey;
@@ -49,12 +52,16 @@ struct Args {
     /// Concurrent clients for mint, revoke, `GET /v1/credentials` and the floor.
     #[arg(long, default_value_t = 32)]
     write_clients: usize,
+    /// Concurrent senders of the usage ingest and its floor (Kong workers posting `http-log`
+    /// batches of 100 entries).
+    #[arg(long, default_value_t = 8)]
+    ingest_senders: usize,
     /// Scenarios to run, in this order.
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "apis,mint,revoke,credentials,floor"
+        default_value = "apis,mint,revoke,credentials,floor,ingest,ingest-floor,mint-during-ingest"
     )]
     scenarios: Vec<Scenario>,
     /// Print the results as JSON instead of a table.
@@ -85,6 +92,12 @@ enum Scenario {
     Credentials,
     /// The raw Kong + MongoDB calls of a mint, without Gatekey.
     Floor,
+    /// `POST /v1/ingest/kong-http-log` with batches of 100 entries.
+    Ingest,
+    /// The raw MongoDB writes of an ingest batch, without Gatekey.
+    IngestFloor,
+    /// Mints while ingest senders run (two rows: the mints and the ingest).
+    MintDuringIngest,
 }
 
 impl Scenario {
@@ -95,6 +108,9 @@ impl Scenario {
             Self::Revoke => "revoke",
             Self::Credentials => "credentials",
             Self::Floor => "floor",
+            Self::Ingest => "ingest",
+            Self::IngestFloor => "ingest-floor",
+            Self::MintDuringIngest => "mint-during-ingest",
         }
     }
 
@@ -105,6 +121,9 @@ impl Scenario {
             Self::Revoke => "DELETE /v1/credentials/{id}",
             Self::Credentials => "GET /v1/credentials",
             Self::Floor => "floor: raw Kong+MongoDB mint",
+            Self::Ingest => "POST /v1/ingest (100/batch)",
+            Self::IngestFloor => "floor: raw MongoDB ingest",
+            Self::MintDuringIngest => "mint while ingest runs",
         }
     }
 }
@@ -154,7 +173,7 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
             "--duration must be positive and --warmup not negative".to_owned(),
         ));
     }
-    if args.read_clients == 0 || args.write_clients == 0 {
+    if args.read_clients == 0 || args.write_clients == 0 || args.ingest_senders == 0 {
         return Err(BenchError::Setup(
             "client counts must be positive".to_owned(),
         ));
@@ -174,7 +193,7 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
     let mongo_uri = stack::mongo_uri(&mongo);
     let kong = stack::start_kong(&ws, "kong").await?;
     let idp = stack::start_idp(&ws).await?;
-    let gatekey = stack::start_gatekey(&ws, &mongo_uri, &kong, &idp).await?;
+    let (gatekey, ingest_access) = stack::start_gatekey(&ws, &mongo_uri, &kong, &idp).await?;
 
     let clients = args.read_clients.max(args.write_clients);
     let http = reqwest::Client::builder()
@@ -193,23 +212,24 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         target: Arc::new(Gatekey::new(http.clone(), gatekey.url(), &tokens)),
         http,
         issuer: idp.url(),
+        kong_admin: kong.url(),
+        ingest_access,
+        ingest_senders: None,
         gatekey_cpu: gatekey.pid().map(CpuClock::of),
         mint_figures: None,
+        ingest_figures: None,
         floor_stores: None,
+        ingest_floor_store: None,
     };
     let mut results = Vec::new();
     for &scenario in &args.scenarios {
         progress(&format!("running {}", scenario.label()));
-        let measured = run.scenario(scenario).await?;
-        results.push(ScenarioResult {
-            scenario: scenario.key(),
-            label: scenario.label(),
-            summary: measured.summary(),
-        });
+        results.extend(run.scenario(scenario).await?);
     }
     let Run {
         target,
         floor_stores,
+        ingest_floor_store,
         ..
     } = run;
     drop(target);
@@ -221,6 +241,7 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         duration_seconds: args.duration,
         scenarios: results,
         mint_to_floor_ratio: None,
+        ingest_to_floor_ratio: None,
         gatekey_peak_rss_bytes: gatekey.peak_rss_bytes(),
         targets: Vec::new(),
     };
@@ -230,6 +251,7 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
     if let Some((floor_kong, floor_mongo)) = floor_stores {
         processes.extend([floor_kong, floor_mongo]);
     }
+    processes.extend(ingest_floor_store);
     for process in processes {
         process.stop().await;
     }
@@ -249,12 +271,40 @@ struct Run<'a> {
     http: reqwest::Client,
     target: Arc<Gatekey>,
     issuer: String,
+    /// The simulator's Admin API, where the ingest finds its consumers.
+    kong_admin: String,
+    /// Gatekey's ingest endpoint and secret.
+    ingest_access: stack::IngestAccess,
+    /// The ingest's senders, set up (credentials minted) on first use.
+    ingest_senders: Option<Arc<IngestSenders>>,
     /// The CPU counters of the `gatekey` process.
     gatekey_cpu: Option<CpuClock>,
     /// The mint's figures, which size the floor.
     mint_figures: Option<Measured>,
+    /// The ingest's figures, which size its floor.
+    ingest_figures: Option<Measured>,
     /// The floor's own simulator and SecantusDB, kept running until the end.
     floor_stores: Option<(stack::Process, stack::Process)>,
+    /// The ingest floor's SecantusDB, kept running until the end.
+    ingest_floor_store: Option<stack::Process>,
+}
+
+/// One row of the table.
+fn row(scenario: Scenario, measured: &Measured) -> ScenarioResult {
+    ScenarioResult {
+        scenario: scenario.key(),
+        label: scenario.label(),
+        summary: measured.summary(),
+    }
+}
+
+/// One row of an ingest scenario: figures per entry too.
+fn ingest_row(key: &'static str, label: &'static str, measured: &Measured) -> ScenarioResult {
+    ScenarioResult {
+        scenario: key,
+        label,
+        summary: measured.batch_summary(BATCH_ENTRIES as u64),
+    }
 }
 
 impl Run<'_> {
@@ -265,7 +315,98 @@ impl Run<'_> {
         }
     }
 
-    async fn scenario(&mut self, scenario: Scenario) -> Result<Measured, BenchError> {
+    /// The ingest's senders; the first call mints the credentials whose calls they post.
+    async fn ingest_senders(&mut self) -> Result<Arc<IngestSenders>, BenchError> {
+        if let Some(senders) = &self.ingest_senders {
+            return Ok(Arc::clone(senders));
+        }
+        let mut consumers = Vec::with_capacity(CONSUMERS);
+        for n in 0..CONSUMERS {
+            let id =
+                self.target.mint_one(n).await.map_err(|detail| {
+                    BenchError::Setup(format!("minting for the ingest: {detail}"))
+                })?;
+            consumers.push(Consumer::of_credential(&self.http, &self.kong_admin, id).await?);
+        }
+        let senders = Arc::new(IngestSenders::new(
+            self.http.clone(),
+            self.ingest_access.url.clone(),
+            &self.ingest_access.secret,
+            consumers,
+        )?);
+        self.ingest_senders = Some(Arc::clone(&senders));
+        Ok(senders)
+    }
+
+    /// `POST /v1/ingest/kong-http-log` from the senders.
+    async fn ingest(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
+        let ingest = self.ingest_senders().await?;
+        let measured = drive(
+            self.args.ingest_senders,
+            self.timed(),
+            self.gatekey_cpu,
+            move |_| {
+                let ingest = Arc::clone(&ingest);
+                async move { ingest.post_batch().await }
+            },
+        )
+        .await;
+        self.ingest_figures = Some(measured.clone());
+        let scenario = Scenario::Ingest;
+        Ok(vec![ingest_row(
+            scenario.key(),
+            scenario.label(),
+            &measured,
+        )])
+    }
+
+    /// The ingest's raw writes on a fresh SecantusDB, as many batches as the ingest posted (like
+    /// the mint's floor).
+    async fn ingest_floor(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
+        let fresh_mongo = stack::start_mongo(self.ws, "secantusd-ingest-floor").await?;
+        let floor =
+            Arc::new(IngestFloor::connect(&stack::mongo_uri(&fresh_mongo), "gatekey_bench").await?);
+        self.ingest_floor_store = Some(fresh_mongo);
+        let budget = self
+            .ingest_figures
+            .as_ref()
+            .map_or(self.timed(), |ingest| Budget::Count {
+                warmup: ingest.warmup_ops,
+                measure: ingest.ok + ingest.errors,
+            });
+        let measured = drive(self.args.ingest_senders, budget, None, move |_| {
+            let floor = Arc::clone(&floor);
+            async move { floor.record_batch().await }
+        })
+        .await;
+        let scenario = Scenario::IngestFloor;
+        Ok(vec![ingest_row(
+            scenario.key(),
+            scenario.label(),
+            &measured,
+        )])
+    }
+
+    /// Mints and ingest posts at once: two rows. The CPU figure would mix them, so none is taken.
+    async fn mint_during_ingest(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
+        let ingest = self.ingest_senders().await?;
+        let target = Arc::clone(&self.target);
+        let mints = drive(self.args.write_clients, self.timed(), None, move |c| {
+            let target = Arc::clone(&target);
+            async move { target.mint(c).await }
+        });
+        let posts = drive(self.args.ingest_senders, self.timed(), None, move |_| {
+            let ingest = Arc::clone(&ingest);
+            async move { ingest.post_batch().await }
+        });
+        let (mints, posts) = tokio::join!(mints, posts);
+        Ok(vec![
+            row(Scenario::MintDuringIngest, &mints),
+            ingest_row("ingest-during-mint", "ingest while mints run", &posts),
+        ])
+    }
+
+    async fn scenario(&mut self, scenario: Scenario) -> Result<Vec<ScenarioResult>, BenchError> {
         let target = Arc::clone(&self.target);
         let (reads, writes, timed, cpu) = (
             self.args.read_clients,
@@ -274,6 +415,9 @@ impl Run<'_> {
             self.gatekey_cpu,
         );
         let measured = match scenario {
+            Scenario::Ingest => return self.ingest().await,
+            Scenario::IngestFloor => return self.ingest_floor().await,
+            Scenario::MintDuringIngest => return self.mint_during_ingest().await,
             Scenario::Apis => {
                 drive(reads, timed, cpu, move |c| {
                     let target = Arc::clone(&target);
@@ -340,6 +484,6 @@ impl Run<'_> {
                 .await
             }
         };
-        Ok(measured)
+        Ok(vec![row(scenario, &measured)])
     }
 }

@@ -1,5 +1,5 @@
 //! The results of one run: the table printed for people, the same figures as JSON, and the
-//! targets of issues 6 and 16 checked against them.
+//! targets of issues 6, 16 and 18 checked against them.
 
 use std::fmt::Write as _;
 
@@ -15,6 +15,11 @@ const APIS_RPS_TARGET: f64 = 20_000.0;
 const APIS_P99_MS_TARGET: f64 = 5.0;
 const MINT_P99_MS_TARGET: f64 = 25.0;
 const RSS_MIB_TARGET: f64 = 64.0;
+/// Ingest throughput (entries/s) must reach this share of its floor's (issue 18).
+const INGEST_FLOOR_RATIO_TARGET: f64 = 0.80;
+/// "No effect on mint latency while the ingest runs" (issue 18), read as: the mint's p99 while
+/// ingest senders run stays within run-to-run noise, 25 %, of the mint's p99 alone.
+const MINT_P99_DURING_INGEST_FACTOR: f64 = 1.25;
 
 /// Where the run happened.
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +53,8 @@ impl Machine {
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ScenarioResult {
-    /// Stable key: `apis`, `mint`, `revoke`, `credentials`, `floor`.
+    /// Stable key: `apis`, `mint`, `mint-during-ingest`, `ingest-during-mint`, `revoke`,
+    /// `credentials`, `floor`, `ingest`, `ingest-floor`.
     pub scenario: &'static str,
     /// What was measured, as shown in the table.
     pub label: &'static str,
@@ -75,6 +81,8 @@ pub(crate) struct Report {
     pub scenarios: Vec<ScenarioResult>,
     /// Gatekey mint throughput / floor throughput.
     pub mint_to_floor_ratio: Option<f64>,
+    /// Gatekey ingest entries/s / floor entries/s.
+    pub ingest_to_floor_ratio: Option<f64>,
     /// Peak resident set size (VmHWM) of the `gatekey` process over the whole run.
     pub gatekey_peak_rss_bytes: Option<u64>,
     pub targets: Vec<TargetCheck>,
@@ -94,6 +102,14 @@ impl Report {
             (Some(mint), Some(floor)) if floor.requests_per_second > 0.0 => {
                 Some(mint.requests_per_second / floor.requests_per_second)
             }
+            _ => None,
+        };
+        self.ingest_to_floor_ratio = match (
+            self.scenario("ingest").and_then(|s| s.entries_per_second),
+            self.scenario("ingest-floor")
+                .and_then(|s| s.entries_per_second),
+        ) {
+            (Some(ingest), Some(floor)) if floor > 0.0 => Some(ingest / floor),
             _ => None,
         };
         let mut targets = Vec::new();
@@ -154,6 +170,33 @@ impl Report {
                 met: mint.p99_ms < MINT_P99_MS_TARGET,
             });
         }
+        if let (Some(ratio), Some(ingest)) = (self.ingest_to_floor_ratio, self.scenario("ingest")) {
+            targets.push(TargetCheck {
+                target: format!(
+                    "ingest >= {:.0}% of floor (entries/s) at {} senders, zero errors",
+                    INGEST_FLOOR_RATIO_TARGET * 100.0,
+                    ingest.clients
+                ),
+                measured: format!("{:.0}%, {} errors", ratio * 100.0, ingest.errors),
+                met: ratio >= INGEST_FLOOR_RATIO_TARGET && ingest.errors == 0,
+            });
+        }
+        if let (Some(alone), Some(during)) =
+            (self.scenario("mint"), self.scenario("mint-during-ingest"))
+        {
+            targets.push(TargetCheck {
+                target: format!(
+                    "mint p99 while ingest runs <= {MINT_P99_DURING_INGEST_FACTOR} x mint alone, \
+                     zero errors"
+                ),
+                measured: format!(
+                    "p50 {:.2} -> {:.2} ms, p99 {:.2} -> {:.2} ms, {} errors",
+                    alone.p50_ms, during.p50_ms, alone.p99_ms, during.p99_ms, during.errors
+                ),
+                met: during.p99_ms <= alone.p99_ms * MINT_P99_DURING_INGEST_FACTOR
+                    && during.errors == 0,
+            });
+        }
         self.targets = targets;
     }
 
@@ -210,6 +253,23 @@ impl Report {
         }
         if let Some(ratio) = self.mint_to_floor_ratio {
             let _ = writeln!(out, "mint / floor throughput: {ratio:.2}");
+        }
+        for row in &self.scenarios {
+            let s = &row.summary;
+            if let (Some(entries), Some(per_second)) = (s.entries_per_request, s.entries_per_second)
+            {
+                let cpu = s.cpu_micros_per_entry.map_or_else(String::new, |micros| {
+                    format!(", gatekey CPU {micros:.1} µs per entry")
+                });
+                let _ = writeln!(
+                    out,
+                    "{}: {entries} entries per request, {per_second:.0} entries/s{cpu}",
+                    row.label
+                );
+            }
+        }
+        if let Some(ratio) = self.ingest_to_floor_ratio {
+            let _ = writeln!(out, "ingest / floor throughput (entries/s): {ratio:.2}");
         }
         let _ = writeln!(
             out,

@@ -70,6 +70,17 @@ impl Gatekey {
 
     /// `POST /v1/apis/{MINT_API}/credentials` for the `read` scope; remembers the credential id.
     pub(crate) async fn mint(&self, client: usize) -> Outcome {
+        match self.mint_one(client).await {
+            Ok(id) => {
+                self.pool(client).push(id);
+                Outcome::Ok
+            }
+            Err(detail) => Outcome::Failed(detail),
+        }
+    }
+
+    /// `POST /v1/apis/{MINT_API}/credentials` for the `read` scope: the new credential's id.
+    pub(crate) async fn mint_one(&self, client: usize) -> Result<String, String> {
         let request = self
             .http
             .post(format!("{}/v1/apis/{MINT_API}/credentials", self.base))
@@ -79,17 +90,10 @@ impl Gatekey {
                 "ttl_seconds": 600,
                 "purpose": "gatekey-bench",
             }));
-        let body = match expect_status(request.send().await, StatusCode::CREATED).await {
-            Ok(body) => body,
-            Err(detail) => return Outcome::Failed(detail),
-        };
-        match serde_json::from_slice::<Minted>(&body) {
-            Ok(minted) => {
-                self.pool(client).push(minted.credential.id);
-                Outcome::Ok
-            }
-            Err(err) => Outcome::Failed(format!("mint answer without a credential id: {err}")),
-        }
+        let body = expect_status(request.send().await, StatusCode::CREATED).await?;
+        serde_json::from_slice::<Minted>(&body)
+            .map(|minted| minted.credential.id)
+            .map_err(|err| format!("mint answer without a credential id: {err}"))
     }
 
     /// `DELETE /v1/credentials/{id}` of a credential this client minted.

@@ -23,6 +23,8 @@ pub(crate) const MINT_API: &str = "bench-0";
 pub(crate) const API_COUNT: usize = 8;
 /// The ACL group of [`MINT_API`]'s `read` scope.
 pub(crate) const MINT_ACL_GROUP: &str = "bench-0-read";
+/// The route of [`MINT_API`] in the simulator (named like its ACL group).
+pub(crate) const MINT_ROUTE: &str = "bench-0-read";
 /// Audience of the bench tokens.
 const AUDIENCE: &str = "gatekey";
 /// How long a child may take to listen.
@@ -250,19 +252,33 @@ fn policy() -> String {
     policy
 }
 
+/// Where Kong's `http-log` posts to the started `gatekey`, and with which secret.
+#[derive(Debug)]
+pub(crate) struct IngestAccess {
+    /// `POST /v1/ingest/kong-http-log` on the operators' listener.
+    pub url: String,
+    pub secret: String,
+}
+
 /// The release (or debug) `gatekey` binary, configured like `deploy/local/` but on free ports,
-/// logging JSON at `info` (the production default) to its log file.
+/// logging JSON at `info` (the production default) to its log file, with the usage ingest on
+/// its operators' listener (a random secret per run).
 pub(crate) async fn start_gatekey(
     ws: &Workspace,
     mongo_uri: &str,
     kong: &Process,
     idp: &Process,
-) -> Result<Process, BenchError> {
+) -> Result<(Process, IngestAccess), BenchError> {
     let port = free_port()?;
+    let admin_port = free_port()?;
     let policy_path = ws.path("policy.yaml");
     std::fs::write(&policy_path, policy())?;
+    let secret = format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new());
+    let secret_path = ws.path("ingest-secret");
+    std::fs::write(&secret_path, &secret)?;
     let config = format!(
         r#"listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:{admin_port}"
 policy_file = "{policy}"
 # The local IdP and Kong simulator speak plain http.
 allow_insecure_http = true
@@ -287,6 +303,10 @@ filter = "info"
 mints_per_subject_per_minute = 10000
 live_credentials_per_subject_and_api = 10000
 
+# Kong's http-log batches of the ingest scenarios.
+[ingest]
+secret_file = "{secret_file}"
+
 [[auth.issuers]]
 name = "bench-idp"
 issuer = "{idp}"
@@ -296,6 +316,7 @@ subject_claim = "sub"
 groups_claims = [{{ path = "groups" }}]
 "#,
         policy = policy_path.display(),
+        secret_file = secret_path.display(),
         kong = kong.url(),
         idp = idp.url(),
     );
@@ -306,7 +327,7 @@ groups_claims = [{{ path = "groups" }}]
         "--config".to_owned(),
         config_path.display().to_string(),
     ];
-    Process::spawn(
+    let gatekey = Process::spawn(
         "gatekey",
         &ws.bin_dir.join("gatekey"),
         &args,
@@ -314,7 +335,31 @@ groups_claims = [{{ path = "groups" }}]
         ws.path("gatekey.log"),
         port,
     )
-    .await
+    .await?;
+    wait_port("gatekey's operators' listener", admin_port).await?;
+    let ingest = IngestAccess {
+        url: format!("http://127.0.0.1:{admin_port}/v1/ingest/kong-http-log"),
+        secret,
+    };
+    Ok((gatekey, ingest))
+}
+
+/// Waits until something listens on `port` (a second listener of a started process).
+async fn wait_port(what: &'static str, port: u16) -> Result<(), BenchError> {
+    let started = Instant::now();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while started.elapsed() < START_TIMEOUT {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(BenchError::NotListening {
+        what,
+        port,
+        seconds: START_TIMEOUT.as_secs(),
+        log: String::new(),
+    })
 }
 
 /// A token for `subject` in group `bench`, from the development OpenID provider's token endpoint.
