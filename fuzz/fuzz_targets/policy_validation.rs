@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     match validated {
         Ok(policy) => {
             for group in policy.admin_groups() {
-                assert!(prefixes.qualifies(group), "admin group {group} names no issuer");
+                assert!(
+                    prefixes.qualifies(group),
+                    "admin group {group} names no issuer"
+                );
             }
             for api in policy.apis() {
                 assert!(!api.scopes.is_empty(), "{}: no scope", api.id);
@@ -30,14 +33,21 @@ fuzz_target!(|data: &[u8]| {
                 assert!(api.default_ttl_seconds <= api.max_ttl_seconds, "{}", api.id);
                 assert!(api.max_ttl_seconds <= KONG_MAX_TTL_SECONDS, "{}", api.id);
                 for scope in &api.scopes {
-                    assert!(!scope.allowed_groups.is_empty(), "{}: scope without groups", api.id);
+                    assert!(
+                        !scope.allowed_groups.is_empty(),
+                        "{}: scope without groups",
+                        api.id
+                    );
                     for group in &scope.allowed_groups {
                         assert!(prefixes.qualifies(group), "{group} names no issuer");
                     }
                 }
             }
             if let Some(source) = &policy.revision().source {
-                assert!(is_source_revision(source), "source revision {source:?} accepted");
+                assert!(
+                    is_source_revision(source),
+                    "source revision {source:?} accepted"
+                );
             }
             let again = policy
                 .to_document()
@@ -48,8 +58,14 @@ fuzz_target!(|data: &[u8]| {
         Err(PolicyError::Invalid { problems }) => {
             assert!(!problems.is_empty(), "refused without a problem");
             for problem in problems {
-                assert!(!problem.location.is_empty(), "a problem without a place: {problem:?}");
-                assert!(!problem.message.is_empty(), "a problem without a reason: {problem:?}");
+                assert!(
+                    !problem.location.is_empty(),
+                    "a problem without a place: {problem:?}"
+                );
+                assert!(
+                    !problem.message.is_empty(),
+                    "a problem without a reason: {problem:?}"
+                );
             }
         }
         Err(PolicyError::Syntax { message, .. }) => {
