@@ -405,15 +405,25 @@ async fn sighup_reloads_the_policy_file_in_the_running_binary() {
         .await,
         "SIGHUP did not reload the policy"
     );
-    let events: Value = http
-        .get(format!("{}/v1/audit?action=policy_load", gatekey.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("audit")
-        .json()
-        .await
-        .expect("json");
+    // The new policy takes effect before its load is audited: wait for the audit event too.
+    let policy_loads = || async {
+        http.get(format!("{}/v1/audit?action=policy_load", gatekey.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("audit")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            policy_loads().await["items"][0]["reason"] == "sighup"
+        })
+        .await,
+        "the SIGHUP reload was not audited"
+    );
+    let events = policy_loads().await;
     let latest = &events["items"][0];
     assert_eq!(latest["reason"], "sighup", "{events}");
     assert_eq!(latest["policy_revision"], digest(&wider));

@@ -42,6 +42,17 @@ async fn reaped_events(rig: &Rig, gatekey: &str, action: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The reaper deletes a consumer before it audits the deletion: a test that saw the consumer go
+/// waits here until at least `count` reaper events of `action` are recorded, and returns them all.
+async fn audited_reaps(rig: &Rig, gatekey: &str, action: &str, count: usize) -> Vec<Value> {
+    let recorded = eventually(WITHIN, || async {
+        reaped_events(rig, gatekey, action).await.len() >= count
+    })
+    .await;
+    assert!(recorded, "fewer than {count} {action} events were audited");
+    reaped_events(rig, gatekey, action).await
+}
+
 async fn consumer_exists(rig: &Rig, id: &str) -> bool {
     rig.consumers()
         .await
@@ -86,7 +97,7 @@ async fn expired_consumers_are_deleted_and_audited_as_expired() {
         consumer_exists(&rig, long_id).await,
         "a live consumer was reaped"
     );
-    let events = reaped_events(&rig, &gatekey.url, "expire").await;
+    let events = audited_reaps(&rig, &gatekey.url, "expire", 1).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["issuance_id"], short_id);
     assert_eq!(events[0]["subject"], "user:default/jane");
@@ -109,7 +120,7 @@ async fn orphan_consumers_are_deleted_only_after_their_grace_period() {
         eventually(WITHIN, || async { !consumer_exists(&rig, &orphan).await }).await,
         "the orphan was not reaped"
     );
-    let events = reaped_events(&rig, &gatekey.url, "reconcile").await;
+    let events = audited_reaps(&rig, &gatekey.url, "reconcile", 1).await;
     assert!(
         events
             .iter()
@@ -148,7 +159,7 @@ async fn two_replicas_elect_one_reaper_and_the_survivor_takes_over_after_a_kill(
         .await,
         "orphans were not reaped"
     );
-    let events = reaped_events(&rig, &second.url, "reconcile").await;
+    let events = audited_reaps(&rig, &second.url, "reconcile", orphans.len()).await;
     assert_eq!(
         events.len(),
         orphans.len(),
@@ -186,7 +197,7 @@ async fn two_replicas_elect_one_reaper_and_the_survivor_takes_over_after_a_kill(
         eventually(WITHIN, || async { !consumer_exists(&rig, &late).await }).await,
         "the survivor did not take over"
     );
-    let events = reaped_events(&rig, &survivor.url, "reconcile").await;
+    let events = audited_reaps(&rig, &survivor.url, "reconcile", orphans.len() + 1).await;
     let late_event = events
         .iter()
         .find(|e| e["issuance_id"] == late.as_str())
