@@ -154,6 +154,7 @@ if [ -z "${MONGODB_URI:-}" ]; then
   pids+=("$MONGO_PID")
 fi
 backstage_port=$(free_port) gatekey_port=$(free_port) harness_port=$(free_port) app_port=$(free_port)
+gatekey_ops_port=$(free_port)
 # The secret the Backstage proxy adds (tests/backstage/app-config.yaml reads GATEKEY_PROXY_SECRET)
 # and without which Gatekey refuses Backstage user tokens.
 proxy_secret=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
@@ -181,9 +182,11 @@ YAML
 pids+=($!)
 
 # Gatekey trusts the backend's user tokens (groups from userinfo) and serves `orders` from a
-# policy file whose gateway URL is this Kong simulator.
+# policy file whose gateway URL is this Kong simulator. alice's team are Gatekey admins here, for
+# the admin page's test.
 cat >"$work/policy.yaml" <<YAML
 version: 1
+admin_groups: [backstage:group:default/payments-team]
 apis:
   - id: orders
     title: Orders API
@@ -208,10 +211,18 @@ apis:
         acl_group: orders-write
         allowed_groups: [backstage:group:default/orders-team]
 YAML
+# The Kong simulator's http-log plugin posts every call to Gatekey's ingest endpoint on the
+# operators' listener, with this secret: the pages show each key's use.
+ingest_secret=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
+printf '%s\n' "$ingest_secret" >"$work/ingest-secret"
 cat >"$work/gatekey.toml" <<TOML
 listen = "127.0.0.1:${gatekey_port}"
+admin_listen = "127.0.0.1:${gatekey_ops_port}"
 policy_file = "$work/policy.yaml"
 allow_insecure_http = true
+
+[ingest]
+secret_file = "$work/ingest-secret"
 
 [mongodb]
 uri = "${MONGODB_URI}"
@@ -255,6 +266,13 @@ wait_for_port "$KONG_SIM_ADMIN_PORT" "Kong simulator"
 GATEKEY_AUTH__PROXY_SECRET__CURRENT="$proxy_secret" "$bin/gatekey" serve --config "$work/gatekey.toml" >"$work/gatekey.log" 2>&1 &
 pids+=($!)
 wait_for_port "$gatekey_port" "gatekey" || { cat "$work/gatekey.log" >&2; exit 1; }
+curl -fsS -o /dev/null -X POST "$KONG_SIM_ADMIN_URL/plugins" -H 'Content-Type: application/json' -d @- <<JSON \
+  || { log "the Kong simulator refused the http-log plugin"; exit 1; }
+{"name": "http-log", "config": {
+  "http_endpoint": "http://127.0.0.1:${gatekey_ops_port}/v1/ingest/kong-http-log",
+  "headers": {"X-Gatekey-Ingest-Secret": "${ingest_secret}"},
+  "queue": {"max_batch_size": 10, "max_coalescing_delay": 0.1}}}
+JSON
 
 # Sign-in must wait until the catalog holds alice, or her token's ownership lacks her groups.
 log "waiting for the Backstage backend and its catalog"

@@ -14,6 +14,7 @@ import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { TestApiProvider, wrapInTestApp } from '@backstage/test-utils';
 import Grid from '@material-ui/core/Grid';
 import { EntityGatekeyCard, GatekeyProxyClient, gatekeyApiRef } from '../src';
+import { GatekeyAdminPage } from '../src/components/AdminPage';
 import { GatekeyCredentialsPage } from '../src/components/CredentialsPage';
 
 async function signInAsGuest(): Promise<IdentityApi> {
@@ -52,20 +53,25 @@ async function main() {
   const entity: Entity = await entityResponse.json();
   const gatekey = new GatekeyProxyClient({ discoveryApi, fetchApi });
 
-  const view =
-    window.location.pathname === '/credentials' ? (
-      <GatekeyCredentialsPage />
-    ) : (
-      <EntityProvider entity={entity}>
-        <Grid container spacing={3} style={{ padding: 24 }}>
-          <Grid item xs={12} md={7} data-testid="card">
-            <EntityGatekeyCard />
-          </Grid>
+  const { pathname } = window.location;
+  const pages: Record<string, JSX.Element> = {
+    '/credentials': <GatekeyCredentialsPage />,
+    '/admin': <GatekeyAdminPage />,
+  };
+  const view = pages[pathname] ?? (
+    <EntityProvider entity={entity}>
+      <Grid container spacing={3} style={{ padding: 24 }}>
+        <Grid item xs={12} md={7} data-testid="card">
+          <EntityGatekeyCard />
         </Grid>
-      </EntityProvider>
-    );
+      </Grid>
+    </EntityProvider>
+  );
   createRoot(document.getElementById('root')!).render(
-    wrapInTestApp(<TestApiProvider apis={[[gatekeyApiRef, gatekey]]}>{view}</TestApiProvider>),
+    // The test app's router starts at the page's own address, so the admin page reads its query.
+    wrapInTestApp(<TestApiProvider apis={[[gatekeyApiRef, gatekey]]}>{view}</TestApiProvider>, {
+      routeEntries: [`${pathname}${window.location.search}`],
+    }),
   );
 }
 

@@ -1,6 +1,6 @@
 /**
  * The plugin for apps on the legacy frontend system (`createPlugin`): the API factory, the entity
- * card component and the routable credentials page, wired by hand in the app (see the README).
+ * card component and the routable credentials and admin pages, wired by hand in the app (see the README).
  */
 import {
   createApiFactory,
@@ -14,6 +14,7 @@ import {
 import { GatekeyProxyClient, gatekeyApiRef } from './api/GatekeyApi';
 
 export const credentialsRouteRef = createRouteRef({ id: 'gatekey:credentials' });
+export const adminRouteRef = createRouteRef({ id: 'gatekey:admin' });
 
 export const gatekeyPlugin = createPlugin({
   id: 'gatekey',
@@ -24,7 +25,7 @@ export const gatekeyPlugin = createPlugin({
       factory: ({ discoveryApi, fetchApi }) => new GatekeyProxyClient({ discoveryApi, fetchApi }),
     }),
   ],
-  routes: { credentials: credentialsRouteRef },
+  routes: { credentials: credentialsRouteRef, admin: adminRouteRef },
 });
 
 /** The "Try this API" card, for the `kind: API` entity page. */
@@ -43,5 +44,14 @@ export const GatekeyCredentialsPage = gatekeyPlugin.provide(
     name: 'GatekeyCredentialsPage',
     component: () => import('./components/CredentialsPage').then(m => m.GatekeyCredentialsPage),
     mountPoint: credentialsRouteRef,
+  }),
+);
+
+/** The admins' page: an identity's live credentials, revoked all at once as one audited job. */
+export const GatekeyAdminPage = gatekeyPlugin.provide(
+  createRoutableExtension({
+    name: 'GatekeyAdminPage',
+    component: () => import('./components/AdminPage').then(m => m.GatekeyAdminPage),
+    mountPoint: adminRouteRef,
   }),
 );

@@ -16,11 +16,32 @@ const server = setupServer();
 registerMswTestHooks(server);
 
 describe('the new frontend system plugin', () => {
-  it('declares the API, the entity card for kind: API and the credentials page', () => {
+  it('declares the API, the entity card for kind: API, the credentials and admin pages', () => {
     expect(gatekeyPlugin.pluginId).toBe('gatekey');
     expect(gatekeyPlugin.getExtension('api:gatekey')).toBeDefined();
     expect(gatekeyPlugin.getExtension('entity-card:gatekey/try-it')).toBeDefined();
     expect(gatekeyPlugin.getExtension('page:gatekey')).toBeDefined();
+    expect(gatekeyPlugin.getExtension('page:gatekey/admin')).toBeDefined();
+  });
+
+  it('serves the admin page at /gatekey/admin, pre-filled from the address', async () => {
+    renderTestApp({
+      features: [gatekeyPlugin],
+      initialRouteEntries: ['/gatekey/admin?subject=user%3Adefault%2Fjane'],
+      apis: [
+        [
+          gatekeyApiRef,
+          new GatekeyProxyClient({
+            discoveryApi: mockApis.discovery({ baseUrl: 'http://backstage.test' }),
+            fetchApi: new MockFetchApi(),
+          }),
+        ],
+      ],
+    });
+    expect(await screen.findByRole('textbox', { name: /^Subject/ })).toHaveValue(
+      'user:default/jane',
+    );
+    expect(screen.getByRole('button', { name: 'Find live credentials' })).toBeDisabled();
   });
 
   it('serves "My API credentials" at /gatekey/credentials in an app', async () => {

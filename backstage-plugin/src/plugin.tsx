@@ -1,8 +1,8 @@
 /**
  * The plugin for the new frontend system: an API extension (the Gatekey client over the proxy),
  * the "Try this API" entity card on `kind: API` pages (present only on APIs Gatekey serves, see
- * `GatekeyApiCard`), and the "My API credentials" page at `/gatekey/credentials`, whose title and
- * icon give it a sidebar entry. Apps pick it up by installing the package (feature discovery) or
+ * `GatekeyApiCard`), the "My API credentials" page at `/gatekey/credentials`, whose title and
+ * icon give it a sidebar entry, and the admins' page at `/gatekey/admin` (bulk revocation). Apps pick it up by installing the package (feature discovery) or
  * by adding the default export to `createApp({ features: [...] })`.
  */
 import {
@@ -18,6 +18,7 @@ import { GatekeyProxyClient, gatekeyApiRef } from './api/GatekeyApi';
 import { GatekeyCredentialsIcon } from './components/GatekeyCredentialsIcon';
 
 export const credentialsPageRouteRef = createRouteRef();
+export const adminPageRouteRef = createRouteRef();
 
 const gatekeyApi = ApiBlueprint.make({
   params: defineParams =>
@@ -49,8 +50,19 @@ const credentialsPage = PageBlueprint.make({
   },
 });
 
+// No title or icon: no sidebar entry for a page only admins can use; they reach it by its URL
+// (an incident ticket can link it with `?subject=…`).
+const adminPage = PageBlueprint.make({
+  name: 'admin',
+  params: {
+    path: '/gatekey/admin',
+    routeRef: adminPageRouteRef,
+    loader: () => import('./components/AdminPage').then(m => <m.GatekeyAdminPage />),
+  },
+});
+
 export const gatekeyFrontendPlugin = createFrontendPlugin({
   pluginId: 'gatekey',
-  extensions: [gatekeyApi, tryItCard, credentialsPage],
-  routes: { credentials: credentialsPageRouteRef },
+  extensions: [gatekeyApi, tryItCard, credentialsPage, adminPage],
+  routes: { credentials: credentialsPageRouteRef, admin: adminPageRouteRef },
 });

@@ -11,12 +11,15 @@ import {
 import {
   createGatekeyClient,
   type ApiSummary,
+  type BulkRevokePreview,
   type Credential,
   type CredentialPage,
   type GatekeyClient as GeneratedClient,
   type MintCredentialRequest,
   type MintedCredential,
   type Problem,
+  type RevocationFilter,
+  type RevocationJobStatus,
 } from '@gatekey/client';
 
 /** A Gatekey answer other than success, with the problem document when Gatekey sent one. */
@@ -56,6 +59,15 @@ export interface GatekeyApi {
   }): Promise<CredentialPage>;
   /** Revokes a credential: Kong refuses its key from then on. */
   revokeCredential(id: string): Promise<Credential>;
+  /**
+   * Admins: how many live credentials match `filter`, and the first of them; nothing is revoked.
+   * Gatekey answers 403 to anyone else.
+   */
+  previewRevocation(filter: RevocationFilter, reason: string): Promise<BulkRevokePreview>;
+  /** Admins: records a bulk revocation job for `filter` and starts it; its progress so far. */
+  startRevocation(filter: RevocationFilter, reason: string): Promise<RevocationJobStatus>;
+  /** Admins: where a bulk revocation job stands. */
+  getRevocationJob(id: string): Promise<RevocationJobStatus>;
 }
 
 export const gatekeyApiRef = createApiRef<GatekeyApi>({ id: 'plugin.gatekey.service' });
@@ -151,5 +163,32 @@ export class GatekeyProxyClient implements GatekeyApi {
   async revokeCredential(id: string): Promise<Credential> {
     const gatekey = await this.gatekey();
     return unwrap(await gatekey.DELETE('/v1/credentials/{id}', { params: { path: { id } } }));
+  }
+
+  async previewRevocation(filter: RevocationFilter, reason: string): Promise<BulkRevokePreview> {
+    const gatekey = await this.gatekey();
+    const answer = unwrap(
+      await gatekey.POST('/v1/credentials/revocations', {
+        body: { filter, reason, dry_run: true },
+      }),
+    );
+    if (!('dry_run' in answer)) throw new Error('Gatekey started a job for a dry run');
+    return answer;
+  }
+
+  async startRevocation(filter: RevocationFilter, reason: string): Promise<RevocationJobStatus> {
+    const gatekey = await this.gatekey();
+    const answer = unwrap(
+      await gatekey.POST('/v1/credentials/revocations', { body: { filter, reason } }),
+    );
+    if ('dry_run' in answer) throw new Error('Gatekey answered a preview instead of a job');
+    return answer;
+  }
+
+  async getRevocationJob(id: string): Promise<RevocationJobStatus> {
+    const gatekey = await this.gatekey();
+    return unwrap(
+      await gatekey.GET('/v1/credentials/revocations/{id}', { params: { path: { id } } }),
+    );
   }
 }

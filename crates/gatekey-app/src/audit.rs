@@ -97,24 +97,11 @@ impl AuditTrail {
         reason: &str,
     ) -> AuditEvent {
         AuditEvent {
-            id: AuditEventId::new(),
-            at: self.clock.now(),
-            action,
-            decision,
-            reason: reason.to_owned(),
-            detail: None,
             subject: Some(caller.principal.subject.clone()),
             issuer: Some(caller.principal.issuer.clone()),
-            api_id: None,
-            issuance_id: None,
-            scopes: Vec::new(),
             request_id: caller.context.request_id.clone(),
             client_addr: caller.context.client_addr.clone(),
-            count: 1,
-            job_id: None,
-            owner_issuer: None,
-            owner_subject: None,
-            policy_revision: None,
+            ..AuditEvent::new(action, decision, reason, self.clock.now())
         }
     }
 

@@ -189,10 +189,6 @@ impl DenialAudit {
         };
         AuditEvent {
             id,
-            at,
-            action: denial.action,
-            decision: denial.decision,
-            reason: denial.reason.clone(),
             detail: Some(format!(
                 "{whose} denials of this kind beyond the audit budget, counted over the {} s \
                  from `at`",
@@ -200,17 +196,9 @@ impl DenialAudit {
             )),
             subject,
             issuer: denial.issuer.clone(),
-            api_id: None,
-            issuance_id: None,
-            scopes: Vec::new(),
-            request_id: None,
-            client_addr: None,
-            count: 1,
-            job_id: None,
-            owner_issuer: None,
-            owner_subject: None,
             // The first denial's policy; later ones only add to the count.
             policy_revision: denial.policy_revision.clone(),
+            ..AuditEvent::new(denial.action, denial.decision, denial.reason.clone(), at)
         }
     }
 }
@@ -311,24 +299,18 @@ mod tests {
         let one = audit(1, 10);
         let another_replica = audit(1, 10);
         let denial = |reason: &str, subject: &str, api: &str| AuditEvent {
-            id: AuditEventId::new(),
-            at: Utc.timestamp_opt(125, 0).single().expect("valid"),
-            action: AuditAction::Mint,
-            decision: Decision::Deny,
-            reason: reason.to_owned(),
-            detail: None,
             subject: Some(subject.to_owned()),
             issuer: Some("https://ci.example".to_owned()),
             api_id: Some(api.to_owned()),
-            issuance_id: None,
             scopes: vec!["write".to_owned()],
             request_id: Some("r1".to_owned()),
             client_addr: Some("10.0.0.1".to_owned()),
-            count: 1,
-            job_id: None,
-            owner_issuer: None,
-            owner_subject: None,
-            policy_revision: None,
+            ..AuditEvent::new(
+                AuditAction::Mint,
+                Decision::Deny,
+                reason,
+                Utc.timestamp_opt(125, 0).single().expect("valid"),
+            )
         };
         let first = one.summary(
             120,

@@ -200,6 +200,40 @@ pub struct AuditEvent {
     pub policy_revision: Option<String>,
 }
 
+impl AuditEvent {
+    /// An event with a fresh id that stands for one decision and says nothing else: the places
+    /// that write events fill in what they know with struct update syntax
+    /// (`AuditEvent { subject, ..AuditEvent::new(…) }`), so a field added later changes only
+    /// the places it concerns.
+    pub fn new(
+        action: AuditAction,
+        decision: Decision,
+        reason: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: AuditEventId::new(),
+            at,
+            action,
+            decision,
+            reason: reason.into(),
+            detail: None,
+            subject: None,
+            issuer: None,
+            api_id: None,
+            issuance_id: None,
+            scopes: Vec::new(),
+            request_id: None,
+            client_addr: None,
+            count: 1,
+            job_id: None,
+            owner_issuer: None,
+            owner_subject: None,
+            policy_revision: None,
+        }
+    }
+}
+
 fn one() -> u64 {
     1
 }

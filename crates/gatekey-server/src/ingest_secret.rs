@@ -2,15 +2,13 @@
 //! setting), in `X-Gatekey-Ingest-Secret`. Two secrets are accepted at once (current and
 //! previous) so the secret can be rotated without losing log batches.
 //!
-//! As for the proxy secrets, only SHA-256 digests are kept and a presented value is compared
-//! against every digest in constant time, so neither timing nor `Debug` output reveals them.
+//! As for the proxy secrets, only digests are kept ([`SecretDigests`]).
 
 use axum::http::{HeaderMap, HeaderName};
 use secrecy::ExposeSecret as _;
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 
 use crate::config::{IngestSettings, MIN_PROXY_SECRET_BYTES};
+use crate::secret_digests::SecretDigests;
 use crate::secret_file::{FileError, read_secret_file};
 
 /// The header carrying the ingest secret.
@@ -25,19 +23,10 @@ pub enum IngestSecretError {
     File(#[from] FileError),
 }
 
-/// The accepted ingest secrets, as digests.
-#[derive(Clone)]
+/// The accepted ingest secrets: the current one, then the previous one if configured.
+#[derive(Debug, Clone)]
 pub struct IngestSecrets {
-    /// SHA-256 of the current secret, then of the previous one if configured.
-    digests: Vec<[u8; 32]>,
-}
-
-impl std::fmt::Debug for IngestSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IngestSecrets")
-            .field("accepted_secrets", &self.digests.len())
-            .finish()
-    }
+    digests: SecretDigests,
 }
 
 impl IngestSecrets {
@@ -50,31 +39,22 @@ impl IngestSecrets {
                 .as_ref()
                 .map(|file| (file, "previous ingest secret file")),
         ];
-        let mut digests = Vec::with_capacity(2);
+        let mut secrets = Vec::with_capacity(2);
         for (file, what) in files.into_iter().flatten() {
             let secret = read_secret_file(what, file)?;
             if secret.expose_secret().len() < MIN_PROXY_SECRET_BYTES {
                 return Err(IngestSecretError::TooShort { what });
             }
-            digests.push(Sha256::digest(secret.expose_secret().as_bytes()).into());
+            secrets.push(secret);
         }
-        Ok(Self { digests })
+        Ok(Self {
+            digests: SecretDigests::new(&secrets),
+        })
     }
 
     /// Whether the request carries exactly one value of the header and it is an accepted secret.
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
-        let mut values = headers.get_all(&INGEST_SECRET_HEADER).iter();
-        let (Some(presented), None) = (values.next(), values.next()) else {
-            return false;
-        };
-        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let matches = self
-            .digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, digest| {
-                found | digest[..].ct_eq(&presented[..])
-            });
-        bool::from(matches)
+        self.digests.presented_in(headers, &INGEST_SECRET_HEADER)
     }
 }
 

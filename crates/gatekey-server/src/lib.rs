@@ -13,6 +13,7 @@ pub mod policy;
 pub mod policy_file;
 pub mod proxy_secret;
 pub mod routes;
+pub mod secret_digests;
 pub mod secret_file;
 pub mod startup;
 pub mod state;

@@ -239,24 +239,14 @@ pub async fn record_loads(mut loads: UnboundedReceiver<PolicyLoad>, audit: Audit
 
 fn load_event(load: &PolicyLoad) -> AuditEvent {
     AuditEvent {
-        id: AuditEventId::new(),
-        at: load.at,
-        action: AuditAction::PolicyLoad,
-        decision: Decision::Allow,
-        reason: load.trigger.as_str().to_owned(),
         detail: Some(load_detail(load.previous.as_deref(), &load.loaded)),
-        subject: None,
-        issuer: None,
-        api_id: None,
-        issuance_id: None,
-        scopes: Vec::new(),
-        request_id: None,
-        client_addr: None,
-        count: 1,
-        job_id: None,
-        owner_issuer: None,
-        owner_subject: None,
         policy_revision: Some(load.loaded.revision().digest.clone()),
+        ..AuditEvent::new(
+            AuditAction::PolicyLoad,
+            Decision::Allow,
+            load.trigger.as_str(),
+            load.at,
+        )
     }
 }
 

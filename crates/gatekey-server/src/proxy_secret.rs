@@ -7,19 +7,16 @@
 //! `requires_proxy_secret` are accepted only together with it. Two secrets are accepted at once
 //! (current and previous) so the secret can be rotated without an outage.
 //!
-//! Only SHA-256 digests of the secrets are kept, and a presented value is compared against every
-//! digest in constant time (digests also hide the secrets' length), so neither timing nor `Debug`
-//! output reveals them.
+//! Only digests of the secrets are kept ([`SecretDigests`]).
 
 use std::collections::HashSet;
 
 use axum::http::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret as _, SecretString};
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 
 use crate::config::{ProxySecretSettings, Settings};
 use crate::error::ApiError;
+use crate::secret_digests::SecretDigests;
 use crate::secret_file::{FileError, read_secret_file};
 
 /// Why the proxy secrets cannot be used.
@@ -37,8 +34,8 @@ pub struct ProxySecrets {
     header: HeaderName,
     /// The header as configured (`HeaderName` is lowercase), for messages to callers.
     header_label: String,
-    /// SHA-256 of each accepted secret: the current one, then the previous one if configured.
-    digests: Vec<[u8; 32]>,
+    /// The current secret, then the previous one if configured.
+    digests: SecretDigests,
     /// Configured names of the issuers whose tokens need the secret.
     issuers: HashSet<String>,
 }
@@ -69,7 +66,7 @@ impl ProxySecrets {
                 return Ok(Self {
                     header: HeaderName::from_static("x-gatekey-proxy-secret"),
                     header_label: String::new(),
-                    digests: Vec::new(),
+                    digests: SecretDigests::new([]),
                     issuers,
                 });
             }
@@ -81,10 +78,7 @@ impl ProxySecrets {
         let header = HeaderName::try_from(config.header.as_str()).map_err(|_| {
             ProxySecretError::Invalid(format!("'{}' is not a header name", config.header))
         })?;
-        let digests = secrets(config)?
-            .iter()
-            .map(|secret| Sha256::digest(secret.expose_secret().as_bytes()).into())
-            .collect::<Vec<[u8; 32]>>();
+        let digests = SecretDigests::new(&secrets(config)?);
         if digests.is_empty() {
             return Err(ProxySecretError::Invalid(
                 "no current secret is configured".to_owned(),
@@ -108,26 +102,13 @@ impl ProxySecrets {
         if !self.issuers.contains(issuer_name) {
             return Ok(());
         }
-        let refused = || ApiError::ProxySecretRequired {
-            issuer: issuer_name.to_owned(),
-            header: self.header_label.clone(),
-        };
-        let mut values = headers.get_all(&self.header).iter();
-        // Exactly one value: a second one could be a caller's own next to the proxy's.
-        let (Some(presented), None) = (values.next(), values.next()) else {
-            return Err(refused());
-        };
-        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let matches = self
-            .digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, digest| {
-                found | digest[..].ct_eq(&presented[..])
-            });
-        if bool::from(matches) {
+        if self.digests.presented_in(headers, &self.header) {
             Ok(())
         } else {
-            Err(refused())
+            Err(ApiError::ProxySecretRequired {
+                issuer: issuer_name.to_owned(),
+                header: self.header_label.clone(),
+            })
         }
     }
 }

@@ -93,26 +93,20 @@ impl Outcomes {
         why: &str,
     ) {
         tracing::info!(issuance = %id, kind = kind.as_str(), "reconciled");
+        // The policy in force is stamped by the audit trail.
         let event = AuditEvent {
-            id: AuditEventId::new(),
-            at: self.clock.now(),
-            action: kind.audit_action(),
-            decision: Decision::Allow,
-            reason: kind.as_str().to_owned(),
             detail: Some(format!("{why}; by {}", self.instance)),
             subject: record.map(|r| r.subject.clone()),
             issuer: record.map(|r| r.issuer.clone()),
             api_id: record.map(|r| r.api_id.clone()),
             issuance_id: Some(id),
             scopes: record.map(|r| r.scopes.clone()).unwrap_or_default(),
-            request_id: None,
-            client_addr: None,
-            count: 1,
-            job_id: None,
-            owner_issuer: None,
-            owner_subject: None,
-            // The policy in force, stamped by the audit trail.
-            policy_revision: None,
+            ..AuditEvent::new(
+                kind.audit_action(),
+                Decision::Allow,
+                kind.as_str(),
+                self.clock.now(),
+            )
         };
         if let Err(err) = self.audit.record(event).await {
             tracing::error!(error = %err, issuance = %id, "could not audit a reconciler resolution");

@@ -303,29 +303,18 @@ impl RevocationWorker {
         id: &IssuanceId,
     ) -> AuditEvent {
         let job_id = job.id.to_string();
+        // The policy in force is stamped by the audit trail.
         AuditEvent {
             id: AuditEventId::derived(
                 job.created_at,
                 &[action.as_str(), reason, &job_id, &id.to_string()],
             ),
-            at: self.clock.now(),
-            action,
-            decision: Decision::Allow,
-            reason: reason.to_owned(),
             detail: Some(job.reason.clone()),
             subject: Some(job.operator.subject.clone()),
             issuer: Some(job.operator.issuer.clone()),
-            api_id: None,
-            issuance_id: None,
-            scopes: Vec::new(),
             request_id: job.request_id.clone(),
-            client_addr: None,
-            count: 1,
             job_id: Some(job_id),
-            owner_issuer: None,
-            owner_subject: None,
-            // The policy in force, stamped by the audit trail.
-            policy_revision: None,
+            ..AuditEvent::new(action, Decision::Allow, reason, self.clock.now())
         }
     }
 }

@@ -181,27 +181,18 @@ pub(crate) fn event(
     subject: &str,
     api_id: &str,
 ) -> AuditEvent {
+    let reason = match decision {
+        Decision::Allow => "granted",
+        Decision::Deny => "scope_not_allowed",
+    };
     AuditEvent {
-        id: AuditEventId::new(),
-        at,
-        action,
-        decision,
-        reason: match decision {
-            Decision::Allow => "granted".to_owned(),
-            Decision::Deny => "scope_not_allowed".to_owned(),
-        },
-        detail: None,
         subject: Some(subject.to_owned()),
         issuer: Some("https://backstage.example".to_owned()),
         api_id: Some(api_id.to_owned()),
-        issuance_id: None,
         scopes: vec![format!("{api_id}:read")],
         request_id: Some("req-1".to_owned()),
         client_addr: Some("10.0.0.7".to_owned()),
-        count: 1,
-        job_id: None,
-        owner_issuer: None,
-        owner_subject: None,
         policy_revision: Some(POLICY_REVISION.to_owned()),
+        ..AuditEvent::new(action, decision, reason, at)
     }
 }
