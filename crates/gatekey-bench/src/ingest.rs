@@ -47,6 +47,8 @@ const CLIENT_IP: &str = "10.20.30.40";
 const INITIAL_RETRY_DELAY: Duration = Duration::from_millis(10);
 /// Kong 3.x's `queue.max_retry_delay` default: the longest wait between two posts of a batch.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+/// Kong 3.x's `queue.max_retry_time` default: a batch still refused after this long is dropped.
+const MAX_RETRY_TIME: Duration = Duration::from_secs(60);
 
 /// A Kong consumer Gatekey minted, as Kong's log entry names it.
 #[derive(Debug, Clone)]
@@ -273,6 +275,7 @@ impl IngestSenders {
     /// answers 503 `ingest_busy`; the answer that took it, or why it failed.
     async fn deliver(&self, body: Vec<u8>) -> Result<Vec<u8>, String> {
         let mut delay = INITIAL_RETRY_DELAY;
+        let first_post = std::time::Instant::now();
         loop {
             let response = self
                 .http
@@ -287,6 +290,12 @@ impl IngestSenders {
                 && busy.headers().contains_key(RETRY_AFTER)
             {
                 self.shed.fetch_add(1, Ordering::Relaxed);
+                if first_post.elapsed() > MAX_RETRY_TIME {
+                    return Err(format!(
+                        "answered 503 ingest_busy for {} s: Kong would drop the batch",
+                        MAX_RETRY_TIME.as_secs()
+                    ));
+                }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_RETRY_DELAY);
                 continue;

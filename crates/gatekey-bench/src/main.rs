@@ -4,7 +4,8 @@
 //! percentiles of `GET /v1/apis`, mint, revoke and `GET /v1/credentials`, and of the FLOOR of a
 //! mint (its raw Kong and MongoDB calls without Gatekey), the ratio mint / floor, and the peak
 //! RSS of `gatekey`; then the usage ingest (batches of Kong `http-log` entries) against its own
-//! floor (the same writes issued raw), and mints while the ingest runs. `docs/performance.md` explains the method and holds the committed results.
+//! floor (the same writes issued raw), and mints alone then while the ingest runs, side by side on
+//! the same stores. `docs/performance.md` explains the method and holds the committed results.
 //!
 //! Data volume: the simulator and SecantusDB slow down as they fill, so the floor gets a fresh
 //! simulator and a fresh SecantusDB (with Gatekey's indexes) and performs exactly as many
@@ -96,7 +97,8 @@ enum Scenario {
     Ingest,
     /// The raw MongoDB writes of an ingest batch, without Gatekey.
     IngestFloor,
-    /// Mints while ingest senders run (two rows: the mints and the ingest).
+    /// Mints alone, then while ingest senders run (three rows: the mints alone, the mints and
+    /// the ingest beside them).
     MintDuringIngest,
 }
 
