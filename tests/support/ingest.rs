@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
+use gatekey_app::IngestCapacity;
 use gatekey_server::config::{IngestSettings, Settings};
 use serde_json::json;
 
@@ -31,6 +32,8 @@ pub fn configure_ingest(settings: &mut Settings, dir: &Path) {
         previous_secret_file: Some(write("previous-ingest-secret", PREVIOUS_INGEST_SECRET)),
         body_limit_bytes: 256 * 1024,
         max_entries: 100,
+        max_concurrent_writes: IngestCapacity::default().max_concurrent_writes,
+        max_waiting_batches: IngestCapacity::default().max_waiting_batches,
     });
 }
 

@@ -334,7 +334,17 @@ impl Stack {
         kong_config: impl FnOnce(&str) -> String,
         configure: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<Self> {
-        let mongo = Mongo::start()?;
+        Self::start_on(Mongo::start()?, policy, kong_config, configure).await
+    }
+
+    /// [`Stack::start_with_kong`] on `mongo`, e.g. a [`Mongo::start_private`] server the test
+    /// freezes.
+    pub async fn start_on(
+        mongo: Mongo,
+        policy: &str,
+        kong_config: impl FnOnce(&str) -> String,
+        configure: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
         let (kong, upstream) = start_kong_with(kong_config).await?;
         let idp = gatekey_dev_idp::start(DevIdpConfig::default()).await?;
         let policy_dir = tempfile::tempdir()?;

@@ -3,7 +3,8 @@
 //! operators' listener, and the call appears on the credential: its counters, its latest calls,
 //! its summary in listings. The key, which Kong's log carries in the request headers and the
 //! query string, is found nowhere afterwards. Bad input to the ingest endpoint is refused with a
-//! clear 4xx and stores nothing.
+//! clear 4xx and stores nothing. A batch the ingest has no room for is refused at once with 503
+//! and `Retry-After`, and stored exactly once when Kong posts it again.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,7 +18,7 @@ use gatekey_e2e::ingest::{
     INGEST_SECRET, PREVIOUS_INGEST_SECRET, configure_ingest, enable_http_log, ingest_url,
 };
 use gatekey_e2e::logs::CapturedLogs;
-use gatekey_e2e::{Stack, metric_sample};
+use gatekey_e2e::{KONG_CONFIG, Mongo, POLICY, Stack, metric_sample};
 use mongodb::bson::doc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -586,4 +587,107 @@ async fn credentials_that_expire_unused_are_counted_when_the_reconciler_reaps_th
     };
     assert_eq!(counted, Some(1.0), "only the never-used credential counts");
     gatekey.stop().await;
+}
+
+/// Posts `body` to the ingest endpoint with the secret: status, headers and answer.
+async fn send(
+    http: reqwest::Client,
+    url: String,
+    body: Vec<u8>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("X-Gatekey-Ingest-Secret", INGEST_SECRET)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let answer = response.json().await.unwrap_or(Value::Null);
+    (status, headers, answer)
+}
+
+#[tokio::test]
+async fn a_batch_without_room_is_refused_at_once_and_stored_once_when_posted_again() {
+    // One writing batch, none waiting: while MongoDB is frozen, the batch Gatekey admitted holds
+    // the ingest's only slot, so the other is refused at once, whichever of the two came first.
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let stack = Stack::start_on(
+        Mongo::start_private().expect("private mongo"),
+        POLICY,
+        |echo_url| KONG_CONFIG.replace("UPSTREAM", echo_url),
+        |settings| {
+            configure_ingest(settings, secrets.path());
+            let ingest = settings.ingest.as_mut().expect("ingest");
+            ingest.max_concurrent_writes = 1;
+            ingest.max_waiting_batches = 0;
+        },
+    )
+    .await
+    .expect("stack");
+    let jane = stack.token("user:default/jane", &["payments-team"]);
+    let (id, key) = mint(&stack, &jane).await;
+    let consumer = consumer_of(&stack, &id).await;
+    let batch = |request_id: &str| {
+        serde_json::to_vec(&json!([kong_entry(request_id, &consumer, &id, &key)])).expect("json")
+    };
+    let url = ingest_url(&stack).expect("ingest url");
+
+    stack.mongo.freeze().expect("SIGSTOP");
+    let first = tokio::spawn(send(stack.http.clone(), url.clone(), batch("r-first")));
+    let second = tokio::spawn(send(stack.http.clone(), url.clone(), batch("r-second")));
+    let raced = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::future::select(first, second),
+    )
+    .await;
+    let Ok(raced) = raced else {
+        stack.mongo.thaw().expect("SIGCONT");
+        panic!("neither batch was refused while the other held the ingest's only slot");
+    };
+    let (refused, refused_batch, admitted) = match raced {
+        futures::future::Either::Left((done, pending)) => (done, batch("r-first"), pending),
+        futures::future::Either::Right((done, pending)) => (done, batch("r-second"), pending),
+    };
+    let (status, headers, answer) = refused.expect("post task");
+    stack.mongo.thaw().expect("SIGCONT");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["code"], "ingest_busy", "{answer}");
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let retry_after: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!(retry_after >= 1, "{retry_after}");
+
+    // MongoDB is back: the admitted batch is stored; the refused one, posted again as Kong's
+    // queue does, is stored once, and a third post of it stores nothing more.
+    let (status, _, answer) = admitted.await.expect("post task");
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["stored"], 1, "{answer}");
+    let (status, _, answer) = send(stack.http.clone(), url.clone(), refused_batch.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(1), Some(0)),
+        "{answer}"
+    );
+    let (status, _, answer) = send(stack.http.clone(), url, refused_batch).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "{answer}"
+    );
+    assert_eq!(stored_entries(&stack).await, 2);
+    let seen = usage(&stack, &jane, &id).await;
+    assert_eq!(seen["summary"]["calls"], 2, "{seen}");
+    assert_counted(&stack, "gatekey_usage_ingest_shed_total").await;
+    stack.stop().await;
 }

@@ -35,7 +35,7 @@ pub use mint::{Gateway, MintError, MintOrder, Minted, Minter};
 pub use revocations::{BulkRevokeError, BulkRevokeOrder, RevocationJobs};
 pub use revoke::{RevokeError, Revoker};
 pub use settings::{AuditSettings, LimitSettings};
-pub use usage::{IngestError, IngestReport, UsageIngest};
+pub use usage::{AdmittedBatch, IngestCapacity, IngestError, IngestReport, UsageIngest};
 
 /// The services, wired to one store, one Kong and one clock; cheap to clone.
 #[derive(Debug, Clone)]
@@ -60,6 +60,8 @@ pub struct AppParts<'a> {
     pub mint_deadline: Duration,
     /// The policy revision in force, kept current by whoever swaps the policy.
     pub policy_revision: RevisionInForce,
+    /// The usage ingest's share of the database.
+    pub ingest: IngestCapacity,
 }
 
 impl App {
@@ -72,6 +74,7 @@ impl App {
             audit,
             mint_deadline,
             policy_revision,
+            ingest,
         } = parts;
         let audit = AuditTrail::new(store.clone(), Arc::clone(&clock), audit, policy_revision);
         let idempotency_ttl = Duration::from_secs(limits.idempotency_key_ttl_seconds);
@@ -82,7 +85,7 @@ impl App {
             limits.clone(),
             mint_deadline,
         );
-        let usage = UsageIngest::new(store.clone());
+        let usage = UsageIngest::new(store.clone(), ingest);
         let revocations = RevocationJobs::new(store.clone(), Arc::clone(&clock));
         let revoker = Revoker {
             store: store.clone(),

@@ -9,8 +9,18 @@
 //! to a credential they only know the id of. Entries of other consumers, of no consumer
 //! (anonymous or refused before authentication), and entries that are not Kong log entries are
 //! dropped and only counted.
+//!
+//! Usage is best-effort telemetry that Kong's queue keeps and retries until it is accepted, while
+//! mints are what callers wait for, on the same database. So the ingest takes a bounded share of
+//! MongoDB: at most [`IngestCapacity::max_concurrent_writes`] batches touch it at once per
+//! replica, at most [`IngestCapacity::max_waiting_batches`] more wait for their turn, and any
+//! batch beyond those is refused at once ([`IngestError::Busy`]) without being read: Kong keeps it
+//! and posts it again later, and the entries it already delivered count once.
+
+mod minted;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use gatekey_core::issuance::{Issuance, IssuanceId};
@@ -20,14 +30,37 @@ use gatekey_core::usage::{
 };
 use gatekey_kong::http_log::{LogBatch, LogEntry, NamedEntity};
 use gatekey_store::{Store, StoreError};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::consumers::consumer_username;
+use self::minted::{MintedConsumer, MintedConsumers};
 
 /// Why a batch could not be recorded (the gateway retries it).
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The ingest's share of the database is taken (writing and waiting batches at their
+    /// bounds); the batch was not read.
+    #[error("the ingest is busy: {writing} batches writing and {waiting} waiting")]
+    Busy { writing: usize, waiting: usize },
+}
+
+/// How much of the database the ingest may take, per replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestCapacity {
+    /// Batches whose reads and writes run at once.
+    pub max_concurrent_writes: usize,
+    /// Batches admitted to wait for a writing one to finish; more are refused as busy.
+    pub max_waiting_batches: usize,
+}
+
+impl Default for IngestCapacity {
+    fn default() -> Self {
+        Self {
+            max_concurrent_writes: 1,
+            max_waiting_batches: 4,
+        }
+    }
 }
 
 /// What became of each entry of a batch; the counts add up to the entries received.
@@ -78,16 +111,63 @@ impl IngestReport {
 #[derive(Debug, Clone)]
 pub struct UsageIngest {
     store: Store,
+    capacity: IngestCapacity,
+    /// Batches writing or waiting to ([`IngestCapacity`]'s two bounds added up).
+    admitted: Arc<Semaphore>,
+    /// Batches writing.
+    writing: Arc<Semaphore>,
+    consumers: MintedConsumers,
+}
+
+/// A batch the ingest has room for: its turn at the database is guaranteed, possibly after a
+/// wait. Obtained from [`UsageIngest::admit`] before the batch is read.
+#[derive(Debug)]
+pub struct AdmittedBatch<'a> {
+    ingest: &'a UsageIngest,
+    _admitted: SemaphorePermit<'a>,
 }
 
 impl UsageIngest {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Bounds of zero are raised to one writing batch and no waiting one.
+    pub fn new(store: Store, capacity: IngestCapacity) -> Self {
+        let capacity = IngestCapacity {
+            max_concurrent_writes: capacity.max_concurrent_writes.max(1),
+            ..capacity
+        };
+        Self {
+            store,
+            admitted: Arc::new(Semaphore::new(
+                capacity.max_concurrent_writes + capacity.max_waiting_batches,
+            )),
+            writing: Arc::new(Semaphore::new(capacity.max_concurrent_writes)),
+            capacity,
+            consumers: MintedConsumers::new(minted::CAPACITY),
+        }
     }
 
+    /// Room for one more batch, or [`IngestError::Busy`] at once (counted in
+    /// `gatekey_usage_ingest_shed_total`) when the writing and waiting batches are at their
+    /// bounds.
+    pub fn admit(&self) -> Result<AdmittedBatch<'_>, IngestError> {
+        let Ok(permit) = self.admitted.try_acquire() else {
+            metrics::counter!("gatekey_usage_ingest_shed_total").increment(1);
+            return Err(IngestError::Busy {
+                writing: self.capacity.max_concurrent_writes,
+                waiting: self.capacity.max_waiting_batches,
+            });
+        };
+        Ok(AdmittedBatch {
+            ingest: self,
+            _admitted: permit,
+        })
+    }
+}
+
+impl AdmittedBatch<'_> {
     /// Keeps the entries of minted consumers and counts them; posting the same batch again
-    /// stores and counts nothing more.
-    pub async fn ingest(&self, batch: LogBatch) -> Result<IngestReport, IngestError> {
+    /// stores and counts nothing more. Waits for a writing slot before touching the database.
+    pub async fn ingest(self, batch: LogBatch) -> Result<IngestReport, IngestError> {
+        let ingest = self.ingest;
         let mut report = IngestReport::default();
         let mut claimed = Vec::new();
         for (index, entry) in batch.into_iter().enumerate() {
@@ -103,36 +183,64 @@ impl UsageIngest {
         let mut ids: Vec<IssuanceId> = claimed.iter().map(|(_, id, _)| *id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let records: HashMap<IssuanceId, Issuance> = self
-            .store
-            .issuances()
-            .get_many(&ids)
-            .await?
-            .into_iter()
-            .map(|issuance| (issuance.id, issuance))
-            .collect();
+        // A batch of no minted consumer's entries has nothing to read or write.
+        let _writing = if ids.is_empty() {
+            None
+        } else {
+            // The semaphore is never closed, so this only waits.
+            Some(
+                ingest
+                    .writing
+                    .acquire()
+                    .await
+                    .map_err(|_| IngestError::Busy {
+                        writing: ingest.capacity.max_concurrent_writes,
+                        waiting: ingest.capacity.max_waiting_batches,
+                    })?,
+            )
+        };
+        let consumers = ingest.minted_consumers(&ids).await?;
         let mut entries = Vec::with_capacity(claimed.len());
         for (index, id, entry) in claimed {
-            let Some(issuance) = records.get(&id).filter(|record| minted_for(record, &entry))
+            let Some(consumer) = consumers.get(&id).filter(|minted| minted.logged_in(&entry))
             else {
                 report.unknown_consumer += 1;
                 continue;
             };
-            match usage_entry(issuance.id, &entry) {
+            match usage_entry(consumer.issuance_id, &entry) {
                 Ok(usage) => entries.push(usage),
                 Err(reason) => report.invalid.push(InvalidEntry { index, reason }),
             }
         }
-        let expiries = records
+        let expiries = consumers
             .values()
-            .map(|issuance| (issuance.id, issuance.expires_at))
+            .map(|consumer| (consumer.issuance_id, consumer.expires_at))
             .collect();
-        let recorded = self.store.usage().record(&entries, &expiries).await?;
+        let recorded = ingest.store.usage().record(&entries, &expiries).await?;
         report.stored = recorded.stored;
         report.duplicates = recorded.duplicates;
         report.invalid.sort_by_key(|invalid| invalid.index);
         report.count_metrics();
         Ok(report)
+    }
+}
+
+impl UsageIngest {
+    /// The consumers Gatekey minted for `ids`: those remembered, and the records of the others
+    /// read in one query (and remembered when active). Ids without a record are absent.
+    async fn minted_consumers(
+        &self,
+        ids: &[IssuanceId],
+    ) -> Result<HashMap<IssuanceId, MintedConsumer>, IngestError> {
+        let (mut known, unknown) = self.consumers.split(ids);
+        if !unknown.is_empty() {
+            for record in self.store.issuances().get_many(&unknown).await? {
+                if let Some(consumer) = self.consumers.remember(&record) {
+                    known.insert(record.id, consumer);
+                }
+            }
+        }
+        Ok(known)
     }
 }
 
@@ -173,19 +281,6 @@ fn claimed_issuance(entry: &LogEntry) -> Claim {
         .as_deref()
         .and_then(|custom_id| custom_id.parse().ok())
         .map_or(Claim::Foreign, Claim::Issuance)
-}
-
-/// Whether the entry's consumer is the one Gatekey created for `record`: same consumer id, and
-/// the username Gatekey gives it.
-fn minted_for(record: &Issuance, entry: &LogEntry) -> bool {
-    let (Some(kong), Some(consumer)) = (&record.kong, &entry.consumer) else {
-        return false;
-    };
-    kong.consumer_id == consumer.id
-        && consumer
-            .username
-            .as_deref()
-            .is_none_or(|username| username == consumer_username(&record.id))
 }
 
 /// The audit fields of a log entry: no header, no query string.

@@ -6,7 +6,10 @@
 //! `POST /v1/ingest/kong-http-log` on Gatekey's operators' listener with the ingest secret. The
 //! entries are calls of [`CONSUMERS`] credentials Gatekey minted for the run, round-robin, so a
 //! batch moves the counters of every one of them; every entry has a request id of its own, so
-//! every entry is new and stored (a batch where fewer were stored counts as an error).
+//! every entry is new and stored (a batch where fewer were stored counts as an error). A batch
+//! Gatekey answers 503 `ingest_busy` (no room for it) is posted again as Kong 3.x's queue does:
+//! after `queue.initial_retry_delay` (0.01 s), doubled at each attempt; a batch's latency runs
+//! from its first post to the answer that stored it, and the refused posts are counted.
 //!
 //! The floor ([`IngestFloor`]) is what no ingest can avoid: the same unordered `insert_many` of
 //! the batch's entry documents and the same counter upserts, issued by Gatekey's own store code
@@ -15,10 +18,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use serde_json::{Value, json};
 
 use gatekey_core::issuance::IssuanceId;
@@ -38,6 +42,13 @@ pub(crate) const CONSUMERS: usize = 20;
 const SECRET_HEADER: &str = "x-gatekey-ingest-secret";
 /// The client address of the logged calls.
 const CLIENT_IP: &str = "10.20.30.40";
+/// Kong 3.x's `queue.initial_retry_delay` default: the wait before a refused batch's first
+/// retry, doubled at each further one.
+const INITIAL_RETRY_DELAY: Duration = Duration::from_millis(10);
+/// Kong 3.x's `queue.max_retry_delay` default: the longest wait between two posts of a batch.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+/// Kong 3.x's `queue.max_retry_time` default: a batch still refused after this long is dropped.
+const MAX_RETRY_TIME: Duration = Duration::from_secs(60);
 
 /// A Kong consumer Gatekey minted, as Kong's log entry names it.
 #[derive(Debug, Clone)]
@@ -120,6 +131,8 @@ pub(crate) struct IngestSenders {
     secret: HeaderValue,
     consumers: Vec<Consumer>,
     next_call: AtomicU64,
+    /// Posts answered 503 `ingest_busy` (and posted again).
+    shed: AtomicU64,
 }
 
 /// The part of the ingest's answer the senders check.
@@ -149,7 +162,13 @@ impl IngestSenders {
             })?,
             consumers,
             next_call: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
         })
+    }
+
+    /// Posts answered 503 `ingest_busy` so far.
+    pub(crate) fn shed_posts(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
     }
 
     /// One Kong log entry, as `kong.log.serialize()` builds it with `hide_credentials` on (no key
@@ -234,13 +253,7 @@ impl IngestSenders {
             Ok(body) => body,
             Err(err) => return Outcome::Failed(format!("cannot render the batch: {err}")),
         };
-        let request = self
-            .http
-            .post(&self.url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(SECRET_HEADER, self.secret.clone())
-            .body(body);
-        let answer = match expect_status(request.send().await, StatusCode::OK).await {
+        let answer = match self.deliver(body).await {
             Ok(answer) => answer,
             Err(detail) => return Outcome::Failed(detail),
         };
@@ -253,6 +266,41 @@ impl IngestSenders {
                 answer.stored, answer.received
             )),
             Err(err) => Outcome::Failed(format!("unexpected ingest answer: {err}")),
+        }
+    }
+}
+
+impl IngestSenders {
+    /// Posts `body` until Gatekey takes it, waiting between posts as Kong's queue does while it
+    /// answers 503 `ingest_busy`; the answer that took it, or why it failed.
+    async fn deliver(&self, body: Vec<u8>) -> Result<Vec<u8>, String> {
+        let mut delay = INITIAL_RETRY_DELAY;
+        let first_post = std::time::Instant::now();
+        loop {
+            let response = self
+                .http
+                .post(&self.url)
+                .header(CONTENT_TYPE, "application/json")
+                .header(SECRET_HEADER, self.secret.clone())
+                .body(body.clone())
+                .send()
+                .await;
+            if let Ok(busy) = &response
+                && busy.status() == StatusCode::SERVICE_UNAVAILABLE
+                && busy.headers().contains_key(RETRY_AFTER)
+            {
+                self.shed.fetch_add(1, Ordering::Relaxed);
+                if first_post.elapsed() > MAX_RETRY_TIME {
+                    return Err(format!(
+                        "answered 503 ingest_busy for {} s: Kong would drop the batch",
+                        MAX_RETRY_TIME.as_secs()
+                    ));
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+                continue;
+            }
+            return expect_status(response, StatusCode::OK).await;
         }
     }
 }

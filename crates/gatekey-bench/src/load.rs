@@ -81,6 +81,9 @@ pub(crate) struct Summary {
     /// CPU time of the process under test per entry of the measured requests, in µs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_micros_per_entry: Option<f64>,
+    /// Posts of a batch scenario answered 503 `ingest_busy` and posted again (warm-up included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_answers: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
 }
@@ -122,6 +125,7 @@ impl Measured {
             entries_per_request: None,
             entries_per_second: None,
             cpu_micros_per_entry: None,
+            busy_answers: None,
             first_error: self.first_error.clone(),
         }
     }

@@ -4,7 +4,8 @@
 //! percentiles of `GET /v1/apis`, mint, revoke and `GET /v1/credentials`, and of the FLOOR of a
 //! mint (its raw Kong and MongoDB calls without Gatekey), the ratio mint / floor, and the peak
 //! RSS of `gatekey`; then the usage ingest (batches of Kong `http-log` entries) against its own
-//! floor (the same writes issued raw), and mints while the ingest runs. `docs/performance.md` explains the method and holds the committed results.
+//! floor (the same writes issued raw), and mints alone then while the ingest runs, side by side on
+//! the same stores. `docs/performance.md` explains the method and holds the committed results.
 //!
 //! Data volume: the simulator and SecantusDB slow down as they fill, so the floor gets a fresh
 //! simulator and a fresh SecantusDB (with Gatekey's indexes) and performs exactly as many
@@ -96,7 +97,8 @@ enum Scenario {
     Ingest,
     /// The raw MongoDB writes of an ingest batch, without Gatekey.
     IngestFloor,
-    /// Mints while ingest senders run (two rows: the mints and the ingest).
+    /// Mints alone, then while ingest senders run (three rows: the mints alone, the mints and
+    /// the ingest beside them).
     MintDuringIngest,
 }
 
@@ -341,6 +343,8 @@ impl Run<'_> {
     /// `POST /v1/ingest/kong-http-log` from the senders.
     async fn ingest(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
         let ingest = self.ingest_senders().await?;
+        let shed_before = ingest.shed_posts();
+        let counted = Arc::clone(&ingest);
         let measured = drive(
             self.args.ingest_senders,
             self.timed(),
@@ -353,11 +357,9 @@ impl Run<'_> {
         .await;
         self.ingest_figures = Some(measured.clone());
         let scenario = Scenario::Ingest;
-        Ok(vec![ingest_row(
-            scenario.key(),
-            scenario.label(),
-            &measured,
-        )])
+        let mut row = ingest_row(scenario.key(), scenario.label(), &measured);
+        row.summary.busy_answers = Some(counted.shed_posts() - shed_before);
+        Ok(vec![row])
     }
 
     /// The ingest's raw writes on a fresh SecantusDB, as many batches as the ingest posted (like
@@ -387,9 +389,19 @@ impl Run<'_> {
         )])
     }
 
-    /// Mints and ingest posts at once: two rows. The CPU figure would mix them, so none is taken.
+    /// Mints alone, then mints and ingest posts at once: three rows, the first two side by side
+    /// on the same stores (the mint row of the run is measured on emptier ones). The CPU figure
+    /// would mix mints and posts, so none is taken.
     async fn mint_during_ingest(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
         let ingest = self.ingest_senders().await?;
+        let target = Arc::clone(&self.target);
+        let alone = drive(self.args.write_clients, self.timed(), None, move |c| {
+            let target = Arc::clone(&target);
+            async move { target.mint(c).await }
+        })
+        .await;
+        let shed_before = ingest.shed_posts();
+        let counted = Arc::clone(&ingest);
         let target = Arc::clone(&self.target);
         let mints = drive(self.args.write_clients, self.timed(), None, move |c| {
             let target = Arc::clone(&target);
@@ -400,9 +412,16 @@ impl Run<'_> {
             async move { ingest.post_batch().await }
         });
         let (mints, posts) = tokio::join!(mints, posts);
+        let mut posts = ingest_row("ingest-during-mint", "ingest while mints run", &posts);
+        posts.summary.busy_answers = Some(counted.shed_posts() - shed_before);
         Ok(vec![
+            ScenarioResult {
+                scenario: "mint-before-ingest",
+                label: "mint, just before the ingest",
+                summary: alone.summary(),
+            },
             row(Scenario::MintDuringIngest, &mints),
-            ingest_row("ingest-during-mint", "ingest while mints run", &posts),
+            posts,
         ])
     }
 

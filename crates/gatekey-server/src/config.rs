@@ -87,6 +87,32 @@ pub struct IngestSettings {
     /// Most entries accepted in one post (Kong's `queue.max_batch_size` must not exceed it).
     #[serde(default = "default_ingest_max_entries")]
     pub max_entries: usize,
+    /// Batches whose MongoDB reads and writes run at once on this replica: the ingest's share
+    /// of the database, which mints share.
+    #[serde(default = "default_ingest_max_concurrent_writes")]
+    pub max_concurrent_writes: usize,
+    /// Batches that may wait for a writing one; a batch beyond both bounds is answered 503
+    /// `ingest_busy` without being read (Kong posts it again).
+    #[serde(default = "default_ingest_max_waiting_batches")]
+    pub max_waiting_batches: usize,
+}
+
+impl IngestSettings {
+    /// The ingest's share of the database, for the application.
+    pub fn capacity(&self) -> gatekey_app::IngestCapacity {
+        gatekey_app::IngestCapacity {
+            max_concurrent_writes: self.max_concurrent_writes,
+            max_waiting_batches: self.max_waiting_batches,
+        }
+    }
+}
+
+fn default_ingest_max_concurrent_writes() -> usize {
+    gatekey_app::IngestCapacity::default().max_concurrent_writes
+}
+
+fn default_ingest_max_waiting_batches() -> usize {
+    gatekey_app::IngestCapacity::default().max_waiting_batches
 }
 
 fn default_ingest_body_limit() -> usize {
@@ -745,6 +771,12 @@ impl Settings {
         if !(1..=10_000).contains(&ingest.max_entries) {
             problems.push("ingest.max_entries must be between 1 and 10000".to_owned());
         }
+        if !(1..=64).contains(&ingest.max_concurrent_writes) {
+            problems.push("ingest.max_concurrent_writes must be between 1 and 64".to_owned());
+        }
+        if ingest.max_waiting_batches > 1024 {
+            problems.push("ingest.max_waiting_batches must be between 0 and 1024".to_owned());
+        }
     }
 
     /// Limits and reconciler timing that only work in the right proportions.
@@ -1281,21 +1313,33 @@ group_prefix = "backstage:"
             jail.create_file(
                 "gatekey.toml",
                 &format!(
-                    "{PRODUCTION}\n[ingest]\nsecret_file = \"/run/secrets/ingest\"\nmax_entries = 0\n"
+                    "{PRODUCTION}\n[ingest]\nsecret_file = \"/run/secrets/ingest\"\nmax_entries = 0\n\
+                     max_concurrent_writes = 0\nmax_waiting_batches = 5000\n"
                 ),
             )?;
             let text = Settings::load(Some(Path::new("gatekey.toml")))
-                .expect_err("no admin_listen, no entries")
+                .expect_err("no admin_listen, no entries, no writes, too many waiting")
                 .to_string();
             assert!(text.contains("set admin_listen"), "{text}");
             assert!(text.contains("ingest.max_entries"), "{text}");
+            assert!(text.contains("ingest.max_concurrent_writes"), "{text}");
+            assert!(text.contains("ingest.max_waiting_batches"), "{text}");
             jail.set_env("GATEKEY_ADMIN_LISTEN", "0.0.0.0:9091");
             jail.set_env("GATEKEY_INGEST__MAX_ENTRIES", "500");
+            jail.set_env("GATEKEY_INGEST__MAX_CONCURRENT_WRITES", "2");
+            jail.set_env("GATEKEY_INGEST__MAX_WAITING_BATCHES", "0");
             jail.set_env("GATEKEY_MONGODB__USAGE_RETENTION_DAYS", "7");
             let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
             let ingest = settings.ingest.expect("ingest");
             assert_eq!(ingest.max_entries, 500);
             assert_eq!(ingest.body_limit_bytes, 4 * 1024 * 1024);
+            assert_eq!(
+                ingest.capacity(),
+                gatekey_app::IngestCapacity {
+                    max_concurrent_writes: 2,
+                    max_waiting_batches: 0,
+                }
+            );
             assert_eq!(settings.mongodb.usage_retention_days, 7);
             Ok(())
         });

@@ -23,6 +23,11 @@ use gatekey_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// The `Retry-After` of an `ingest_busy` answer. Kong 3.x's queue ignores it (it retries after
+/// its own exponential delay, from `queue.initial_retry_delay`); it tells other senders that a
+/// batch's turn comes within about a second.
+const INGEST_RETRY_AFTER_SECONDS: u32 = 1;
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -346,6 +351,15 @@ impl ApiError {
             Self::Revoke(err) => revoke_parts(err),
             Self::BulkRevoke(err) => bulk_revoke_parts(err),
             Self::Store(err) | Self::Ingest(IngestError::Store(err)) => store_parts(err),
+            Self::Ingest(IngestError::Busy { .. }) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ingest_busy",
+                "Ingest busy",
+                format!(
+                    "the ingest is at its share of the database; nothing was read or recorded: \
+                     post the batch again in {INGEST_RETRY_AFTER_SECONDS} s"
+                ),
+            ),
             Self::Timeout => timeout_parts(),
             Self::Panicked => internal_parts(),
         }
@@ -355,7 +369,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, title, detail) = self.parts();
-        if status.is_server_error() {
+        if matches!(self, Self::Ingest(IngestError::Busy { .. })) {
+            // Back-pressure working as designed, counted in `gatekey_usage_ingest_shed_total`.
+            tracing::debug!(error = %self, code, "request shed");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
         } else {
             tracing::info!(error = %self, code, "request refused");
@@ -380,6 +397,12 @@ impl IntoResponse for ApiError {
             }
             Self::Mint(MintError::Idempotency(IdempotencyError::InProgress)) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Ingest(IngestError::Busy { .. }) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(INGEST_RETRY_AFTER_SECONDS),
+                );
             }
             Self::Mint(MintError::Idempotency(IdempotencyError::AlreadyIssued { id })) => {
                 if let Ok(value) = HeaderValue::from_str(&format!("/v1/credentials/{id}")) {

@@ -90,6 +90,8 @@ mod tests {
             previous_secret_file: previous.map(|file| file.path().to_owned()),
             body_limit_bytes: 4096,
             max_entries: 10,
+            max_concurrent_writes: 1,
+            max_waiting_batches: 0,
         }
     }
 

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::refresh_forever;
-use crate::config::{CatalogSettings, CounterPolicyName, Settings};
+use crate::config::{CatalogSettings, CounterPolicyName, IngestSettings, Settings};
 use crate::ingest_secret::{IngestSecretError, IngestSecrets};
 use crate::policy::{PolicyHolder, record_loads};
 use crate::policy_file::{FileRead, PolicyFile, PolicyFileError, watch_forever};
@@ -207,6 +207,11 @@ fn services(
         audit: &settings.audit,
         mint_deadline: settings.request_timeout(),
         policy_revision: policy_revision.clone(),
+        ingest: settings
+            .ingest
+            .as_ref()
+            .map(IngestSettings::capacity)
+            .unwrap_or_default(),
     }))
 }
 

@@ -59,6 +59,20 @@ pub enum StoreError {
         code: i32,
         message: String,
     },
+    /// The writes were made on the primary but not acknowledged as the write concern asks
+    /// (majority, journaled) within its timeout.
+    #[error("{collection}: the write concern was not satisfied (code {code}): {message}")]
+    WriteConcernFailed {
+        collection: &'static str,
+        code: i32,
+        message: String,
+    },
+    /// A command sent as it is answered with something its caller cannot read.
+    #[error("unexpected reply to {command}: {detail}")]
+    UnexpectedReply {
+        command: &'static str,
+        detail: String,
+    },
     /// The store's batch writer has stopped (the runtime is shutting down); nothing was written.
     #[error("the store's batch writer has stopped")]
     WriterStopped,

@@ -13,10 +13,14 @@
 //! Recording a batch is one unordered `insert_many` of its entries, whose `_id` is derived from
 //! the call ([`gatekey_core::usage::entry_id`]): an entry posted again (the gateway retries a
 //! batch it could not deliver) collides with its own `_id` and is skipped. Only the entries that
-//! were new move the counters, with one upserting `$inc`/`$min`/`$max` update per credential of
-//! the batch: no read, no scan. If MongoDB fails between the two writes, the counters of that
-//! batch stay short (the entries themselves are complete); the failure answers the gateway with
-//! an error, so the batch comes again, and its entries are then duplicates.
+//! were new move the counters, with one upserting `$inc`/`$min`/`$max` statement per credential of
+//! the batch, all in one unordered `update` command: two round trips per batch whatever the number
+//! of credentials in it, no read, no scan. (The `update` command has taken many statements since
+//! MongoDB 2.6, whereas the driver's bulk API sends MongoDB 8.0's `bulkWrite`; the driver has no
+//! other way to send several statements, so the command is sent as it is, with the client's write
+//! concern.) If MongoDB fails between the two writes, the counters of that batch stay short (the
+//! entries themselves are complete); the failure answers the gateway with an error, so the batch
+//! comes again, and its entries are then duplicates.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,7 +28,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
 use gatekey_core::issuance::IssuanceId;
 use gatekey_core::usage::{Latencies, UsageEntry, UsageSummary};
-use mongodb::bson::{self, Bson, doc};
+use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::error::ErrorKind;
 use mongodb::options::InsertManyOptions;
 use mongodb::{Collection, Database};
@@ -136,13 +140,34 @@ pub struct Recorded {
 /// Usage entries and counters. Obtained from [`crate::Store::usage`].
 #[derive(Debug, Clone)]
 pub struct UsageRepo {
+    db: Database,
     entries: Collection<EntryDoc>,
     summaries: Collection<SummaryDoc>,
+}
+
+/// The reply of an `update` command, as far as the counters need it.
+#[derive(Debug, Deserialize)]
+struct UpdateReply {
+    #[serde(default, rename = "writeErrors")]
+    write_errors: Vec<StatementError>,
+    #[serde(rename = "writeConcernError")]
+    write_concern_error: Option<StatementError>,
+}
+
+/// A statement the server refused, or its write concern failure (`index` absent).
+#[derive(Debug, Deserialize)]
+struct StatementError {
+    #[serde(default)]
+    index: usize,
+    code: i32,
+    #[serde(default, rename = "errmsg")]
+    message: String,
 }
 
 impl UsageRepo {
     pub(crate) fn new(db: &Database) -> Self {
         Self {
+            db: db.clone(),
             entries: db.collection(USAGE_ENTRIES),
             summaries: db.collection(USAGE_SUMMARIES),
         }
@@ -165,11 +190,11 @@ impl UsageRepo {
                 fresh.entry(entry.issuance_id).or_default().push(entry);
             }
         }
-        let updates = fresh.iter().map(|(id, entries)| {
-            let added = UsageSummary::of(entries.iter().copied());
-            self.add_to_summary(id, added, expiries.get(id).copied())
-        });
-        futures::future::try_join_all(updates).await?;
+        let counted: Vec<(IssuanceId, UsageSummary)> = fresh
+            .into_iter()
+            .map(|(id, entries)| (id, UsageSummary::of(entries)))
+            .collect();
+        self.add_to_summaries(&counted, expiries).await?;
         Ok(Recorded {
             stored: entries.len() - duplicates.len(),
             duplicates: duplicates.len(),
@@ -200,37 +225,62 @@ impl UsageRepo {
         Ok(write_errors.iter().map(|e| e.index).collect())
     }
 
-    async fn add_to_summary(
+    /// Adds each credential's new calls to its counters, creating the counters of a credential
+    /// used for the first time: one `update` command, one statement per credential.
+    async fn add_to_summaries(
         &self,
-        id: &IssuanceId,
-        added: UsageSummary,
-        expires_at: Option<DateTime<Utc>>,
+        counted: &[(IssuanceId, UsageSummary)],
+        expiries: &HashMap<IssuanceId, DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let mut update = doc! {
-            "$inc": {
-                "calls": count(added.calls),
-                "success": count(added.success),
-                "redirect": count(added.redirect),
-                "client_error": count(added.client_error),
-                "server_error": count(added.server_error),
-            },
+        if counted.is_empty() {
+            return Ok(());
+        }
+        let statements: Vec<Document> = counted
+            .iter()
+            .map(|(id, added)| {
+                doc! {
+                    "q": { "_id": id.to_string() },
+                    "u": summary_update(added, expiries.get(id).copied()),
+                    "upsert": true,
+                }
+            })
+            .collect();
+        let mut command = doc! {
+            "update": USAGE_SUMMARIES,
+            "updates": statements,
+            "ordered": false,
         };
-        if let Some(first) = added.first_used_at {
-            update.insert("$min", doc! { "first_used_at": to_bson(first) });
+        if let Some(concern) = self.db.write_concern() {
+            let concern = bson::to_document(concern).map_err(|err| {
+                StoreError::InvalidConfig(format!("the write concern cannot be sent: {err}"))
+            })?;
+            command.insert("writeConcern", concern);
         }
-        if let Some(last) = added.last_used_at {
-            update.insert("$max", doc! { "last_used_at": to_bson(last) });
+        let reply = metered("update", self.db.run_command(command)).await?;
+        let reply: UpdateReply =
+            bson::from_document(reply).map_err(|err| StoreError::UnexpectedReply {
+                command: "update",
+                detail: err.to_string(),
+            })?;
+        if let Some(refused) = reply.write_errors.first() {
+            let id = counted
+                .get(refused.index)
+                .map(|(id, _)| id.to_string())
+                .unwrap_or_default();
+            return Err(StoreError::WriteRefused {
+                collection: USAGE_SUMMARIES,
+                id,
+                code: refused.code,
+                message: refused.message.clone(),
+            });
         }
-        if let Some(expires_at) = expires_at {
-            update.insert("$set", doc! { "expires_at": to_bson(expires_at) });
+        if let Some(concern) = reply.write_concern_error {
+            return Err(StoreError::WriteConcernFailed {
+                collection: USAGE_SUMMARIES,
+                code: concern.code,
+                message: concern.message,
+            });
         }
-        let summary = doc! { "_id": id.to_string() };
-        metered(
-            "update",
-            self.summaries.update_one(summary, update).upsert(true),
-        )
-        .await?;
         Ok(())
     }
 
@@ -281,4 +331,29 @@ impl UsageRepo {
         };
         metered("find", read).await
     }
+}
+
+/// `$inc` the counters by `added`, move the first and last use, and keep the counters as long as
+/// the credential's record (`expires_at`, the TTL index's field).
+fn summary_update(added: &UsageSummary, expires_at: Option<DateTime<Utc>>) -> Document {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut update = doc! {
+        "$inc": {
+            "calls": count(added.calls),
+            "success": count(added.success),
+            "redirect": count(added.redirect),
+            "client_error": count(added.client_error),
+            "server_error": count(added.server_error),
+        },
+    };
+    if let Some(first) = added.first_used_at {
+        update.insert("$min", doc! { "first_used_at": to_bson(first) });
+    }
+    if let Some(last) = added.last_used_at {
+        update.insert("$max", doc! { "last_used_at": to_bson(last) });
+    }
+    if let Some(expires_at) = expires_at {
+        update.insert("$set", doc! { "expires_at": to_bson(expires_at) });
+    }
+    update
 }

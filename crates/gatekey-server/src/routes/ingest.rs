@@ -2,21 +2,23 @@
 //! posts its log entries here (one object, or an array per batch), with the shared secret in
 //! `X-Gatekey-Ingest-Secret`. The secret is checked before the body is read; the body is bounded
 //! (`ingest.body_limit_bytes`, `ingest.max_entries`); the entries are handed to
-//! [`gatekey_app::UsageIngest`], which keeps those of minted keys.
+//! [`gatekey_app::UsageIngest`], which keeps those of minted keys. A batch the ingest has no room
+//! for (`ingest.max_concurrent_writes` writing and `ingest.max_waiting_batches` waiting) is
+//! refused before its body is read: the ingest never queues more than that in front of the mints.
 //!
 //! Answers: 200 with what became of the entries; 400 when the body is not a log batch, or when
 //! some entries are not log entries (the others are recorded, and the answer says how many: Kong
 //! retries the batch, and the entries already recorded count once); 401 without an accepted
-//! secret (nothing is read); 413 over the size limit; 415 when not sent as JSON; 503 when
-//! MongoDB fails (Kong retries).
+//! secret (nothing is read); 413 over the size limit; 415 when not sent as JSON; 503
+//! `ingest_busy` with `Retry-After` when the ingest has no room (nothing is read), 503 when
+//! MongoDB fails: Kong keeps the batch and posts it again in both cases.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest as _, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -83,25 +85,28 @@ pub async fn require_secret(
 pub async fn ingest_kong_http_log(
     State(state): State<AppState>,
     endpoint: axum::Extension<Arc<IngestEndpoint>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Json<IngestAnswer>, ApiError> {
-    if !is_json(&headers) {
+    if !is_json(request.headers()) {
         refused("media_type");
         return Err(ApiError::UnsupportedMediaType);
     }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            refused("too_large");
-            ApiError::PayloadTooLarge
-        } else {
-            refused("malformed");
-            ApiError::BadRequest {
-                code: "invalid_body",
-                detail: "the body could not be read".to_owned(),
+    // Before the body is read: a batch without room costs nothing but this answer.
+    let admitted = state.app.usage.admit()?;
+    let body = Bytes::from_request(request, &state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                refused("too_large");
+                ApiError::PayloadTooLarge
+            } else {
+                refused("malformed");
+                ApiError::BadRequest {
+                    code: "invalid_body",
+                    detail: "the body could not be read".to_owned(),
+                }
             }
-        }
-    })?;
+        })?;
     let batch = parse_batch(&body, endpoint.max_entries).map_err(|err| {
         refused("malformed");
         let code = match err {
@@ -113,7 +118,7 @@ pub async fn ingest_kong_http_log(
             detail: format!("{err}; nothing was recorded"),
         }
     })?;
-    let report = state.app.usage.ingest(batch).await?;
+    let report = admitted.ingest(batch).await?;
     if report.invalid.is_empty() {
         return Ok(Json(IngestAnswer::from(&report)));
     }

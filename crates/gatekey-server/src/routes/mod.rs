@@ -227,6 +227,11 @@ pub fn admin_router(state: AppState, ingest: Option<ingest::IngestEndpoint>) -> 
                     ingest::INGEST_PATH,
                     axum::routing::post(ingest::ingest_kong_http_log),
                 )
+                // Inside the secret check, whose refusals read nothing: a batch refused for want
+                // of room is drained, so Kong's kept-alive connection stays usable.
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    unread_body::drain_unread_body(body_limit, request, next)
+                }))
                 .layer(DefaultBodyLimit::max(body_limit))
                 .layer(axum::Extension(endpoint))
                 .layer(axum::middleware::from_fn(move |request, next| {

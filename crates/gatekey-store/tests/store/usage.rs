@@ -101,3 +101,36 @@ async fn a_batch_counts_once_however_often_it_is_recorded() {
         .expect("summary document");
     assert!(stored.get_datetime("expires_at").is_ok(), "{stored}");
 }
+
+#[tokio::test]
+async fn a_counter_the_server_refuses_fails_the_batch_and_names_its_credential() {
+    let db = TestDb::start().await;
+    let usage = db.store.usage();
+    let (good, broken) = (IssuanceId::new(), IssuanceId::new());
+    // A counter document `$inc` cannot add to: the server refuses that statement only.
+    db.raw("usage_summaries")
+        .insert_one(doc! { "_id": broken.to_string(), "calls": "not a number" })
+        .await
+        .expect("insert");
+    let batch = [call("g1", good, 10, 200), call("b1", broken, 11, 200)];
+    let err = usage
+        .record(&batch, &HashMap::new())
+        .await
+        .expect_err("the broken counter is refused");
+    match err {
+        gatekey_store::StoreError::WriteRefused { collection, id, .. } => {
+            assert_eq!((collection, id), ("usage_summaries", broken.to_string()));
+        }
+        other => panic!("expected WriteRefused, got {other:?}"),
+    }
+    // The statements are unordered: the other credential's counters moved, and every entry is
+    // stored, so the batch posted again counts nothing twice.
+    assert_eq!(usage.summary(&good).await.expect("summary").calls, 1);
+    assert_eq!(
+        usage.record(&batch, &HashMap::new()).await.expect("again"),
+        Recorded {
+            stored: 0,
+            duplicates: 2
+        }
+    );
+}
