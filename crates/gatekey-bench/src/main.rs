@@ -204,7 +204,8 @@ fn progress(message: &str) {
     eprintln!("gatekey-bench: {message}");
 }
 
-async fn run(args: &Args) -> Result<Report, BenchError> {
+/// Refuses arguments no run can honour.
+fn check(args: &Args) -> Result<(), BenchError> {
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         return Err(BenchError::Setup(
             "--duration must be positive and --warmup not negative".to_owned(),
@@ -216,9 +217,14 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         || args.bulk_credentials == 0
     {
         return Err(BenchError::Setup(
-            "client counts must be positive".to_owned(),
+            "client and credential counts must be positive".to_owned(),
         ));
     }
+    Ok(())
+}
+
+async fn run(args: &Args) -> Result<Report, BenchError> {
+    check(args)?;
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()?

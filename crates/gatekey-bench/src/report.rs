@@ -126,8 +126,14 @@ impl Report {
             .map(|s| &s.summary)
     }
 
-    /// Fills in the ratio and the target checks from the scenarios.
+    /// Fills in the ratios and the target checks from the scenarios.
     pub(crate) fn evaluate(&mut self) {
+        self.compute_ratios();
+        self.targets = self.check_targets();
+    }
+
+    /// Each measured figure over its floor's.
+    fn compute_ratios(&mut self) {
         self.mint_to_floor_ratio = match (self.scenario("mint"), self.scenario("floor")) {
             (Some(mint), Some(floor)) if floor.requests_per_second > 0.0 => {
                 Some(mint.requests_per_second / floor.requests_per_second)
@@ -149,6 +155,10 @@ impl Report {
                 }
                 _ => None,
             };
+    }
+
+    /// The targets of issues 6, 16 and 18 against this run.
+    fn check_targets(&self) -> Vec<TargetCheck> {
         let mut targets = Vec::new();
         if let (Some(ratio), Some(mint)) = (self.mint_to_floor_ratio, self.scenario("mint")) {
             targets.push(TargetCheck {
@@ -234,7 +244,7 @@ impl Report {
                     && during.errors == 0,
             });
         }
-        self.targets = targets;
+        targets
     }
 
     /// The human-readable table.
@@ -308,27 +318,7 @@ impl Report {
         if let Some(ratio) = self.ingest_to_floor_ratio {
             let _ = writeln!(out, "ingest / floor throughput (entries/s): {ratio:.2}");
         }
-        if let Some(job) = &self.bulk_revocation {
-            let cpu = job
-                .cpu_micros_per_revocation
-                .map_or_else(String::new, |micros| {
-                    format!(", gatekey CPU {micros:.0} µs per revocation")
-                });
-            let _ = writeln!(
-                out,
-                "bulk revocation job ({} Kong deletes in flight): {} of {} credentials revoked, \
-                 {} failed, in {:.2} s: {:.1} revocations/s{cpu}",
-                job.concurrency,
-                job.revoked,
-                job.credentials,
-                job.failed,
-                job.seconds,
-                job.revocations_per_second
-            );
-        }
-        if let Some(ratio) = self.bulk_revoke_to_floor_ratio {
-            let _ = writeln!(out, "bulk-revoke / floor throughput: {ratio:.2}");
-        }
+        self.write_bulk_revocation(&mut out);
         let _ = writeln!(
             out,
             "gatekey CPU: user + system time of the gatekey process per measured request \
@@ -356,6 +346,33 @@ impl Report {
             }
         }
         out
+    }
+}
+
+impl Report {
+    /// The bulk revocation job's line and its ratio to the floor, if it ran.
+    fn write_bulk_revocation(&self, out: &mut String) {
+        if let Some(job) = &self.bulk_revocation {
+            let cpu = job
+                .cpu_micros_per_revocation
+                .map_or_else(String::new, |micros| {
+                    format!(", gatekey CPU {micros:.0} µs per revocation")
+                });
+            let _ = writeln!(
+                out,
+                "bulk revocation job ({} Kong deletes in flight): {} of {} credentials revoked, \
+                 {} failed, in {:.2} s: {:.1} revocations/s{cpu}",
+                job.concurrency,
+                job.revoked,
+                job.credentials,
+                job.failed,
+                job.seconds,
+                job.revocations_per_second
+            );
+        }
+        if let Some(ratio) = self.bulk_revoke_to_floor_ratio {
+            let _ = writeln!(out, "bulk-revoke / floor throughput: {ratio:.2}");
+        }
     }
 }
 
