@@ -36,4 +36,7 @@ pub(crate) enum BenchError {
     Store(#[from] gatekey_store::StoreError),
     #[error("{0}")]
     Setup(String),
+    /// The bulk revocation job could not be started or followed to its end.
+    #[error("bulk revocation job: {0}")]
+    Job(String),
 }

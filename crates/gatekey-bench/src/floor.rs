@@ -139,52 +139,19 @@ impl Floor {
             .await
             .map_err(|e| format!("issuance insert: {e}"))?;
 
-        let username = format!("gatekey-{id}");
-        let tags = json!([
-            "gatekey",
-            format!("gatekey-api:{MINT_API}"),
-            format!("gatekey-issuance:{id}")
-        ]);
-        let ids = EntityIds::from_seed(ulid.to_bytes());
-        let consumer_id = ids.consumer();
-        self.put(
-            format!("consumers/{consumer_id}"),
-            json!({"username": username, "custom_id": id, "tags": tags}),
-        )
-        .await?;
-        let key = format!("gk_{}{}", Ulid::new(), Ulid::new());
-        let credential_id = ids.key_auth();
-        futures::try_join!(
-            self.put(
-                format!("consumers/{consumer_id}/acls/{}", ids.acl(MINT_ACL_GROUP)),
-                json!({"group": MINT_ACL_GROUP, "tags": tags}),
-            ),
-            self.put(
-                format!("consumers/{consumer_id}/key-auth/{credential_id}"),
-                json!({"key": key, "ttl": 600, "tags": tags}),
-            ),
-            self.put(
-                format!("consumers/{consumer_id}/plugins/{}", ids.rate_limiting()),
-                json!({
-                    "name": "rate-limiting",
-                    "config": {"second": null, "minute": 120, "hour": null, "day": null, "policy": "local"},
-                    "tags": tags,
-                }),
-            ),
-        )?;
-
+        let kong = put_kong_side(&self.http, &self.kong, ulid).await?;
         let active = self
             .issuances
             .find_one_and_update(
                 doc! { "_id": &id, "state": { "$in": ["pending"] } },
                 doc! { "$set": {
                     "kong": {
-                        "consumer_id": consumer_id.to_string(),
-                        "consumer_username": &username,
-                        "credential_id": credential_id.to_string(),
+                        "consumer_id": &kong.consumer_id,
+                        "consumer_username": &kong.consumer_username,
+                        "credential_id": &kong.credential_id,
                     },
                     // `sha256:` and 64 hex digits, like Gatekey's fingerprint.
-                    "key_fingerprint": format!("sha256:{:0>64}", key.len()),
+                    "key_fingerprint": format!("sha256:{:0>64}", kong.key.len()),
                     "updated_at": bson::DateTime::now(),
                     "state": "active",
                 }},
@@ -201,15 +168,81 @@ impl Floor {
             .map_err(|e| format!("audit insert: {e}"))?;
         Ok(())
     }
+}
 
-    /// A `PUT` upsert; Kong answers 200 whether it created or replaced the entity.
-    async fn put(&self, path: String, body: serde_json::Value) -> Result<Vec<u8>, String> {
-        let response = self
-            .http
-            .put(format!("{}/{path}", self.kong))
-            .json(&body)
-            .send()
-            .await;
-        expect_status(response, StatusCode::OK).await
-    }
+/// The Kong entities of a credential, as a mint leaves them.
+#[derive(Debug)]
+pub(crate) struct KongSide {
+    pub consumer_id: String,
+    pub consumer_username: String,
+    pub credential_id: String,
+    pub key: String,
+}
+
+/// Steps 3 and 4 of a mint for the issuance `id`: the consumer, then its ACL group, key and
+/// rate-limiting plugin at once, each `PUT` to the id Gatekey derives from the issuance's.
+pub(crate) async fn put_kong_side(
+    http: &reqwest::Client,
+    kong: &str,
+    id: Ulid,
+) -> Result<KongSide, String> {
+    let username = format!("gatekey-{id}");
+    let tags = json!([
+        "gatekey",
+        format!("gatekey-api:{MINT_API}"),
+        format!("gatekey-issuance:{id}")
+    ]);
+    let ids = EntityIds::from_seed(id.to_bytes());
+    let consumer_id = ids.consumer();
+    kong_put(
+        http,
+        kong,
+        format!("consumers/{consumer_id}"),
+        json!({"username": username, "custom_id": id.to_string(), "tags": tags}),
+    )
+    .await?;
+    let key = format!("gk_{}{}", Ulid::new(), Ulid::new());
+    let credential_id = ids.key_auth();
+    futures::try_join!(
+        kong_put(
+            http,
+            kong,
+            format!("consumers/{consumer_id}/acls/{}", ids.acl(MINT_ACL_GROUP)),
+            json!({"group": MINT_ACL_GROUP, "tags": tags}),
+        ),
+        kong_put(
+            http,
+            kong,
+            format!("consumers/{consumer_id}/key-auth/{credential_id}"),
+            json!({"key": key, "ttl": 600, "tags": tags}),
+        ),
+        kong_put(
+            http,
+            kong,
+            format!("consumers/{consumer_id}/plugins/{}", ids.rate_limiting()),
+            json!({
+                "name": "rate-limiting",
+                "config": {"second": null, "minute": 120, "hour": null, "day": null, "policy": "local"},
+                "tags": tags,
+            }),
+        ),
+    )?;
+    Ok(KongSide {
+        consumer_id: consumer_id.to_string(),
+        consumer_username: username,
+        credential_id: credential_id.to_string(),
+        key,
+    })
+}
+
+/// A `PUT` upsert to the Kong Admin API at `kong`; Kong answers 200 whether it created or
+/// replaced the entity.
+async fn kong_put(
+    http: &reqwest::Client,
+    kong: &str,
+    path: String,
+    body: serde_json::Value,
+) -> Result<Vec<u8>, String> {
+    let response = http.put(format!("{kong}/{path}")).json(&body).send().await;
+    expect_status(response, StatusCode::OK).await
 }

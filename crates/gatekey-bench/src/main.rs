@@ -5,12 +5,15 @@
 //! mint (its raw Kong and MongoDB calls without Gatekey), the ratio mint / floor, and the peak
 //! RSS of `gatekey`; then the usage ingest (batches of Kong `http-log` entries) against its own
 //! floor (the same writes issued raw), and mints alone then while the ingest runs, side by side on
-//! the same stores. `docs/performance.md` explains the method and holds the committed results.
+//! the same stores; then one bulk revocation job against its floor (the same Kong deletes and
+//! MongoDB writes issued raw). `docs/performance.md` explains the method and holds the committed
+//! results.
 //!
 //! Data volume: the simulator and SecantusDB slow down as they fill, so the floor gets a fresh
 //! simulator and a fresh SecantusDB (with Gatekey's indexes) and performs exactly as many
 //! operations, warm-up included, as Gatekey's mint did on its own fresh stores.
 
+mod bulk;
 mod cpu;
 mod error;
 mod floor;
@@ -26,14 +29,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use reqwest::header::HeaderValue;
 
+use crate::bulk::BulkRevokeFloor;
 use crate::cpu::CpuClock;
 use crate::error::BenchError;
 use crate::floor::Floor;
 use crate::ingest::{BATCH_ENTRIES, CONSUMERS, Consumer, IngestFloor, IngestSenders};
 use crate::load::{Budget, Measured, drive};
-use crate::report::{Machine, Report, ScenarioResult};
-use crate::scenarios::Gatekey;
+use crate::report::{BulkRevocation, Machine, Report, ScenarioResult};
+use crate::scenarios::{Gatekey, bearer};
+use crate::stack::{ADMIN_GROUP, USER_GROUP};
+
+/// Credentials the bulk revocation revokes in `--short` mode.
+const SHORT_BULK_CREDENTIALS: u64 = 50;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,19 +66,23 @@ struct Args {
     /// batches of 100 entries).
     #[arg(long, default_value_t = 8)]
     ingest_senders: usize,
+    /// Credentials of one subject the bulk revocation job revokes (minted first, not measured),
+    /// and its floor; 50 with --short.
+    #[arg(long, default_value_t = 2000)]
+    bulk_credentials: u64,
     /// Scenarios to run, in this order.
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "apis,mint,revoke,credentials,floor,ingest,ingest-floor,mint-during-ingest"
+        default_value = "apis,mint,revoke,credentials,floor,ingest,ingest-floor,mint-during-ingest,bulk-revoke,bulk-revoke-floor"
     )]
     scenarios: Vec<Scenario>,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// CI smoke mode: 1 s per scenario after 0.25 s of warm-up (proves the bench works; the
-    /// figures mean little).
+    /// CI smoke mode: 1 s per scenario after 0.25 s of warm-up and a bulk revocation of 50
+    /// credentials (proves the bench works; the figures mean little).
     #[arg(long)]
     short: bool,
     /// Directory holding `gatekey`, `gatekey-kong-sim` and `gatekey-dev-idp`; default: the
@@ -100,6 +113,11 @@ enum Scenario {
     /// Mints alone, then while ingest senders run (three rows: the mints alone, the mints and
     /// the ingest beside them).
     MintDuringIngest,
+    /// One `POST /v1/credentials/revocations` job revoking `--bulk-credentials` credentials of
+    /// one subject, followed to its end.
+    BulkRevoke,
+    /// The raw Kong deletes and MongoDB writes of a bulk revocation, without Gatekey.
+    BulkRevokeFloor,
 }
 
 impl Scenario {
@@ -113,6 +131,8 @@ impl Scenario {
             Self::Ingest => "ingest",
             Self::IngestFloor => "ingest-floor",
             Self::MintDuringIngest => "mint-during-ingest",
+            Self::BulkRevoke => "bulk-revoke",
+            Self::BulkRevokeFloor => "bulk-revoke-floor",
         }
     }
 
@@ -126,6 +146,8 @@ impl Scenario {
             Self::Ingest => "POST /v1/ingest (100/batch)",
             Self::IngestFloor => "floor: raw MongoDB ingest",
             Self::MintDuringIngest => "mint while ingest runs",
+            Self::BulkRevoke => "POST /v1/credentials/revocations",
+            Self::BulkRevokeFloor => "floor: raw Kong+MongoDB revoke",
         }
     }
 }
@@ -136,6 +158,7 @@ async fn main() -> ExitCode {
     if args.short {
         args.duration = 1.0;
         args.warmup = 0.25;
+        args.bulk_credentials = SHORT_BULK_CREDENTIALS;
     }
     match run(&args).await {
         Ok(report) => {
@@ -156,6 +179,20 @@ async fn main() -> ExitCode {
                 eprintln!("error: {errors} requests failed during the run");
                 return ExitCode::FAILURE;
             }
+            if let Some(job) = report
+                .bulk_revocation
+                .as_ref()
+                .filter(|job| job.failed > 0 || job.unrevoked() > 0)
+            {
+                eprintln!(
+                    "error: the bulk revocation left {} of {} credentials unrevoked ({} reported \
+                     failed)",
+                    job.unrevoked(),
+                    job.credentials,
+                    job.failed
+                );
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -169,17 +206,27 @@ fn progress(message: &str) {
     eprintln!("gatekey-bench: {message}");
 }
 
-async fn run(args: &Args) -> Result<Report, BenchError> {
+/// Refuses arguments no run can honour.
+fn check(args: &Args) -> Result<(), BenchError> {
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         return Err(BenchError::Setup(
             "--duration must be positive and --warmup not negative".to_owned(),
         ));
     }
-    if args.read_clients == 0 || args.write_clients == 0 || args.ingest_senders == 0 {
+    if args.read_clients == 0
+        || args.write_clients == 0
+        || args.ingest_senders == 0
+        || args.bulk_credentials == 0
+    {
         return Err(BenchError::Setup(
-            "client counts must be positive".to_owned(),
+            "client and credential counts must be positive".to_owned(),
         ));
     }
+    Ok(())
+}
+
+async fn run(args: &Args) -> Result<Report, BenchError> {
+    check(args)?;
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()?
@@ -206,8 +253,10 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         .build()?;
     let mut tokens = Vec::with_capacity(clients);
     for n in 0..clients {
-        tokens.push(stack::token(&http, &idp, &format!("bench-user-{n}")).await?);
+        tokens.push(stack::token(&http, &idp, &format!("bench-user-{n}"), &[USER_GROUP]).await?);
     }
+    let bulk_owner = bearer(&stack::token(&http, &idp, bulk::OWNER, &[USER_GROUP]).await?)?;
+    let bulk_operator = bearer(&stack::token(&http, &idp, bulk::OPERATOR, &[ADMIN_GROUP]).await?)?;
     let mut run = Run {
         args,
         ws: &ws,
@@ -222,6 +271,10 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         ingest_figures: None,
         floor_stores: None,
         ingest_floor_store: None,
+        bulk_owner,
+        bulk_operator,
+        bulk_revocation: None,
+        bulk_floor_store: None,
     };
     let mut results = Vec::new();
     for &scenario in &args.scenarios {
@@ -232,6 +285,8 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         target,
         floor_stores,
         ingest_floor_store,
+        bulk_revocation,
+        bulk_floor_store,
         ..
     } = run;
     drop(target);
@@ -244,6 +299,8 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         scenarios: results,
         mint_to_floor_ratio: None,
         ingest_to_floor_ratio: None,
+        bulk_revocation,
+        bulk_revoke_to_floor_ratio: None,
         gatekey_peak_rss_bytes: gatekey.peak_rss_bytes(),
         targets: Vec::new(),
     };
@@ -254,6 +311,7 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
         processes.extend([floor_kong, floor_mongo]);
     }
     processes.extend(ingest_floor_store);
+    processes.extend(bulk_floor_store);
     for process in processes {
         process.stop().await;
     }
@@ -289,6 +347,14 @@ struct Run<'a> {
     floor_stores: Option<(stack::Process, stack::Process)>,
     /// The ingest floor's SecantusDB, kept running until the end.
     ingest_floor_store: Option<stack::Process>,
+    /// `Bearer` token of the subject whose credentials the bulk revocation revokes.
+    bulk_owner: HeaderValue,
+    /// `Bearer` token of the admin who starts the bulk revocation.
+    bulk_operator: HeaderValue,
+    /// The bulk revocation job's figures, which size its floor.
+    bulk_revocation: Option<BulkRevocation>,
+    /// The bulk revocation floor's SecantusDB, kept running until the end.
+    bulk_floor_store: Option<stack::Process>,
 }
 
 /// One row of the table.
@@ -425,6 +491,70 @@ impl Run<'_> {
         ])
     }
 
+    /// Mints `--bulk-credentials` credentials of one subject (not measured), then one job
+    /// revoking them all, followed to its end. No row: its figures go to the report's own field.
+    async fn bulk_revoke(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
+        let credentials = self.args.bulk_credentials;
+        progress(&format!(
+            "minting {credentials} credentials of {} (not measured)",
+            bulk::OWNER
+        ));
+        bulk::mint_credentials(
+            &self.target,
+            &self.bulk_owner,
+            usize::try_from(credentials).unwrap_or(usize::MAX),
+            self.args.write_clients,
+        )
+        .await?;
+        progress("revoking them in one job");
+        let job = bulk::run_job(
+            &self.target,
+            &self.bulk_operator,
+            &self.issuer,
+            credentials,
+            self.gatekey_cpu,
+        )
+        .await?;
+        self.bulk_revocation = Some(job);
+        Ok(Vec::new())
+    }
+
+    /// The job's raw per-credential work on a fresh SecantusDB and the same simulator, as many
+    /// credentials as the job revoked, with the job's concurrency.
+    async fn bulk_revoke_floor(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
+        let credentials = self
+            .bulk_revocation
+            .as_ref()
+            .map_or(self.args.bulk_credentials, |job| job.revoked);
+        let fresh_mongo = stack::start_mongo(self.ws, "secantusd-bulk-floor").await?;
+        progress(&format!(
+            "creating {credentials} credentials raw for the floor (not measured)"
+        ));
+        let floor = Arc::new(
+            BulkRevokeFloor::prepare(
+                self.http.clone(),
+                &stack::mongo_uri(&fresh_mongo),
+                "gatekey_bench",
+                self.kong_admin.clone(),
+                self.issuer.clone(),
+                credentials,
+                self.args.write_clients,
+            )
+            .await?,
+        );
+        self.bulk_floor_store = Some(fresh_mongo);
+        let budget = Budget::Count {
+            warmup: 0,
+            measure: credentials,
+        };
+        let measured = drive(stack::REVOCATION_CONCURRENCY, budget, None, move |_| {
+            let floor = Arc::clone(&floor);
+            async move { floor.revoke().await }
+        })
+        .await;
+        Ok(vec![row(Scenario::BulkRevokeFloor, &measured)])
+    }
+
     async fn scenario(&mut self, scenario: Scenario) -> Result<Vec<ScenarioResult>, BenchError> {
         let target = Arc::clone(&self.target);
         let (reads, writes, timed, cpu) = (
@@ -437,6 +567,8 @@ impl Run<'_> {
             Scenario::Ingest => return self.ingest().await,
             Scenario::IngestFloor => return self.ingest_floor().await,
             Scenario::MintDuringIngest => return self.mint_during_ingest().await,
+            Scenario::BulkRevoke => return self.bulk_revoke().await,
+            Scenario::BulkRevokeFloor => return self.bulk_revoke_floor().await,
             Scenario::Apis => {
                 drive(reads, timed, cpu, move |c| {
                     let target = Arc::clone(&target);

@@ -1,5 +1,6 @@
 //! The results of one run: the table printed for people, the same figures as JSON, and the
-//! targets of issues 6, 16 and 18 checked against them.
+//! targets of issues 6, 16 and 18 checked against them (issue 20's bulk revocation has a figure
+//! and a ratio to its floor, no target).
 
 use std::fmt::Write as _;
 
@@ -54,12 +55,38 @@ impl Machine {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ScenarioResult {
     /// Stable key: `apis`, `mint`, `mint-before-ingest`, `mint-during-ingest`,
-    /// `ingest-during-mint`, `revoke`, `credentials`, `floor`, `ingest`, `ingest-floor`.
+    /// `ingest-during-mint`, `revoke`, `credentials`, `floor`, `ingest`, `ingest-floor`,
+    /// `bulk-revoke-floor`.
     pub scenario: &'static str,
     /// What was measured, as shown in the table.
     pub label: &'static str,
     #[serde(flatten)]
     pub summary: Summary,
+}
+
+/// One bulk revocation job, from the POST to the poll that saw it done. A job has no latency per
+/// credential to report, so it is not a row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BulkRevocation {
+    /// Live credentials of the subject when the job started.
+    pub credentials: u64,
+    /// `revocations.concurrency`: Kong deletes in flight.
+    pub concurrency: usize,
+    pub revoked: u64,
+    /// Credentials the job reported as not revoked (must be 0).
+    pub failed: u64,
+    pub seconds: f64,
+    pub revocations_per_second: f64,
+    /// CPU time of `gatekey` over the job (the bench's polls included) per revoked credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_micros_per_revocation: Option<f64>,
+}
+
+impl BulkRevocation {
+    /// Credentials the job did not revoke.
+    pub(crate) fn unrevoked(&self) -> u64 {
+        self.credentials.saturating_sub(self.revoked)
+    }
 }
 
 /// One target and whether the run met it.
@@ -83,6 +110,10 @@ pub(crate) struct Report {
     pub mint_to_floor_ratio: Option<f64>,
     /// Gatekey ingest entries/s / floor entries/s.
     pub ingest_to_floor_ratio: Option<f64>,
+    /// The bulk revocation job, when its scenario ran.
+    pub bulk_revocation: Option<BulkRevocation>,
+    /// The job's revocations/s / its floor's revocations/s.
+    pub bulk_revoke_to_floor_ratio: Option<f64>,
     /// Peak resident set size (VmHWM) of the `gatekey` process over the whole run.
     pub gatekey_peak_rss_bytes: Option<u64>,
     pub targets: Vec<TargetCheck>,
@@ -96,8 +127,14 @@ impl Report {
             .map(|s| &s.summary)
     }
 
-    /// Fills in the ratio and the target checks from the scenarios.
+    /// Fills in the ratios and the target checks from the scenarios.
     pub(crate) fn evaluate(&mut self) {
+        self.compute_ratios();
+        self.targets = self.check_targets();
+    }
+
+    /// Each measured figure over its floor's.
+    fn compute_ratios(&mut self) {
         self.mint_to_floor_ratio = match (self.scenario("mint"), self.scenario("floor")) {
             (Some(mint), Some(floor)) if floor.requests_per_second > 0.0 => {
                 Some(mint.requests_per_second / floor.requests_per_second)
@@ -112,6 +149,17 @@ impl Report {
             (Some(ingest), Some(floor)) if floor > 0.0 => Some(ingest / floor),
             _ => None,
         };
+        self.bulk_revoke_to_floor_ratio =
+            match (&self.bulk_revocation, self.scenario("bulk-revoke-floor")) {
+                (Some(job), Some(floor)) if floor.requests_per_second > 0.0 => {
+                    Some(job.revocations_per_second / floor.requests_per_second)
+                }
+                _ => None,
+            };
+    }
+
+    /// The targets of issues 6, 16 and 18 against this run.
+    fn check_targets(&self) -> Vec<TargetCheck> {
         let mut targets = Vec::new();
         if let (Some(ratio), Some(mint)) = (self.mint_to_floor_ratio, self.scenario("mint")) {
             targets.push(TargetCheck {
@@ -283,6 +331,7 @@ impl Report {
         if let Some(ratio) = self.ingest_to_floor_ratio {
             let _ = writeln!(out, "ingest / floor throughput (entries/s): {ratio:.2}");
         }
+        self.write_bulk_revocation(&mut out);
         let _ = writeln!(
             out,
             "gatekey CPU: user + system time of the gatekey process per measured request \
@@ -310,6 +359,33 @@ impl Report {
             }
         }
         out
+    }
+}
+
+impl Report {
+    /// The bulk revocation job's line and its ratio to the floor, if it ran.
+    fn write_bulk_revocation(&self, out: &mut String) {
+        if let Some(job) = &self.bulk_revocation {
+            let cpu = job
+                .cpu_micros_per_revocation
+                .map_or_else(String::new, |micros| {
+                    format!(", gatekey CPU {micros:.0} µs per revocation")
+                });
+            let _ = writeln!(
+                out,
+                "bulk revocation job ({} Kong deletes in flight): {} of {} credentials revoked, \
+                 {} failed, in {:.2} s: {:.1} revocations/s{cpu}",
+                job.concurrency,
+                job.revoked,
+                job.credentials,
+                job.failed,
+                job.seconds,
+                job.revocations_per_second
+            );
+        }
+        if let Some(ratio) = self.bulk_revoke_to_floor_ratio {
+            let _ = writeln!(out, "bulk-revoke / floor throughput: {ratio:.2}");
+        }
     }
 }
 

@@ -1,13 +1,14 @@
 //! The operations the bench sends to Gatekey, one HTTP request each, over one keep-alive client.
 //! Client `n` is subject `bench-user-<n>` with its own token, so the token cache and the
 //! per-subject listing see many callers; the credentials a client mints are the ones it later
-//! revokes.
+//! revokes. The bulk revocation scenario calls as callers of its own (an owner, an admin).
 
 use std::sync::Mutex;
 
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
+use crate::error::BenchError;
 use crate::load::Outcome;
 use crate::stack::MINT_API;
 
@@ -22,6 +23,17 @@ struct MintedCredential {
     id: String,
 }
 
+/// The part of a bulk revocation job's status the bench reads.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct JobProgress {
+    pub id: String,
+    /// `running`, then `done`.
+    pub state: String,
+    pub revoked: u64,
+    pub failed: u64,
+    pub remaining: u64,
+}
+
 /// Gatekey, and what each client needs to call it.
 #[derive(Debug)]
 pub(crate) struct Gatekey {
@@ -31,6 +43,12 @@ pub(crate) struct Gatekey {
     authorizations: Vec<HeaderValue>,
     /// Credential ids client n minted and has not revoked yet.
     minted: Vec<Mutex<Vec<String>>>,
+}
+
+/// The `Authorization` value of `token`.
+pub(crate) fn bearer(token: &str) -> Result<HeaderValue, BenchError> {
+    HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| BenchError::Setup("the OpenID provider's token is no header value".to_owned()))
 }
 
 impl Gatekey {
@@ -81,10 +99,15 @@ impl Gatekey {
 
     /// `POST /v1/apis/{MINT_API}/credentials` for the `read` scope: the new credential's id.
     pub(crate) async fn mint_one(&self, client: usize) -> Result<String, String> {
+        self.mint_as(self.auth(client)).await
+    }
+
+    /// The same mint by the caller `authorization` (`Bearer <token>`) names.
+    pub(crate) async fn mint_as(&self, authorization: HeaderValue) -> Result<String, String> {
         let request = self
             .http
             .post(format!("{}/v1/apis/{MINT_API}/credentials", self.base))
-            .header(AUTHORIZATION, self.auth(client))
+            .header(AUTHORIZATION, authorization)
             .json(&serde_json::json!({
                 "scopes": ["read"],
                 "ttl_seconds": 600,
@@ -119,6 +142,44 @@ impl Gatekey {
         expect_status(request.send().await, StatusCode::OK)
             .await
             .map_or_else(Outcome::Failed, |_| Outcome::Ok)
+    }
+
+    /// `POST /v1/credentials/revocations` by the admin `authorization` names, for every
+    /// credential of `issuer`'s `subject`: the id of the job Gatekey accepted (202).
+    pub(crate) async fn start_revocation(
+        &self,
+        authorization: HeaderValue,
+        issuer: &str,
+        subject: &str,
+        reason: &str,
+    ) -> Result<String, String> {
+        let request = self
+            .http
+            .post(format!("{}/v1/credentials/revocations", self.base))
+            .header(AUTHORIZATION, authorization)
+            .json(&serde_json::json!({
+                "filter": {"issuer": issuer, "subject": subject},
+                "reason": reason,
+            }));
+        let body = expect_status(request.send().await, StatusCode::ACCEPTED).await?;
+        serde_json::from_slice::<JobProgress>(&body)
+            .map(|job| job.id)
+            .map_err(|err| format!("revocation answer without a job: {err}"))
+    }
+
+    /// `GET /v1/credentials/revocations/{id}`: where the job stands.
+    pub(crate) async fn revocation_progress(
+        &self,
+        authorization: HeaderValue,
+        id: &str,
+    ) -> Result<JobProgress, String> {
+        let request = self
+            .http
+            .get(format!("{}/v1/credentials/revocations/{id}", self.base))
+            .header(AUTHORIZATION, authorization);
+        let body = expect_status(request.send().await, StatusCode::OK).await?;
+        serde_json::from_slice::<JobProgress>(&body)
+            .map_err(|err| format!("unexpected job progress: {err}"))
     }
 
     /// How many minted credentials wait to be revoked.

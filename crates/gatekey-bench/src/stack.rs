@@ -5,7 +5,8 @@
 //!
 //! The bench policy gives every `bench-user-<n>` subject (group `bench`) the `read` scope of a
 //! few APIs, one of which carries a rate limit, so a mint exercises every Kong call Gatekey can
-//! make: consumer, ACL group, key-auth and the consumer-scoped rate-limiting plugin.
+//! make: consumer, ACL group, key-auth and the consumer-scoped rate-limiting plugin. Members of
+//! group [`ADMIN_GROUP`] are Gatekey admins (the bulk revocation scenario's operator).
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -25,6 +26,13 @@ pub(crate) const API_COUNT: usize = 8;
 pub(crate) const MINT_ACL_GROUP: &str = "bench-0-read";
 /// The route of [`MINT_API`] in the simulator (named like its ACL group).
 pub(crate) const MINT_ROUTE: &str = "bench-0-read";
+/// The group the bench policy makes admins of (`admin_groups`).
+pub(crate) const ADMIN_GROUP: &str = "platform-admins";
+/// The group the bench policy grants the APIs' `read` scope to.
+pub(crate) const USER_GROUP: &str = "bench";
+/// `revocations.concurrency` of the bench's `gatekey`: Kong deletes a bulk revocation job has in
+/// flight, and the concurrency of its floor.
+pub(crate) const REVOCATION_CONCURRENCY: usize = 8;
 /// Audience of the bench tokens.
 const AUDIENCE: &str = "gatekey";
 /// How long a child may take to listen.
@@ -237,7 +245,7 @@ pub(crate) async fn start_idp(ws: &Workspace) -> Result<Process, BenchError> {
 /// The bench policy: [`API_COUNT`] APIs with a `read` scope open to group `bench`; the first,
 /// [`MINT_API`], carries a rate limit so a mint also creates the rate-limiting plugin.
 fn policy() -> String {
-    let mut policy = String::from("version: 1\nadmin_groups: [platform-admins]\napis:\n");
+    let mut policy = format!("version: 1\nadmin_groups: [{ADMIN_GROUP}]\napis:\n");
     for n in 0..API_COUNT {
         let rate_limit = if n == 0 {
             "    rate_limit: {minute: 120}\n"
@@ -246,7 +254,7 @@ fn policy() -> String {
         };
         let _ = write!(
             policy,
-            "  - id: bench-{n}\n    title: Bench API {n}\n    description: An API of the benchmark's catalog\n    owner: group:default/bench-team\n    entity_ref: api:default/bench-{n}\n    kong_service: bench-{n}\n    gateway_url: http://127.0.0.1:8000/bench-{n}\n    default_ttl_seconds: 900\n    min_ttl_seconds: 60\n    max_ttl_seconds: 3600\n{rate_limit}    scopes:\n      - name: read\n        description: GET /bench-{n}\n        acl_group: bench-{n}-read\n        allowed_groups: [bench]\n"
+            "  - id: bench-{n}\n    title: Bench API {n}\n    description: An API of the benchmark's catalog\n    owner: group:default/bench-team\n    entity_ref: api:default/bench-{n}\n    kong_service: bench-{n}\n    gateway_url: http://127.0.0.1:8000/bench-{n}\n    default_ttl_seconds: 900\n    min_ttl_seconds: 60\n    max_ttl_seconds: 3600\n{rate_limit}    scopes:\n      - name: read\n        description: GET /bench-{n}\n        acl_group: bench-{n}-read\n        allowed_groups: [{USER_GROUP}]\n"
         );
     }
     policy
@@ -302,6 +310,10 @@ filter = "info"
 [limits]
 mints_per_subject_per_minute = 10000
 live_credentials_per_subject_and_api = 10000
+
+# The bulk revocation job's Kong deletes in flight (its floor uses as many).
+[revocations]
+concurrency = {REVOCATION_CONCURRENCY}
 
 # Kong's http-log batches of the ingest scenarios.
 [ingest]
@@ -362,11 +374,13 @@ async fn wait_port(what: &'static str, port: u16) -> Result<(), BenchError> {
     })
 }
 
-/// A token for `subject` in group `bench`, from the development OpenID provider's token endpoint.
+/// A token for `subject` in `groups` (e.g. [`USER_GROUP`]), from the development OpenID
+/// provider's token endpoint.
 pub(crate) async fn token(
     http: &reqwest::Client,
     idp: &Process,
     subject: &str,
+    groups: &[&str],
 ) -> Result<String, BenchError> {
     #[derive(serde::Deserialize)]
     struct TokenResponse {
@@ -376,7 +390,7 @@ pub(crate) async fn token(
         .post(format!("{}/token", idp.url()))
         .json(&serde_json::json!({
             "sub": subject,
-            "groups": ["bench"],
+            "groups": groups,
             "aud": AUDIENCE,
             "ttl_seconds": 3600,
         }))
