@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use gatekey_core::Clock;
-use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
+use gatekey_core::audit::{AuditAction, AuditEvent, Decision};
 use gatekey_core::issuance::IssuanceId;
 use gatekey_core::policy::{Denial, Policy};
 use gatekey_store::{Store, StoreError};

@@ -219,7 +219,7 @@ impl Report {
             });
         }
         targets.extend(self.ingest_targets());
-        self.targets = targets;
+        targets
     }
 
     /// The targets of issue 18: ingest against its floor, and mints beside the ingest.

@@ -19,7 +19,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, Utc};
 use gatekey_app::{AuditTrail, RevisionInForce};
 use gatekey_core::Clock;
-use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
+use gatekey_core::audit::{AuditAction, AuditEvent, Decision};
 use gatekey_core::policy::{ApiPolicy, Policy, PolicyError};
 use gatekey_core::policy_diff::PolicyDiff;
 use tokio::sync::Mutex;

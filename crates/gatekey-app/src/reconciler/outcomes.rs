@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 
 use gatekey_core::Clock;
-use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
+use gatekey_core::audit::{AuditAction, AuditEvent, Decision};
 use gatekey_core::issuance::{Issuance, IssuanceId};
 
 use crate::audit::AuditTrail;

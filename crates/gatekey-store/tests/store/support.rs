@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, TimeZone as _, Utc};
-use gatekey_core::audit::{AuditAction, AuditEvent, AuditEventId, Decision};
+use gatekey_core::audit::{AuditAction, AuditEvent, Decision};
 use gatekey_core::issuance::{Issuance, IssuanceState, NewIssuance};
 use gatekey_store::{Store, StoreConfig};
 use mongodb::bson::Document;
