@@ -256,7 +256,9 @@ impl IssuanceRepo {
         )
         .await?;
         if updated.matched_count == 0 {
-            return Err(self.refused(&pending.id, IssuanceState::Active).await);
+            return self
+                .already_activated(pending, &kong, &key_fingerprint)
+                .await;
         }
         Ok(Issuance {
             state: IssuanceState::Active,
@@ -265,6 +267,34 @@ impl IssuanceRepo {
             updated_at: at,
             ..pending.clone()
         })
+    }
+
+    /// Why an activation matched no `pending` record, unless it is this very activation that
+    /// already landed: the driver retries a write whose reply it lost (a connection broken after
+    /// the server applied it), and a retry that the server does not recognise as one finds the
+    /// record `active` already. Only the mint holding `pending` can have written this Kong
+    /// credential and this key's fingerprint (of a secret nobody else has seen), so a record that
+    /// carries both is that mint's activation, and is returned as it reads.
+    async fn already_activated(
+        &self,
+        pending: &Issuance,
+        kong: &KongRef,
+        key_fingerprint: &str,
+    ) -> Result<Issuance, StoreError> {
+        match self.get(&pending.id).await? {
+            Some(current)
+                if current.state == IssuanceState::Active
+                    && current.kong.as_ref() == Some(kong)
+                    && current.key_fingerprint.as_deref() == Some(key_fingerprint) =>
+            {
+                Ok(current)
+            }
+            Some(current) => Err(StoreError::InvalidTransition {
+                from: current.state,
+                to: IssuanceState::Active,
+            }),
+            None => Err(StoreError::NotFound { id: pending.id }),
+        }
     }
 
     /// `pending -> failed`, with the code of why the mint failed.

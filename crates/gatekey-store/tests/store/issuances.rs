@@ -88,6 +88,34 @@ async fn allowed_transitions_record_their_details() {
         "the activated record as returned is the one stored"
     );
 
+    // The same activation again (a driver's retry of a write whose reply was lost) reads as
+    // done; any other activation of the active record is refused.
+    assert_eq!(
+        repo.mark_active(&record, kong_ref(1), fingerprint.clone(), t(1))
+            .await
+            .expect("the same activation again"),
+        stored
+    );
+    for (kong, fingerprint) in [
+        (kong_ref(2), fingerprint.clone()),
+        (kong_ref(1), key_fingerprint("gk_other")),
+    ] {
+        let err = repo
+            .mark_active(&record, kong, fingerprint, t(1))
+            .await
+            .expect_err("another activation");
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidTransition {
+                    from: IssuanceState::Active,
+                    to: IssuanceState::Active
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
     let revoked = repo
         .mark_revoked(&record.id, "user:default/admin", t(2))
         .await
