@@ -12,7 +12,10 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 fn main() {
-    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/gatekey.json");
+    // Read when the script runs, not baked in when it is compiled: a moved checkout keeps working.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let spec_path = Path::new(&manifest_dir).join("../../openapi/gatekey.json");
     println!("cargo::rerun-if-changed={}", spec_path.display());
     let text = std::fs::read_to_string(&spec_path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", spec_path.display()));
