@@ -455,6 +455,41 @@ async fn bad_orders_get_precise_problems() {
     gatekey.stop().await;
 }
 
+/// A job whose filter matches nothing still runs, ends, and is audited: its `bulk_revoke` event
+/// counts 0 revoked, which the published schema allows (the fuzzer found it once refused 0).
+#[tokio::test]
+async fn a_job_that_matches_nothing_ends_with_an_event_that_counts_zero() {
+    let rig = Rig::start().await.expect("rig");
+    let gatekey = rig.serve(&settings(&rig)).await.expect("gatekey");
+    let started = start_job(
+        &rig,
+        &gatekey.url,
+        &json!({"filter": {"subject": "user:default/nobody"}, "reason": REASON}),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let location = started.header("location").expect("Location").to_owned();
+    let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(30)).await;
+    assert_eq!(done["revoked"], 0, "{done}");
+    assert_eq!(done["failed"], 0, "{done}");
+    let events = rig
+        .audit(
+            &gatekey.url,
+            "action=bulk_revoke&owner_subject=user:default/nobody",
+        )
+        .await
+        .expect("audit");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["count"], 0);
+    let document: Value =
+        serde_json::from_str(include_str!("../../openapi/gatekey.json")).expect("OpenAPI JSON");
+    assert_eq!(
+        document["components"]["schemas"]["AuditEvent"]["properties"]["count"]["minimum"], 0,
+        "the schema must allow the count this event carries"
+    );
+    gatekey.stop().await;
+}
+
 #[tokio::test]
 async fn non_admins_and_unknown_jobs_are_refused() {
     let rig = Rig::start().await.expect("rig");

@@ -374,8 +374,9 @@ export interface components {
             client_addr?: string | null;
             /**
              * Format: int64
-             * @description How many decisions the event stands for: 1, or for a summary of denials beyond the audit
-             *     budget of a time window (`at` is the window's start), how many it counts.
+             * @description How many decisions the event stands for: 1; for a summary of denials beyond the audit
+             *     budget of a time window (`at` is the window's start), how many it counts; for a
+             *     `bulk_revoke` event, how many credentials the job revoked (0 when it revoked none).
              * @default 1
              */
             count: number;

@@ -177,10 +177,11 @@ pub struct AuditEvent {
     pub scopes: Vec<String>,
     pub request_id: Option<String>,
     pub client_addr: Option<String>,
-    /// How many decisions the event stands for: 1, or for a summary of denials beyond the audit
-    /// budget of a time window (`at` is the window's start), how many it counts.
+    /// How many decisions the event stands for: 1; for a summary of denials beyond the audit
+    /// budget of a time window (`at` is the window's start), how many it counts; for a
+    /// `bulk_revoke` event, how many credentials the job revoked (0 when it revoked none).
     #[serde(default = "one")]
-    #[schema(minimum = 1, default = 1)]
+    #[schema(minimum = 0, default = 1)]
     pub count: u64,
     /// The bulk revocation job the event belongs to: its `bulk_revoke` event and the `revoke`
     /// event of each credential it revoked.

@@ -33,8 +33,9 @@ class AuditEvent:
         issuance_id (None | str | Unset):
         request_id (None | str | Unset):
         client_addr (None | str | Unset):
-        count (int | Unset): How many decisions the event stands for: 1, or for a summary of denials beyond the audit
-            budget of a time window (`at` is the window's start), how many it counts. Default: 1.
+        count (int | Unset): How many decisions the event stands for: 1; for a summary of denials beyond the audit
+            budget of a time window (`at` is the window's start), how many it counts; for a
+            `bulk_revoke` event, how many credentials the job revoked (0 when it revoked none). Default: 1.
         job_id (None | str | Unset): The bulk revocation job the event belongs to: its `bulk_revoke` event and the
             `revoke`
             event of each credential it revoked.
