@@ -145,18 +145,22 @@ async fn a_failed_rollback_leaves_an_orphan_that_the_reconciler_reaps() {
         no_consumers_within(&rig, RECONCILE_WITHIN).await,
         "the reconciler did not reap the orphan"
     );
-    let reaped = rig
-        .audit(
-            &gatekey.url,
-            &format!("issuance_id={}", failed["id"].as_str().expect("id")),
-        )
-        .await
-        .expect("audit");
-    assert!(
-        reaped
+    // The reaper deletes the consumer before it audits the deletion: wait for the event too.
+    let query = format!("issuance_id={}", failed["id"].as_str().expect("id"));
+    let reaped_as_orphan = |events: &[Value]| {
+        events
             .iter()
-            .any(|e| e["reason"] == "orphan" && e["action"] == "reconcile"),
-        "{reaped:?}"
+            .any(|e| e["reason"] == "orphan" && e["action"] == "reconcile")
+    };
+    assert!(
+        eventually(RECONCILE_WITHIN, || async {
+            rig.audit(&gatekey.url, &query)
+                .await
+                .is_ok_and(|events| reaped_as_orphan(&events))
+        })
+        .await,
+        "{:?}",
+        rig.audit(&gatekey.url, &query).await
     );
     gatekey.stop().await;
 }
