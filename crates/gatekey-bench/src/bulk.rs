@@ -166,15 +166,7 @@ impl BulkRevokeFloor {
         count: u64,
         clients: usize,
     ) -> Result<Self, BenchError> {
-        let store = gatekey_store::Store::connect(&gatekey_store::StoreConfig {
-            uri: mongo_uri.to_owned(),
-            database: database.to_owned(),
-            issuance_retention_days: 90,
-            audit_retention_days: None,
-            usage_retention_days: 30,
-        })
-        .await?;
-        store.ensure_indexes().await?;
+        let store = crate::stack::gatekey_store(mongo_uri, database).await?;
         let floor = Self {
             http,
             kong: kong_admin,

@@ -49,16 +49,7 @@ impl Floor {
         kong_admin_url: String,
         issuer: String,
     ) -> Result<Self, BenchError> {
-        gatekey_store::Store::connect(&gatekey_store::StoreConfig {
-            uri: mongo_uri.to_owned(),
-            database: database.to_owned(),
-            issuance_retention_days: 90,
-            audit_retention_days: None,
-            usage_retention_days: 30,
-        })
-        .await?
-        .ensure_indexes()
-        .await?;
+        crate::stack::gatekey_store(mongo_uri, database).await?;
         let mut options = ClientOptions::parse(mongo_uri).await?;
         options.write_concern = Some(
             WriteConcern::builder()

@@ -319,15 +319,7 @@ impl IngestFloor {
     /// Connects with Gatekey's store code (its pool and write concern) and creates its indexes
     /// in `database`.
     pub(crate) async fn connect(mongo_uri: &str, database: &str) -> Result<Self, BenchError> {
-        let store = gatekey_store::Store::connect(&gatekey_store::StoreConfig {
-            uri: mongo_uri.to_owned(),
-            database: database.to_owned(),
-            issuance_retention_days: 90,
-            audit_retention_days: None,
-            usage_retention_days: 30,
-        })
-        .await?;
-        store.ensure_indexes().await?;
+        let store = crate::stack::gatekey_store(mongo_uri, database).await?;
         let consumers: Vec<(IssuanceId, String)> = (0..CONSUMERS)
             .map(|_| (IssuanceId::new(), ulid::Ulid::new().to_string()))
             .collect();

@@ -190,6 +190,24 @@ pub(crate) async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, B
     .await
 }
 
+/// Gatekey's store on `database` with its indexes, as a fresh Gatekey would find it: what every
+/// floor connects through, so its raw writes meet the same pool, write concern and indexes.
+pub(crate) async fn gatekey_store(
+    mongo_uri: &str,
+    database: &str,
+) -> Result<gatekey_store::Store, BenchError> {
+    let store = gatekey_store::Store::connect(&gatekey_store::StoreConfig {
+        uri: mongo_uri.to_owned(),
+        database: database.to_owned(),
+        issuance_retention_days: 90,
+        audit_retention_days: None,
+        usage_retention_days: 30,
+    })
+    .await?;
+    store.ensure_indexes().await?;
+    Ok(store)
+}
+
 /// `mongodb://` URI of a started MongoDB-protocol server.
 pub(crate) fn mongo_uri(mongo: &Process) -> String {
     format!("mongodb://127.0.0.1:{}/?directConnection=true", mongo.port)
