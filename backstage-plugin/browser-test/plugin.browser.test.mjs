@@ -165,6 +165,8 @@ test('an admin revokes every credential of a user in one job from the admin page
   const dialog = page.getByRole('dialog');
   await dialog.getByText('Revoke 2 credentials?').waitFor();
   await dialog.getByText('Reason, recorded with your name: browser test: laptop stolen').waitFor();
+  // The dialog fades in: let its animations end, or the screenshot shows it half transparent.
+  await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
   await page.screenshot({ path: join(artifacts, 'admin-confirm.png') });
   await dialog.getByRole('button', { name: 'Revoke 2 credentials' }).click();
   await page
