@@ -86,7 +86,7 @@ function IdentityForm(props: {
         <TextField
           id="gatekey-admin-subject"
           label="Subject"
-          description="As in the token: user:default/jane, repo:acme/shop:ref:refs/heads/main"
+          description="As in the token, e.g. user:default/jane"
           value={subject}
           onChange={edit(setSubject)}
           maxLength={512}
