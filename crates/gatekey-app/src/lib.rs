@@ -18,6 +18,8 @@ pub mod revocations;
 pub mod revoke;
 pub mod settings;
 mod term;
+#[cfg(test)]
+mod test_records;
 pub mod usage;
 
 use std::sync::Arc;

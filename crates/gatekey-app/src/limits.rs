@@ -257,9 +257,9 @@ impl MintLimiter {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;
-    use gatekey_core::issuance::NewIssuance;
 
     use super::*;
+    use crate::test_records::pending_record;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_000_000 + seconds, 0)
@@ -268,22 +268,7 @@ mod tests {
     }
 
     fn record(state: IssuanceState) -> Issuance {
-        let mut issuance = Issuance::new_pending(
-            NewIssuance {
-                subject: "user:default/jane".to_owned(),
-                issuer: "https://idp.example".to_owned(),
-                api_id: "orders".to_owned(),
-                scopes: vec!["read".to_owned()],
-                acl_groups: vec!["orders-read".to_owned()],
-                caller_groups: vec!["group:default/orders-team".to_owned()],
-                granting_groups: vec!["group:default/orders-team".to_owned()],
-                purpose: None,
-                ttl_seconds: 600,
-                request_id: None,
-                policy_revision: None,
-            },
-            at(0),
-        );
+        let mut issuance = pending_record(at(0));
         issuance.state = state;
         issuance
     }

@@ -105,33 +105,19 @@ impl MintedConsumers {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;
-    use gatekey_core::issuance::{IssuanceState, KongRef, NewIssuance};
+    use gatekey_core::issuance::{IssuanceState, KongRef};
     use gatekey_kong::http_log::parse_batch;
     use serde_json::json;
 
     use super::*;
+    use crate::test_records::pending_record;
 
     fn record(active: bool) -> Issuance {
         let at = Utc
             .with_ymd_and_hms(2026, 11, 30, 12, 0, 0)
             .single()
             .expect("time");
-        let mut record = Issuance::new_pending(
-            NewIssuance {
-                subject: "user:default/jane".to_owned(),
-                issuer: "test-idp".to_owned(),
-                api_id: "orders".to_owned(),
-                scopes: vec!["read".to_owned()],
-                acl_groups: vec!["gatekey-orders-read".to_owned()],
-                caller_groups: Vec::new(),
-                granting_groups: Vec::new(),
-                purpose: None,
-                ttl_seconds: 600,
-                request_id: None,
-                policy_revision: None,
-            },
-            at,
-        );
+        let mut record = pending_record(at);
         if active {
             record.state = IssuanceState::Active;
             record.kong = Some(KongRef {
