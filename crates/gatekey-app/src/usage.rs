@@ -151,15 +151,36 @@ impl UsageIngest {
     pub fn admit(&self) -> Result<AdmittedBatch<'_>, IngestError> {
         let Ok(permit) = self.admitted.try_acquire() else {
             metrics::counter!("gatekey_usage_ingest_shed_total").increment(1);
-            return Err(IngestError::Busy {
-                writing: self.capacity.max_concurrent_writes,
-                waiting: self.capacity.max_waiting_batches,
-            });
+            return Err(self.busy());
         };
         Ok(AdmittedBatch {
             ingest: self,
             _admitted: permit,
         })
+    }
+
+    fn busy(&self) -> IngestError {
+        IngestError::Busy {
+            writing: self.capacity.max_concurrent_writes,
+            waiting: self.capacity.max_waiting_batches,
+        }
+    }
+
+    /// The consumers Gatekey minted for `ids`: those remembered, and the records of the others
+    /// read in one query (and remembered when active). Ids without a record are absent.
+    async fn minted_consumers(
+        &self,
+        ids: &[IssuanceId],
+    ) -> Result<HashMap<IssuanceId, MintedConsumer>, IngestError> {
+        let (mut known, unknown) = self.consumers.split(ids);
+        if !unknown.is_empty() {
+            for record in self.store.issuances().get_many(&unknown).await? {
+                if let Some(consumer) = self.consumers.remember(&record) {
+                    known.insert(record.id, consumer);
+                }
+            }
+        }
+        Ok(known)
     }
 }
 
@@ -188,16 +209,7 @@ impl AdmittedBatch<'_> {
             None
         } else {
             // The semaphore is never closed, so this only waits.
-            Some(
-                ingest
-                    .writing
-                    .acquire()
-                    .await
-                    .map_err(|_| IngestError::Busy {
-                        writing: ingest.capacity.max_concurrent_writes,
-                        waiting: ingest.capacity.max_waiting_batches,
-                    })?,
-            )
+            Some(ingest.writing.acquire().await.map_err(|_| ingest.busy())?)
         };
         let consumers = ingest.minted_consumers(&ids).await?;
         let mut entries = Vec::with_capacity(claimed.len());
@@ -222,25 +234,6 @@ impl AdmittedBatch<'_> {
         report.invalid.sort_by_key(|invalid| invalid.index);
         report.count_metrics();
         Ok(report)
-    }
-}
-
-impl UsageIngest {
-    /// The consumers Gatekey minted for `ids`: those remembered, and the records of the others
-    /// read in one query (and remembered when active). Ids without a record are absent.
-    async fn minted_consumers(
-        &self,
-        ids: &[IssuanceId],
-    ) -> Result<HashMap<IssuanceId, MintedConsumer>, IngestError> {
-        let (mut known, unknown) = self.consumers.split(ids);
-        if !unknown.is_empty() {
-            for record in self.store.issuances().get_many(&unknown).await? {
-                if let Some(consumer) = self.consumers.remember(&record) {
-                    known.insert(record.id, consumer);
-                }
-            }
-        }
-        Ok(known)
     }
 }
 
