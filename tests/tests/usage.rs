@@ -235,6 +235,17 @@ async fn post(
     content_type: &str,
     body: Vec<u8>,
 ) -> (StatusCode, Value) {
+    let (status, _, answer) = post_for_headers(stack, secret, content_type, body).await;
+    (status, answer)
+}
+
+/// [`post`], with the answer's headers.
+async fn post_for_headers(
+    stack: &Stack,
+    secret: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut request = stack
         .http
         .post(ingest_url(stack).expect("ingest url"))
@@ -245,9 +256,11 @@ async fn post(
     }
     let response = request.send().await.expect("post");
     let status = response.status();
+    let headers = response.headers().clone();
     let text = response.text().await.expect("body");
     (
         status,
+        headers,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
@@ -589,26 +602,6 @@ async fn credentials_that_expire_unused_are_counted_when_the_reconciler_reaps_th
     gatekey.stop().await;
 }
 
-/// Posts `body` to the ingest endpoint with the secret: status, headers and answer.
-async fn send(
-    http: reqwest::Client,
-    url: String,
-    body: Vec<u8>,
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("X-Gatekey-Ingest-Secret", INGEST_SECRET)
-        .body(body)
-        .send()
-        .await
-        .expect("post");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let answer = response.json().await.unwrap_or(Value::Null);
-    (status, headers, answer)
-}
-
 #[tokio::test]
 async fn a_batch_without_room_is_refused_at_once_and_stored_once_when_posted_again() {
     // One writing batch, none waiting: while MongoDB is frozen, the batch Gatekey admitted holds
@@ -633,61 +626,71 @@ async fn a_batch_without_room_is_refused_at_once_and_stored_once_when_posted_aga
     let batch = |request_id: &str| {
         serde_json::to_vec(&json!([kong_entry(request_id, &consumer, &id, &key)])).expect("json")
     };
-    let url = ingest_url(&stack).expect("ingest url");
+    // The racing posts borrow the stack: this block ends the borrow before the stack stops.
+    {
+        let send = |body: Vec<u8>| {
+            Box::pin(post_for_headers(
+                &stack,
+                Some(INGEST_SECRET),
+                "application/json",
+                body,
+            ))
+        };
 
-    stack.mongo.freeze().expect("SIGSTOP");
-    let first = tokio::spawn(send(stack.http.clone(), url.clone(), batch("r-first")));
-    let second = tokio::spawn(send(stack.http.clone(), url.clone(), batch("r-second")));
-    let raced = tokio::time::timeout(
-        Duration::from_secs(10),
-        futures::future::select(first, second),
-    )
-    .await;
-    let Ok(raced) = raced else {
+        stack.mongo.freeze().expect("SIGSTOP");
+        let first = send(batch("r-first"));
+        let second = send(batch("r-second"));
+        let raced = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures::future::select(first, second),
+        )
+        .await;
+        let Ok(raced) = raced else {
+            stack.mongo.thaw().expect("SIGCONT");
+            panic!("neither batch was refused while the other held the ingest's only slot");
+        };
+        let (refused, refused_batch, admitted) = match raced {
+            futures::future::Either::Left((done, pending)) => (done, batch("r-first"), pending),
+            futures::future::Either::Right((done, pending)) => (done, batch("r-second"), pending),
+        };
+        let (status, headers, answer) = refused;
         stack.mongo.thaw().expect("SIGCONT");
-        panic!("neither batch was refused while the other held the ingest's only slot");
-    };
-    let (refused, refused_batch, admitted) = match raced {
-        futures::future::Either::Left((done, pending)) => (done, batch("r-first"), pending),
-        futures::future::Either::Right((done, pending)) => (done, batch("r-second"), pending),
-    };
-    let (status, headers, answer) = refused.expect("post task");
-    stack.mongo.thaw().expect("SIGCONT");
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
-    assert_eq!(answer["code"], "ingest_busy", "{answer}");
-    assert_eq!(
-        headers.get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/problem+json")
-    );
-    let retry_after: u64 = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After in seconds");
-    assert!(retry_after >= 1, "{retry_after}");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+        assert_eq!(answer["code"], "ingest_busy", "{answer}");
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let retry_after: u64 = headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After in seconds");
+        assert!(retry_after >= 1, "{retry_after}");
 
-    // MongoDB is back: the admitted batch is stored; the refused one, posted again as Kong's
-    // queue does, is stored once, and a third post of it stores nothing more.
-    let (status, _, answer) = admitted.await.expect("post task");
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["stored"], 1, "{answer}");
-    let (status, _, answer) = send(stack.http.clone(), url.clone(), refused_batch.clone()).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(
-        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
-        (Some(1), Some(0)),
-        "{answer}"
-    );
-    let (status, _, answer) = send(stack.http.clone(), url, refused_batch).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(
-        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
-        (Some(0), Some(1)),
-        "{answer}"
-    );
-    assert_eq!(stored_entries(&stack).await, 2);
-    let seen = usage(&stack, &jane, &id).await;
-    assert_eq!(seen["summary"]["calls"], 2, "{seen}");
-    assert_counted(&stack, "gatekey_usage_ingest_shed_total").await;
+        // MongoDB is back: the admitted batch is stored; the refused one, posted again as Kong's
+        // queue does, is stored once, and a third post of it stores nothing more.
+        let (status, _, answer) = admitted.await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["stored"], 1, "{answer}");
+        let (status, _, answer) = send(refused_batch.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+            (Some(1), Some(0)),
+            "{answer}"
+        );
+        let (status, _, answer) = send(refused_batch).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+            (Some(0), Some(1)),
+            "{answer}"
+        );
+        assert_eq!(stored_entries(&stack).await, 2);
+        let seen = usage(&stack, &jane, &id).await;
+        assert_eq!(seen["summary"]["calls"], 2, "{seen}");
+        assert_counted(&stack, "gatekey_usage_ingest_shed_total").await;
+    }
     stack.stop().await;
 }
