@@ -268,9 +268,7 @@ impl IngestSenders {
             Err(err) => Outcome::Failed(format!("unexpected ingest answer: {err}")),
         }
     }
-}
 
-impl IngestSenders {
     /// Posts `body` until Gatekey takes it, waiting between posts as Kong's queue does while it
     /// answers 503 `ingest_busy`; the answer that took it, or why it failed.
     async fn deliver(&self, body: Vec<u8>) -> Result<Vec<u8>, String> {
