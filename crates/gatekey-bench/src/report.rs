@@ -360,9 +360,7 @@ impl Report {
         }
         out
     }
-}
 
-impl Report {
     /// The bulk revocation job's line and its ratio to the floor, if it ran.
     fn write_bulk_revocation(&self, out: &mut String) {
         if let Some(job) = &self.bulk_revocation {
