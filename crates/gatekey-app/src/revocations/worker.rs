@@ -147,9 +147,11 @@ impl RevocationWorker {
         let jobs = self.store.revocation_jobs();
         let issuances = self.store.issuances();
         let mut cursor = job.cursor;
-        // Whether the walk has started over (records it passed while `pending`): a credential
-        // reported as failed may then succeed and leave the failures.
-        let mut second_walk = false;
+        // Whether this turn may meet a credential the job already reported as failed, which then
+        // leaves the failures if it is revoked now: after the walk starts over (records it passed
+        // while `pending`), and on a turn that resumes a job with failures (a batch cut short by
+        // a lost lease is walked again from the saved place, its failures already recorded).
+        let mut revisiting = jobs.count_failures(&job.id).await? > 0;
         loop {
             if !term.renew().await? {
                 return Ok(JobTurn::LeaseLost);
@@ -184,11 +186,11 @@ impl RevocationWorker {
                 }
                 jobs.rewind(&job.id, None).await?;
                 cursor = None;
-                second_walk = true;
+                revisiting = true;
                 continue;
             };
             let revocations = futures::stream::iter(batch)
-                .map(|issuance| self.revoke_one(job, issuance, second_walk))
+                .map(|issuance| self.revoke_one(job, issuance, revisiting))
                 .buffer_unordered(self.settings.concurrency)
                 .collect::<Vec<_>>();
             // No batch outlives the lease: past it, another replica may have taken the job.
@@ -214,7 +216,7 @@ impl RevocationWorker {
         &self,
         job: &RevocationJob,
         issuance: Issuance,
-        second_walk: bool,
+        revisiting: bool,
     ) -> Result<Option<Issuance>, StoreError> {
         let id = issuance.id;
         let mut attempt = 1;
@@ -226,7 +228,7 @@ impl RevocationWorker {
             };
             match self.revoker.revoke_as(issuance.clone(), revocation).await {
                 Ok(revoked) => {
-                    if second_walk {
+                    if revisiting {
                         self.store
                             .revocation_jobs()
                             .clear_failure(&job.id, &id)
