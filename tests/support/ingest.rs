@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use gatekey_app::IngestCapacity;
 use gatekey_server::config::{IngestSettings, Settings};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::Stack;
 
@@ -34,6 +34,8 @@ pub fn configure_ingest(settings: &mut Settings, dir: &Path) {
         max_entries: 100,
         max_concurrent_writes: IngestCapacity::default().max_concurrent_writes,
         max_waiting_batches: IngestCapacity::default().max_waiting_batches,
+        mint_patience_ms: u64::try_from(IngestCapacity::default().mint_patience.as_millis())
+            .expect("a patience of milliseconds"),
     });
 }
 
@@ -71,4 +73,24 @@ pub async fn enable_http_log(stack: &Stack, max_batch_size: u32) -> anyhow::Resu
         );
     }
     Ok(())
+}
+
+/// A Kong log entry of `consumer` (`id`, `custom_id`) with the key in its headers.
+pub fn kong_log_entry(request_id: &str, consumer_id: &str, custom_id: &str, key: &str) -> Value {
+    json!({
+        "request": {
+            "id": request_id, "method": "GET", "uri": format!("/orders/1?apikey={key}"),
+            "url": format!("http://gateway/orders/1?apikey={key}"),
+            "querystring": {"apikey": key}, "headers": {"apikey": key}, "size": 10
+        },
+        "upstream_uri": "/orders/1",
+        "response": {"status": 200, "headers": {}, "size": 2},
+        "latencies": {"kong": 1, "proxy": 3, "request": 5, "receive": 0},
+        "route": {"id": "r", "name": "orders-read"},
+        "service": {"id": "s", "name": "orders"},
+        "consumer": {"id": consumer_id, "username": format!("gatekey-{custom_id}"),
+                     "custom_id": custom_id, "tags": ["gatekey"]},
+        "client_ip": "10.0.0.7",
+        "started_at": 1_700_000_000_000_i64,
+    })
 }

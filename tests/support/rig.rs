@@ -126,12 +126,14 @@ impl Rig {
     pub async fn serve(&self, settings: &Settings) -> anyhow::Result<InProcess> {
         let app = Application::build(settings).await?;
         let url = format!("http://{}", app.local_addr());
+        let admin_url = app.admin_addr().map(|addr| format!("http://{addr}"));
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = signal.await;
         }));
         Ok(InProcess {
             url,
+            admin_url,
             shutdown: Some(shutdown),
             server: Some(server),
         })
@@ -439,6 +441,8 @@ impl Reply {
 #[derive(Debug)]
 pub struct InProcess {
     pub url: String,
+    /// The operators' listener (`/metrics`, the ingest), when the settings configure one.
+    pub admin_url: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }

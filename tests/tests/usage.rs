@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use gatekey_e2e::ingest::{
     INGEST_SECRET, PREVIOUS_INGEST_SECRET, configure_ingest, enable_http_log, ingest_url,
+    kong_log_entry,
 };
 use gatekey_e2e::logs::CapturedLogs;
 use gatekey_e2e::{KONG_CONFIG, Mongo, POLICY, Stack, metric_sample};
@@ -209,26 +210,6 @@ async fn admin_metrics(stack: &Stack) -> String {
         .expect("metrics text")
 }
 
-/// A Kong log entry of `consumer` (`id`, `custom_id`) with the key in its headers.
-fn kong_entry(request_id: &str, consumer_id: &str, custom_id: &str, key: &str) -> Value {
-    json!({
-        "request": {
-            "id": request_id, "method": "GET", "uri": format!("/orders/1?apikey={key}"),
-            "url": format!("http://gateway/orders/1?apikey={key}"),
-            "querystring": {"apikey": key}, "headers": {"apikey": key}, "size": 10
-        },
-        "upstream_uri": "/orders/1",
-        "response": {"status": 200, "headers": {}, "size": 2},
-        "latencies": {"kong": 1, "proxy": 3, "request": 5, "receive": 0},
-        "route": {"id": "r", "name": "orders-read"},
-        "service": {"id": "s", "name": "orders"},
-        "consumer": {"id": consumer_id, "username": format!("gatekey-{custom_id}"),
-                     "custom_id": custom_id, "tags": ["gatekey"]},
-        "client_ip": "10.0.0.7",
-        "started_at": 1_700_000_000_000_i64,
-    })
-}
-
 async fn post(
     stack: &Stack,
     secret: Option<&str>,
@@ -298,7 +279,7 @@ async fn forged_or_malformed_posts_are_refused_clearly_and_store_nothing() {
     let (stack, _secrets) = start().await;
     let jane = stack.token("user:default/jane", &["payments-team"]);
     let (id, key) = mint(&stack, &jane).await;
-    let genuine = kong_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
+    let genuine = kong_log_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
     let json = |value: &Value| serde_json::to_vec(value).expect("json");
 
     // Without the secret, or with a wrong or shortened one: 401, nothing read or stored.
@@ -363,17 +344,17 @@ async fn entries_of_consumers_gatekey_did_not_mint_are_dropped() {
     let (stack, _secrets) = start().await;
     let jane = stack.token("user:default/jane", &["payments-team"]);
     let (id, key) = mint(&stack, &jane).await;
-    let genuine = kong_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
+    let genuine = kong_log_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
     let json = |value: &Value| serde_json::to_vec(value).expect("json");
     // Consumers Gatekey did not mint, or that claim a credential with another consumer's id:
     // dropped and counted, nothing stored.
-    let foreign = kong_entry(
+    let foreign = kong_log_entry(
         "r-2",
         "8c1f0c2e-0000-4000-8000-000000000000",
         "team-bot",
         &key,
     );
-    let forged = kong_entry("r-3", "8c1f0c2e-0000-4000-8000-000000000001", &id, &key);
+    let forged = kong_log_entry("r-3", "8c1f0c2e-0000-4000-8000-000000000001", &id, &key);
     let mut anonymous = genuine.clone();
     anonymous.as_object_mut().expect("entry").remove("consumer");
     let (status, answer) = post(
@@ -403,7 +384,7 @@ async fn the_same_entry_twice_counts_once_and_a_partly_bad_batch_says_what_was_a
     let (stack, _secrets) = start().await;
     let jane = stack.token("user:default/jane", &["payments-team"]);
     let (id, key) = mint(&stack, &jane).await;
-    let genuine = kong_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
+    let genuine = kong_log_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
     let json = |value: &Value| serde_json::to_vec(value).expect("json");
     // One genuine entry (Kong's default: a single object), with the previous secret; then the
     // same entry again in a batch with an invalid one: counted once, the answer says what was
@@ -450,7 +431,7 @@ async fn the_timeline_tells_a_credentials_story_in_order_with_who_revoked_it() {
     let jane = stack.token("user:default/jane", &["payments-team"]);
     let admin = stack.token("user:default/root", &["platform-admins"]);
     let (id, key) = mint(&stack, &jane).await;
-    let mut call = kong_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
+    let mut call = kong_log_entry("r-1", &consumer_of(&stack, &id).await, &id, &key);
     call["started_at"] = json!(chrono::Utc::now().timestamp_millis());
     let (status, answer) = post(
         &stack,
@@ -624,7 +605,8 @@ async fn a_batch_without_room_is_refused_at_once_and_stored_once_when_posted_aga
     let (id, key) = mint(&stack, &jane).await;
     let consumer = consumer_of(&stack, &id).await;
     let batch = |request_id: &str| {
-        serde_json::to_vec(&json!([kong_entry(request_id, &consumer, &id, &key)])).expect("json")
+        serde_json::to_vec(&json!([kong_log_entry(request_id, &consumer, &id, &key)]))
+            .expect("json")
     };
     // The racing posts borrow the stack: this block ends the borrow before the stack stops.
     {

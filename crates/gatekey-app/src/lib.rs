@@ -13,6 +13,7 @@ mod denials;
 pub mod idempotency;
 pub mod limits;
 pub mod mint;
+pub mod mints_in_flight;
 pub mod reconciler;
 pub mod revocations;
 pub mod revoke;
@@ -34,6 +35,7 @@ pub use caller::{Caller, RequestContext};
 pub use idempotency::IdempotencyKeys;
 pub use limits::MintLimiter;
 pub use mint::{Gateway, MintError, MintOrder, Minted, Minter};
+pub use mints_in_flight::MintsInFlight;
 pub use revocations::{BulkRevokeError, BulkRevokeOrder, RevocationJobs};
 pub use revoke::{RevokeError, Revoker};
 pub use settings::{AuditSettings, LimitSettings};
@@ -87,7 +89,8 @@ impl App {
             limits.clone(),
             mint_deadline,
         );
-        let usage = UsageIngest::new(store.clone(), ingest);
+        let mints_in_flight = MintsInFlight::default();
+        let usage = UsageIngest::new(store.clone(), ingest, mints_in_flight.clone());
         let revocations = RevocationJobs::new(store.clone(), Arc::clone(&clock));
         let revoker = Revoker {
             store: store.clone(),
@@ -110,6 +113,7 @@ impl App {
             limits: limits.clone(),
             deadline: mint_deadline,
             tasks: TaskTracker::new(),
+            in_flight: mints_in_flight,
         });
         Self {
             audit,

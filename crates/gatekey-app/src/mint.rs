@@ -51,6 +51,7 @@ use crate::idempotency::{
     CanonicalMint, IdempotencyError, IdempotencyKey, IdempotencyKeys, InvalidIdempotencyKey,
 };
 use crate::limits::{LimitError, MintLimiter};
+use crate::mints_in_flight::{MintInFlight, MintsInFlight};
 
 /// Prefix of every key Gatekey mints, so secret scanners can recognise leaked keys.
 pub const KEY_PREFIX: &str = "gk_";
@@ -169,6 +170,8 @@ pub struct MinterParts {
     pub deadline: Duration,
     /// The mint tasks in flight; shutdown waits for them.
     pub tasks: TaskTracker,
+    /// The mints in flight, which the usage ingest lets go first.
+    pub in_flight: MintsInFlight,
 }
 
 impl Minter {
@@ -197,6 +200,7 @@ impl Minter {
         order: MintOrder<'_>,
     ) -> Result<Minted, MintError> {
         let parts = &*self.inner;
+        let in_flight = parts.in_flight.enter();
         // 1. The policy decides.
         let grant = match policy.decide_mint(&caller.principal, order.api_id, &order.request) {
             Ok(grant) => grant,
@@ -240,7 +244,7 @@ impl Minter {
         }
         // 4 and 5. The record and the Kong side, in a task of their own.
         let (issuance, key) = self
-            .run_detached(caller, &api, grant.rate_limit, issuance)
+            .run_detached(caller, &api, grant.rate_limit, issuance, in_flight)
             .await?;
         Ok(Minted {
             issuance,
@@ -278,13 +282,15 @@ impl Minter {
     }
 
     /// Runs [`Minter::issue`] as a tracked task that finishes even if the request is dropped,
-    /// and withdraws the credential when its caller is gone by the time it is ready.
+    /// and withdraws the credential when its caller is gone by the time it is ready. The mint
+    /// counts as in flight until `issue` ends.
     async fn run_detached(
         &self,
         caller: Caller,
         api: &ApiPolicy,
         rate_limit: Option<RateLimit>,
         issuance: Issuance,
+        in_flight: MintInFlight,
     ) -> Result<(Issuance, SecretString), MintError> {
         let (deliver, delivered) = tokio::sync::oneshot::channel();
         let minter = self.clone();
@@ -295,6 +301,7 @@ impl Minter {
             let outcome = minter
                 .issue(&caller, &api, rate_limit, issuance, &caller_gone)
                 .await;
+            drop(in_flight);
             if let Err(Ok((issuance, _key))) = deliver.send(outcome) {
                 minter.withdraw_undelivered(&caller, &issuance).await;
             }

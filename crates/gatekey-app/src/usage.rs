@@ -15,12 +15,19 @@
 //! MongoDB: at most [`IngestCapacity::max_concurrent_writes`] batches touch it at once per
 //! replica, at most [`IngestCapacity::max_waiting_batches`] more wait for their turn, and any
 //! batch beyond those is refused at once ([`IngestError::Busy`]) without being read: Kong keeps it
-//! and posts it again later, and the entries it already delivered count once.
+//! and posts it again later, and the entries it already delivered count once. Within that share,
+//! mints of this replica come first ([`crate::mints_in_flight`]): before each of its commands the
+//! ingest waits while a mint is in flight (at most [`IngestCapacity::mint_patience`]), and while
+//! mints keep coming it writes at most [`CONTENDED_CHUNK`] entries per command and takes at most
+//! [`CONTENDED_SHARE_PERCENT`] % of the time. A mint then rarely finds an ingest command in the
+//! database before its own; the ingest catches up once mints pause, Kong's queue holding the
+//! entries meanwhile.
 
 mod minted;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gatekey_core::issuance::{Issuance, IssuanceId};
@@ -29,10 +36,22 @@ use gatekey_core::usage::{
     path_without_query, truncated,
 };
 use gatekey_kong::http_log::{LogBatch, LogEntry, NamedEntity};
-use gatekey_store::{Store, StoreError};
+use gatekey_store::{Recorded, Store, StoreError};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use self::minted::{MintedConsumer, MintedConsumers};
+use crate::mints_in_flight::{MintsInFlight, Quiet};
+
+/// How recently a mint must have started for the ingest to write in small commands.
+const MINT_WINDOW: Duration = Duration::from_secs(1);
+
+/// Entries per command while mints keep coming: a mint that arrives just after one started waits
+/// for a command of this size, not for a whole batch.
+pub const CONTENDED_CHUNK: usize = 5;
+
+/// The share of the time the ingest's commands take while mints keep coming: after each command
+/// it rests for as long as the command took, times (100 − share) / share.
+pub const CONTENDED_SHARE_PERCENT: u32 = 5;
 
 /// Why a batch could not be recorded (the gateway retries it).
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +71,10 @@ pub struct IngestCapacity {
     pub max_concurrent_writes: usize,
     /// Batches admitted to wait for a writing one to finish; more are refused as busy.
     pub max_waiting_batches: usize,
+    /// How long a command of the ingest waits for this replica's mints in flight to end before
+    /// it runs anyway (so the ingest still advances when mints never pause). Zero: the ingest
+    /// neither waits for mints nor shrinks its commands while they run.
+    pub mint_patience: Duration,
 }
 
 impl Default for IngestCapacity {
@@ -59,6 +82,7 @@ impl Default for IngestCapacity {
         Self {
             max_concurrent_writes: 1,
             max_waiting_batches: 4,
+            mint_patience: Duration::from_millis(250),
         }
     }
 }
@@ -117,6 +141,8 @@ pub struct UsageIngest {
     /// Batches writing.
     writing: Arc<Semaphore>,
     consumers: MintedConsumers,
+    /// This replica's mints, which go first.
+    mints: MintsInFlight,
 }
 
 /// A batch the ingest has room for: its turn at the database is guaranteed, possibly after a
@@ -129,7 +155,7 @@ pub struct AdmittedBatch<'a> {
 
 impl UsageIngest {
     /// Bounds of zero are raised to one writing batch and no waiting one.
-    pub fn new(store: Store, capacity: IngestCapacity) -> Self {
+    pub fn new(store: Store, capacity: IngestCapacity, mints: MintsInFlight) -> Self {
         let capacity = IngestCapacity {
             max_concurrent_writes: capacity.max_concurrent_writes.max(1),
             ..capacity
@@ -142,7 +168,62 @@ impl UsageIngest {
             writing: Arc::new(Semaphore::new(capacity.max_concurrent_writes)),
             capacity,
             consumers: MintedConsumers::new(minted::CAPACITY),
+            mints,
         }
+    }
+
+    /// Waits while this replica has mints in flight, at most [`IngestCapacity::mint_patience`];
+    /// counted in `gatekey_usage_ingest_mint_waits_total` when it had to wait.
+    async fn let_mints_go_first(&self) {
+        if self.capacity.mint_patience.is_zero() {
+            return;
+        }
+        let outcome = match self.mints.wait_for_quiet(self.capacity.mint_patience).await {
+            Quiet::Already => return,
+            Quiet::AfterWaiting => "mints_ended",
+            Quiet::GaveUp => "gave_up",
+        };
+        metrics::counter!("gatekey_usage_ingest_mint_waits_total", "outcome" => outcome)
+            .increment(1);
+    }
+
+    /// Stores `entries` as [`gatekey_store::UsageRepo::record`] does, letting mints go first
+    /// before each command; while mints keep coming, in commands of [`CONTENDED_CHUNK`] entries
+    /// with rests between them ([`CONTENDED_SHARE_PERCENT`]). Also says how long to rest after
+    /// the last command. A failure leaves the earlier commands' entries stored and counted;
+    /// posted again, they are duplicates.
+    async fn record(
+        &self,
+        entries: &[UsageEntry],
+        expiries: &HashMap<IssuanceId, DateTime<Utc>>,
+    ) -> Result<(Recorded, Duration), StoreError> {
+        let mut recorded = Recorded::default();
+        let mut rest = entries;
+        let mut pause = Duration::ZERO;
+        while !rest.is_empty() {
+            tokio::time::sleep(pause).await;
+            self.let_mints_go_first().await;
+            let contended =
+                !self.capacity.mint_patience.is_zero() && self.mints.recently_active(MINT_WINDOW);
+            let size = if contended {
+                CONTENDED_CHUNK.min(rest.len())
+            } else {
+                rest.len()
+            };
+            let (chunk, after) = rest.split_at(size);
+            let started = tokio::time::Instant::now();
+            let written = self.store.usage().record(chunk, expiries).await?;
+            recorded.stored += written.stored;
+            recorded.duplicates += written.duplicates;
+            rest = after;
+            pause = if contended {
+                let share = CONTENDED_SHARE_PERCENT;
+                started.elapsed() * (100 - share) / share
+            } else {
+                Duration::ZERO
+            };
+        }
+        Ok((recorded, pause))
     }
 
     /// Room for one more batch, or [`IngestError::Busy`] at once (counted in
@@ -174,6 +255,7 @@ impl UsageIngest {
     ) -> Result<HashMap<IssuanceId, MintedConsumer>, IngestError> {
         let (mut known, unknown) = self.consumers.split(ids);
         if !unknown.is_empty() {
+            self.let_mints_go_first().await;
             for record in self.store.issuances().get_many(&unknown).await? {
                 if let Some(consumer) = self.consumers.remember(&record) {
                     known.insert(record.id, consumer);
@@ -205,11 +287,12 @@ impl AdmittedBatch<'_> {
         ids.sort_unstable();
         ids.dedup();
         // A batch of no minted consumer's entries has nothing to read or write.
-        let _writing = if ids.is_empty() {
+        let writing = if ids.is_empty() {
             None
         } else {
             // The semaphore is never closed, so this only waits.
-            Some(ingest.writing.acquire().await.map_err(|_| ingest.busy())?)
+            let slot = Arc::clone(&ingest.writing).acquire_owned().await;
+            Some(slot.map_err(|_| ingest.busy())?)
         };
         let consumers = ingest.minted_consumers(&ids).await?;
         let mut entries = Vec::with_capacity(claimed.len());
@@ -228,7 +311,15 @@ impl AdmittedBatch<'_> {
             .values()
             .map(|consumer| (consumer.issuance_id, consumer.expires_at))
             .collect();
-        let recorded = ingest.store.usage().record(&entries, &expiries).await?;
+        let (recorded, pause) = ingest.record(&entries, &expiries).await?;
+        // The answer goes now; the writing slot is kept through the pause, so the next batch
+        // does not start within it either.
+        if let Some(slot) = writing.filter(|_| !pause.is_zero()) {
+            tokio::spawn(async move {
+                tokio::time::sleep(pause).await;
+                drop(slot);
+            });
+        }
         report.stored = recorded.stored;
         report.duplicates = recorded.duplicates;
         report.invalid.sort_by_key(|invalid| invalid.index);

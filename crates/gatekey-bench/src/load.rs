@@ -7,6 +7,9 @@
 //! many operations as Gatekey's mint completed, so both runs leave the same data volume in the
 //! stores they share the limits of.
 //!
+//! [`drive_at_rate`] is the open-loop driver: operations start at a fixed rate whatever their
+//! latency, as people and CI jobs arrive, for latencies below the server's saturation.
+//!
 //! Given the [`CpuClock`] of the process under test, the driver reads its CPU time when the first
 //! client enters the measured phase and again once every client has stopped: the CPU the process
 //! spent per measured request, startup and warm-up excluded.
@@ -348,5 +351,90 @@ where
     {
         measured.cpu = Some(end.saturating_sub(*start));
     }
+    measured
+}
+
+/// Starts `op(n)` (n counting from 0) `per_second` times a second through the warm-up and the
+/// measured phase of `budget`, whatever the latency of the ones before (open loop). A latency
+/// runs from the operation's scheduled start, so a late start counts against it. `clients` of the
+/// result is the most operations that were in flight at once.
+pub(crate) async fn drive_at_rate<F, Fut>(
+    per_second: f64,
+    warmup: Duration,
+    measure: Duration,
+    op: F,
+) -> Measured
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let period = Duration::from_secs_f64(1.0 / per_second.max(f64::MIN_POSITIVE));
+    let started = Instant::now();
+    let (measure_from, end) = (started + warmup, started + warmup + measure);
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let peak = Arc::new(AtomicU64::new(0));
+    let mut running = tokio::task::JoinSet::new();
+    for n in 0_usize.. {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "operation counts stay far below 2^52"
+        )]
+        let scheduled = started + period.mul_f64(n as f64);
+        if scheduled >= end {
+            break;
+        }
+        tokio::time::sleep_until(scheduled.into()).await;
+        let operation = op(n);
+        let (in_flight, peak) = (Arc::clone(&in_flight), Arc::clone(&peak));
+        running.spawn(async move {
+            let now = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            peak.fetch_max(now, Ordering::Relaxed);
+            let outcome = operation.await;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            (scheduled, Instant::now(), outcome)
+        });
+    }
+    let mut measured = Measured {
+        clients: 0,
+        warmup_ops: 0,
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+        histogram: histogram(),
+        cpu: None,
+    };
+    let mut last_end = measure_from;
+    while let Some(joined) = running.join_next().await {
+        let (scheduled, ended, outcome) = match joined {
+            Ok(done) => done,
+            Err(err) => {
+                measured.errors += 1;
+                measured
+                    .first_error
+                    .get_or_insert_with(|| format!("operation task failed: {err}"));
+                continue;
+            }
+        };
+        if scheduled < measure_from {
+            measured.warmup_ops += 1;
+            continue;
+        }
+        last_end = last_end.max(ended);
+        match outcome {
+            Outcome::Exhausted => {}
+            Outcome::Ok => {
+                measured.ok += 1;
+                let micros = u64::try_from((ended - scheduled).as_micros()).unwrap_or(u64::MAX);
+                measured.histogram.saturating_record(micros.max(1));
+            }
+            Outcome::Failed(detail) => {
+                measured.errors += 1;
+                measured.first_error.get_or_insert(detail);
+            }
+        }
+    }
+    measured.clients = usize::try_from(peak.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+    measured.elapsed = last_end.saturating_duration_since(measure_from);
     measured
 }

@@ -36,7 +36,7 @@ use crate::cpu::CpuClock;
 use crate::error::BenchError;
 use crate::floor::Floor;
 use crate::ingest::{BATCH_ENTRIES, CONSUMERS, Consumer, IngestFloor, IngestSenders};
-use crate::load::{Budget, Measured, drive};
+use crate::load::{Budget, Measured, drive, drive_at_rate};
 use crate::report::{BulkRevocation, Machine, Report, ScenarioResult};
 use crate::scenarios::{Gatekey, bearer};
 use crate::stack::{ADMIN_GROUP, USER_GROUP};
@@ -66,6 +66,10 @@ struct Args {
     /// batches of 100 entries).
     #[arg(long, default_value_t = 8)]
     ingest_senders: usize,
+    /// Mints per second of the open-loop mint rows of `mint-during-ingest`: a rate the database
+    /// serves without queueing, as people and CI jobs arrive.
+    #[arg(long, default_value_t = 20.0)]
+    mint_rate: f64,
     /// Credentials of one subject the bulk revocation job revokes (minted first, not measured),
     /// and its floor; 50 with --short.
     #[arg(long, default_value_t = 2000)]
@@ -110,8 +114,9 @@ enum Scenario {
     Ingest,
     /// The raw MongoDB writes of an ingest batch, without Gatekey.
     IngestFloor,
-    /// Mints alone, then while ingest senders run (three rows: the mints alone, the mints and
-    /// the ingest beside them).
+    /// Mints alone, then while ingest senders run, at `--mint-rate` (open loop) and from
+    /// `--write-clients` (closed loop): the mints alone, the mints and the ingest beside them, for
+    /// each, and the closed-loop mints alone again after.
     MintDuringIngest,
     /// One `POST /v1/credentials/revocations` job revoking `--bulk-credentials` credentials of
     /// one subject, followed to its end.
@@ -211,6 +216,11 @@ fn check(args: &Args) -> Result<(), BenchError> {
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         return Err(BenchError::Setup(
             "--duration must be positive and --warmup not negative".to_owned(),
+        ));
+    }
+    if !(args.mint_rate > 0.0 && args.mint_rate <= 10_000.0) {
+        return Err(BenchError::Setup(
+            "--mint-rate must be above 0 and at most 10000 per second".to_owned(),
         ));
     }
     if args.read_clients == 0
@@ -357,6 +367,20 @@ struct Run<'a> {
     bulk_floor_store: Option<stack::Process>,
 }
 
+/// Ingest posts measured beside another scenario, and the 503s they met.
+struct Posted {
+    measured: Measured,
+    busy_answers: u64,
+}
+
+impl Posted {
+    fn row(&self, key: &'static str, label: &'static str) -> ScenarioResult {
+        let mut row = ingest_row(key, label, &self.measured);
+        row.summary.busy_answers = Some(self.busy_answers);
+        row
+    }
+}
+
 /// One row of the table.
 fn row(scenario: Scenario, measured: &Measured) -> ScenarioResult {
     ScenarioResult {
@@ -455,40 +479,84 @@ impl Run<'_> {
         )])
     }
 
-    /// Mints alone, then mints and ingest posts at once: three rows, the first two side by side
-    /// on the same stores (the mint row of the run is measured on emptier ones). The CPU figure
-    /// would mix mints and posts, so none is taken.
+    /// Mints alone, then mints and ingest posts at once, first at `--mint-rate` (open loop:
+    /// mints arrive as people and CI jobs do, below the database's capacity), then from the
+    /// closed-loop clients that saturate it. Each pair runs side by side on the same stores (the
+    /// run's mint row is measured on emptier ones). The CPU figure would mix mints and posts, so
+    /// none is taken.
     async fn mint_during_ingest(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
         let ingest = self.ingest_senders().await?;
-        let target = Arc::clone(&self.target);
-        let alone = drive(self.args.write_clients, self.timed(), None, move |c| {
-            let target = Arc::clone(&target);
-            async move { target.mint(c).await }
-        })
-        .await;
-        let shed_before = ingest.shed_posts();
-        let counted = Arc::clone(&ingest);
-        let target = Arc::clone(&self.target);
-        let mints = drive(self.args.write_clients, self.timed(), None, move |c| {
-            let target = Arc::clone(&target);
-            async move { target.mint(c).await }
-        });
-        let posts = drive(self.args.ingest_senders, self.timed(), None, move |_| {
-            let ingest = Arc::clone(&ingest);
-            async move { ingest.post_batch().await }
-        });
-        let (mints, posts) = tokio::join!(mints, posts);
-        let mut posts = ingest_row("ingest-during-mint", "ingest while mints run", &posts);
-        posts.summary.busy_answers = Some(counted.shed_posts() - shed_before);
+        let (warmup, measure) = (
+            Duration::from_secs_f64(self.args.warmup),
+            Duration::from_secs_f64(self.args.duration),
+        );
+        let paced = |target: &Arc<Gatekey>, clients: usize| {
+            let target = Arc::clone(target);
+            drive_at_rate(self.args.mint_rate, warmup, measure, move |n| {
+                let target = Arc::clone(&target);
+                async move { target.mint(n % clients).await }
+            })
+        };
+        let paced_alone = paced(&self.target, self.args.write_clients).await;
+        let (paced_mints, paced_posts) = tokio::join!(
+            paced(&self.target, self.args.write_clients),
+            self.post_batches(&ingest)
+        );
+        // The stores fill as the scenario runs, and the mints slow down with them: mints alone
+        // before and after the ingest bracket the mints beside it.
+        let alone = self.closed_loop_mints().await;
+        let (mints, posts) = tokio::join!(self.closed_loop_mints(), self.post_batches(&ingest));
+        let after = self.closed_loop_mints().await;
         Ok(vec![
+            ScenarioResult {
+                scenario: "mint-paced",
+                label: "mint at --mint-rate, alone",
+                summary: paced_alone.summary(),
+            },
+            ScenarioResult {
+                scenario: "mint-paced-during-ingest",
+                label: "mint at --mint-rate, ingest runs",
+                summary: paced_mints.summary(),
+            },
+            paced_posts.row("ingest-during-paced-mint", "ingest while paced mints run"),
             ScenarioResult {
                 scenario: "mint-before-ingest",
                 label: "mint, just before the ingest",
                 summary: alone.summary(),
             },
             row(Scenario::MintDuringIngest, &mints),
-            posts,
+            posts.row("ingest-during-mint", "ingest while mints run"),
+            ScenarioResult {
+                scenario: "mint-after-ingest",
+                label: "mint, just after the ingest",
+                summary: after.summary(),
+            },
         ])
+    }
+
+    /// Mints from the closed-loop write clients for the run's time budget.
+    async fn closed_loop_mints(&self) -> Measured {
+        let target = Arc::clone(&self.target);
+        drive(self.args.write_clients, self.timed(), None, move |c| {
+            let target = Arc::clone(&target);
+            async move { target.mint(c).await }
+        })
+        .await
+    }
+
+    /// Ingest posts from the senders for the run's time budget, with the 503s they met.
+    async fn post_batches(&self, ingest: &Arc<IngestSenders>) -> Posted {
+        let shed_before = ingest.shed_posts();
+        let senders = Arc::clone(ingest);
+        let measured = drive(self.args.ingest_senders, self.timed(), None, move |_| {
+            let ingest = Arc::clone(&senders);
+            async move { ingest.post_batch().await }
+        })
+        .await;
+        Posted {
+            measured,
+            busy_answers: ingest.shed_posts() - shed_before,
+        }
     }
 
     /// Mints `--bulk-credentials` credentials of one subject (not measured), then one job

@@ -169,19 +169,25 @@ fn free_port() -> Result<u16, BenchError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// SecantusDB with in-memory storage (`secantusd-py` on the `PATH`, see `scripts/lib.sh`),
-/// logging to `<name>.log`.
+/// The `secantusd-py` server with its registry of retryable writes pruned at a constant cost per
+/// write, as mongod's is (the script says why).
+const SECANTUSD: &str = include_str!("secantusd.py");
+
+/// SecantusDB with in-memory storage (installed for `python3` by `scripts/lib.sh`), logging to
+/// `<name>.log`.
 pub(crate) async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
     let port = free_port()?;
     let args = [
+        "-c".to_owned(),
+        SECANTUSD.to_owned(),
         "--port".to_owned(),
         port.to_string(),
         "--storage-path".to_owned(),
         ":memory:".to_owned(),
     ];
     Process::spawn(
-        "SecantusDB (secantusd-py)",
-        Path::new("secantusd-py"),
+        "SecantusDB (secantusd-py, from python3)",
+        Path::new("python3"),
         &args,
         &[],
         ws.path(&format!("{name}.log")),

@@ -95,6 +95,10 @@ pub struct IngestSettings {
     /// `ingest_busy` without being read (Kong posts it again).
     #[serde(default = "default_ingest_max_waiting_batches")]
     pub max_waiting_batches: usize,
+    /// How long an ingest command waits for this replica's mints in flight to end before it
+    /// runs anyway; 0 turns the mints' priority off.
+    #[serde(default = "default_ingest_mint_patience_ms")]
+    pub mint_patience_ms: u64,
 }
 
 impl IngestSettings {
@@ -103,6 +107,7 @@ impl IngestSettings {
         gatekey_app::IngestCapacity {
             max_concurrent_writes: self.max_concurrent_writes,
             max_waiting_batches: self.max_waiting_batches,
+            mint_patience: std::time::Duration::from_millis(self.mint_patience_ms),
         }
     }
 }
@@ -113,6 +118,11 @@ fn default_ingest_max_concurrent_writes() -> usize {
 
 fn default_ingest_max_waiting_batches() -> usize {
     gatekey_app::IngestCapacity::default().max_waiting_batches
+}
+
+fn default_ingest_mint_patience_ms() -> u64 {
+    let patience = gatekey_app::IngestCapacity::default().mint_patience;
+    u64::try_from(patience.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn default_ingest_body_limit() -> usize {
@@ -777,6 +787,9 @@ impl Settings {
         if ingest.max_waiting_batches > 1024 {
             problems.push("ingest.max_waiting_batches must be between 0 and 1024".to_owned());
         }
+        if ingest.mint_patience_ms > 10_000 {
+            problems.push("ingest.mint_patience_ms must be between 0 and 10000".to_owned());
+        }
     }
 
     /// Limits and reconciler timing that only work in the right proportions.
@@ -1314,7 +1327,7 @@ group_prefix = "backstage:"
                 "gatekey.toml",
                 &format!(
                     "{PRODUCTION}\n[ingest]\nsecret_file = \"/run/secrets/ingest\"\nmax_entries = 0\n\
-                     max_concurrent_writes = 0\nmax_waiting_batches = 5000\n"
+                     max_concurrent_writes = 0\nmax_waiting_batches = 5000\nmint_patience_ms = 60000\n"
                 ),
             )?;
             let text = Settings::load(Some(Path::new("gatekey.toml")))
@@ -1324,10 +1337,12 @@ group_prefix = "backstage:"
             assert!(text.contains("ingest.max_entries"), "{text}");
             assert!(text.contains("ingest.max_concurrent_writes"), "{text}");
             assert!(text.contains("ingest.max_waiting_batches"), "{text}");
+            assert!(text.contains("ingest.mint_patience_ms"), "{text}");
             jail.set_env("GATEKEY_ADMIN_LISTEN", "0.0.0.0:9091");
             jail.set_env("GATEKEY_INGEST__MAX_ENTRIES", "500");
             jail.set_env("GATEKEY_INGEST__MAX_CONCURRENT_WRITES", "2");
             jail.set_env("GATEKEY_INGEST__MAX_WAITING_BATCHES", "0");
+            jail.set_env("GATEKEY_INGEST__MINT_PATIENCE_MS", "0");
             jail.set_env("GATEKEY_MONGODB__USAGE_RETENTION_DAYS", "7");
             let settings = Settings::load(Some(Path::new("gatekey.toml"))).expect("valid");
             let ingest = settings.ingest.expect("ingest");
@@ -1338,6 +1353,7 @@ group_prefix = "backstage:"
                 gatekey_app::IngestCapacity {
                     max_concurrent_writes: 2,
                     max_waiting_batches: 0,
+                    mint_patience: std::time::Duration::ZERO,
                 }
             );
             assert_eq!(settings.mongodb.usage_retention_days, 7);

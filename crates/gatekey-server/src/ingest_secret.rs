@@ -92,6 +92,7 @@ mod tests {
             max_entries: 10,
             max_concurrent_writes: 1,
             max_waiting_batches: 0,
+            mint_patience_ms: 0,
         }
     }
 
