@@ -303,6 +303,7 @@ async fn with_kong_failing_30_percent_every_credential_ends_revoked_or_failed_wi
         path_contains: "/consumers/".to_owned(),
         status: 500,
         percent: 30,
+        delay: Duration::ZERO,
     }]);
     let started = start_job(
         &rig,
@@ -548,5 +549,90 @@ async fn non_admins_and_unknown_jobs_are_refused() {
         .expect("call");
     assert_eq!(bad_job_filter.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_job_filter.body["code"], "invalid_query");
+    gatekey.stop().await;
+}
+
+#[tokio::test]
+async fn a_turn_cut_short_by_a_lost_lease_counts_each_credential_once_when_resumed() {
+    let rig = Rig::start().await.expect("rig");
+    let mut settings = settings(&rig);
+    // One credential at a time, one attempt each, and a lease a slow Kong outlives.
+    settings.revocations.concurrency = 1;
+    settings.revocations.attempts = 1;
+    settings.revocations.lease_seconds = 2;
+    let gatekey = rig.serve(&settings).await.expect("gatekey");
+    let mut ids: Vec<String> = mint_many(&rig, &gatekey.url, JANE, 2)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    // The walk's order.
+    ids.sort();
+    let consumers = rig.consumers().await.expect("consumers");
+    let consumer_of = |id: &str| {
+        consumers
+            .iter()
+            .find(|consumer| consumer["custom_id"] == id)
+            .and_then(|consumer| consumer["id"].as_str())
+            .expect("the credential's consumer")
+            .to_owned()
+    };
+    // The first turn: Kong refuses the first credential (reported as failed) and answers the
+    // second only after the lease has run out, which cuts the batch short before its place is
+    // saved.
+    rig.kong.set_spread_faults(vec![
+        SpreadFault {
+            method: reqwest::Method::DELETE,
+            path_contains: consumer_of(&ids[0]),
+            status: 500,
+            percent: 100,
+            delay: Duration::ZERO,
+        },
+        SpreadFault {
+            method: reqwest::Method::DELETE,
+            path_contains: consumer_of(&ids[1]),
+            status: 500,
+            percent: 100,
+            delay: Duration::from_secs(4),
+        },
+    ]);
+    let started = start_job(
+        &rig,
+        &gatekey.url,
+        &json!({"filter": jane_filter(&rig), "reason": REASON}),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let location = started.header("location").expect("Location").to_owned();
+    let failed_once = eventually(Duration::from_secs(30), || async {
+        progress(&rig, &gatekey.url, &location).await["failed"] == 1
+    })
+    .await;
+    assert!(
+        failed_once,
+        "{}",
+        progress(&rig, &gatekey.url, &location).await
+    );
+    // The lease runs out while Kong holds the second delete; then Kong recovers.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cut_short = progress(&rig, &gatekey.url, &location).await;
+    assert_eq!(
+        (cut_short["state"].as_str(), cut_short["revoked"].as_u64()),
+        (Some("running"), Some(0)),
+        "{cut_short}"
+    );
+    rig.kong.set_spread_faults(Vec::new());
+
+    // A later turn walks the batch again from the saved place: both are revoked now, and the
+    // first no longer counts as failed.
+    let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(60)).await;
+    assert_eq!(
+        (done["revoked"].as_u64(), done["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{done}"
+    );
+    assert_eq!(done["failures"], json!([]), "{done}");
+    let ids: HashSet<String> = ids.into_iter().collect();
+    assert_eq!(consumers_left(&rig, &ids).await, Vec::<String>::new());
     gatekey.stop().await;
 }

@@ -119,7 +119,10 @@ async fn kong_layer(State(sim): State<Arc<Sim>>, request: Request, next: Next) -
         sim.count_admin_request();
         let needs_database = !matches!(path.as_str(), "/" | "/status");
         match sim.take_fault(request.method(), &path) {
-            Some(status) => KongError::for_status(status).into_response(),
+            Some(failure) => {
+                tokio::time::sleep(failure.delay).await;
+                KongError::for_status(failure.status).into_response()
+            }
             None if needs_database && !sim.database_reachable() => {
                 KongError::Internal.into_response()
             }

@@ -81,7 +81,8 @@ pub struct Fault {
 
 /// Makes a share of the matching Admin API requests fail, spread evenly and for good (simulator
 /// only, in process): of every 100 matching requests, `percent` answer `status` (a flaky Kong
-/// under load). The fault's `times` variant, [`Fault`], fails the next requests in a row.
+/// under load), each after `delay` (a Kong stuck on its database answers late). The fault's
+/// `times` variant, [`Fault`], fails the next requests in a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpreadFault {
     pub method: http::Method,
@@ -89,6 +90,15 @@ pub struct SpreadFault {
     pub status: u16,
     /// 0 to 100.
     pub percent: u8,
+    pub delay: Duration,
+}
+
+/// How an armed fault answers a request it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InjectedFailure {
+    pub status: u16,
+    /// How long the answer takes.
+    pub delay: Duration,
 }
 
 /// A [`SpreadFault`] and how many requests it has seen.
@@ -165,7 +175,7 @@ impl Sim {
     }
 
     /// Takes one matching fault, if any is armed.
-    pub(crate) fn take_fault(&self, method: &http::Method, path: &str) -> Option<u16> {
+    pub(crate) fn take_fault(&self, method: &http::Method, path: &str) -> Option<InjectedFailure> {
         let mut faults = self
             .faults
             .lock()
@@ -181,11 +191,14 @@ impl Sim {
         if faults[index].times == 0 {
             faults.remove(index);
         }
-        Some(status)
+        Some(InjectedFailure {
+            status,
+            delay: Duration::ZERO,
+        })
     }
 
-    /// The status of the first matching spread fault when this request is one it fails.
-    fn take_spread_fault(&self, method: &http::Method, path: &str) -> Option<u16> {
+    /// How the first matching spread fault answers, when this request is one it fails.
+    fn take_spread_fault(&self, method: &http::Method, path: &str) -> Option<InjectedFailure> {
         let mut spread = self
             .spread_faults
             .lock()
@@ -193,7 +206,10 @@ impl Sim {
         let armed = spread
             .iter_mut()
             .find(|a| a.fault.method == method && path.contains(&a.fault.path_contains))?;
-        armed.fails_next().then_some(armed.fault.status)
+        armed.fails_next().then_some(InjectedFailure {
+            status: armed.fault.status,
+            delay: armed.fault.delay,
+        })
     }
 
     pub(crate) fn set_spread_faults(&self, faults: Vec<SpreadFault>) {
@@ -386,6 +402,7 @@ mod tests {
                 path_contains: "/consumers/".to_owned(),
                 status: 500,
                 percent: 30,
+                delay: Duration::ZERO,
             },
             seen: 0,
         };
