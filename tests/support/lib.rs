@@ -191,6 +191,16 @@ pub fn trust_second_issuer(settings: &mut Settings, issuer: String) {
     });
 }
 
+/// The Prometheus text `/metrics` serves on the operators' listener at `admin_url`.
+pub async fn operators_metrics(http: &reqwest::Client, admin_url: &str) -> anyhow::Result<String> {
+    Ok(http
+        .get(format!("{admin_url}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?)
+}
+
 /// The value of the first sample whose line starts with `series` (name plus label set) in a
 /// Prometheus text exposition.
 pub fn metric_sample(text: &str, series: &str) -> Option<f64> {

@@ -77,6 +77,14 @@ async fn start_job(rig: &Rig, gatekey: &str, body: &Value) -> Reply {
     .expect("bulk revoke")
 }
 
+/// Starts a job that must be accepted: its answer and the `Location` to follow it at.
+async fn started_job(rig: &Rig, gatekey: &str, body: &Value) -> (Reply, String) {
+    let started = start_job(rig, gatekey, body).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let location = started.header("location").expect("Location").to_owned();
+    (started, location)
+}
+
 fn jane_filter(rig: &Rig) -> Value {
     json!({"issuer": rig.idp.issuer(), "subject": JANE})
 }
@@ -137,14 +145,12 @@ async fn a_thousand_credentials_of_one_subject_are_revoked_and_nobody_elses() {
         "a dry run revoked something"
     );
 
-    let started = start_job(
+    let (started, location) = started_job(
         &rig,
         &gatekey.url,
         &json!({"filter": jane_filter(&rig), "reason": REASON}),
     )
     .await;
-    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
-    let location = started.header("location").expect("Location").to_owned();
     assert_eq!(started.body["state"], "running");
     // A credential minted for the filter while the job runs is included.
     let late = mint_many(&rig, &gatekey.url, JANE, 1).await;
@@ -217,14 +223,12 @@ async fn another_replica_finishes_the_job_of_one_killed_with_sigkill() {
     ];
     let jane = mint_many(&rig, &replicas[0].url, JANE, 300).await;
     rig.kong_faults.set(Mode::Delay(Duration::from_millis(30)));
-    let started = start_job(
+    let (started, location) = started_job(
         &rig,
         &replicas[0].url,
         &json!({"filter": jane_filter(&rig), "reason": REASON}),
     )
     .await;
-    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
-    let location = started.header("location").expect("Location").to_owned();
     let job_id = started.body["id"].as_str().expect("id").to_owned();
     let url = replicas[0].url.clone();
     assert!(
@@ -305,14 +309,12 @@ async fn with_kong_failing_30_percent_every_credential_ends_revoked_or_failed_wi
         percent: 30,
         delay: Duration::ZERO,
     }]);
-    let started = start_job(
+    let (_, location) = started_job(
         &rig,
         &gatekey.url,
         &json!({"filter": jane_filter(&rig), "reason": REASON}),
     )
     .await;
-    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
-    let location = started.header("location").expect("Location").to_owned();
     let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(300)).await;
     rig.kong.set_spread_faults(Vec::new());
 
@@ -339,14 +341,12 @@ async fn with_kong_failing_30_percent_every_credential_ends_revoked_or_failed_wi
     assert!(reported.is_subset(&left));
 
     // Run again once Kong is healthy: the rest goes.
-    let again = start_job(
+    let (_, location) = started_job(
         &rig,
         &gatekey.url,
         &json!({"filter": jane_filter(&rig), "reason": "retry INC-4711"}),
     )
     .await;
-    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
-    let location = again.header("location").expect("Location").to_owned();
     let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(300)).await;
     assert_eq!(done["revoked"].as_u64(), Some(failed), "{done}");
     assert_eq!(consumers_left(&rig, &ids).await, Vec::<String>::new());
@@ -462,14 +462,12 @@ async fn bad_orders_get_precise_problems() {
 async fn a_job_that_matches_nothing_ends_with_an_event_that_counts_zero() {
     let rig = Rig::start().await.expect("rig");
     let gatekey = rig.serve(&settings(&rig)).await.expect("gatekey");
-    let started = start_job(
+    let (_, location) = started_job(
         &rig,
         &gatekey.url,
         &json!({"filter": {"subject": "user:default/nobody"}, "reason": REASON}),
     )
     .await;
-    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
-    let location = started.header("location").expect("Location").to_owned();
     let done = wait_done(&rig, &gatekey.url, &location, Duration::from_secs(30)).await;
     assert_eq!(done["revoked"], 0, "{done}");
     assert_eq!(done["failed"], 0, "{done}");
@@ -596,14 +594,12 @@ async fn a_turn_cut_short_by_a_lost_lease_counts_each_credential_once_when_resum
             delay: Duration::from_secs(4),
         },
     ]);
-    let started = start_job(
+    let (_, location) = started_job(
         &rig,
         &gatekey.url,
         &json!({"filter": jane_filter(&rig), "reason": REASON}),
     )
     .await;
-    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
-    let location = started.header("location").expect("Location").to_owned();
     let failed_once = eventually(Duration::from_secs(30), || async {
         progress(&rig, &gatekey.url, &location).await["failed"] == 1
     })

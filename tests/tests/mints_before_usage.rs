@@ -9,13 +9,14 @@
     reason = "a test fails by panicking, with the value or the expectation as its message"
 )]
 
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use gatekey_app::usage::CONTENDED_CHUNK;
 use gatekey_e2e::fault_proxy::Mode;
 use gatekey_e2e::ingest::{INGEST_PATH, INGEST_SECRET, configure_ingest, kong_log_entry};
-use gatekey_e2e::metric_sample;
 use gatekey_e2e::rig::{InProcess, Reply, Rig};
+use gatekey_e2e::{metric_sample, operators_metrics};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -90,16 +91,27 @@ async fn post_calls(
 )]
 async fn waits(rig: &Rig, gatekey: &InProcess, outcome: &str) -> u64 {
     let admin = gatekey.admin_url.as_deref().expect("operators' listener");
-    let metrics = rig
-        .http
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = operators_metrics(&rig.http, admin).await.expect("metrics");
     metric_sample(&metrics, &format!("{WAITS}{{outcome=\"{outcome}\"}}")).map_or(0, |n| n as u64)
+}
+
+/// A mint Kong keeps waiting (it takes requests and never answers), under way in Gatekey.
+async fn held_mint<'a>(
+    rig: &'a Rig,
+    gatekey: &'a InProcess,
+    token: &'a str,
+) -> Pin<Box<dyn Future<Output = anyhow::Result<Reply>> + 'a>> {
+    rig.kong_faults.set(Mode::Blackhole);
+    let mut held: Pin<Box<dyn Future<Output = _> + 'a>> =
+        Box::pin(async move { rig.mint(&gatekey.url, token, &read(), None).await });
+    // Far longer than it takes the mint to reach Gatekey and Kong.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut held)
+            .await
+            .is_err(),
+        "the mint ended although Kong never answered"
+    );
+    held
 }
 
 /// Lets Kong answer again and cuts the held connection: the held mint fails at once.
@@ -119,16 +131,7 @@ async fn a_batch_posted_while_a_mint_is_in_flight_is_stored_once_the_mint_ends()
     let credential = minted(&rig, &gatekey, &token).await;
     let ended_before = waits(&rig, &gatekey, "mints_ended").await;
 
-    rig.kong_faults.set(Mode::Blackhole);
-    let body = read();
-    let mut held = Box::pin(rig.mint(&gatekey.url, &token, &body, None));
-    // The held mint reaches Gatekey (and Kong, which keeps it) before the batch is posted.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut held)
-            .await
-            .is_err(),
-        "the mint ended although Kong never answered"
-    );
+    let held = held_mint(&rig, &gatekey, &token).await;
     let mut post = Box::pin(post_calls(&rig, &gatekey, &credential, "during", 3));
     assert!(
         tokio::time::timeout(Duration::from_secs(1), &mut post)
@@ -161,15 +164,7 @@ async fn a_mint_that_never_ends_delays_each_ingest_command_by_the_patience_only(
     );
     assert_eq!(waits(&rig, &gatekey, "gave_up").await, gave_up);
 
-    rig.kong_faults.set(Mode::Blackhole);
-    let body = read();
-    let mut held = Box::pin(rig.mint(&gatekey.url, &token, &body, None));
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut held)
-            .await
-            .is_err(),
-        "the mint ended although Kong never answered"
-    );
+    let held = held_mint(&rig, &gatekey, &token).await;
     let posted = Instant::now();
     // Enough entries for three commands while the mint is in flight.
     let entries = 2 * CONTENDED_CHUNK + 1;

@@ -19,7 +19,7 @@ use gatekey_e2e::ingest::{
     kong_log_entry,
 };
 use gatekey_e2e::logs::CapturedLogs;
-use gatekey_e2e::{KONG_CONFIG, Mongo, POLICY, Stack, metric_sample};
+use gatekey_e2e::{KONG_CONFIG, Mongo, POLICY, Stack, metric_sample, operators_metrics};
 use mongodb::bson::doc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -199,15 +199,9 @@ async fn call_through_the_gateway(stack: &Stack, key: &str) {
 
 async fn admin_metrics(stack: &Stack) -> String {
     let admin = stack.admin_url.as_deref().expect("operators' listener");
-    stack
-        .http
-        .get(format!("{admin}/metrics"))
-        .send()
+    operators_metrics(&stack.http, admin)
         .await
         .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
 }
 
 async fn post(

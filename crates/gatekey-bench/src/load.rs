@@ -92,6 +92,36 @@ pub(crate) struct Summary {
 }
 
 impl Measured {
+    /// Nothing counted yet.
+    fn empty(clients: usize) -> Self {
+        Self {
+            clients,
+            warmup_ops: 0,
+            ok: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            histogram: histogram(),
+            cpu: None,
+        }
+    }
+
+    /// Counts one measured operation's outcome, and its latency when it succeeded.
+    fn count(&mut self, outcome: Outcome, latency: Duration) {
+        match outcome {
+            Outcome::Exhausted => {}
+            Outcome::Ok => {
+                self.ok += 1;
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                self.histogram.saturating_record(micros.max(1));
+            }
+            Outcome::Failed(detail) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(detail);
+            }
+        }
+    }
+
     pub(crate) fn summary(&self) -> Summary {
         let ms = |q: f64| value_ms(self.histogram.value_at_quantile(q));
         let seconds = self.elapsed.as_secs_f64();
@@ -161,11 +191,7 @@ fn value_ms(micros: u64) -> f64 {
 
 /// What one client saw.
 struct ClientLog {
-    warmup_ops: u64,
-    ok: u64,
-    errors: u64,
-    first_error: Option<String>,
-    histogram: Histogram<u64>,
+    counted: Measured,
     first_measured_start: Option<Instant>,
     last_measured_end: Option<Instant>,
 }
@@ -223,11 +249,7 @@ where
     Fut: Future<Output = Outcome>,
 {
     let mut log = ClientLog {
-        warmup_ops: 0,
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        histogram: histogram(),
+        counted: Measured::empty(1),
         first_measured_start: None,
         last_measured_end: None,
     };
@@ -248,16 +270,8 @@ where
         let end = Instant::now();
         match outcome {
             Outcome::Exhausted => break,
-            _ if !measured => log.warmup_ops += 1,
-            Outcome::Ok => {
-                log.ok += 1;
-                let micros = u64::try_from((end - start).as_micros()).unwrap_or(u64::MAX);
-                log.histogram.saturating_record(micros.max(1));
-            }
-            Outcome::Failed(detail) => {
-                log.errors += 1;
-                log.first_error.get_or_insert(detail);
-            }
+            _ if !measured => log.counted.warmup_ops += 1,
+            outcome => log.counted.count(outcome, end - start),
         }
         if measured {
             log.first_measured_start.get_or_insert(start);
@@ -296,34 +310,26 @@ where
             cpu,
         ))
     });
-    let mut measured = Measured {
-        clients,
-        warmup_ops: 0,
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        histogram: histogram(),
-        cpu: None,
-    };
+    let mut measured = Measured::empty(clients);
     let mut first_start: Option<Instant> = None;
     let mut last_end: Option<Instant> = None;
     for task in futures::future::join_all(tasks).await {
         let log = match task {
             Ok(log) => log,
             Err(err) => {
-                measured.errors += 1;
-                measured
-                    .first_error
-                    .get_or_insert_with(|| format!("client task failed: {err}"));
+                measured.count(
+                    Outcome::Failed(format!("client task failed: {err}")),
+                    Duration::ZERO,
+                );
                 continue;
             }
         };
-        measured.warmup_ops += log.warmup_ops;
-        measured.ok += log.ok;
-        measured.errors += log.errors;
+        let counted = log.counted;
+        measured.warmup_ops += counted.warmup_ops;
+        measured.ok += counted.ok;
+        measured.errors += counted.errors;
         if measured.first_error.is_none() {
-            measured.first_error = log.first_error;
+            measured.first_error = counted.first_error;
         }
         #[expect(
             clippy::expect_used,
@@ -331,7 +337,7 @@ where
         )]
         measured
             .histogram
-            .add(&log.histogram)
+            .add(&counted.histogram)
             .expect("histograms with equal bounds merge");
         first_start = match (first_start, log.first_measured_start) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -394,25 +400,16 @@ where
             (scheduled, Instant::now(), outcome)
         });
     }
-    let mut measured = Measured {
-        clients: 0,
-        warmup_ops: 0,
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        histogram: histogram(),
-        cpu: None,
-    };
+    let mut measured = Measured::empty(0);
     let mut last_end = measure_from;
     while let Some(joined) = running.join_next().await {
         let (scheduled, ended, outcome) = match joined {
             Ok(done) => done,
             Err(err) => {
-                measured.errors += 1;
-                measured
-                    .first_error
-                    .get_or_insert_with(|| format!("operation task failed: {err}"));
+                measured.count(
+                    Outcome::Failed(format!("operation task failed: {err}")),
+                    Duration::ZERO,
+                );
                 continue;
             }
         };
@@ -421,18 +418,7 @@ where
             continue;
         }
         last_end = last_end.max(ended);
-        match outcome {
-            Outcome::Exhausted => {}
-            Outcome::Ok => {
-                measured.ok += 1;
-                let micros = u64::try_from((ended - scheduled).as_micros()).unwrap_or(u64::MAX);
-                measured.histogram.saturating_record(micros.max(1));
-            }
-            Outcome::Failed(detail) => {
-                measured.errors += 1;
-                measured.first_error.get_or_insert(detail);
-            }
-        }
+        measured.count(outcome, ended - scheduled);
     }
     measured.clients = usize::try_from(peak.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
     measured.elapsed = last_end.saturating_duration_since(measure_from);
