@@ -12,7 +12,7 @@
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use gatekey_app::usage::CONTENDED_CHUNK;
+use gatekey_app::usage::{CONTENDED_CHUNK, UNCONTENDED_CHUNK};
 use gatekey_e2e::fault_proxy::Mode;
 use gatekey_e2e::ingest::{INGEST_PATH, INGEST_SECRET, configure_ingest, kong_log_entry};
 use gatekey_e2e::rig::{InProcess, Reply, Rig};
@@ -27,7 +27,10 @@ const WAITS: &str = "gatekey_usage_ingest_mint_waits_total";
 async fn gatekey(rig: &Rig, patience_ms: u64, dir: &std::path::Path) -> InProcess {
     let mut settings = rig.settings();
     configure_ingest(&mut settings, dir);
-    settings.ingest.as_mut().expect("ingest").mint_patience_ms = patience_ms;
+    let ingest = settings.ingest.as_mut().expect("ingest");
+    ingest.mint_patience_ms = patience_ms;
+    ingest.max_entries = 1000;
+    ingest.body_limit_bytes = 4 * 1024 * 1024;
     settings.kong.request_timeout_ms = 20_000;
     settings.http.request_timeout_seconds = 30;
     rig.serve(&settings).await.expect("gatekey")
@@ -177,5 +180,45 @@ async fn a_mint_that_never_ends_delays_each_ingest_command_by_the_patience_only(
     assert_eq!(waits(&rig, &gatekey, "gave_up").await - gave_up, 3);
     assert!(took >= Duration::from_millis(900), "{took:?}");
     release(&rig, held).await;
+    gatekey.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_one_command_is_stored_once_whole() {
+    let rig = Rig::start().await.expect("rig");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gatekey = gatekey(&rig, 250, dir.path()).await;
+    let token = rig.token("user:default/jane", &["payments-team"]);
+    let credential = minted(&rig, &gatekey, &token).await;
+    // A second without mints: the ingest writes its largest commands.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let entries = 2 * UNCONTENDED_CHUNK + 50;
+    let (status, answer) = post_calls(&rig, &gatekey, &credential, "large", entries).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(entries as u64), Some(0)),
+        "{answer}"
+    );
+    // Posted again, as Kong does when it did not get the answer: every entry is a duplicate.
+    let (status, answer) = post_calls(&rig, &gatekey, &credential, "large", entries).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(0), Some(entries as u64)),
+        "{answer}"
+    );
+    // Each command moved the counters of its own entries, once.
+    let usage = rig
+        .call(
+            &gatekey.url,
+            reqwest::Method::GET,
+            &format!("/v1/credentials/{}/usage", credential.0),
+            &token,
+        )
+        .await
+        .expect("usage");
+    assert_eq!(usage.status, StatusCode::OK, "{}", usage.body);
+    assert_eq!(usage.body["summary"]["calls"], entries, "{}", usage.body);
     gatekey.stop().await;
 }

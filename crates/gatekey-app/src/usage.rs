@@ -49,6 +49,10 @@ const MINT_WINDOW: Duration = Duration::from_secs(1);
 /// for a command of this size, not for a whole batch.
 pub const CONTENDED_CHUNK: usize = 5;
 
+/// Entries per command otherwise (Kong's batches in `deploy/kong/http-log.yaml`): the first mint
+/// after a pause waits for at most one command of this size, whatever `ingest.max_entries` allows.
+pub const UNCONTENDED_CHUNK: usize = 100;
+
 /// The share of the time the ingest's commands take while mints keep coming: after each command
 /// it rests for as long as the command took, times (100 − share) / share.
 pub const CONTENDED_SHARE_PERCENT: u32 = 5;
@@ -187,9 +191,10 @@ impl UsageIngest {
             .increment(1);
     }
 
-    /// Stores `entries` as [`gatekey_store::UsageRepo::record`] does, letting mints go first
-    /// before each command; while mints keep coming, in commands of [`CONTENDED_CHUNK`] entries
-    /// with rests between them ([`CONTENDED_SHARE_PERCENT`]). Also says how long to rest after
+    /// Stores `entries` as [`gatekey_store::UsageRepo::record`] does, in commands of at most
+    /// [`UNCONTENDED_CHUNK`] entries, letting mints go first before each; while mints keep coming,
+    /// in commands of [`CONTENDED_CHUNK`] entries with rests between them
+    /// ([`CONTENDED_SHARE_PERCENT`]). Also says how long to rest after
     /// the last command. A failure leaves the earlier commands' entries stored and counted;
     /// posted again, they are duplicates.
     async fn record(
@@ -206,10 +211,11 @@ impl UsageIngest {
             let contended =
                 !self.capacity.mint_patience.is_zero() && self.mints.recently_active(MINT_WINDOW);
             let size = if contended {
-                CONTENDED_CHUNK.min(rest.len())
+                CONTENDED_CHUNK
             } else {
-                rest.len()
-            };
+                UNCONTENDED_CHUNK
+            }
+            .min(rest.len());
             let (chunk, after) = rest.split_at(size);
             let started = tokio::time::Instant::now();
             let written = self.store.usage().record(chunk, expiries).await?;
