@@ -200,7 +200,6 @@ impl Minter {
         order: MintOrder<'_>,
     ) -> Result<Minted, MintError> {
         let parts = &*self.inner;
-        let in_flight = parts.in_flight.enter();
         // 1. The policy decides.
         let grant = match policy.decide_mint(&caller.principal, order.api_id, &order.request) {
             Ok(grant) => grant,
@@ -242,6 +241,9 @@ impl Minter {
             }
             return Err(refusal.into());
         }
+        // Only an allowed, counted mint makes the usage ingest wait: a caller cannot slow the
+        // ingest faster than the per-subject mint rate lets them mint.
+        let in_flight = parts.in_flight.enter();
         // 4 and 5. The record and the Kong side, in a task of their own.
         let (issuance, key) = self
             .run_detached(caller, &api, grant.rate_limit, issuance, in_flight)
