@@ -17,7 +17,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// The mints of this replica that are between their start and their end; cheap to clone.
+/// The mints of this replica under way: allowed, counted against the limits, not yet ended; cheap
+/// to clone.
 #[derive(Debug, Clone)]
 pub struct MintsInFlight {
     inner: Arc<Shared>,
