@@ -3,7 +3,8 @@
 
 SECANTUS_VERSION="0.7.0b3"
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each line carries the wall-clock time, so a CI log shows where its minutes went.
+log() { printf '\033[1m==> %s %s\033[0m\n' "$(date +%T)" "$*" >&2; }
 
 # Prints the calling script's help: the comment block below its shebang, without the `# `.
 script_help() {
