@@ -190,7 +190,8 @@ async fn a_batch_larger_than_one_command_is_stored_once_whole() {
     let gatekey = gatekey(&rig, 250, dir.path()).await;
     let token = rig.token("user:default/jane", &["payments-team"]);
     let credential = minted(&rig, &gatekey, &token).await;
-    // A second without mints: the ingest writes its largest commands.
+    // A second without mints: the ingest writes commands of about `COMMAND_BUDGET`, and never
+    // more than `UNCONTENDED_CHUNK` entries in one.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let entries = 2 * UNCONTENDED_CHUNK + 50;
     let (status, answer) = post_calls(&rig, &gatekey, &credential, "large", entries).await;

@@ -231,19 +231,26 @@ impl Minter {
             })
             .transpose()?;
         let issuance = self.pending_issuance(policy, &caller, &grant, order.purpose);
+        // From here the usage ingest lets the mint go first, so it cannot slip a command in
+        // between the mint's own.
+        let arriving = parts.in_flight.arriving(&caller.principal);
         if let Some(key) = &idempotency_key {
             parts.idempotency.claim(key, issuance.id).await?;
         }
         // 3. The caller's limits.
         if let Err(refusal) = parts.limits.reserve(&caller, &issuance).await {
+            // A caller sending mints without pause makes the ingest wait no more often than
+            // their limits count their mints.
+            if let LimitError::Reached(reached) = &refusal {
+                let retry_after = Duration::from_secs(reached.retry_after_seconds);
+                parts.in_flight.refused(&caller.principal, retry_after);
+            }
             if let Some(key) = &idempotency_key {
                 parts.idempotency.release(key, issuance.id).await;
             }
             return Err(refusal.into());
         }
-        // Only an allowed, counted mint makes the usage ingest wait: a caller cannot slow the
-        // ingest faster than the per-subject mint rate lets them mint.
-        let in_flight = parts.in_flight.enter();
+        let in_flight = arriving.counted();
         // 4 and 5. The record and the Kong side, in a task of their own.
         let (issuance, key) = self
             .run_detached(caller, &api, grant.rate_limit, issuance, in_flight)

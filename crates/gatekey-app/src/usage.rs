@@ -19,14 +19,16 @@
 //! mints of this replica come first ([`crate::mints_in_flight`]): before each of its commands the
 //! ingest waits while a mint is in flight (at most [`IngestCapacity::mint_patience`]), and while
 //! mints keep coming it writes at most [`CONTENDED_CHUNK`] entries per command and takes at most
-//! [`CONTENDED_SHARE_PERCENT`] % of the time. A mint then rarely finds an ingest command in the
-//! database before its own; the ingest catches up once mints pause, Kong's queue holding the
-//! entries meanwhile.
+//! [`CONTENDED_SHARE_PERCENT`] % of the time; within a [`QUIET_SPELL`] of a mint each command
+//! holds the database for about [`COMMAND_BUDGET`]. A mint then rarely finds an ingest command in
+//! the database before its own, and only the first after a quiet spell a long one; the ingest
+//! catches up once mints pause, Kong's queue holding the entries meanwhile.
 
 mod minted;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -42,16 +44,32 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use self::minted::{MintedConsumer, MintedConsumers};
 use crate::mints_in_flight::{MintsInFlight, Quiet};
 
-/// How recently a mint must have started for the ingest to write in small commands.
+/// How recently a mint must have started for the ingest to write its smallest commands and rest
+/// between them.
 const MINT_WINDOW: Duration = Duration::from_secs(1);
 
 /// Entries per command while mints keep coming: a mint that arrives just after one started waits
 /// for a command of this size, not for a whole batch.
 pub const CONTENDED_CHUNK: usize = 5;
 
-/// Entries per command otherwise (Kong's batches in `deploy/kong/http-log.yaml`): the first mint
-/// after a pause waits for at most one command of this size, whatever `ingest.max_entries` allows.
+/// How recently a mint must have started for the ingest to keep each command within
+/// [`COMMAND_BUDGET`]. A mint seldom comes alone (a person tries a key and mints another, a
+/// pipeline's jobs mint one after the other); the first after this long a quiet spell may wait for
+/// one command of up to [`UNCONTENDED_CHUNK`] entries.
+pub const QUIET_SPELL: Duration = Duration::from_secs(10);
+
+/// Entries per command after a [`QUIET_SPELL`] without mints (Kong's batches in
+/// `deploy/kong/http-log.yaml`), whatever `ingest.max_entries` allows. Small commands cost the
+/// ingest about 40 % of its speed alone (each is a round trip, with the database idle meanwhile),
+/// so it writes them only while mints are likely.
 pub const UNCONTENDED_CHUNK: usize = 100;
+
+/// How long one command of the ingest may hold the database while mints come now and then
+/// (within a [`QUIET_SPELL`], not within the last [`MINT_WINDOW`]): a mint then waits for about
+/// this long at most. The entries per command follow from the time the commands before took
+/// ([`CommandSize`]); a batch's entries sorted by credential keep the counter updates to one or
+/// two per command.
+pub const COMMAND_BUDGET: Duration = Duration::from_millis(3);
 
 /// The share of the time the ingest's commands take while mints keep coming: after each command
 /// it rests for as long as the command took, times (100 − share) / share.
@@ -147,6 +165,38 @@ pub struct UsageIngest {
     consumers: MintedConsumers,
     /// This replica's mints, which go first.
     mints: MintsInFlight,
+    /// Entries per command while no mint is recent.
+    command_size: Arc<CommandSize>,
+}
+
+/// The entries per command that the database writes within [`COMMAND_BUDGET`], learnt from the
+/// commands before: a command that took longer than the budget shrinks the next one in
+/// proportion, a quicker one lets it grow, at most doubling, up to [`UNCONTENDED_CHUNK`]. Starts
+/// at [`CONTENDED_CHUNK`], so the first command of a replica cannot hold the database long.
+#[derive(Debug)]
+struct CommandSize {
+    entries: AtomicUsize,
+}
+
+impl CommandSize {
+    fn new() -> Self {
+        Self {
+            entries: AtomicUsize::new(CONTENDED_CHUNK),
+        }
+    }
+
+    fn entries(&self) -> usize {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Learns from a command of `entries` that took `took`.
+    fn observe(&self, entries: usize, took: Duration) {
+        let fitting = COMMAND_BUDGET.as_nanos() * entries as u128 / took.as_nanos().max(1);
+        let next = usize::try_from(fitting)
+            .unwrap_or(usize::MAX)
+            .clamp(1, (2 * entries).min(UNCONTENDED_CHUNK));
+        self.entries.store(next, Ordering::Relaxed);
+    }
 }
 
 /// A batch the ingest has room for: its turn at the database is guaranteed, possibly after a
@@ -173,6 +223,7 @@ impl UsageIngest {
             capacity,
             consumers: MintedConsumers::new(minted::CAPACITY),
             mints,
+            command_size: Arc::new(CommandSize::new()),
         }
     }
 
@@ -191,12 +242,13 @@ impl UsageIngest {
             .increment(1);
     }
 
-    /// Stores `entries` as [`gatekey_store::UsageRepo::record`] does, in commands of at most
-    /// [`UNCONTENDED_CHUNK`] entries, letting mints go first before each; while mints keep coming,
-    /// in commands of [`CONTENDED_CHUNK`] entries with rests between them
-    /// ([`CONTENDED_SHARE_PERCENT`]). Also says how long to rest after
-    /// the last command. A failure leaves the earlier commands' entries stored and counted;
-    /// posted again, they are duplicates.
+    /// Stores `entries` as [`gatekey_store::UsageRepo::record`] does, letting mints go first
+    /// before each command: after a [`QUIET_SPELL`] without mints (or with the priority off), in
+    /// commands of [`UNCONTENDED_CHUNK`] entries; within one, in commands that take about
+    /// [`COMMAND_BUDGET`] ([`CommandSize`]); while mints keep coming ([`MINT_WINDOW`]), in commands
+    /// of [`CONTENDED_CHUNK`] entries with rests between them ([`CONTENDED_SHARE_PERCENT`]). Also
+    /// says how long to rest after the last command. A failure leaves the earlier commands'
+    /// entries stored and counted; posted again, they are duplicates.
     async fn record(
         &self,
         entries: &[UsageEntry],
@@ -208,10 +260,12 @@ impl UsageIngest {
         while !rest.is_empty() {
             tokio::time::sleep(pause).await;
             self.let_mints_go_first().await;
-            let contended =
-                !self.capacity.mint_patience.is_zero() && self.mints.recently_active(MINT_WINDOW);
+            let priority = !self.capacity.mint_patience.is_zero();
+            let contended = priority && self.mints.recently_active(MINT_WINDOW);
             let size = if contended {
                 CONTENDED_CHUNK
+            } else if priority && self.mints.recently_active(QUIET_SPELL) {
+                self.command_size.entries()
             } else {
                 UNCONTENDED_CHUNK
             }
@@ -219,6 +273,7 @@ impl UsageIngest {
             let (chunk, after) = rest.split_at(size);
             let started = tokio::time::Instant::now();
             let written = self.store.usage().record(chunk, expiries).await?;
+            self.command_size.observe(size, started.elapsed());
             recorded.stored += written.stored;
             recorded.duplicates += written.duplicates;
             rest = after;
@@ -313,6 +368,9 @@ impl AdmittedBatch<'_> {
                 Err(reason) => report.invalid.push(InvalidEntry { index, reason }),
             }
         }
+        // A command counts calls with one statement per credential: entries of one credential
+        // side by side make fewer statements per command.
+        entries.sort_by_key(|entry| entry.issuance_id);
         let expiries = consumers
             .values()
             .map(|consumer| (consumer.issuance_id, consumer.expires_at))
@@ -449,6 +507,30 @@ fn whole_ms(ms: f64) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_size_follows_the_time_its_commands_take() {
+        let size = CommandSize::new();
+        assert_eq!(size.entries(), CONTENDED_CHUNK);
+        // Quick commands: the size doubles, up to the largest.
+        size.observe(5, COMMAND_BUDGET / 10);
+        assert_eq!(size.entries(), 10);
+        for _ in 0..10 {
+            size.observe(size.entries(), COMMAND_BUDGET / 10);
+        }
+        assert_eq!(size.entries(), UNCONTENDED_CHUNK);
+        // A command four times over the budget: a quarter of its entries next.
+        size.observe(100, COMMAND_BUDGET * 4);
+        assert_eq!(size.entries(), 25);
+        // Exactly on budget: unchanged.
+        size.observe(25, COMMAND_BUDGET);
+        assert_eq!(size.entries(), 25);
+        // However slow the database, a command still writes one entry.
+        size.observe(25, Duration::from_secs(10));
+        assert_eq!(size.entries(), 1);
+        size.observe(1, Duration::ZERO);
+        assert_eq!(size.entries(), 2);
+    }
 
     #[test]
     fn latencies_and_start_times_outside_their_range_are_refused_or_absent() {

@@ -26,9 +26,10 @@ mod stack;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use gatekey_app::usage::QUIET_SPELL;
 use reqwest::header::HeaderValue;
 
 use crate::bulk::BulkRevokeFloor;
@@ -430,9 +431,27 @@ impl Run<'_> {
         Ok(senders)
     }
 
+    /// Waits until the latest mint (for the senders' own credentials, or an earlier scenario's)
+    /// is a [`QUIET_SPELL`] old by the end of the warm-up: the ingest alone is measured at its
+    /// speed without mints, not at the one it keeps while mints come now and then.
+    async fn quiet_spell_after_mints(&self) {
+        let Some(last_mint) = self.target.last_mint() else {
+            return;
+        };
+        let measured_from = Instant::now() + Duration::from_secs_f64(self.args.warmup);
+        if let Some(wait) = (last_mint + QUIET_SPELL).checked_duration_since(measured_from) {
+            progress(&format!(
+                "waiting {:.1} s: the ingest alone starts a quiet spell after the latest mint",
+                wait.as_secs_f64()
+            ));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// `POST /v1/ingest/kong-http-log` from the senders.
     async fn ingest(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
         let ingest = self.ingest_senders().await?;
+        self.quiet_spell_after_mints().await;
         let shed_before = ingest.shed_posts();
         let counted = Arc::clone(&ingest);
         let measured = drive(

@@ -4,6 +4,7 @@
 //! revokes. The bulk revocation scenario calls as callers of its own (an owner, an admin).
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
@@ -43,6 +44,8 @@ pub(crate) struct Gatekey {
     authorizations: Vec<HeaderValue>,
     /// Credential ids client n minted and has not revoked yet.
     minted: Vec<Mutex<Vec<String>>>,
+    /// When the latest mint request was sent.
+    last_mint: Mutex<Option<Instant>>,
 }
 
 /// The `Authorization` value of `token`.
@@ -68,7 +71,16 @@ impl Gatekey {
                 })
                 .collect(),
             minted: tokens.iter().map(|_| Mutex::new(Vec::new())).collect(),
+            last_mint: Mutex::new(None),
         }
+    }
+
+    /// When the latest mint request was sent, if any was.
+    pub(crate) fn last_mint(&self) -> Option<Instant> {
+        *self
+            .last_mint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn auth(&self, client: usize) -> HeaderValue {
@@ -104,6 +116,10 @@ impl Gatekey {
 
     /// The same mint by the caller `authorization` (`Bearer <token>`) names.
     pub(crate) async fn mint_as(&self, authorization: HeaderValue) -> Result<String, String> {
+        *self
+            .last_mint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
         let request = self
             .http
             .post(format!("{}/v1/apis/{MINT_API}/credentials", self.base))
