@@ -4,8 +4,10 @@
 # lockfile and the Node version are unchanged, then runs tests/tests/backstage.rs, which starts
 # three backends, MongoDB (SecantusDB), the Kong simulator and Gatekey itself.
 #
-#   scripts/backstage-e2e.sh          run it
-#   scripts/backstage-e2e.sh --help   this text
+#   scripts/backstage-e2e.sh                 run it
+#   scripts/backstage-e2e.sh --install-only  only the backend's node_modules (test.sh runs this
+#                                            beside the cargo build)
+#   scripts/backstage-e2e.sh --help          this text
 #
 # Takes about 1.5 minutes warm; the first `npm ci` adds about two (some 600 MB in
 # tests/backstage/node_modules, npm cache in .cache/npm). Installs SecantusDB (python3 -m pip)
@@ -13,8 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+install_only=""
 for arg in "$@"; do
   case "$arg" in
+    --install-only) install_only=1 ;;
     -h | --help) script_help; exit 0 ;;
     *) unknown_arg "$arg" ;;
   esac
@@ -40,6 +44,7 @@ else
   echo "$stamp" > "$stamp_file"
 fi
 log "Backstage backend installed in $(( $(date +%s) - start )) s"
+[ -n "$install_only" ] && exit 0
 
 ensure_secantus
 mkdir -p target/test-logs

@@ -9,7 +9,7 @@
 #   scripts/test.sh --help         this text
 #
 # Time and disk: see the README ("Prerequisites"); a cold run on a 2-core machine takes about
-# 23 minutes, a warm one about 12. What each suite installs, and where, is listed there too.
+# 25 minutes, a warm one about 12. What each suite installs, and where, is listed there too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -23,9 +23,10 @@ for arg in "$@"; do
   esac
 done
 
-started_mongo=""
+started_mongo="" early_installs=""
 cleanup() {
   if [ -n "$started_mongo" ]; then kill "$MONGO_PID" 2>/dev/null || true; wait "$MONGO_PID" 2>/dev/null || true; fi
+  if [ -n "$early_installs" ]; then kill "$early_installs" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
@@ -37,6 +38,15 @@ if [ -z "${MONGODB_URI:-}" ]; then
   log "MongoDB-protocol server at ${MONGODB_URI}"
 fi
 
+# Installs that need no Rust (downloads, mostly) run beside the cargo build and tests: Debian's
+# Chromium and the Backstage test backend's node_modules. The suites find them in place; if these
+# failed, each suite installs again and reports its own error.
+if [ -z "$cargo_only" ]; then
+  (ensure_chromium && scripts/backstage-e2e.sh --install-only) >target/test-logs/early-installs.log 2>&1 &
+  early_installs=$!
+  log "installing Chromium and the Backstage test backend in the background (target/test-logs/early-installs.log)"
+fi
+
 # The binaries the end-to-end tests start, built here once with this shell's environment (the
 # test rig's own build is then a no-op).
 log "cargo build (the binaries the tests start)"
@@ -46,6 +56,11 @@ log "cargo test (workspace)"
 cargo test --workspace --no-fail-fast --locked 2>&1 | tee target/test-logs/cargo-test.log
 
 [ -n "$cargo_only" ] && exit 0
+
+if ! wait "$early_installs"; then
+  log "the background installs failed (target/test-logs/early-installs.log); the suites install again"
+fi
+early_installs=""
 
 suites=(
   "scripts/dev.sh --check"
