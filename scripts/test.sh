@@ -26,7 +26,8 @@ done
 started_mongo="" early_installs=""
 cleanup() {
   if [ -n "$started_mongo" ]; then kill "$MONGO_PID" 2>/dev/null || true; wait "$MONGO_PID" 2>/dev/null || true; fi
-  if [ -n "$early_installs" ]; then kill "$early_installs" 2>/dev/null || true; fi
+  # The installs run as a process group of their own: stopping it stops npm and apt-get too.
+  if [ -n "$early_installs" ]; then kill -- "-$early_installs" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
@@ -42,8 +43,10 @@ fi
 # Chromium and the Backstage test backend's node_modules. The suites find them in place; if these
 # failed, each suite installs again and reports its own error.
 if [ -z "$cargo_only" ]; then
-  (ensure_chromium && scripts/backstage-e2e.sh --install-only) >target/test-logs/early-installs.log 2>&1 &
+  set -m # a background job of its own process group, whose id is its pid
+  (ensure_chromium && scripts/backstage-e2e.sh --install-only) </dev/null >target/test-logs/early-installs.log 2>&1 &
   early_installs=$!
+  set +m
   log "installing Chromium and the Backstage test backend in the background (target/test-logs/early-installs.log)"
 fi
 

@@ -135,14 +135,6 @@ impl MintsInFlight {
             .hash_one((&caller.issuer, &caller.subject))
     }
 
-    /// A mint the limits counted, in flight and recent until the guard is dropped.
-    #[cfg(test)]
-    fn enter(&self) -> MintInFlight {
-        let mut mint = self.count_one();
-        self.mark_counted(&mut mint);
-        mint
-    }
-
     fn count_one(&self) -> MintInFlight {
         self.inner.count.send_modify(|count| *count += 1);
         MintInFlight {
@@ -202,6 +194,12 @@ impl Drop for MintInFlight {
 mod tests {
     use super::*;
 
+    /// A mint of one caller that the policy allowed and the limits counted, as `Minter` makes it.
+    fn counted_mint(mints: &MintsInFlight) -> MintInFlight {
+        let caller = Principal::new("https://idp.example", "someone", []);
+        mints.arriving(&caller).counted()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_wait_ends_when_the_last_mint_in_flight_ends() {
         let mints = MintsInFlight::default();
@@ -209,8 +207,8 @@ mod tests {
             mints.wait_for_quiet(Duration::from_secs(1)).await,
             Quiet::Already
         );
-        let first = mints.enter();
-        let second = mints.enter();
+        let first = counted_mint(&mints);
+        let second = counted_mint(&mints);
         let waiter = tokio::spawn({
             let mints = mints.clone();
             async move { mints.wait_for_quiet(Duration::from_secs(60)).await }
@@ -226,7 +224,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_wait_gives_up_after_its_patience_while_mints_never_pause() {
         let mints = MintsInFlight::default();
-        let _endless = mints.enter();
+        let _endless = counted_mint(&mints);
         let asked = Instant::now();
         assert_eq!(
             mints.wait_for_quiet(Duration::from_millis(250)).await,
@@ -284,12 +282,12 @@ mod tests {
         let mints = MintsInFlight::default();
         let window = Duration::from_secs(1);
         assert!(!mints.recently_active(window), "no mint yet");
-        let mint = mints.enter();
+        let mint = counted_mint(&mints);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(mints.recently_active(window), "a mint in flight");
         drop(mint);
         assert!(!mints.recently_active(window), "it started 5 s ago");
-        drop(mints.enter());
+        drop(counted_mint(&mints));
         tokio::time::sleep(Duration::from_millis(900)).await;
         assert!(mints.recently_active(window));
         tokio::time::sleep(Duration::from_millis(200)).await;
