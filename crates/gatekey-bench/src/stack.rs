@@ -169,13 +169,17 @@ fn free_port() -> Result<u16, BenchError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The `secantusd-py` server with its registry of retryable writes pruned at a constant cost per
-/// write, as mongod's is (the script says why).
+/// The `secantusd-py` server with its registry of retryable writes and its TTL sweep brought to
+/// mongod's costs (the script says why).
 const SECANTUSD: &str = include_str!("secantusd.py");
 
 /// SecantusDB with in-memory storage (installed for `python3` by `scripts/lib.sh`), logging to
 /// `<name>.log`.
 pub(crate) async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, BenchError> {
+    spawn_secantusd(ws.path(&format!("{name}.log"))).await
+}
+
+async fn spawn_secantusd(log: PathBuf) -> Result<Process, BenchError> {
     let port = free_port()?;
     let args = [
         "-c".to_owned(),
@@ -190,7 +194,7 @@ pub(crate) async fn start_mongo(ws: &Workspace, name: &str) -> Result<Process, B
         Path::new("python3"),
         &args,
         &[],
-        ws.path(&format!("{name}.log")),
+        log,
         port,
     )
     .await
@@ -424,4 +428,86 @@ pub(crate) async fn token(
         .json()
         .await?;
     Ok(response.access_token)
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{Bson, DateTime, Document, doc};
+
+    use super::*;
+
+    /// The launcher's TTL sweep (through the index) expires exactly what SecantusDB's own sweep
+    /// (every document read) does: dates before the cutoff, an array by any of its dates, within
+    /// a partial index's filter only; never a document without a date.
+    #[tokio::test]
+    async fn the_launchers_ttl_sweep_expires_what_secantusdb_does() {
+        let scratch = tempfile::tempdir().expect("scratch directory");
+        let server = spawn_secantusd(scratch.path().join("secantusd.log"))
+            .await
+            .expect("SecantusDB starts");
+        let client = mongodb::Client::with_uri_str(mongo_uri(&server))
+            .await
+            .expect("client");
+        let db = client.database("ttl");
+        let now = DateTime::now().timestamp_millis();
+        let expired = Bson::DateTime(DateTime::from_millis(now - 3_600_000));
+        let live = Bson::DateTime(DateTime::from_millis(now + 86_400_000));
+        for (collection, partial) in [("all", None), ("partial", Some(doc! { "kind": "x" }))] {
+            let mut index = doc! { "key": { "at": 1 }, "name": "at_ttl", "expireAfterSeconds": 60 };
+            if let Some(partial) = partial {
+                index.insert("partialFilterExpression", partial);
+            }
+            db.run_command(doc! { "createIndexes": collection, "indexes": [index] })
+                .await
+                .expect("TTL index");
+        }
+        let docs: Vec<Document> = vec![
+            doc! { "_id": "expired", "at": expired.clone() },
+            doc! { "_id": "live", "at": live.clone() },
+            doc! { "_id": "array with an expired date", "at": [live.clone(), expired.clone()] },
+            doc! { "_id": "not a date", "at": "yesterday" },
+            doc! { "_id": "no date" },
+        ];
+        db.collection::<Document>("all")
+            .insert_many(docs)
+            .await
+            .expect("insert");
+        let partial_docs = vec![
+            doc! { "_id": "expired, in the index", "at": expired.clone(), "kind": "x" },
+            doc! { "_id": "expired, outside the index", "at": expired, "kind": "y" },
+        ];
+        db.collection::<Document>("partial")
+            .insert_many(partial_docs)
+            .await
+            .expect("insert");
+
+        let swept = client
+            .database("admin")
+            .run_command(doc! { "secantusAdmin.pruneTtl": 1 })
+            .await
+            .expect("sweep");
+        assert_eq!(swept.get("pruned"), Some(&Bson::Int32(3)), "{swept}");
+
+        let mut left = Vec::new();
+        for collection in ["all", "partial"] {
+            let mut ids: Vec<String> = db
+                .collection::<Document>(collection)
+                .distinct("_id", doc! {})
+                .await
+                .expect("read back")
+                .into_iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect();
+            ids.sort();
+            left.push(ids);
+        }
+        assert_eq!(
+            left,
+            [
+                vec!["live", "no date", "not a date"],
+                vec!["expired, outside the index"]
+            ]
+        );
+        server.stop().await;
+    }
 }
