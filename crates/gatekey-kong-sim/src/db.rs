@@ -7,8 +7,13 @@
 //! deleted row only once the cluster's invalidation events reach it (`db_update_frequency`), so
 //! deleted rows are kept as "retired" for that long and the proxy reads through
 //! [`Db::proxy_rows`] / [`Db::proxy_get`].
+//!
+//! Like Postgres's unique and foreign-key indexes, a [`FieldIndex`] finds the rows with a given
+//! unique key, endpoint key or parent without reading the table, so a write costs the same with
+//! twenty thousand consumers as with ten. (With a table scan per check, a mint's four PUTs took
+//! 0.66 ms with 1,000 consumers stored and 39 ms with 20,000.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,7 +28,7 @@ use crate::plugins;
 pub(crate) const MAX_TTL: i64 = 100_000_000;
 
 /// Entity kinds the simulator stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Table {
     Consumers,
     KeyAuths,
@@ -228,10 +233,70 @@ pub(crate) struct ListPage {
     pub offset: Option<String>,
 }
 
+/// The fields writes and endpoints look rows up by: unique keys, endpoint keys and parents.
+const INDEXED_FIELDS: [&str; 9] = [
+    "username",
+    "custom_id",
+    "key",
+    "group",
+    "name",
+    "instance_name",
+    "consumer",
+    "service",
+    "route",
+];
+
+/// The ids of the stored rows (expired ones included, until the purge) by the value of each of
+/// their [`INDEXED_FIELDS`]; a missing field counts as `null`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct FieldIndex {
+    ids: HashMap<(Table, &'static str, String), BTreeSet<String>>,
+}
+
+impl FieldIndex {
+    fn entries(table: Table, row: &Row) -> impl Iterator<Item = (Table, &'static str, String)> {
+        INDEXED_FIELDS.into_iter().map(move |field| {
+            let value = row.value.get(field).unwrap_or(&Value::Null);
+            (table, field, value.to_string())
+        })
+    }
+
+    fn add(&mut self, table: Table, id: &str, row: &Row) {
+        for entry in Self::entries(table, row) {
+            self.ids.entry(entry).or_default().insert(id.to_owned());
+        }
+    }
+
+    fn remove(&mut self, table: Table, id: &str, row: &Row) {
+        for entry in Self::entries(table, row) {
+            if let Some(ids) = self.ids.get_mut(&entry) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.ids.remove(&entry);
+                }
+            }
+        }
+    }
+
+    /// Ids of the rows whose `field` holds `value`, in id order.
+    fn lookup(
+        &self,
+        table: Table,
+        field: &'static str,
+        value: &Value,
+    ) -> impl Iterator<Item = &String> {
+        self.ids
+            .get(&(table, field, value.to_string()))
+            .into_iter()
+            .flatten()
+    }
+}
+
 /// All tables.
 #[derive(Debug, Default)]
 pub(crate) struct Db {
     tables: BTreeMap<Table, BTreeMap<String, Row>>,
+    index: FieldIndex,
     /// Deleted rows the proxy still sees, with the simulated time of their deletion.
     retired: Vec<Retired>,
     /// Seconds a deletion takes to reach the proxy (0: at once, nothing is retired).
@@ -369,6 +434,20 @@ impl Db {
         self.tables.get(&table).into_iter().flatten()
     }
 
+    /// The stored rows (expired ones included) whose `field` (one of [`INDEXED_FIELDS`]) holds
+    /// `value`, in id order, from the index.
+    fn rows_where(
+        &self,
+        table: Table,
+        field: &'static str,
+        value: &Value,
+    ) -> impl Iterator<Item = (&String, &Row)> {
+        let rows = self.tables.get(&table);
+        self.index
+            .lookup(table, field, value)
+            .filter_map(move |id| rows?.get(id).map(|row| (id, row)))
+    }
+
     /// A live row by id.
     pub(crate) fn get(&self, table: Table, id: &str, now: f64) -> Option<&Row> {
         self.tables.get(&table)?.get(id).filter(|row| row.live(now))
@@ -380,8 +459,9 @@ impl Db {
             let id = key.to_ascii_lowercase();
             return self.get(table, &id, now).map(|_| id);
         }
-        self.table(table)
-            .find(|(_, row)| row.live(now) && row.str_field(table.endpoint_key()) == Some(key))
+        let field = table.endpoint_key();
+        self.rows_where(table, field, &Value::String(key.to_owned()))
+            .find(|(_, row)| row.live(now))
             .map(|(id, _)| id.clone())
     }
 
@@ -451,13 +531,16 @@ impl Db {
     fn unique_clash(
         &self,
         table: Table,
-        key: &[(&str, &Value)],
+        key: &[(&'static str, &Value)],
         except: &str,
     ) -> Result<(), KongError> {
         if key.iter().any(|(_, value)| value.is_null()) {
             return Ok(());
         }
-        let clash = self.table(table).any(|(id, row)| {
+        let Some(&(first, first_value)) = key.first() else {
+            return Ok(());
+        };
+        let clash = self.rows_where(table, first, first_value).any(|(id, row)| {
             id != except
                 && key
                     .iter()
@@ -502,10 +585,17 @@ impl Db {
         };
         let row = Row { value, expires_at };
         let rendered = render(&row, now);
-        self.tables
+        let replaced = self
+            .tables
             .entry(table)
             .or_default()
             .insert(id.to_owned(), row);
+        if let Some(old) = replaced {
+            self.index.remove(table, id, &old);
+        }
+        if let Some(row) = self.tables.get(&table).and_then(|rows| rows.get(id)) {
+            self.index.add(table, id, row);
+        }
         Ok(rendered)
     }
 
@@ -579,6 +669,9 @@ impl Db {
         let propagation = self.propagation_seconds;
         self.retired.retain(|r| now < r.deleted_at + propagation);
         let removed = self.tables.get_mut(&table).and_then(|rows| rows.remove(id));
+        if let Some(row) = &removed {
+            self.index.remove(table, id, row);
+        }
         if let Some(row) = removed.filter(|_| propagation > 0.0) {
             self.retired.push(Retired {
                 table,
@@ -594,7 +687,7 @@ impl Db {
         };
         for child in [Table::KeyAuths, Table::Acls, Table::Plugins, Table::Routes] {
             let doomed: Vec<String> = self
-                .table(child)
+                .rows_where(child, parent_field, &json!({ "id": id }))
                 .filter(|(_, row)| row.parent(parent_field) == Some(id))
                 .map(|(child_id, _)| child_id.clone())
                 .collect();
@@ -799,12 +892,20 @@ impl Db {
             .iter()
             .map(|f| (*f, &value[*f]))
             .collect();
-        let duplicate = self.table(Table::Plugins).any(|(other, row)| {
-            other != id
-                && key
-                    .iter()
-                    .all(|(field, wanted)| row.value.get(*field).unwrap_or(&Value::Null) == *wanted)
-        });
+        // Looked up by its scope, which few plugins share, rather than by its name.
+        let (field, wanted) = ["consumer", "route", "service"]
+            .into_iter()
+            .map(|field| (field, &value[field]))
+            .find(|(_, scope)| !scope.is_null())
+            .unwrap_or(("name", &value["name"]));
+        let duplicate = self
+            .rows_where(Table::Plugins, field, wanted)
+            .any(|(other, row)| {
+                other != id
+                    && key.iter().all(|(field, wanted)| {
+                        row.value.get(*field).unwrap_or(&Value::Null) == *wanted
+                    })
+            });
         if duplicate {
             return Err(KongError::Unique(
                 key.iter()
@@ -949,10 +1050,15 @@ impl Db {
     /// Removes expired `ttl` rows, as Kong's cleanup timer does; returns how many.
     pub(crate) fn purge_expired(&mut self, now: f64) -> usize {
         let mut purged = 0;
-        for table in self.tables.values_mut() {
-            let before = table.len();
-            table.retain(|_, row| row.live(now));
-            purged += before - table.len();
+        for (&table, rows) in &mut self.tables {
+            rows.retain(|id, row| {
+                let live = row.live(now);
+                if !live {
+                    self.index.remove(table, id, row);
+                    purged += 1;
+                }
+                live
+            });
         }
         purged
     }
@@ -984,6 +1090,89 @@ pub(crate) fn render(row: &Row, now: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn body(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    /// The index as it would be built from the stored rows.
+    fn rebuilt(db: &Db) -> FieldIndex {
+        let mut index = FieldIndex::default();
+        for (&table, rows) in &db.tables {
+            for (id, row) in rows {
+                index.add(table, id, row);
+            }
+        }
+        index
+    }
+
+    /// Writes, replacements, cascade deletes and the purge keep the index equal to the rows,
+    /// and the lookups it serves answer as the table scans did.
+    #[test]
+    fn the_field_index_follows_every_write() {
+        let mut db = Db::default();
+        let consumer = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
+        for n in 0..3 {
+            let id = consumer(n);
+            db.upsert_consumer(&id, &body(json!({"username": format!("user-{n}")})), 0.0)
+                .expect("consumer");
+            db.upsert_acl(
+                &id,
+                &consumer(100 + n),
+                &body(json!({"group": "readers"})),
+                0.0,
+            )
+            .expect("acl");
+            let key = body(json!({"key": format!("key-{n}"), "ttl": 10}));
+            db.upsert_key_auth(&id, &consumer(200 + n), &key, 0.0)
+                .expect("key");
+            let plugin = body(json!({"name": "rate-limiting", "config": {"minute": 5}}));
+            db.upsert_plugin(
+                &[("consumer", id.as_str())],
+                &consumer(300 + n),
+                &plugin,
+                0.0,
+            )
+            .expect("plugin");
+        }
+        assert_eq!(db.index, rebuilt(&db));
+
+        // A replacement moves the consumer to another username; the old one is free again.
+        db.upsert_consumer(&consumer(0), &body(json!({"username": "renamed"})), 1.0)
+            .expect("rename");
+        assert_eq!(
+            db.resolve(Table::Consumers, "renamed", 1.0),
+            Some(consumer(0))
+        );
+        assert_eq!(db.resolve(Table::Consumers, "user-0", 1.0), None);
+        db.upsert_consumer(&consumer(9), &body(json!({"username": "user-0"})), 1.0)
+            .expect("the old username is free");
+        let clash = db.upsert_consumer(&consumer(8), &body(json!({"username": "user-1"})), 1.0);
+        assert!(matches!(clash, Err(KongError::Unique(_))), "{clash:?}");
+        let same_key = body(json!({"key": "key-2"}));
+        let clash = db.upsert_key_auth(&consumer(9), &consumer(209), &same_key, 1.0);
+        assert!(matches!(clash, Err(KongError::Unique(_))), "{clash:?}");
+        assert_eq!(db.index, rebuilt(&db));
+
+        // A consumer's delete takes its ACL group, key and plugin with it.
+        db.delete_cascade(Table::Consumers, &consumer(1), 2.0);
+        for table in [Table::Acls, Table::KeyAuths, Table::Plugins] {
+            assert_eq!(db.rows(table, 2.0).count(), 2, "{table:?}");
+        }
+        assert_eq!(db.index, rebuilt(&db));
+
+        // Expired keys keep their unique key until the purge, and leave the index with it.
+        let clash = db.upsert_key_auth(&consumer(9), &consumer(209), &same_key, 20.0);
+        assert!(matches!(clash, Err(KongError::Unique(_))), "{clash:?}");
+        assert_eq!(db.purge_expired(20.0), 2);
+        assert_eq!(db.index, rebuilt(&db));
+        db.upsert_key_auth(&consumer(9), &consumer(209), &same_key, 20.0)
+            .expect("the purged key is free");
+        assert_eq!(db.index, rebuilt(&db));
+    }
 
     #[test]
     fn tag_filters_parse_and_or_and_refuse_mixing() {
