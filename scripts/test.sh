@@ -32,8 +32,9 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p target/test-logs
+# Also with a MongoDB of your own: the bench's unit tests start SecantusDB through its launcher.
+ensure_secantus
 if [ -z "${MONGODB_URI:-}" ]; then
-  ensure_secantus
   start_mongo ":memory:" target/test-logs/secantusd.log
   started_mongo=1
   log "MongoDB-protocol server at ${MONGODB_URI}"

@@ -247,7 +247,8 @@ const INDEXED_FIELDS: [&str; 9] = [
 ];
 
 /// The ids of the stored rows (expired ones included, until the purge) by the value of each of
-/// their [`INDEXED_FIELDS`]; a missing field counts as `null`.
+/// their [`INDEXED_FIELDS`] that is set: nothing is looked up by `null` (a unique key with a
+/// `null` part never clashes, and every other lookup is by a string or a parent).
 #[derive(Debug, Default, PartialEq, Eq)]
 struct FieldIndex {
     ids: HashMap<(Table, &'static str, String), BTreeSet<String>>,
@@ -255,9 +256,9 @@ struct FieldIndex {
 
 impl FieldIndex {
     fn entries(table: Table, row: &Row) -> impl Iterator<Item = (Table, &'static str, String)> {
-        INDEXED_FIELDS.into_iter().map(move |field| {
-            let value = row.value.get(field).unwrap_or(&Value::Null);
-            (table, field, value.to_string())
+        INDEXED_FIELDS.into_iter().filter_map(move |field| {
+            let value = row.value.get(field).filter(|value| !value.is_null())?;
+            Some((table, field, value.to_string()))
         })
     }
 
