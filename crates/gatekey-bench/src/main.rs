@@ -19,6 +19,7 @@ mod error;
 mod floor;
 mod ingest;
 mod load;
+mod placement;
 mod report;
 mod scenarios;
 mod stack;
@@ -38,6 +39,7 @@ use crate::error::BenchError;
 use crate::floor::Floor;
 use crate::ingest::{BATCH_ENTRIES, CONSUMERS, Consumer, IngestFloor, IngestSenders};
 use crate::load::{Budget, Measured, drive, drive_at_rate};
+use crate::placement::CpuPlacement;
 use crate::report::{BulkRevocation, Machine, Report, ScenarioResult};
 use crate::scenarios::{Gatekey, bearer};
 use crate::stack::{ADMIN_GROUP, USER_GROUP};
@@ -97,6 +99,19 @@ struct Args {
     /// Keep the scratch directory with every process's configuration and log.
     #[arg(long)]
     keep_logs: bool,
+    /// Where `gatekey` runs.
+    #[arg(long, value_enum, default_value = "own")]
+    gatekey_cpu: GatekeyCpu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GatekeyCpu {
+    /// With two CPUs or more, `gatekey` alone on the first and everything else (this load
+    /// generator, SecantusDB, the Kong simulator, the OpenID provider) on the rest, so that its
+    /// CPU figure is its own work, not the cache misses of sharing a core with the database.
+    Own,
+    /// Every process on every CPU.
+    Shared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,15 +173,43 @@ impl Scenario {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let mut args = Args::parse();
     if args.short {
         args.duration = 1.0;
         args.warmup = 0.25;
         args.bulk_credentials = SHORT_BULK_CREDENTIALS;
     }
-    match run(&args).await {
+    // Before the runtime starts its threads, which inherit this thread's CPUs.
+    let machine = Machine::detect();
+    let placement = if args.gatekey_cpu == GatekeyCpu::Shared {
+        None
+    } else {
+        match CpuPlacement::split_this_threads_cpus().and_then(|split| {
+            split
+                .map(|p| p.confine_this_thread_to_the_others().map(|()| p))
+                .transpose()
+        }) {
+            Ok(placement) => placement,
+            Err(err) => {
+                eprintln!(
+                    "error: cannot place gatekey on a CPU of its own ({err}); --gatekey-cpu shared runs without"
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&args, machine, placement)) {
         Ok(report) => {
             if args.json {
                 match serde_json::to_string_pretty(&report) {
@@ -236,7 +279,11 @@ fn check(args: &Args) -> Result<(), BenchError> {
     Ok(())
 }
 
-async fn run(args: &Args) -> Result<Report, BenchError> {
+async fn run(
+    args: &Args,
+    machine: Machine,
+    placement: Option<CpuPlacement>,
+) -> Result<Report, BenchError> {
     check(args)?;
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
@@ -246,7 +293,8 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
             .ok_or_else(|| BenchError::Setup("cannot tell this binary's directory".to_owned()))?,
     };
     let debug_build = bin_dir.file_name().is_some_and(|name| name == "debug");
-    let ws = stack::Workspace::new(bin_dir)?;
+    let placement_described = placement.as_ref().map(CpuPlacement::describe);
+    let ws = stack::Workspace::new(bin_dir, placement)?;
 
     progress("starting SecantusDB, the Kong simulator, the dev OpenID provider and gatekey");
     let mongo = stack::start_mongo(&ws, "secantusd").await?;
@@ -304,7 +352,8 @@ async fn run(args: &Args) -> Result<Report, BenchError> {
     let mut report = Report {
         debug_build,
         short: args.short,
-        machine: Machine::detect(),
+        machine,
+        placement: placement_described,
         warmup_seconds: args.warmup,
         duration_seconds: args.duration,
         scenarios: results,

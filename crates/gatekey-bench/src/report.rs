@@ -104,6 +104,8 @@ pub(crate) struct Report {
     pub debug_build: bool,
     pub short: bool,
     pub machine: Machine,
+    /// Where `gatekey` ran: alone on a CPU (which one), or `None` for every process on every CPU.
+    pub placement: Option<String>,
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
     pub scenarios: Vec<ScenarioResult>,
@@ -270,23 +272,30 @@ impl Report {
         targets
     }
 
-    /// The human-readable table.
-    pub(crate) fn table(&self) -> String {
-        let mut out = String::new();
+    /// The table's first line: build, machine, CPU placement, durations.
+    fn heading(&self) -> String {
         let build = if self.debug_build {
             "DEBUG build: these figures are NOT meaningful"
         } else {
             "release build"
         };
-        let _ = writeln!(
-            out,
-            "gatekey-bench: {build}; {} CPUs ({}); {:.1} s warm-up + {:.1} s per scenario{}",
+        format!(
+            "gatekey-bench: {build}; {} CPUs ({}); {}; {:.1} s warm-up + {:.1} s per scenario{}",
             self.machine.cpus,
             self.machine.cpu_model.as_deref().unwrap_or("unknown CPU"),
+            self.placement
+                .as_deref()
+                .unwrap_or("every process on every CPU"),
             self.warmup_seconds,
             self.duration_seconds,
             if self.short { " (--short)" } else { "" },
-        );
+        )
+    }
+
+    /// The human-readable table.
+    pub(crate) fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.heading());
         let _ = writeln!(
             out,
             "{:<30} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>11}",

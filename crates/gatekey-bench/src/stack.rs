@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 use crate::error::BenchError;
+use crate::placement::CpuPlacement;
 
 /// The API every mint asks for (its scope `read`, with a rate limit).
 pub(crate) const MINT_API: &str = "bench-0";
@@ -43,10 +44,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) struct Workspace {
     bin_dir: PathBuf,
     scratch: tempfile::TempDir,
+    /// Where `gatekey` runs; `None`: every process shares every CPU.
+    placement: Option<CpuPlacement>,
 }
 
 impl Workspace {
-    pub(crate) fn new(bin_dir: PathBuf) -> Result<Self, BenchError> {
+    pub(crate) fn new(
+        bin_dir: PathBuf,
+        placement: Option<CpuPlacement>,
+    ) -> Result<Self, BenchError> {
         for what in ["gatekey", "gatekey-kong-sim", "gatekey-dev-idp"] {
             let path = bin_dir.join(what);
             if !path.is_file() {
@@ -58,6 +64,7 @@ impl Workspace {
             scratch: tempfile::Builder::new()
                 .prefix("gatekey-bench-")
                 .tempdir()?,
+            placement,
         })
     }
 
@@ -104,6 +111,8 @@ impl Process {
         let _ = self.child.kill().await;
     }
 
+    /// Starts `program` and waits until it listens on `port`; with `own_cpu`, on `gatekey`'s CPU
+    /// of that placement.
     async fn spawn(
         what: &'static str,
         program: &Path,
@@ -111,17 +120,24 @@ impl Process {
         envs: &[(&str, String)],
         log: PathBuf,
         port: u16,
+        own_cpu: Option<&CpuPlacement>,
     ) -> Result<Self, BenchError> {
         let file = std::fs::File::create(&log)?;
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| BenchError::Spawn { what, source })?;
+            .kill_on_drop(true);
+        let spawned = match own_cpu {
+            Some(placement) => placement
+                .on_gatekey_cpu(|| command.spawn())
+                .and_then(|spawned| spawned),
+            None => command.spawn(),
+        };
+        let child = spawned.map_err(|source| BenchError::Spawn { what, source })?;
         let mut process = Self {
             what,
             child,
@@ -196,6 +212,7 @@ async fn spawn_secantusd(log: PathBuf) -> Result<Process, BenchError> {
         &[],
         log,
         port,
+        None,
     )
     .await
 }
@@ -251,6 +268,7 @@ pub(crate) async fn start_kong(ws: &Workspace, name: &str) -> Result<Process, Be
         &[("RUST_LOG", "warn".to_owned())],
         ws.path(&format!("{name}.log")),
         admin,
+        None,
     )
     .await
 }
@@ -266,6 +284,7 @@ pub(crate) async fn start_idp(ws: &Workspace) -> Result<Process, BenchError> {
         &[("RUST_LOG", "warn".to_owned())],
         ws.path("dev-idp.log"),
         port,
+        None,
     )
     .await
 }
@@ -374,6 +393,7 @@ groups_claims = [{{ path = "groups" }}]
         &[],
         ws.path("gatekey.log"),
         port,
+        ws.placement.as_ref(),
     )
     .await?;
     wait_port("gatekey's operators' listener", admin_port).await?;
