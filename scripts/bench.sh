@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the benchmark described in docs/performance.md: starts SecantusDB, the Kong simulator, the
 # dev OpenID provider and gatekey on loopback, drives load at them and prints one table, with
-# gatekey's CPU time per request of each scenario (from /proc/<pid>/stat, Linux only).
+# gatekey's CPU time per request of each scenario (from /proc/<pid>/stat, Linux only). With two
+# CPUs or more, gatekey runs alone on the first and everything else on the rest
+# (--gatekey-cpu shared: every process on every CPU).
 #
 #   scripts/bench.sh                 # the full run: release build, 10 s per scenario
 #   scripts/bench.sh --json          # the same as JSON
