@@ -3,8 +3,8 @@
 //! shares the others, as in a deployment where Gatekey has its own cores and the database and
 //! Kong run elsewhere. Sharing every core instead makes `gatekey`'s CPU figure follow the
 //! database: each time SecantusDB's Python runs on `gatekey`'s core in between two of its wake-ups,
-//! `gatekey` comes back to cold caches and migrated threads, and a mint measured about twice the CPU
-//! time for the same instructions (`docs/performance.md`, "One core for gatekey").
+//! `gatekey` comes back to cold caches and migrated threads, and a mint measured about 1.7 times
+//! the CPU time for the same instructions (`docs/performance.md`, "One core for gatekey").
 //!
 //! The split is inherited, not imposed afterwards: `main` confines its own thread before the
 //! runtime starts its threads, so every thread and every child process of the bench starts on the
