@@ -185,11 +185,7 @@ fn main() -> ExitCode {
     let placement = if args.gatekey_cpu == GatekeyCpu::Shared {
         None
     } else {
-        match CpuPlacement::split_this_threads_cpus().and_then(|split| {
-            split
-                .map(|p| p.confine_this_thread_to_the_others().map(|()| p))
-                .transpose()
-        }) {
+        match CpuPlacement::confine_this_thread() {
             Ok(placement) => placement,
             Err(err) => {
                 eprintln!(

@@ -12,7 +12,6 @@
 //! runtime inside `gatekey` sizes itself to the one CPU it can use, as in a container limited to
 //! one core.
 
-use std::fmt::Write as _;
 use std::io;
 
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
@@ -27,9 +26,19 @@ pub(crate) struct CpuPlacement {
 }
 
 impl CpuPlacement {
-    /// Splits the CPUs this thread may run on: the first for `gatekey`, the rest for everything
-    /// else. `None` with fewer than two CPUs: there is nothing to split.
-    pub(crate) fn split_this_threads_cpus() -> io::Result<Option<Self>> {
+    /// Splits the CPUs this thread may run on (the first for `gatekey`, the rest for everything
+    /// else) and confines the thread, and so every thread and process it starts from now on, to
+    /// the rest. `None`, and nothing confined, with fewer than two CPUs: there is nothing to
+    /// split.
+    pub(crate) fn confine_this_thread() -> io::Result<Option<Self>> {
+        let Some(placement) = Self::split_this_threads_cpus()? else {
+            return Ok(None);
+        };
+        sched_setaffinity(None, &placement.others)?;
+        Ok(Some(placement))
+    }
+
+    fn split_this_threads_cpus() -> io::Result<Option<Self>> {
         let allowed = sched_getaffinity(None)?;
         let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
             .filter(|&cpu| allowed.is_set(cpu))
@@ -48,12 +57,6 @@ impl CpuPlacement {
             others: cpu_set(rest),
             other_cpus: rest.to_vec(),
         })
-    }
-
-    /// Confines the calling thread, and so every thread and process it starts from now on, to
-    /// the CPUs that are not `gatekey`'s.
-    pub(crate) fn confine_this_thread_to_the_others(&self) -> io::Result<()> {
-        Ok(sched_setaffinity(None, &self.others)?)
     }
 
     /// Runs `spawn` on `gatekey`'s CPU, so that the process it forks inherits that CPU alone,
@@ -86,15 +89,10 @@ fn cpu_set(cpus: &[usize]) -> CpuSet {
 
 /// "1", "1,2,5".
 fn list(cpus: &[usize]) -> String {
-    let mut out = String::new();
-    for (n, cpu) in cpus.iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{cpu}");
-    }
-    out
+    cpus.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -139,14 +137,11 @@ mod tests {
     fn a_process_forked_on_gatekeys_cpu_keeps_it_and_the_thread_returns_to_the_others() {
         // A thread of its own, so the test harness's thread keeps its CPUs.
         std::thread::spawn(|| {
-            let Some(placement) = CpuPlacement::split_this_threads_cpus().expect("affinity") else {
+            let Some(placement) = CpuPlacement::confine_this_thread().expect("affinity") else {
                 let cpus = std::thread::available_parallelism().map_or(1, usize::from);
                 assert_eq!(cpus, 1, "several CPUs must split");
                 return;
             };
-            placement
-                .confine_this_thread_to_the_others()
-                .expect("confine");
             let cat_status = || {
                 std::process::Command::new("cat")
                     .arg("/proc/self/status")

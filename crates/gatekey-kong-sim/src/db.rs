@@ -586,17 +586,12 @@ impl Db {
         };
         let row = Row { value, expires_at };
         let rendered = render(&row, now);
-        let replaced = self
-            .tables
-            .entry(table)
-            .or_default()
-            .insert(id.to_owned(), row);
-        if let Some(old) = replaced {
-            self.index.remove(table, id, &old);
+        let rows = self.tables.entry(table).or_default();
+        if let Some(replaced) = rows.remove(id) {
+            self.index.remove(table, id, &replaced);
         }
-        if let Some(row) = self.tables.get(&table).and_then(|rows| rows.get(id)) {
-            self.index.add(table, id, row);
-        }
+        self.index.add(table, id, &row);
+        rows.insert(id.to_owned(), row);
         Ok(rendered)
     }
 
@@ -689,7 +684,6 @@ impl Db {
         for child in [Table::KeyAuths, Table::Acls, Table::Plugins, Table::Routes] {
             let doomed: Vec<String> = self
                 .rows_where(child, parent_field, &json!({ "id": id }))
-                .filter(|(_, row)| row.parent(parent_field) == Some(id))
                 .map(|(child_id, _)| child_id.clone())
                 .collect();
             for child_id in doomed {

@@ -620,6 +620,14 @@ mod tests {
             "https://gw.internal/kong-admin/consumers/a%20b%2Fc%3Fd%23e%25f%2B%C3%A9/acls"
         );
         assert_eq!(url, client.base.join(path.encoded()).expect("join"));
+        // A name spelling a dot segment in percent-encoding stays one segment under the base.
+        let dots = AdminPath::root("consumers").seg("%2e%2e").expect("seg");
+        let url = client.url(&dots);
+        assert_eq!(
+            url.as_str(),
+            "https://gw.internal/kong-admin/consumers/%252e%252e"
+        );
+        assert_eq!(url, client.base.join(dots.encoded()).expect("join"));
         assert_eq!(client.url(&AdminPath::node()), client.base);
     }
 
