@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmark described in docs/performance.md: starts SecantusDB, the Kong simulator, the
 # dev OpenID provider and gatekey on loopback, drives load at them and prints one table, with
-# gatekey's CPU time per request of each scenario (from /proc/<pid>/stat, Linux only). With two
+# gatekey's CPU time and wake-ups per request of each scenario (from /proc/<pid>, Linux only),
+# and what one wake-up costs on this host (GET /v1/apis paced against busy). With two
 # CPUs or more, gatekey runs alone on the first and everything else on the rest
 # (--gatekey-cpu shared: every process on every CPU).
 #

@@ -113,7 +113,7 @@ pub(crate) async fn run_job(
     };
     let seconds = started.elapsed().as_secs_f64();
     let cpu_used = match (cpu_at_start, cpu.and_then(|cpu| cpu.used())) {
-        (Some(start), Some(end)) => Some(end.saturating_sub(start)),
+        (Some(start), Some(end)) => Some(end.since(start).time),
         _ => None,
     };
     #[expect(

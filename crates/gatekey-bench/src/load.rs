@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::cpu::CpuClock;
+use crate::cpu::{CpuClock, CpuUse};
 
 /// Latencies are recorded in microseconds, up to a minute, with 3 significant digits.
 const MAX_LATENCY_MICROS: u64 = 60_000_000;
@@ -56,7 +56,7 @@ pub(crate) struct Measured {
     pub elapsed: Duration,
     pub histogram: Histogram<u64>,
     /// CPU time the process under test used over the measured phase, if it was watched.
-    pub cpu: Option<Duration>,
+    pub cpu: Option<CpuUse>,
 }
 
 /// Percentiles and throughput, as printed and serialized.
@@ -75,6 +75,10 @@ pub(crate) struct Summary {
     /// CPU time of the process under test per measured request (successful or not), in µs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_micros_per_request: Option<f64>,
+    /// Times the process under test went to sleep to wait, per measured request: each is a
+    /// wake-up on a cold core later ([`crate::cpu::CpuUse::wakeups`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wakeups_per_request: Option<f64>,
     /// Entries per request of a batch scenario (the usage ingest); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entries_per_request: Option<u64>,
@@ -93,7 +97,7 @@ pub(crate) struct Summary {
 
 impl Measured {
     /// Nothing counted yet.
-    fn empty(clients: usize) -> Self {
+    pub(crate) fn empty(clients: usize) -> Self {
         Self {
             clients,
             warmup_ops: 0,
@@ -139,10 +143,12 @@ impl Measured {
             clippy::cast_precision_loss,
             reason = "request counts stay far below 2^52"
         )]
-        let cpu_micros_per_request = self
-            .cpu
-            .filter(|_| attempts > 0)
-            .map(|cpu| cpu.as_secs_f64() * 1e6 / attempts as f64);
+        let per_request = self.cpu.filter(|_| attempts > 0).map(|cpu| {
+            (
+                cpu.time.as_secs_f64() * 1e6 / attempts as f64,
+                cpu.wakeups as f64 / attempts as f64,
+            )
+        });
         Summary {
             clients: self.clients,
             requests: self.ok,
@@ -154,7 +160,8 @@ impl Measured {
             p99_ms: ms(0.99),
             p999_ms: ms(0.999),
             max_ms: value_ms(self.histogram.max()),
-            cpu_micros_per_request,
+            cpu_micros_per_request: per_request.map(|(micros, _)| micros),
+            wakeups_per_request: per_request.map(|(_, wakeups)| wakeups),
             entries_per_request: None,
             entries_per_second: None,
             cpu_micros_per_entry: None,
@@ -241,7 +248,7 @@ async fn client_loop<F, Fut>(
     op: Arc<F>,
     tickets: Arc<AtomicU64>,
     schedule: Schedule,
-    cpu_at_measure_start: Arc<OnceLock<Option<Duration>>>,
+    cpu_at_measure_start: Arc<OnceLock<Option<CpuUse>>>,
     cpu: Option<CpuClock>,
 ) -> ClientLog
 where
@@ -355,7 +362,7 @@ where
     if let (Some(Some(start)), Some(end)) =
         (cpu_at_measure_start.get(), cpu.and_then(|cpu| cpu.used()))
     {
-        measured.cpu = Some(end.saturating_sub(*start));
+        measured.cpu = Some(end.since(*start));
     }
     measured
 }
@@ -363,11 +370,13 @@ where
 /// Starts `op(n)` (n counting from 0) `per_second` times a second through the warm-up and the
 /// measured phase of `budget`, whatever the latency of the ones before (open loop). A latency
 /// runs from the operation's scheduled start, so a late start counts against it. `clients` of the
-/// result is the most operations that were in flight at once.
+/// result is the most operations that were in flight at once. With `cpu`, also measures the CPU
+/// that process used from the first measured start until the last operation ended.
 pub(crate) async fn drive_at_rate<F, Fut>(
     per_second: f64,
     warmup: Duration,
     measure: Duration,
+    cpu: Option<CpuClock>,
     op: F,
 ) -> Measured
 where
@@ -380,6 +389,7 @@ where
     let in_flight = Arc::new(AtomicU64::new(0));
     let peak = Arc::new(AtomicU64::new(0));
     let mut running = tokio::task::JoinSet::new();
+    let mut cpu_at_measure_start = None;
     for n in 0_usize.. {
         #[expect(
             clippy::cast_precision_loss,
@@ -390,6 +400,9 @@ where
             break;
         }
         tokio::time::sleep_until(scheduled.into()).await;
+        if scheduled >= measure_from && cpu_at_measure_start.is_none() {
+            cpu_at_measure_start = cpu.map(|cpu| cpu.used());
+        }
         let operation = op(n);
         let (in_flight, peak) = (Arc::clone(&in_flight), Arc::clone(&peak));
         running.spawn(async move {
@@ -422,5 +435,8 @@ where
     }
     measured.clients = usize::try_from(peak.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
     measured.elapsed = last_end.saturating_duration_since(measure_from);
+    if let (Some(Some(start)), Some(end)) = (cpu_at_measure_start, cpu.and_then(|cpu| cpu.used())) {
+        measured.cpu = Some(end.since(start));
+    }
     measured
 }

@@ -73,6 +73,10 @@ struct Args {
     /// serves without queueing, as people and CI jobs arrive.
     #[arg(long, default_value_t = 20.0)]
     mint_rate: f64,
+    /// Requests per second of `apis-paced`: `GET /v1/apis` sent open loop at a rate that leaves
+    /// `gatekey`'s core idle between requests, as the database's pace leaves it during mints.
+    #[arg(long, default_value_t = 1000.0)]
+    apis_rate: f64,
     /// Credentials of one subject the bulk revocation job revokes (minted first, not measured),
     /// and its floor; 50 with --short.
     #[arg(long, default_value_t = 2000)]
@@ -82,7 +86,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "apis,mint,revoke,credentials,floor,ingest,ingest-floor,mint-during-ingest,bulk-revoke,bulk-revoke-floor"
+        default_value = "apis,apis-paced,mint,revoke,credentials,floor,ingest,ingest-floor,mint-during-ingest,bulk-revoke,bulk-revoke-floor"
     )]
     scenarios: Vec<Scenario>,
     /// Print the results as JSON instead of a table.
@@ -118,6 +122,9 @@ enum GatekeyCpu {
 enum Scenario {
     /// `GET /v1/apis`.
     Apis,
+    /// `GET /v1/apis` at `--apis-rate` (open loop): the same requests on a core that idles
+    /// between them, the control for what idling costs per request.
+    ApisPaced,
     /// `POST /v1/apis/{id}/credentials`.
     Mint,
     /// `DELETE /v1/credentials/{id}` of the minted credentials.
@@ -145,6 +152,7 @@ impl Scenario {
     fn key(self) -> &'static str {
         match self {
             Self::Apis => "apis",
+            Self::ApisPaced => "apis-paced",
             Self::Mint => "mint",
             Self::Revoke => "revoke",
             Self::Credentials => "credentials",
@@ -160,6 +168,7 @@ impl Scenario {
     fn label(self) -> &'static str {
         match self {
             Self::Apis => "GET /v1/apis",
+            Self::ApisPaced => "GET /v1/apis at --apis-rate",
             Self::Mint => "POST .../credentials (mint)",
             Self::Revoke => "DELETE /v1/credentials/{id}",
             Self::Credentials => "GET /v1/credentials",
@@ -258,10 +267,15 @@ fn check(args: &Args) -> Result<(), BenchError> {
             "--duration must be positive and --warmup not negative".to_owned(),
         ));
     }
-    if !(args.mint_rate > 0.0 && args.mint_rate <= 10_000.0) {
-        return Err(BenchError::Setup(
-            "--mint-rate must be above 0 and at most 10000 per second".to_owned(),
-        ));
+    for (rate, name) in [
+        (args.mint_rate, "--mint-rate"),
+        (args.apis_rate, "--apis-rate"),
+    ] {
+        if !(rate > 0.0 && rate <= 10_000.0) {
+            return Err(BenchError::Setup(format!(
+                "{name} must be above 0 and at most 10000 per second"
+            )));
+        }
     }
     if args.read_clients == 0
         || args.write_clients == 0
@@ -358,6 +372,7 @@ async fn run(
         bulk_revocation,
         bulk_revoke_to_floor_ratio: None,
         gatekey_peak_rss_bytes: gatekey.peak_rss_bytes(),
+        wakeup_price_micros: None,
         targets: Vec::new(),
     };
     report.evaluate();
@@ -546,24 +561,25 @@ impl Run<'_> {
     /// Mints alone, then mints and ingest posts at once, first at `--mint-rate` (open loop:
     /// mints arrive as people and CI jobs do, below the database's capacity), then from the
     /// closed-loop clients that saturate it. Each pair runs side by side on the same stores (the
-    /// run's mint row is measured on emptier ones). The CPU figure would mix mints and posts, so
-    /// none is taken.
+    /// run's mint row is measured on emptier ones). Beside the ingest the CPU figure would mix
+    /// mints and posts, so only the paced mints alone get one.
     async fn mint_during_ingest(&mut self) -> Result<Vec<ScenarioResult>, BenchError> {
         let ingest = self.ingest_senders().await?;
         let (warmup, measure) = (
             Duration::from_secs_f64(self.args.warmup),
             Duration::from_secs_f64(self.args.duration),
         );
-        let paced = |target: &Arc<Gatekey>, clients: usize| {
+        let paced = |target: &Arc<Gatekey>, clients: usize, cpu: Option<CpuClock>| {
             let target = Arc::clone(target);
-            drive_at_rate(self.args.mint_rate, warmup, measure, move |n| {
+            drive_at_rate(self.args.mint_rate, warmup, measure, cpu, move |n| {
                 let target = Arc::clone(&target);
                 async move { target.mint(n % clients).await }
             })
         };
-        let paced_alone = paced(&self.target, self.args.write_clients).await;
+        let clients = self.args.write_clients;
+        let paced_alone = paced(&self.target, clients, self.gatekey_cpu).await;
         let (paced_mints, paced_posts) = tokio::join!(
-            paced(&self.target, self.args.write_clients),
+            paced(&self.target, clients, None),
             self.post_batches(&ingest)
         );
         // The stores fill as the scenario runs, and the mints slow down with them: mints alone
@@ -705,6 +721,17 @@ impl Run<'_> {
                 drive(reads, timed, cpu, move |c| {
                     let target = Arc::clone(&target);
                     async move { target.list_apis(c).await }
+                })
+                .await
+            }
+            Scenario::ApisPaced => {
+                let (warmup, measure) = (
+                    Duration::from_secs_f64(self.args.warmup),
+                    Duration::from_secs_f64(self.args.duration),
+                );
+                drive_at_rate(self.args.apis_rate, warmup, measure, cpu, move |n| {
+                    let target = Arc::clone(&target);
+                    async move { target.list_apis(n % reads).await }
                 })
                 .await
             }

@@ -54,7 +54,7 @@ impl Machine {
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ScenarioResult {
-    /// Stable key: `apis`, `mint`, `mint-paced`, `mint-paced-during-ingest`,
+    /// Stable key: `apis`, `apis-paced`, `mint`, `mint-paced`, `mint-paced-during-ingest`,
     /// `ingest-during-paced-mint`, `mint-before-ingest`, `mint-during-ingest`,
     /// `ingest-during-mint`, `mint-after-ingest`, `revoke`, `credentials`, `floor`, `ingest`, `ingest-floor`,
     /// `bulk-revoke-floor`.
@@ -119,7 +119,19 @@ pub(crate) struct Report {
     pub bulk_revoke_to_floor_ratio: Option<f64>,
     /// Peak resident set size (VmHWM) of the `gatekey` process over the whole run.
     pub gatekey_peak_rss_bytes: Option<u64>,
+    /// `gatekey` CPU one wake-up costs on this host, in µs: what `GET /v1/apis` costs more per
+    /// request when paced than when it keeps the core busy, per extra wake-up.
+    pub wakeup_price_micros: Option<f64>,
     pub targets: Vec<TargetCheck>,
+}
+
+/// The CPU price of one wake-up: the same requests sent `paced` (the core idles between them)
+/// and `busy` (it never does), their CPU per request apart over their wake-ups per request apart.
+/// `None` unless both were measured and the paced ones woke the process at least once in ten.
+fn wakeup_price(busy: &Summary, paced: &Summary) -> Option<f64> {
+    let extra_wakeups = paced.wakeups_per_request? - busy.wakeups_per_request?;
+    let extra_cpu = paced.cpu_micros_per_request? - busy.cpu_micros_per_request?;
+    (extra_wakeups >= 0.1).then(|| extra_cpu / extra_wakeups)
 }
 
 impl Report {
@@ -142,6 +154,10 @@ impl Report {
             (Some(mint), Some(floor)) if floor.requests_per_second > 0.0 => {
                 Some(mint.requests_per_second / floor.requests_per_second)
             }
+            _ => None,
+        };
+        self.wakeup_price_micros = match (self.scenario("apis"), self.scenario("apis-paced")) {
+            (Some(busy), Some(paced)) => wakeup_price(busy, paced),
             _ => None,
         };
         self.ingest_to_floor_ratio = match (
@@ -272,6 +288,30 @@ impl Report {
         targets
     }
 
+    /// What a wake-up costs here, and how much of the mint's CPU its wake-ups come to at that
+    /// price.
+    fn write_wakeup_price(&self, out: &mut String) {
+        let Some(price) = self.wakeup_price_micros else {
+            return;
+        };
+        let _ = write!(
+            out,
+            "one wake-up of gatekey costs about {price:.0} µs of CPU here (GET /v1/apis paced \
+             against busy)"
+        );
+        if let Some((cpu, wakeups)) = self
+            .scenario("mint")
+            .and_then(|mint| Some((mint.cpu_micros_per_request?, mint.wakeups_per_request?)))
+        {
+            let _ = write!(
+                out,
+                "; a mint's {wakeups:.2} wake-ups at that price: {:.0} of its {cpu:.0} µs",
+                wakeups * price
+            );
+        }
+        let _ = writeln!(out);
+    }
+
     /// The table's first line: build, machine, CPU placement, durations.
     fn heading(&self) -> String {
         let build = if self.debug_build {
@@ -298,7 +338,7 @@ impl Report {
         let _ = writeln!(out, "{}", self.heading());
         let _ = writeln!(
             out,
-            "{:<30} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>11}",
+            "{:<30} {:>7} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>11} {:>8}",
             "scenario",
             "clients",
             "requests",
@@ -308,16 +348,20 @@ impl Report {
             "p99 ms",
             "p99.9 ms",
             "errors",
-            "gatekey CPU"
+            "gatekey CPU",
+            "wake-ups"
         );
         for row in &self.scenarios {
             let s = &row.summary;
             let cpu = s
                 .cpu_micros_per_request
                 .map_or_else(|| "-".to_owned(), |micros| format!("{micros:.0} µs"));
+            let wakeups = s
+                .wakeups_per_request
+                .map_or_else(|| "-".to_owned(), |wakeups| format!("{wakeups:.2}"));
             let _ = writeln!(
                 out,
-                "{:<30} {:>7} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>11}",
+                "{:<30} {:>7} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>11} {:>8}",
                 row.label,
                 s.clients,
                 s.requests,
@@ -327,12 +371,14 @@ impl Report {
                 s.p99_ms,
                 s.p999_ms,
                 s.errors,
-                cpu
+                cpu,
+                wakeups
             );
         }
         if let Some(ratio) = self.mint_to_floor_ratio {
             let _ = writeln!(out, "mint / floor throughput: {ratio:.2}");
         }
+        self.write_wakeup_price(&mut out);
         for row in &self.scenarios {
             let s = &row.summary;
             if let (Some(entries), Some(per_second)) = (s.entries_per_request, s.entries_per_second)
@@ -358,7 +404,8 @@ impl Report {
             out,
             "gatekey CPU: user + system time of the gatekey process per measured request \
              (/proc/<pid>/stat over the measured phase; background work such as the reconciler \
-             included, startup and warm-up excluded)"
+             included, startup and warm-up excluded); wake-ups: times one of its threads went \
+             to sleep to wait, per measured request (voluntary context switches)"
         );
         if let Some(rss) = self.gatekey_peak_rss_bytes {
             let _ = writeln!(out, "gatekey peak RSS (VmHWM): {:.1} MiB", mib(rss));
@@ -429,5 +476,37 @@ fn mint_beside_ingest(how: &str, alone: &Summary, during: &Summary) -> TargetChe
             alone.p50_ms, during.p50_ms, alone.p99_ms, during.p99_ms, during.errors
         ),
         met: during.p99_ms <= alone.p99_ms * MINT_P99_DURING_INGEST_FACTOR && during.errors == 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Measured;
+
+    fn measured(cpu_micros: f64, wakeups: f64) -> Summary {
+        Summary {
+            cpu_micros_per_request: Some(cpu_micros),
+            wakeups_per_request: Some(wakeups),
+            ..Measured::empty(1).summary()
+        }
+    }
+
+    #[test]
+    fn a_wakeup_costs_the_paced_requests_extra_cpu_over_their_extra_wakeups() {
+        let busy = measured(16.0, 0.0);
+        let paced = measured(70.0, 0.9);
+        let price = wakeup_price(&busy, &paced).expect("paced requests woke the process");
+        assert!((price - 60.0).abs() < 1e-9, "price {price}");
+    }
+
+    #[test]
+    fn no_price_without_wakeups_or_figures() {
+        assert_eq!(
+            wakeup_price(&measured(16.0, 0.0), &measured(17.0, 0.05)),
+            None
+        );
+        let unmeasured = Measured::empty(1).summary();
+        assert_eq!(wakeup_price(&measured(16.0, 0.0), &unmeasured), None);
     }
 }
