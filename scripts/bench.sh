@@ -8,6 +8,9 @@
 #
 #   scripts/bench.sh                 # the full run: release build, 10 s per scenario
 #   scripts/bench.sh --json          # the same as JSON
+#   scripts/bench.sh --scenarios apis,mint --count-instructions
+#                                    # gatekey under valgrind's callgrind: instructions per
+#                                    # request, the same run after run (other figures: valgrind's)
 #   scripts/bench.sh --short         # CI smoke run: debug build, 1 s per scenario; its figures
 #                                    # are NOT meaningful, it only proves the bench works
 #

@@ -57,6 +57,9 @@ pub(crate) struct Measured {
     pub histogram: Histogram<u64>,
     /// CPU time the process under test used over the measured phase, if it was watched.
     pub cpu: Option<CpuUse>,
+    /// Instructions the process under test retired per request it served, if counted
+    /// ([`crate::instructions`]).
+    pub instructions_per_request: Option<f64>,
 }
 
 /// Percentiles and throughput, as printed and serialized.
@@ -79,6 +82,9 @@ pub(crate) struct Summary {
     /// wake-up on a cold core later ([`crate::cpu::CpuUse::wakeups`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wakeups_per_request: Option<f64>,
+    /// Instructions the process under test retired per request it served (`--count-instructions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions_per_request: Option<f64>,
     /// Entries per request of a batch scenario (the usage ingest); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entries_per_request: Option<u64>,
@@ -107,6 +113,7 @@ impl Measured {
             elapsed: Duration::ZERO,
             histogram: histogram(),
             cpu: None,
+            instructions_per_request: None,
         }
     }
 
@@ -162,6 +169,7 @@ impl Measured {
             max_ms: value_ms(self.histogram.max()),
             cpu_micros_per_request: per_request.map(|(micros, _)| micros),
             wakeups_per_request: per_request.map(|(_, wakeups)| wakeups),
+            instructions_per_request: self.instructions_per_request,
             entries_per_request: None,
             entries_per_second: None,
             cpu_micros_per_entry: None,

@@ -18,6 +18,7 @@ mod cpu;
 mod error;
 mod floor;
 mod ingest;
+mod instructions;
 mod load;
 mod placement;
 mod report;
@@ -38,6 +39,7 @@ use crate::cpu::CpuClock;
 use crate::error::BenchError;
 use crate::floor::Floor;
 use crate::ingest::{BATCH_ENTRIES, CONSUMERS, Consumer, IngestFloor, IngestSenders};
+use crate::instructions::{Callgrind, InstructionCounter};
 use crate::load::{Budget, Measured, drive, drive_at_rate};
 use crate::placement::CpuPlacement;
 use crate::report::{BulkRevocation, Machine, Report, ScenarioResult};
@@ -48,6 +50,10 @@ use crate::stack::{ADMIN_GROUP, USER_GROUP};
 const SHORT_BULK_CREDENTIALS: u64 = 50;
 
 #[derive(Debug, Parser)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line switches, not states of one thing"
+)]
 #[command(
     version,
     about = "Load benchmark of Gatekey and of the floor of a mint (its raw Kong + MongoDB calls)"
@@ -106,6 +112,12 @@ struct Args {
     /// Where `gatekey` runs.
     #[arg(long, value_enum, default_value = "own")]
     gatekey_cpu: GatekeyCpu,
+    /// Run `gatekey` under valgrind's callgrind and report the instructions it retires per
+    /// request of `apis`, `apis-paced`, `mint`, `revoke` and `credentials`: a figure that does
+    /// not move with the host or the database. About 50 times slower: every other figure of
+    /// such a run is valgrind's.
+    #[arg(long)]
+    count_instructions: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,6 +161,15 @@ enum Scenario {
 }
 
 impl Scenario {
+    /// Whether `--count-instructions` counts this scenario: the ones that only send requests to
+    /// `gatekey`, one route each.
+    fn is_counted(self) -> bool {
+        matches!(
+            self,
+            Self::Apis | Self::ApisPaced | Self::Mint | Self::Revoke | Self::Credentials
+        )
+    }
+
     fn key(self) -> &'static str {
         match self {
             Self::Apis => "apis",
@@ -289,19 +310,61 @@ fn check(args: &Args) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// The bench's HTTP client and the tokens it calls `gatekey` with.
+struct Callers {
+    http: reqwest::Client,
+    /// One per client: `bench-user-<n>`.
+    tokens: Vec<String>,
+    /// The subject whose credentials the bulk revocation revokes.
+    bulk_owner: HeaderValue,
+    /// The admin who starts the bulk revocation.
+    bulk_operator: HeaderValue,
+}
+
+impl Callers {
+    /// Tokens for `clients` clients and the bulk revocation's two callers, from `idp`.
+    async fn sign_in(idp: &stack::Process, clients: usize) -> Result<Self, BenchError> {
+        let http = reqwest::Client::builder()
+            .http1_only()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(clients * 2)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let mut tokens = Vec::with_capacity(clients);
+        for n in 0..clients {
+            tokens.push(stack::token(&http, idp, &format!("bench-user-{n}"), &[USER_GROUP]).await?);
+        }
+        let bulk_owner = bearer(&stack::token(&http, idp, bulk::OWNER, &[USER_GROUP]).await?)?;
+        let bulk_operator =
+            bearer(&stack::token(&http, idp, bulk::OPERATOR, &[ADMIN_GROUP]).await?)?;
+        Ok(Self {
+            http,
+            tokens,
+            bulk_owner,
+            bulk_operator,
+        })
+    }
+}
+
+/// Where `gatekey`, the simulator and the OpenID provider are: `--bin-dir`, else beside this
+/// binary.
+fn bin_dir(args: &Args) -> Result<PathBuf, BenchError> {
+    match &args.bin_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => std::env::current_exe()?
+            .parent()
+            .map(PathBuf::from)
+            .ok_or_else(|| BenchError::Setup("cannot tell this binary's directory".to_owned())),
+    }
+}
+
 async fn run(
     args: &Args,
     machine: Machine,
     placement: Option<CpuPlacement>,
 ) -> Result<Report, BenchError> {
     check(args)?;
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .map(PathBuf::from)
-            .ok_or_else(|| BenchError::Setup("cannot tell this binary's directory".to_owned()))?,
-    };
+    let bin_dir = bin_dir(args)?;
     let debug_build = bin_dir.file_name().is_some_and(|name| name == "debug");
     let placement_described = placement.as_ref().map(CpuPlacement::describe);
     let ws = stack::Workspace::new(bin_dir, placement)?;
@@ -311,21 +374,22 @@ async fn run(
     let mongo_uri = stack::mongo_uri(&mongo);
     let kong = stack::start_kong(&ws, "kong").await?;
     let idp = stack::start_idp(&ws).await?;
-    let (gatekey, ingest_access) = stack::start_gatekey(&ws, &mongo_uri, &kong, &idp).await?;
+    let callgrind = (args.count_instructions)
+        .then(|| ws.subdir("callgrind").and_then(Callgrind::find))
+        .transpose()?;
+    let (gatekey, operators) =
+        stack::start_gatekey(&ws, &mongo_uri, &kong, &idp, callgrind.as_ref()).await?;
 
-    let clients = args.read_clients.max(args.write_clients);
-    let http = reqwest::Client::builder()
-        .http1_only()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(clients * 2)
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let mut tokens = Vec::with_capacity(clients);
-    for n in 0..clients {
-        tokens.push(stack::token(&http, &idp, &format!("bench-user-{n}"), &[USER_GROUP]).await?);
-    }
-    let bulk_owner = bearer(&stack::token(&http, &idp, bulk::OWNER, &[USER_GROUP]).await?)?;
-    let bulk_operator = bearer(&stack::token(&http, &idp, bulk::OPERATOR, &[ADMIN_GROUP]).await?)?;
+    let Callers {
+        http,
+        tokens,
+        bulk_owner,
+        bulk_operator,
+    } = Callers::sign_in(&idp, args.read_clients.max(args.write_clients)).await?;
+    let instructions = callgrind.as_ref().and_then(|callgrind| {
+        let pid = gatekey.pid()?;
+        Some(callgrind.counter(pid, operators.metrics_url.clone(), http.clone()))
+    });
     let mut run = Run {
         args,
         ws: &ws,
@@ -333,9 +397,10 @@ async fn run(
         http,
         issuer: idp.url(),
         kong_admin: kong.url(),
-        ingest_access,
+        ingest_access: operators.ingest,
         ingest_senders: None,
         gatekey_cpu: gatekey.pid().map(CpuClock::of),
+        instructions,
         mint_figures: None,
         ingest_figures: None,
         floor_stores: None,
@@ -362,6 +427,7 @@ async fn run(
     let mut report = Report {
         debug_build,
         short: args.short,
+        instructions_counted: args.count_instructions,
         machine,
         placement: placement_described,
         warmup_seconds: args.warmup,
@@ -410,6 +476,8 @@ struct Run<'a> {
     ingest_senders: Option<Arc<IngestSenders>>,
     /// The CPU counters of the `gatekey` process.
     gatekey_cpu: Option<CpuClock>,
+    /// Its instruction counters, when it runs under callgrind.
+    instructions: Option<InstructionCounter>,
     /// The mint's figures, which size the floor.
     mint_figures: Option<Measured>,
     /// The ingest's figures, which size its floor.
@@ -711,7 +779,11 @@ impl Run<'_> {
             self.timed(),
             self.gatekey_cpu,
         );
-        let measured = match scenario {
+        let window = match &self.instructions {
+            Some(instructions) if scenario.is_counted() => Some(instructions.start().await?),
+            _ => None,
+        };
+        let mut measured = match scenario {
             Scenario::Ingest => return self.ingest().await,
             Scenario::IngestFloor => return self.ingest_floor().await,
             Scenario::MintDuringIngest => return self.mint_during_ingest().await,
@@ -794,6 +866,9 @@ impl Run<'_> {
                 .await
             }
         };
+        if let (Some(instructions), Some(window)) = (&self.instructions, window) {
+            measured.instructions_per_request = Some(instructions.finish(window).await?);
+        }
         Ok(vec![row(scenario, &measured)])
     }
 }

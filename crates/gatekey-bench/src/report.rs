@@ -103,6 +103,10 @@ pub(crate) struct Report {
     /// The binaries were a debug build: the figures only prove that the bench works.
     pub debug_build: bool,
     pub short: bool,
+    /// `gatekey` ran under callgrind (`--count-instructions`): only its instruction counts are
+    /// its own figures; throughput, latency, CPU and memory are valgrind's, and no target is
+    /// checked.
+    pub instructions_counted: bool,
     pub machine: Machine,
     /// Where `gatekey` ran: alone on a CPU (which one), or `None` for every process on every CPU.
     pub placement: Option<String>,
@@ -145,7 +149,9 @@ impl Report {
     /// Fills in the ratios and the target checks from the scenarios.
     pub(crate) fn evaluate(&mut self) {
         self.compute_ratios();
-        self.targets = self.check_targets();
+        if !self.instructions_counted {
+            self.targets = self.check_targets();
+        }
     }
 
     /// Each measured figure over its floor's.
@@ -288,10 +294,30 @@ impl Report {
         targets
     }
 
+    /// The instruction counts, when `gatekey` ran under callgrind.
+    fn write_instructions(&self, out: &mut String) {
+        if !self.instructions_counted {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "gatekey ran under callgrind: its throughput, latency, CPU and memory above are \
+             valgrind's; instructions it retired per request served (warm-up included):"
+        );
+        for row in &self.scenarios {
+            if let Some(instructions) = row.summary.instructions_per_request {
+                let _ = writeln!(out, "  {}: {}", row.label, grouped(instructions));
+            }
+        }
+    }
+
     /// What a wake-up costs here, and how much of the mint's CPU its wake-ups come to at that
     /// price.
     fn write_wakeup_price(&self, out: &mut String) {
-        let Some(price) = self.wakeup_price_micros else {
+        let Some(price) = self
+            .wakeup_price_micros
+            .filter(|_| !self.instructions_counted)
+        else {
             return;
         };
         let _ = write!(
@@ -314,7 +340,9 @@ impl Report {
 
     /// The table's first line: build, machine, CPU placement, durations.
     fn heading(&self) -> String {
-        let build = if self.debug_build {
+        let build = if self.instructions_counted {
+            "gatekey under callgrind: only the instruction counts are gatekey's figures"
+        } else if self.debug_build {
             "DEBUG build: these figures are NOT meaningful"
         } else {
             "release build"
@@ -379,6 +407,7 @@ impl Report {
             let _ = writeln!(out, "mint / floor throughput: {ratio:.2}");
         }
         self.write_wakeup_price(&mut out);
+        self.write_instructions(&mut out);
         for row in &self.scenarios {
             let s = &row.summary;
             if let (Some(entries), Some(per_second)) = (s.entries_per_request, s.entries_per_second)
@@ -456,6 +485,19 @@ impl Report {
     }
 }
 
+/// `value` rounded to a whole number, its digits in groups of three: `1,071,234`.
+fn grouped(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (n, digit) in digits.chars().enumerate() {
+        if n > 0 && (digits.len() - n) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 #[expect(
     clippy::cast_precision_loss,
     reason = "memory sizes stay far below 2^52"
@@ -498,6 +540,14 @@ mod tests {
         let paced = measured(70.0, 0.9);
         let price = wakeup_price(&busy, &paced).expect("paced requests woke the process");
         assert!((price - 60.0).abs() < 1e-9, "price {price}");
+    }
+
+    #[test]
+    fn instruction_counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(1_071_234.4), "1,071,234");
+        assert_eq!(grouped(164_449.0), "164,449");
+        assert_eq!(grouped(999.6), "1,000");
+        assert_eq!(grouped(12.0), "12");
     }
 
     #[test]

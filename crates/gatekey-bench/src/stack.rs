@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 use crate::error::BenchError;
+use crate::instructions::Callgrind;
 use crate::placement::CpuPlacement;
 
 /// The API every mint asks for (its scope `read`, with a rate limit).
@@ -70,6 +71,13 @@ impl Workspace {
 
     fn path(&self, name: &str) -> PathBuf {
         self.scratch.path().join(name)
+    }
+
+    /// A new directory `name` in the scratch directory.
+    pub(crate) fn subdir(&self, name: &str) -> Result<PathBuf, BenchError> {
+        let dir = self.path(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
     }
 
     /// Keeps the scratch directory (logs, configuration) after the run and returns its path.
@@ -315,15 +323,24 @@ pub(crate) struct IngestAccess {
     pub secret: String,
 }
 
+/// What the started `gatekey` serves on its operators' listener.
+#[derive(Debug)]
+pub(crate) struct OperatorsListener {
+    pub ingest: IngestAccess,
+    /// Its Prometheus metrics.
+    pub metrics_url: String,
+}
+
 /// The release (or debug) `gatekey` binary, configured like `deploy/local/` but on free ports,
 /// logging JSON at `info` (the production default) to its log file, with the usage ingest on
-/// its operators' listener (a random secret per run).
+/// its operators' listener (a random secret per run). With `callgrind`, under valgrind.
 pub(crate) async fn start_gatekey(
     ws: &Workspace,
     mongo_uri: &str,
     kong: &Process,
     idp: &Process,
-) -> Result<(Process, IngestAccess), BenchError> {
+    callgrind: Option<&Callgrind>,
+) -> Result<(Process, OperatorsListener), BenchError> {
     let port = free_port()?;
     let admin_port = free_port()?;
     let policy_path = ws.path("policy.yaml");
@@ -386,9 +403,14 @@ groups_claims = [{{ path = "groups" }}]
         "--config".to_owned(),
         config_path.display().to_string(),
     ];
+    let binary = ws.bin_dir.join("gatekey");
+    let (program, args) = match callgrind {
+        Some(callgrind) => callgrind.command_line(&binary, &args),
+        None => (binary, args.to_vec()),
+    };
     let gatekey = Process::spawn(
         "gatekey",
-        &ws.bin_dir.join("gatekey"),
+        &program,
         &args,
         &[],
         ws.path("gatekey.log"),
@@ -397,11 +419,14 @@ groups_claims = [{{ path = "groups" }}]
     )
     .await?;
     wait_port("gatekey's operators' listener", admin_port).await?;
-    let ingest = IngestAccess {
-        url: format!("http://127.0.0.1:{admin_port}/v1/ingest/kong-http-log"),
-        secret,
+    let operators = OperatorsListener {
+        ingest: IngestAccess {
+            url: format!("http://127.0.0.1:{admin_port}/v1/ingest/kong-http-log"),
+            secret,
+        },
+        metrics_url: format!("http://127.0.0.1:{admin_port}/metrics"),
     };
-    Ok((gatekey, ingest))
+    Ok((gatekey, operators))
 }
 
 /// Waits until something listens on `port` (a second listener of a started process).
