@@ -6,11 +6,10 @@
 //! slower, so that run's throughput, latency, CPU and memory figures are valgrind's, not
 //! `gatekey`'s.
 //!
-//! Per scenario: the counters are zeroed and `gatekey`'s own request counter
-//! (`gatekey_http_requests_total`) is read before the load starts, and both are read again after
-//! it ends. The instructions over the requests served in between is the figure. Warm-up requests
-//! count like the others (the count does not depend on warm caches), and so does background work
-//! in that window (the reconciler's passes), as in the CPU figure.
+//! Per scenario: when the warm-up ends, the counters are zeroed and `gatekey`'s own request
+//! counter (`gatekey_http_requests_total`) is read; both are read again after the load ends. The
+//! instructions over the requests served in between is the figure. Background work in that
+//! window (the reconciler's passes) counts, as in the CPU figure.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

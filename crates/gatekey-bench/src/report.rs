@@ -302,7 +302,7 @@ impl Report {
         let _ = writeln!(
             out,
             "gatekey ran under callgrind: its throughput, latency, CPU and memory above are \
-             valgrind's; instructions it retired per request served (warm-up included):"
+             valgrind's; instructions it retired per request served after the warm-up:"
         );
         for row in &self.scenarios {
             if let Some(instructions) = row.summary.instructions_per_request {
