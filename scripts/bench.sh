@@ -26,6 +26,7 @@ profile=release
 for arg in "$@"; do
   case "$arg" in
     --short) profile=debug ;;
+    --count-instructions) ensure_valgrind ;;
     -h | --help)
       script_help
       bench_bin="${CARGO_TARGET_DIR:-target}/release/gatekey-bench"

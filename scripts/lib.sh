@@ -71,6 +71,15 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
 
+# valgrind (with callgrind_control) for `gatekey-bench --count-instructions`, from Debian.
+ensure_valgrind() {
+  command -v valgrind >/dev/null && command -v callgrind_control >/dev/null && return 0
+  if [ "$(id -u)" -ne 0 ]; then log "valgrind is missing: apt-get install valgrind (as root)"; return 1; fi
+  log "installing Debian's valgrind"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+}
+
 scratch_dir() {
   work=$(mktemp -d)
   pids=()

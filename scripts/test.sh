@@ -73,6 +73,7 @@ suites=(
   scripts/plugin.sh
   scripts/validate-deploy.sh
   "scripts/bench.sh --short"
+  "scripts/bench.sh --short --scenarios apis,mint --count-instructions"
   scripts/fuzz.sh
 )
 for suite in "${suites[@]}"; do

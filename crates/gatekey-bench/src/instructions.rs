@@ -2,7 +2,7 @@
 //! (`--count-instructions`). The CPU time per request follows the host: how often the process
 //! sleeps, and what a wake-up costs there (`docs/performance.md`). The instruction count follows
 //! only the code and the work it is given: the same binary gives the same count run after run,
-//! so a change of a few percent shows in one run. Under callgrind `gatekey` runs some 50 times
+//! so a change of a few percent shows in one run. Under callgrind `gatekey` runs some 35 times
 //! slower, so that run's throughput, latency, CPU and memory figures are valgrind's, not
 //! `gatekey`'s.
 //!

@@ -114,7 +114,7 @@ struct Args {
     gatekey_cpu: GatekeyCpu,
     /// Run `gatekey` under valgrind's callgrind and report the instructions it retires per
     /// request of `apis`, `apis-paced`, `mint`, `revoke` and `credentials`: a figure that does
-    /// not move with the host or the database. About 50 times slower: every other figure of
+    /// not move with the host or the database. Some 35 times slower: every other figure of
     /// such a run is valgrind's.
     #[arg(long)]
     count_instructions: bool,
