@@ -116,7 +116,7 @@ impl InstructionCounter {
                 self.metrics_url
             )));
         }
-        let dumps_before = self.dumps()?.len();
+        let dumps_before = self.dumps_so_far()?;
         self.control("-d").await?;
         let instructions = self.wait_for_dump(dumps_before).await?;
         #[expect(
@@ -156,18 +156,13 @@ impl InstructionCounter {
         Ok(requests_total(&metrics))
     }
 
-    /// The dumps of this process so far (`callgrind.<pid>.<n>`, one per `-d`).
-    fn dumps(&self) -> Result<Vec<PathBuf>, BenchError> {
+    /// How many dumps this process has written (`callgrind.<pid>.<n>`, one per `-d`).
+    fn dumps_so_far(&self) -> Result<usize, BenchError> {
         let prefix = format!("callgrind.{}.", self.pid);
-        let mut dumps = Vec::new();
+        let mut dumps = 0;
         for entry in std::fs::read_dir(&self.out_dir)? {
-            let path = entry?.path();
-            if path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with(&prefix))
-            {
-                dumps.push(path);
+            if entry?.file_name().to_string_lossy().starts_with(&prefix) {
+                dumps += 1;
             }
         }
         Ok(dumps)
