@@ -1,16 +1,24 @@
 //! Group commit for appends. Every mint appends two audit events and one `pending` record, each
 //! awaited before the mint goes on; sent one `insert` each, they cost most of a mint's CPU in
 //! the driver (command building, connection checkout, socket wake-ups), not in the server. Here
-//! the documents of one collection that callers append while a write is in flight wait in a
-//! queue and leave together, in one unordered `insert_many`, as soon as a write slot is free.
-//! Each caller still waits for its own document's outcome (write concern `majority`), so
-//! nothing is acknowledged before it is durable; an idle server sees one document per insert,
-//! exactly as before, and a busy one sees fewer, larger inserts.
+//! the documents of one collection that callers append while its batch is out wait in a queue
+//! and leave together, in one unordered `insert_many`, as soon as that batch returns. Each caller
+//! still waits for its own document's outcome (write concern `majority`), so nothing is
+//! acknowledged before it is durable; an idle server sees one document per insert, exactly as
+//! before, and a busy one sees fewer, larger inserts.
+//!
+//! One batch of a collection is out at a time. Several in flight split the same documents into
+//! more, smaller commands: on a server that serves one command after another, each more costs a
+//! command's overhead there and a wake-up here (`docs/performance.md`, "One batch in flight").
+//! A batch slower than [`SLOW_WRITE`] (a stalled connection) stops holding back the next, up to
+//! [`MAX_IN_FLIGHT`] out at once.
 //!
 //! A document whose caller stopped waiting before its batch left (a mint past its deadline) is
 //! not written: nobody could act on its outcome.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mongodb::Collection;
 use mongodb::error::{Error as MongoError, ErrorKind};
@@ -22,9 +30,11 @@ use crate::{StoreError, metered};
 
 /// Most documents in one `insert_many`.
 const MAX_BATCH: usize = 256;
-/// Inserts of one collection in flight at once: enough that one slow write does not hold up the
-/// queue, few enough that the queue fills batches under load.
-const WRITE_SLOTS: usize = 4;
+/// How long the batch out holds back the next one: past it, the batch counts as slow, and the
+/// next leaves without waiting for it.
+const SLOW_WRITE: Duration = Duration::from_millis(250);
+/// Most batches of one collection out at once, all but one of them slow.
+const MAX_IN_FLIGHT: usize = 4;
 /// Documents that may wait for a slot before appending callers wait to enqueue.
 const QUEUE_CAPACITY: usize = 4_096;
 
@@ -62,7 +72,10 @@ impl<T: Serialize + Send + Sync + 'static> BatchInserter<T> {
     /// inserter is dropped, after writing what was queued.
     pub(crate) fn start(collection: Collection<T>, name: &'static str) -> Self {
         let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(collection, name, queued));
+        tokio::spawn(write_batches(queued, move |batch| {
+            let collection = collection.clone();
+            async move { write_batch(&collection, name, batch).await }
+        }));
         Self { queue }
     }
 
@@ -83,15 +96,17 @@ impl<T: Serialize + Send + Sync + 'static> BatchInserter<T> {
     }
 }
 
-/// Takes whatever is queued whenever a write slot is free, and writes it as one batch.
-async fn write_batches<T: Serialize + Send + Sync + 'static>(
-    collection: Collection<T>,
-    name: &'static str,
-    mut queued: mpsc::Receiver<QueuedInsert<T>>,
-) {
-    let slots = Arc::new(Semaphore::new(WRITE_SLOTS));
+/// Takes whatever is queued whenever the batch out returns (or turns slow), and hands it to
+/// `write` as the next batch.
+async fn write_batches<T, W, F>(mut queued: mpsc::Receiver<QueuedInsert<T>>, write: W)
+where
+    T: Send + 'static,
+    W: Fn(Vec<QueuedInsert<T>>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
             return;
         };
         let mut batch = Vec::new();
@@ -102,11 +117,22 @@ async fn write_batches<T: Serialize + Send + Sync + 'static>(
         if batch.is_empty() {
             continue;
         }
-        let collection = collection.clone();
+        // Dropped when the batch returns or turns slow, whichever comes first.
+        let (returned_or_slow, next_turn) = oneshot::channel::<()>();
+        let written = write(batch);
         tokio::spawn(async move {
-            write_batch(&collection, name, batch).await;
-            drop(slot);
+            let mut written = std::pin::pin!(written);
+            if tokio::time::timeout(SLOW_WRITE, &mut written)
+                .await
+                .is_err()
+            {
+                drop(returned_or_slow);
+                written.await;
+            }
+            drop(permit);
         });
+        // Either way the channel closes; there is no value to read.
+        let _ = next_turn.await;
     }
 }
 
@@ -163,4 +189,114 @@ fn outcome_of(
         };
     }
     Err(StoreError::Mongo(err.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::time::{Instant, sleep};
+
+    use super::*;
+
+    /// An inserter whose batches `write` answers, as `BatchInserter::start` does with MongoDB.
+    fn inserter<W, F>(write: W) -> BatchInserter<u32>
+    where
+        W: Fn(Vec<QueuedInsert<u32>>) -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(write_batches(queued, write));
+        BatchInserter { queue }
+    }
+
+    /// Answers every document of `batch` as written after `delay`, as the server would.
+    async fn answer(batch: Vec<QueuedInsert<u32>>, delay: Duration) {
+        sleep(delay).await;
+        for insert in batch {
+            let _ = insert.outcome.send(Ok(()));
+        }
+    }
+
+    fn append(
+        appends: &BatchInserter<u32>,
+        n: u32,
+    ) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let appends = appends.clone();
+        tokio::spawn(async move { appends.insert(n.to_string(), n).await })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn appends_made_while_a_batch_is_out_leave_together_when_it_returns() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&sizes);
+        let appends = inserter(move |batch| {
+            seen.lock().unwrap().push(batch.len());
+            answer(batch, Duration::from_millis(10))
+        });
+        let first = append(&appends, 0);
+        sleep(Duration::from_millis(1)).await;
+        let mut rest = Vec::new();
+        for n in 1..=5 {
+            rest.push(append(&appends, n));
+            sleep(Duration::from_millis(1)).await;
+        }
+        first.await.unwrap().unwrap();
+        for appended in rest {
+            appended.await.unwrap().unwrap();
+        }
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 5]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_batch_holds_back_the_next_only_until_it_counts_as_slow() {
+        let batches = AtomicUsize::new(0);
+        let appends = inserter(move |batch| {
+            let delay = if batches.fetch_add(1, Ordering::SeqCst) == 0 {
+                Duration::from_secs(60)
+            } else {
+                Duration::from_millis(10)
+            };
+            answer(batch, delay)
+        });
+        let started = Instant::now();
+        let stalled = append(&appends, 0);
+        sleep(Duration::from_millis(1)).await;
+        appends.insert("1".to_owned(), 1).await.unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited >= SLOW_WRITE && waited < SLOW_WRITE + Duration::from_millis(20),
+            "the second append waited {waited:?}"
+        );
+        assert!(!stalled.is_finished(), "the stalled batch is still out");
+        stalled.await.unwrap().unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_more_than_max_in_flight_batches_are_out_however_slow() {
+        let out = Arc::new(AtomicUsize::new(0));
+        let most_out = Arc::new(AtomicUsize::new(0));
+        let (counting, most) = (Arc::clone(&out), Arc::clone(&most_out));
+        let appends = inserter(move |batch| {
+            let now_out = counting.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now_out, Ordering::SeqCst);
+            let counting = Arc::clone(&counting);
+            async move {
+                answer(batch, Duration::from_secs(60)).await;
+                counting.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        let mut appended = Vec::new();
+        for n in 0..10 {
+            appended.push(append(&appends, n));
+            sleep(SLOW_WRITE * 2).await;
+        }
+        assert_eq!(out.load(Ordering::SeqCst), MAX_IN_FLIGHT);
+        for append in appended {
+            append.await.unwrap().unwrap();
+        }
+        assert_eq!(most_out.load(Ordering::SeqCst), MAX_IN_FLIGHT);
+    }
 }
