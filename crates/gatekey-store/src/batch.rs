@@ -20,12 +20,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mongodb::Collection;
+use mongodb::bson::{Document, doc};
 use mongodb::error::{Error as MongoError, ErrorKind};
+use mongodb::{Collection, Database};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::error::DUPLICATE_KEY;
+use crate::update_command::{UpdateReply, send_update};
 use crate::{StoreError, metered};
 
 /// Most documents in one `insert_many`.
@@ -38,17 +40,32 @@ const MAX_IN_FLIGHT: usize = 4;
 /// Documents that may wait for a slot before appending callers wait to enqueue.
 const QUEUE_CAPACITY: usize = 4_096;
 
-/// One document waiting for its batch, and who waits for its outcome.
-struct QueuedInsert<T> {
-    document: T,
-    /// The document's `_id`, for a [`StoreError::DuplicateId`].
+/// One write waiting for its batch (a document to insert, a statement to apply), and who waits
+/// for its outcome.
+struct Queued<W, O> {
+    write: W,
+    /// The `_id` written, for errors about it.
     id: String,
-    outcome: oneshot::Sender<Result<(), StoreError>>,
+    outcome: oneshot::Sender<Result<O, StoreError>>,
+}
+
+/// Queues `write` for the next batch of `queue` and waits for its outcome.
+async fn queue_and_wait<W, O>(
+    queue: &mpsc::Sender<Queued<W, O>>,
+    id: String,
+    write: W,
+) -> Result<O, StoreError> {
+    let (outcome, answer) = oneshot::channel();
+    queue
+        .send(Queued { write, id, outcome })
+        .await
+        .map_err(|_| StoreError::WriterStopped)?;
+    answer.await.map_err(|_| StoreError::WriterStopped)?
 }
 
 /// The appending side of one collection's group commit; cheap to clone.
 pub(crate) struct BatchInserter<T> {
-    queue: mpsc::Sender<QueuedInsert<T>>,
+    queue: mpsc::Sender<Queued<T, ()>>,
 }
 
 impl<T> Clone for BatchInserter<T> {
@@ -82,26 +99,112 @@ impl<T: Serialize + Send + Sync + 'static> BatchInserter<T> {
     /// Inserts `document` (whose `_id` is `id`) with the next batch and waits for its outcome.
     /// An existing `_id` is [`StoreError::DuplicateId`].
     pub(crate) async fn insert(&self, id: String, document: T) -> Result<(), StoreError> {
-        let (outcome, answer) = oneshot::channel();
-        let queued = QueuedInsert {
-            document,
-            id,
-            outcome,
+        queue_and_wait(&self.queue, id, document).await
+    }
+}
+
+/// The group commit of one collection's conditional upserts: statements whose filter admits
+/// the write only in some state of the document, and which collide with the document's `_id`
+/// when it is not in that state. Statements queued while the batch is out leave together in one
+/// unordered `update` command; each caller learns whether its own statement was applied.
+#[derive(Clone)]
+pub(crate) struct BatchUpserter {
+    queue: mpsc::Sender<Queued<Document, bool>>,
+}
+
+impl std::fmt::Debug for BatchUpserter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchUpserter")
+            .field("queued", &(QUEUE_CAPACITY - self.queue.capacity()))
+            .finish()
+    }
+}
+
+impl BatchUpserter {
+    /// Starts the task that writes `collection`'s batches; it ends when the last clone of the
+    /// upserter is dropped, after writing what was queued.
+    pub(crate) fn start(db: Database, collection: &'static str) -> Self {
+        let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(write_batches(queued, move |batch| {
+            let db = db.clone();
+            async move { write_upserts(&db, collection, batch).await }
+        }));
+        Self { queue }
+    }
+
+    /// Applies `update` to the document `id` if it matches `filter` (which names that `_id`),
+    /// inserting it if there is none. `false`: a document `id` exists and does not match, so
+    /// nothing was written (the upsert collided with its `_id`).
+    pub(crate) async fn upsert(
+        &self,
+        id: String,
+        filter: Document,
+        update: Document,
+    ) -> Result<bool, StoreError> {
+        let statement = doc! { "q": filter, "u": update, "upsert": true };
+        queue_and_wait(&self.queue, id, statement).await
+    }
+}
+
+/// One unordered `update` command of the batch's statements, and each statement's outcome to
+/// whoever waits for it: applied, collided with an existing `_id`, or refused. A command that
+/// fails as a whole (a lost connection, an unmet write concern) fails every statement, which may
+/// or may not have been applied, as with a single update.
+async fn write_upserts(
+    db: &Database,
+    collection: &'static str,
+    batch: Vec<Queued<Document, bool>>,
+) {
+    let (statements, waiting): (Vec<Document>, Vec<(String, oneshot::Sender<_>)>) = batch
+        .into_iter()
+        .map(|upsert| (upsert.write, (upsert.id, upsert.outcome)))
+        .unzip();
+    let reply = send_update(db, collection, statements).await;
+    for (index, (id, outcome)) in waiting.into_iter().enumerate() {
+        let result = match &reply {
+            Err(err) => Err(err.clone()),
+            Ok(reply) => statement_outcome(reply, index, collection, id),
         };
-        self.queue
-            .send(queued)
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        // The caller may have stopped waiting meanwhile; then nobody needs the outcome.
+        let _ = outcome.send(result);
+    }
+}
+
+/// What the reply says of the conditional upsert at `index`.
+fn statement_outcome(
+    reply: &UpdateReply,
+    index: usize,
+    collection: &'static str,
+    id: String,
+) -> Result<bool, StoreError> {
+    if let Some(concern) = &reply.write_concern_error {
+        return Err(StoreError::WriteConcernFailed {
+            collection,
+            code: concern.code,
+            message: concern.message.clone(),
+        });
+    }
+    match reply
+        .write_errors
+        .iter()
+        .find(|refused| refused.index == index)
+    {
+        None => Ok(true),
+        Some(refused) if refused.code == DUPLICATE_KEY => Ok(false),
+        Some(refused) => Err(StoreError::WriteRefused {
+            collection,
+            id,
+            code: refused.code,
+            message: refused.message.clone(),
+        }),
     }
 }
 
 /// Takes whatever is queued whenever the batch out returns (or turns slow), and hands it to
 /// `write` as the next batch.
-async fn write_batches<T, W, F>(mut queued: mpsc::Receiver<QueuedInsert<T>>, write: W)
+async fn write_batches<W, O, B, F>(mut queued: mpsc::Receiver<Queued<W, O>>, write: B)
 where
-    T: Send + 'static,
-    W: Fn(Vec<QueuedInsert<T>>) -> F,
+    B: Fn(Vec<Queued<W, O>>) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -140,11 +243,11 @@ where
 async fn write_batch<T: Serialize + Send + Sync>(
     collection: &Collection<T>,
     name: &'static str,
-    batch: Vec<QueuedInsert<T>>,
+    batch: Vec<Queued<T, ()>>,
 ) {
     let (documents, waiting): (Vec<T>, Vec<(String, oneshot::Sender<_>)>) = batch
         .into_iter()
-        .map(|insert| (insert.document, (insert.id, insert.outcome)))
+        .map(|insert| (insert.write, (insert.id, insert.outcome)))
         .unzip();
     let written = metered("insert", collection.insert_many(documents).ordered(false)).await;
     for (index, (id, outcome)) in waiting.into_iter().enumerate() {
@@ -199,11 +302,12 @@ mod tests {
     use tokio::time::{Instant, sleep};
 
     use super::*;
+    use crate::update_command::StatementError;
 
     /// An inserter whose batches `write` answers, as `BatchInserter::start` does with MongoDB.
     fn inserter<W, F>(write: W) -> BatchInserter<u32>
     where
-        W: Fn(Vec<QueuedInsert<u32>>) -> F + Send + 'static,
+        W: Fn(Vec<Queued<u32, ()>>) -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
@@ -212,7 +316,7 @@ mod tests {
     }
 
     /// Answers every document of `batch` as written after `delay`, as the server would.
-    async fn answer(batch: Vec<QueuedInsert<u32>>, delay: Duration) {
+    async fn answer(batch: Vec<Queued<u32, ()>>, delay: Duration) {
         sleep(delay).await;
         for insert in batch {
             let _ = insert.outcome.send(Ok(()));
@@ -298,5 +402,46 @@ mod tests {
             append.await.unwrap().unwrap();
         }
         assert_eq!(most_out.load(Ordering::SeqCst), MAX_IN_FLIGHT);
+    }
+
+    fn refused(index: usize, code: i32) -> StatementError {
+        StatementError {
+            index,
+            code,
+            message: format!("statement {index} refused"),
+        }
+    }
+
+    #[test]
+    fn each_upsert_reads_its_own_statement_in_the_reply() {
+        let reply = UpdateReply {
+            write_errors: vec![refused(1, DUPLICATE_KEY), refused(3, 2)],
+            write_concern_error: None,
+        };
+        let outcome = |index| statement_outcome(&reply, index, "limit_counters", index.to_string());
+        assert!(matches!(outcome(0), Ok(true)), "applied");
+        assert!(matches!(outcome(1), Ok(false)), "collided with the `_id`");
+        assert!(
+            matches!(outcome(2), Ok(true)),
+            "applied, after another's collision"
+        );
+        assert!(
+            matches!(outcome(3), Err(StoreError::WriteRefused { code: 2, ref id, .. }) if id == "3"),
+            "refused for its own reason"
+        );
+    }
+
+    #[test]
+    fn an_unmet_write_concern_fails_every_upsert_of_the_batch() {
+        let reply = UpdateReply {
+            write_errors: Vec::new(),
+            write_concern_error: Some(refused(0, 64)),
+        };
+        for index in 0..3 {
+            assert!(matches!(
+                statement_outcome(&reply, index, "limit_counters", String::new()),
+                Err(StoreError::WriteConcernFailed { code: 64, .. })
+            ));
+        }
     }
 }

@@ -8,7 +8,7 @@ use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 pub(crate) const DUPLICATE_KEY: i32 = 11_000;
 
 /// Everything that can go wrong in the store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The server could not be reached or refused the operation.
     #[error("MongoDB operation failed: {0}")]

@@ -22,6 +22,7 @@ mod limit_counters;
 mod page;
 mod revocation_jobs;
 mod time;
+mod update_command;
 mod usage;
 
 use std::fmt;
@@ -123,7 +124,7 @@ fn retention(days: u32, setting: &'static str) -> Result<u32, StoreError> {
 }
 
 /// A handle on Gatekey's database. Cheap to clone: clones share one connection pool and the
-/// group commit of audit events and new issuance records ([`batch`]).
+/// group commit of audit events, new issuance records and limit reservations ([`batch`]).
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Database,
@@ -132,6 +133,7 @@ pub struct Store {
     usage_ttl_secs: u32,
     issuance_inserts: batch::BatchInserter<issuances::IssuanceDoc>,
     audit_appends: batch::BatchInserter<audit::AuditDoc>,
+    limit_reservations: batch::BatchUpserter,
 }
 
 /// Runs one driver call and records how long it took in
@@ -189,6 +191,7 @@ impl Store {
                 db.collection::<audit::AuditDoc>(AUDIT_EVENTS),
                 AUDIT_EVENTS,
             ),
+            limit_reservations: batch::BatchUpserter::start(db.clone(), LIMIT_COUNTERS),
             db,
             issuance_ttl_secs,
             audit_ttl_secs,
@@ -243,7 +246,7 @@ impl Store {
 
     /// The counters behind the per-caller mint limits.
     pub fn limit_counters(&self) -> LimitCounterRepo {
-        LimitCounterRepo::new(&self.db)
+        LimitCounterRepo::new(&self.db, self.limit_reservations.clone())
     }
 
     /// Calls made with minted keys and their per-credential counters.

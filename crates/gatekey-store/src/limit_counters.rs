@@ -12,14 +12,17 @@
 //!   expires_at }                                           // nothing counts after it (TTL index)
 //! ```
 //!
-//! A reservation is one `updateOne` with upsert. Its filter admits the mint only when `recent`
-//! has fewer entries than the rate or its oldest entry has left the window, and the API's `live`
-//! list has fewer entries than the cap or its earliest entry has expired. Its update pushes both
-//! entries, keeps each list sorted and trimmed to its limit (`$push` with `$sort` and `$slice`),
-//! which drops the entry that no longer counted. Because a list is sorted and holds at most its
-//! limit, "fewer than the limit still count" is decided by two array positions, which a filter
-//! can test (`$exists` on position `limit - 1`, a comparison on position 0); a longer list, left
-//! by a lowered limit, fails the filter and is pruned on the slow path.
+//! A reservation is one conditional update with upsert, sent as one statement of an `update`
+//! command that carries every reservation made while the previous command was out (the group
+//! commit of `batch.rs`; each statement is still judged alone and atomically). Its filter admits
+//! the mint only when `recent` has fewer entries than the rate or its oldest entry has left the
+//! window, and the API's `live` list has fewer entries than the cap or its earliest entry has
+//! expired. Its update pushes both entries, keeps each list sorted and trimmed to its limit
+//! (`$push` with `$sort` and `$slice`), which drops the entry that no longer counted. Because a
+//! list is sorted and holds at most its limit, "fewer than the limit still count" is decided by
+//! two array positions, which a filter can test (`$exists` on position `limit - 1`, a comparison
+//! on position 0); a longer list, left by a lowered limit, fails the filter and is pruned on the
+//! slow path.
 //!
 //! When the filter does not match, the upsert collides with the existing `_id` (duplicate key):
 //! the caller is at a limit, or the lists need pruning (a lowered limit, entries that stopped
@@ -42,7 +45,7 @@ use mongodb::{Collection, Database};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::error::is_duplicate_key;
+use crate::batch::BatchUpserter;
 use crate::time::{from_bson, to_bson};
 use crate::{LIMIT_COUNTERS, StoreError, metered};
 
@@ -191,12 +194,15 @@ fn judge(doc: &CounterDoc, key: &str, limits: &MintLimits, now: DateTime<Utc>) -
 #[derive(Debug, Clone)]
 pub struct LimitCounterRepo {
     collection: Collection<Document>,
+    /// The group commit of reservations: those made while one batch is out leave together.
+    reservations: BatchUpserter,
 }
 
 impl LimitCounterRepo {
-    pub(crate) fn new(db: &Database) -> Self {
+    pub(crate) fn new(db: &Database, reservations: BatchUpserter) -> Self {
         Self {
             collection: db.collection(LIMIT_COUNTERS),
+            reservations,
         }
     }
 
@@ -293,17 +299,10 @@ impl LimitCounterRepo {
             "$max": { "expires_at": to_bson(counted_until) },
             "$setOnInsert": { "issuer": slot.issuer, "subject": slot.subject },
         };
-        match metered(
-            "update",
-            self.collection.update_one(filter, update).upsert(true),
-        )
-        .await
-        {
-            Ok(result) => Ok(result.matched_count == 1 || result.upserted_id.is_some()),
-            // The filter missed an existing document and the upsert hit its `_id`.
-            Err(err) if is_duplicate_key(&err) => Ok(false),
-            Err(err) => Err(err.into()),
-        }
+        // `false`: the filter missed an existing document and the upsert hit its `_id`.
+        self.reservations
+            .upsert(id.to_owned(), filter, update)
+            .await
     }
 
     /// Frees the live slots of `issuance_ids` (failed, revoked or withdrawn credentials) of the

@@ -35,6 +35,7 @@ use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use crate::time::{from_bson, to_bson};
+use crate::update_command::send_update;
 use crate::{StoreError, USAGE_ENTRIES, USAGE_SUMMARIES, metered};
 
 /// Server error code of a unique index violation.
@@ -145,25 +146,6 @@ pub struct UsageRepo {
     summaries: Collection<SummaryDoc>,
 }
 
-/// The reply of an `update` command, as far as the counters need it.
-#[derive(Debug, Deserialize)]
-struct UpdateReply {
-    #[serde(default, rename = "writeErrors")]
-    write_errors: Vec<StatementError>,
-    #[serde(rename = "writeConcernError")]
-    write_concern_error: Option<StatementError>,
-}
-
-/// A statement the server refused, or its write concern failure (`index` absent).
-#[derive(Debug, Deserialize)]
-struct StatementError {
-    #[serde(default)]
-    index: usize,
-    code: i32,
-    #[serde(default, rename = "errmsg")]
-    message: String,
-}
-
 impl UsageRepo {
     pub(crate) fn new(db: &Database) -> Self {
         Self {
@@ -245,23 +227,7 @@ impl UsageRepo {
                 }
             })
             .collect();
-        let mut command = doc! {
-            "update": USAGE_SUMMARIES,
-            "updates": statements,
-            "ordered": false,
-        };
-        if let Some(concern) = self.db.write_concern() {
-            let concern = bson::to_document(concern).map_err(|err| {
-                StoreError::InvalidConfig(format!("the write concern cannot be sent: {err}"))
-            })?;
-            command.insert("writeConcern", concern);
-        }
-        let reply = metered("update", self.db.run_command(command)).await?;
-        let reply: UpdateReply =
-            bson::from_document(reply).map_err(|err| StoreError::UnexpectedReply {
-                command: "update",
-                detail: err.to_string(),
-            })?;
+        let reply = send_update(&self.db, USAGE_SUMMARIES, statements).await?;
         if let Some(refused) = reply.write_errors.first() {
             let id = counted
                 .get(refused.index)

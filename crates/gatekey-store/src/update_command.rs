@@ -1,0 +1,55 @@
+//! The `update` command sent as it is, with many statements: the driver's `update_one` and
+//! `update_many` send one statement per command. The server answers which statements it refused,
+//! by position, and whether the write concern was met; both callers (the usage counters, the
+//! group commit of limit reservations) read each statement's outcome from that.
+
+use mongodb::Database;
+use mongodb::bson::{self, Document, doc};
+use serde::Deserialize;
+
+use crate::{StoreError, metered};
+
+/// The reply of an `update` command, as far as Gatekey reads it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UpdateReply {
+    #[serde(default, rename = "writeErrors")]
+    pub(crate) write_errors: Vec<StatementError>,
+    #[serde(rename = "writeConcernError")]
+    pub(crate) write_concern_error: Option<StatementError>,
+}
+
+/// A statement the server refused, or its write concern failure (`index` absent).
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatementError {
+    #[serde(default)]
+    pub(crate) index: usize,
+    pub(crate) code: i32,
+    #[serde(default, rename = "errmsg")]
+    pub(crate) message: String,
+}
+
+/// Sends `statements` (`{q, u, upsert}` documents) to `collection` in one unordered `update`
+/// command with the database's write concern. An error is the command's as a whole; a refused
+/// statement is in the reply.
+pub(crate) async fn send_update(
+    db: &Database,
+    collection: &'static str,
+    statements: Vec<Document>,
+) -> Result<UpdateReply, StoreError> {
+    let mut command = doc! {
+        "update": collection,
+        "updates": statements,
+        "ordered": false,
+    };
+    if let Some(concern) = db.write_concern() {
+        let concern = bson::to_document(concern).map_err(|err| {
+            StoreError::InvalidConfig(format!("the write concern cannot be sent: {err}"))
+        })?;
+        command.insert("writeConcern", concern);
+    }
+    let reply = metered("update", db.run_command(command)).await?;
+    bson::from_document(reply).map_err(|err| StoreError::UnexpectedReply {
+        command: "update",
+        detail: err.to_string(),
+    })
+}
