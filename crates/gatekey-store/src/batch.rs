@@ -103,31 +103,45 @@ impl<T: Serialize + Send + Sync + 'static> BatchInserter<T> {
     }
 }
 
-/// The group commit of one collection's conditional upserts: statements whose filter admits
-/// the write only in some state of the document, and which collide with the document's `_id`
-/// when it is not in that state. Statements queued while the batch is out leave together in one
-/// unordered `update` command; each caller learns whether its own statement was applied.
-#[derive(Clone)]
-pub(crate) struct BatchUpserter {
-    queue: mpsc::Sender<Queued<Document, bool>>,
+/// Whether the conditional update of a batch matched its document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Matched {
+    /// Every update of the batch matched its document, so this one did.
+    Yes,
+    /// Some update of the batch matched nothing, and the reply counts matches only in total:
+    /// read the document to learn whether it was this one.
+    Unknown,
 }
 
-impl std::fmt::Debug for BatchUpserter {
+/// The group commit of one collection's conditional updates: statements whose filter admits the
+/// write only in some state of the document. Statements queued while the batch is out leave
+/// together in one unordered `update` command.
+///
+/// An upsert that finds its document in another state collides with its `_id`, and the reply
+/// says so by position: [`BatchUpdater::upsert`] knows its outcome. A plain update that matches
+/// nothing only lowers the reply's total: [`BatchUpdater::update`] knows its outcome when that
+/// total is complete, which is whenever no document of the batch changed state under it.
+#[derive(Clone)]
+pub(crate) struct BatchUpdater {
+    queue: mpsc::Sender<Queued<Document, Matched>>,
+}
+
+impl std::fmt::Debug for BatchUpdater {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchUpserter")
+        f.debug_struct("BatchUpdater")
             .field("queued", &(QUEUE_CAPACITY - self.queue.capacity()))
             .finish()
     }
 }
 
-impl BatchUpserter {
+impl BatchUpdater {
     /// Starts the task that writes `collection`'s batches; it ends when the last clone of the
-    /// upserter is dropped, after writing what was queued.
+    /// updater is dropped, after writing what was queued.
     pub(crate) fn start(db: Database, collection: &'static str) -> Self {
         let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(write_batches(queued, move |batch| {
             let db = db.clone();
-            async move { write_upserts(&db, collection, batch).await }
+            async move { write_updates(&db, collection, batch).await }
         }));
         Self { queue }
     }
@@ -142,41 +156,61 @@ impl BatchUpserter {
         update: Document,
     ) -> Result<bool, StoreError> {
         let statement = doc! { "q": filter, "u": update, "upsert": true };
+        match queue_and_wait(&self.queue, id, statement).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::DuplicateId { .. }) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Applies `update` to the document `id` if it matches `filter` (which names that `_id`).
+    pub(crate) async fn update(
+        &self,
+        id: String,
+        filter: Document,
+        update: Document,
+    ) -> Result<Matched, StoreError> {
+        let statement = doc! { "q": filter, "u": update };
         queue_and_wait(&self.queue, id, statement).await
     }
 }
 
 /// One unordered `update` command of the batch's statements, and each statement's outcome to
-/// whoever waits for it: applied, collided with an existing `_id`, or refused. A command that
-/// fails as a whole (a lost connection, an unmet write concern) fails every statement, which may
-/// or may not have been applied, as with a single update.
-async fn write_upserts(
+/// whoever waits for it. A command that fails as a whole (a lost connection, an unmet write
+/// concern) fails every statement, which may or may not have been applied, as with a single
+/// update.
+async fn write_updates(
     db: &Database,
     collection: &'static str,
-    batch: Vec<Queued<Document, bool>>,
+    batch: Vec<Queued<Document, Matched>>,
 ) {
     let (statements, waiting): (Vec<Document>, Vec<(String, oneshot::Sender<_>)>) = batch
         .into_iter()
-        .map(|upsert| (upsert.write, (upsert.id, upsert.outcome)))
+        .map(|update| (update.write, (update.id, update.outcome)))
         .unzip();
+    let count = statements.len();
     let reply = send_update(db, collection, statements).await;
     for (index, (id, outcome)) in waiting.into_iter().enumerate() {
         let result = match &reply {
             Err(err) => Err(err.clone()),
-            Ok(reply) => statement_outcome(reply, index, collection, id),
+            Ok(reply) => statement_outcome(reply, index, count, collection, id),
         };
         // The caller may have stopped waiting meanwhile; then nobody needs the outcome.
         let _ = outcome.send(result);
     }
 }
 
-/// What the reply says of the conditional upsert at `index`.
+/// What the reply to `count` statements says of the one at `index`: refused on its own (a
+/// collision with an existing `_id` is [`StoreError::DuplicateId`]), or applied to a matching
+/// document (an upsert always counts, matched or inserted) when the reply's total counts every
+/// statement the server did not refuse.
 fn statement_outcome(
     reply: &UpdateReply,
     index: usize,
+    count: usize,
     collection: &'static str,
     id: String,
-) -> Result<bool, StoreError> {
+) -> Result<Matched, StoreError> {
     if let Some(concern) = &reply.write_concern_error {
         return Err(StoreError::WriteConcernFailed {
             collection,
@@ -189,14 +223,17 @@ fn statement_outcome(
         .iter()
         .find(|refused| refused.index == index)
     {
-        None => Ok(true),
-        Some(refused) if refused.code == DUPLICATE_KEY => Ok(false),
+        Some(refused) if refused.code == DUPLICATE_KEY => {
+            Err(StoreError::DuplicateId { collection, id })
+        }
         Some(refused) => Err(StoreError::WriteRefused {
             collection,
             id,
             code: refused.code,
             message: refused.message.clone(),
         }),
+        None if reply.matched == count - reply.write_errors.len() => Ok(Matched::Yes),
+        None => Ok(Matched::Unknown),
     }
 }
 
@@ -413,17 +450,22 @@ mod tests {
     }
 
     #[test]
-    fn each_upsert_reads_its_own_statement_in_the_reply() {
+    fn each_statement_reads_its_own_outcome_in_the_reply() {
         let reply = UpdateReply {
+            matched: 2,
             write_errors: vec![refused(1, DUPLICATE_KEY), refused(3, 2)],
             write_concern_error: None,
         };
-        let outcome = |index| statement_outcome(&reply, index, "limit_counters", index.to_string());
-        assert!(matches!(outcome(0), Ok(true)), "applied");
-        assert!(matches!(outcome(1), Ok(false)), "collided with the `_id`");
+        let outcome =
+            |index: usize| statement_outcome(&reply, index, 4, "limit_counters", index.to_string());
+        assert!(matches!(outcome(0), Ok(Matched::Yes)), "applied");
         assert!(
-            matches!(outcome(2), Ok(true)),
-            "applied, after another's collision"
+            matches!(outcome(1), Err(StoreError::DuplicateId { ref id, .. }) if id == "1"),
+            "collided with an existing `_id`"
+        );
+        assert!(
+            matches!(outcome(2), Ok(Matched::Yes)),
+            "applied beside a refusal"
         );
         assert!(
             matches!(outcome(3), Err(StoreError::WriteRefused { code: 2, ref id, .. }) if id == "3"),
@@ -432,14 +474,30 @@ mod tests {
     }
 
     #[test]
-    fn an_unmet_write_concern_fails_every_upsert_of_the_batch() {
+    fn a_short_total_leaves_every_unrefused_statement_unknown() {
         let reply = UpdateReply {
+            matched: 2,
+            write_errors: Vec::new(),
+            write_concern_error: None,
+        };
+        for index in 0..3 {
+            assert_eq!(
+                statement_outcome(&reply, index, 3, "issuances", String::new()).unwrap(),
+                Matched::Unknown
+            );
+        }
+    }
+
+    #[test]
+    fn an_unmet_write_concern_fails_every_statement_of_the_batch() {
+        let reply = UpdateReply {
+            matched: 3,
             write_errors: Vec::new(),
             write_concern_error: Some(refused(0, 64)),
         };
         for index in 0..3 {
             assert!(matches!(
-                statement_outcome(&reply, index, "limit_counters", String::new()),
+                statement_outcome(&reply, index, 3, "limit_counters", String::new()),
                 Err(StoreError::WriteConcernFailed { code: 64, .. })
             ));
         }

@@ -11,7 +11,7 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::BatchInserter;
+use crate::batch::{BatchInserter, BatchUpdater, Matched};
 use crate::page::{self, Page, PageRequest};
 use crate::time::{from_bson, to_bson};
 use crate::{ISSUANCES, StoreError, metered};
@@ -208,13 +208,19 @@ fn revocation_query(filter: &RevocationFilter, states: &[IssuanceState]) -> Docu
 pub struct IssuanceRepo {
     collection: Collection<IssuanceDoc>,
     inserts: BatchInserter<IssuanceDoc>,
+    activations: BatchUpdater,
 }
 
 impl IssuanceRepo {
-    pub(crate) fn new(db: &Database, inserts: BatchInserter<IssuanceDoc>) -> Self {
+    pub(crate) fn new(
+        db: &Database,
+        inserts: BatchInserter<IssuanceDoc>,
+        activations: BatchUpdater,
+    ) -> Self {
         Self {
             collection: db.collection(ISSUANCES),
             inserts,
+            activations,
         }
     }
 
@@ -227,8 +233,10 @@ impl IssuanceRepo {
     }
 
     /// `pending -> active`: the Kong side exists; records where it is and the key's fingerprint,
-    /// and returns `pending` as it now reads. One conditional `update` with no document in the
-    /// reply: the mint holds the record already.
+    /// and returns `pending` as it now reads. One conditional update with no document in the
+    /// reply (the mint holds the record already), sent with the activations other mints make at
+    /// the same time ([`crate::batch`]); when that batch's reply counts fewer matches than
+    /// activations, each of them reads its record to learn whether it was the one.
     pub async fn mark_active(
         &self,
         pending: &Issuance,
@@ -242,9 +250,10 @@ impl IssuanceRepo {
             "consumer_username": &kong.consumer_username,
             "credential_id": &kong.credential_id,
         };
-        let updated = metered(
-            "update",
-            self.collection.update_one(
+        let activated = self
+            .activations
+            .update(
+                pending.id.to_string(),
                 doc! { "_id": pending.id.to_string(), "state": IssuanceState::Pending.as_str() },
                 doc! { "$set": {
                     "state": IssuanceState::Active.as_str(),
@@ -252,10 +261,9 @@ impl IssuanceRepo {
                     "key_fingerprint": &key_fingerprint,
                     "updated_at": to_bson(at),
                 } },
-            ),
-        )
-        .await?;
-        if updated.matched_count == 0 {
+            )
+            .await?;
+        if activated == Matched::Unknown {
             return self
                 .already_activated(pending, &kong, &key_fingerprint)
                 .await;

@@ -124,7 +124,8 @@ fn retention(days: u32, setting: &'static str) -> Result<u32, StoreError> {
 }
 
 /// A handle on Gatekey's database. Cheap to clone: clones share one connection pool and the
-/// group commit of audit events, new issuance records and limit reservations ([`batch`]).
+/// group commit of audit events, new issuance records, activations and limit reservations
+/// ([`batch`]).
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Database,
@@ -133,7 +134,8 @@ pub struct Store {
     usage_ttl_secs: u32,
     issuance_inserts: batch::BatchInserter<issuances::IssuanceDoc>,
     audit_appends: batch::BatchInserter<audit::AuditDoc>,
-    limit_reservations: batch::BatchUpserter,
+    issuance_activations: batch::BatchUpdater,
+    limit_reservations: batch::BatchUpdater,
 }
 
 /// Runs one driver call and records how long it took in
@@ -191,7 +193,8 @@ impl Store {
                 db.collection::<audit::AuditDoc>(AUDIT_EVENTS),
                 AUDIT_EVENTS,
             ),
-            limit_reservations: batch::BatchUpserter::start(db.clone(), LIMIT_COUNTERS),
+            issuance_activations: batch::BatchUpdater::start(db.clone(), ISSUANCES),
+            limit_reservations: batch::BatchUpdater::start(db.clone(), LIMIT_COUNTERS),
             db,
             issuance_ttl_secs,
             audit_ttl_secs,
@@ -221,7 +224,11 @@ impl Store {
 
     /// Issuance records.
     pub fn issuances(&self) -> IssuanceRepo {
-        IssuanceRepo::new(&self.db, self.issuance_inserts.clone())
+        IssuanceRepo::new(
+            &self.db,
+            self.issuance_inserts.clone(),
+            self.issuance_activations.clone(),
+        )
     }
 
     /// The audit trail.

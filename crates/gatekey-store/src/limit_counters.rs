@@ -45,7 +45,7 @@ use mongodb::{Collection, Database};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::batch::BatchUpserter;
+use crate::batch::BatchUpdater;
 use crate::time::{from_bson, to_bson};
 use crate::{LIMIT_COUNTERS, StoreError, metered};
 
@@ -195,11 +195,11 @@ fn judge(doc: &CounterDoc, key: &str, limits: &MintLimits, now: DateTime<Utc>) -
 pub struct LimitCounterRepo {
     collection: Collection<Document>,
     /// The group commit of reservations: those made while one batch is out leave together.
-    reservations: BatchUpserter,
+    reservations: BatchUpdater,
 }
 
 impl LimitCounterRepo {
-    pub(crate) fn new(db: &Database, reservations: BatchUpserter) -> Self {
+    pub(crate) fn new(db: &Database, reservations: BatchUpdater) -> Self {
         Self {
             collection: db.collection(LIMIT_COUNTERS),
             reservations,

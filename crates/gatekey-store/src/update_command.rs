@@ -12,6 +12,9 @@ use crate::{StoreError, metered};
 /// The reply of an `update` command, as far as Gatekey reads it.
 #[derive(Debug, Deserialize)]
 pub(crate) struct UpdateReply {
+    /// Statements that matched a document or inserted one, in total.
+    #[serde(default, rename = "n")]
+    pub(crate) matched: usize,
     #[serde(default, rename = "writeErrors")]
     pub(crate) write_errors: Vec<StatementError>,
     #[serde(rename = "writeConcernError")]

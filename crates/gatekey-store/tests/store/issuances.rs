@@ -364,6 +364,60 @@ async fn of_concurrent_activations_exactly_one_wins() {
     assert_eq!(stored, winners[0], "the stored record is the winner's");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn activations_sent_together_each_learn_their_own_outcome() {
+    let db = TestDb::start().await;
+    let repo = db.store.issuances();
+    let mut records = Vec::new();
+    for n in 0..30 {
+        let record = issuance("user:default/ada", "orders", t(0));
+        // Every third mint was rolled back before its activation arrived.
+        let record = if n % 3 == 0 {
+            in_state(record, IssuanceState::Failed)
+        } else {
+            record
+        };
+        repo.insert_pending(&record).await.expect("insert");
+        records.push(record);
+    }
+    let activations = records.iter().zip(0_u32..).map(|(record, n)| {
+        let repo = repo.clone();
+        let record = record.clone();
+        tokio::spawn(async move {
+            repo.mark_active(
+                &record,
+                kong_ref(n),
+                key_fingerprint(&format!("key-{n}")),
+                t(1),
+            )
+            .await
+        })
+    });
+    let outcomes = futures::future::join_all(activations).await;
+    for ((record, outcome), n) in records.iter().zip(outcomes).zip(0_u32..) {
+        let stored = repo.get(&record.id).await.expect("get").expect("exists");
+        match outcome.expect("task ran") {
+            Ok(active) => {
+                assert_eq!(record.state, IssuanceState::Pending, "record {n}");
+                assert_eq!(active.state, IssuanceState::Active);
+                assert_eq!(active.kong, Some(kong_ref(n)));
+                assert_eq!(
+                    stored, active,
+                    "record {n} reads as its activation answered"
+                );
+            }
+            Err(StoreError::InvalidTransition {
+                from: IssuanceState::Failed,
+                to: IssuanceState::Active,
+            }) => {
+                assert_eq!(record.state, IssuanceState::Failed, "record {n}");
+                assert_eq!(&stored, record, "record {n} is unchanged");
+            }
+            Err(other) => panic!("record {n}: unexpected error: {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn inserting_an_existing_id_is_a_typed_error() {
     let db = TestDb::start().await;
