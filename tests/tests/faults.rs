@@ -483,6 +483,22 @@ async fn mint_until_the_cap(rig: &Rig, gatekey: &str, subject: &str) -> usize {
     }
 }
 
+/// Freezes MongoDB when a new consumer shows in Kong: that mint has its `pending` record (record
+/// before key) and is still creating the consumer's children, which Kong answers slowly from now
+/// on (100 ms a chunk), so its activation meets the frozen server. Mints move through the store
+/// in batches, all at the same step, so a freeze at a fixed time could catch every mint before
+/// its record and leave nothing to roll back.
+async fn freeze_once_a_mint_is_past_its_record(rig: &Rig) {
+    rig.kong_faults.set(Mode::Delay(Duration::from_millis(100)));
+    let before = rig.consumers().await.expect("consumers").len();
+    let give_up = std::time::Instant::now() + RECONCILE_WITHIN;
+    while rig.consumers().await.expect("consumers").len() <= before {
+        assert!(std::time::Instant::now() < give_up, "no mint reached Kong");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    rig.mongo.freeze().expect("SIGSTOP");
+}
+
 /// MongoDB frozen (SIGSTOP) while 8 callers mint, for longer than a mint's deadline: the
 /// activations of the mints in flight queue in the frozen server and land when it resumes, after
 /// the mints have given up. Whatever the order in which the queued writes and the rollbacks land,
@@ -519,9 +535,10 @@ async fn a_frozen_mongodb_never_leaves_an_active_record_without_its_consumer() {
     // The request timeout (and so a mint's deadline) is 3 s; the freeze outlasts it.
     let freeze = async {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        rig.mongo.freeze().expect("SIGSTOP");
+        freeze_once_a_mint_is_past_its_record(&rig).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         rig.mongo.thaw().expect("SIGCONT");
+        rig.kong_faults.set(Mode::Pass);
         thawed.store(true, std::sync::atomic::Ordering::SeqCst);
     };
     let (statuses, ()) = tokio::join!(futures::future::join_all(callers), freeze);

@@ -121,6 +121,12 @@ pub(crate) enum Matched {
 /// says so by position: [`BatchUpdater::upsert`] knows its outcome. A plain update that matches
 /// nothing only lowers the reply's total: [`BatchUpdater::update`] knows its outcome when that
 /// total is complete, which is whenever no document of the batch changed state under it.
+///
+/// A batch whose command fails on the way (a broken connection) is sent once more, as the driver
+/// retries a single write; it may have been applied the first time, so every statement must be
+/// safe to apply twice: its filter no longer matches once it was applied (an activation finds
+/// its record `active`, a reservation finds its mint counted), and the caller settles what the
+/// second reply leaves open by reading the document.
 #[derive(Clone)]
 pub(crate) struct BatchUpdater {
     queue: mpsc::Sender<Queued<Document, Matched>>,
@@ -189,7 +195,12 @@ async fn write_updates(
         .map(|update| (update.write, (update.id, update.outcome)))
         .unzip();
     let count = statements.len();
-    let reply = send_update(db, collection, statements).await;
+    let reply = match send_update(db, collection, statements.clone()).await {
+        Err(StoreError::Mongo(err)) if is_retryable(&err) => {
+            send_update(db, collection, statements).await
+        }
+        reply => reply,
+    };
     for (index, (id, outcome)) in waiting.into_iter().enumerate() {
         let result = match &reply {
             Err(err) => Err(err.clone()),
@@ -198,6 +209,17 @@ async fn write_updates(
         // The caller may have stopped waiting meanwhile; then nobody needs the outcome.
         let _ = outcome.send(result);
     }
+}
+
+/// Whether a failed batch is sent once more, as the driver retries a single write: the
+/// connection broke or its pool was cleared (a server monitor that timed out interrupts the
+/// commands in flight), or the server calls the error retryable. The command may have been
+/// applied before the failure, so only statements that are safe to apply twice are batched.
+fn is_retryable(err: &MongoError) -> bool {
+    matches!(
+        err.kind.as_ref(),
+        ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. }
+    ) || err.contains_label("RetryableWriteError")
 }
 
 /// What the reply to `count` statements says of the one at `index`: refused on its own (a

@@ -110,6 +110,7 @@ struct CounterDoc {
 
 #[derive(Debug, Deserialize)]
 struct RecentDoc {
+    issuance_id: IssuanceId,
     at: bson::DateTime,
 }
 
@@ -239,6 +240,13 @@ impl LimitCounterRepo {
             let pruned = metered("findAndModify", prune).await?;
             // No document: the TTL monitor removed it in between; the next upsert creates it.
             if let Some(doc) = pruned {
+                if doc
+                    .recent
+                    .iter()
+                    .any(|entry| entry.issuance_id == slot.issuance_id)
+                {
+                    return Ok(LimitVerdict::Reserved);
+                }
                 let verdict = judge(&doc, &key, limits, now);
                 if verdict != LimitVerdict::Reserved {
                     return Ok(verdict);
@@ -265,6 +273,9 @@ impl LimitCounterRepo {
         // prunes it to what still counts.
         let filter = doc! {
             "_id": id,
+            // A counter that holds this mint already (a batch sent again after its reply was
+            // lost) is not counted twice: the slow path finds the mint there.
+            "recent.issuance_id": { "$ne": slot.issuance_id.to_string() },
             format!("recent.{rate}"): { "$exists": false },
             format!("{field}.{cap}"): { "$exists": false },
             "$and": [
@@ -364,6 +375,7 @@ mod tests {
             recent: recent
                 .iter()
                 .map(|&second| RecentDoc {
+                    issuance_id: IssuanceId::new(),
                     at: to_bson(at(second)),
                 })
                 .collect(),

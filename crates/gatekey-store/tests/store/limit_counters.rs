@@ -121,6 +121,47 @@ async fn concurrent_reservations_fill_the_rate_exactly_and_the_window_rolls() {
     assert_eq!(reserved(&verdicts), 7, "{verdicts:?}");
 }
 
+/// A reservation sent again after its reply was lost (the batch is retried once after a broken
+/// connection) finds its mint counted and does not count it twice.
+#[tokio::test]
+async fn a_reservation_made_twice_counts_its_mint_once() {
+    let db = TestDb::start().await;
+    let counters = db.store.limit_counters();
+    let at = now();
+    let mint = slot("orders", at + Duration::minutes(10));
+    let limits = limits(1_000, 2);
+    for _ in 0..2 {
+        let verdict = counters.reserve(&mint, &limits, at).await.expect("reserve");
+        assert_eq!(verdict, LimitVerdict::Reserved);
+    }
+    let counter = db
+        .raw(LIMIT_COUNTERS)
+        .find_one(doc! {})
+        .await
+        .expect("read")
+        .expect("one counter");
+    assert_eq!(counter.get_array("recent").expect("recent").len(), 1);
+    let live = counter.get_document("live").expect("live");
+    assert_eq!(live.get_array("api:orders").expect("slots").len(), 1);
+    // The second slot of the cap is still free for another mint, and then the cap is reached.
+    let other = slot("orders", at + Duration::minutes(10));
+    assert_eq!(
+        counters
+            .reserve(&other, &limits, at)
+            .await
+            .expect("reserve"),
+        LimitVerdict::Reserved
+    );
+    let third = slot("orders", at + Duration::minutes(10));
+    assert!(matches!(
+        counters
+            .reserve(&third, &limits, at)
+            .await
+            .expect("reserve"),
+        LimitVerdict::LiveCapReached { .. }
+    ));
+}
+
 #[tokio::test]
 async fn a_release_frees_exactly_the_named_slot_and_releasing_twice_is_harmless() {
     let db = TestDb::start().await;
