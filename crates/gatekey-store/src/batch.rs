@@ -1,20 +1,22 @@
-//! Group commit for appends. Every mint appends two audit events and one `pending` record, each
-//! awaited before the mint goes on; sent one `insert` each, they cost most of a mint's CPU in
-//! the driver (command building, connection checkout, socket wake-ups), not in the server. Here
-//! the documents of one collection that callers append while its batch is out wait in a queue
-//! and leave together, in one unordered `insert_many`, as soon as that batch returns. Each caller
-//! still waits for its own document's outcome (write concern `majority`), so nothing is
-//! acknowledged before it is durable; an idle server sees one document per insert, exactly as
-//! before, and a busy one sees fewer, larger inserts.
+//! Group commit of a mint's writes. Every mint counts itself against its caller's limits,
+//! appends two audit events and one `pending` record, and activates the record, each awaited
+//! before the mint goes on. Sent one command each, they cost the server a command's overhead
+//! and Gatekey a wake-up for every reply. Here the writes of one kind that callers make while a
+//! batch of that kind is out wait in a queue and leave together as soon as it returns: appends
+//! in one unordered `insert_many` ([`BatchInserter`]), conditional updates and upserts as the
+//! statements of one unordered `update` command ([`BatchUpdater`]). Each caller still waits for
+//! its own write's outcome (write concern `majority`), so nothing is acknowledged before it is
+//! durable; an idle server sees one write per command, exactly as before, and a busy one sees
+//! fewer, larger commands.
 //!
-//! One batch of a collection is out at a time. Several in flight split the same documents into
-//! more, smaller commands: on a server that serves one command after another, each more costs a
-//! command's overhead there and a wake-up here (`docs/performance.md`, "One batch in flight").
-//! A batch slower than [`SLOW_WRITE`] (a stalled connection) stops holding back the next, up to
-//! [`MAX_IN_FLIGHT`] out at once.
+//! One batch of a kind is out at a time. Several in flight split the same writes into more,
+//! smaller commands: on a server that serves one command after another, each more costs a
+//! command's overhead there and a wake-up here (`docs/performance.md`, "Every write of a mint
+//! group-committed"). A batch slower than [`SLOW_WRITE`] (a stalled connection) stops holding
+//! back the next, up to [`MAX_IN_FLIGHT`] out at once.
 //!
-//! A document whose caller stopped waiting before its batch left (a mint past its deadline) is
-//! not written: nobody could act on its outcome.
+//! A write whose caller stopped waiting before its batch left (a mint past its deadline) is not
+//! sent: nobody could act on its outcome.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,14 +32,14 @@ use crate::error::DUPLICATE_KEY;
 use crate::update_command::{UpdateReply, send_update};
 use crate::{StoreError, metered};
 
-/// Most documents in one `insert_many`.
+/// Most writes in one command (documents of an `insert_many`, statements of an `update`).
 const MAX_BATCH: usize = 256;
 /// How long the batch out holds back the next one: past it, the batch counts as slow, and the
 /// next leaves without waiting for it.
 const SLOW_WRITE: Duration = Duration::from_millis(250);
 /// Most batches of one collection out at once, all but one of them slow.
 const MAX_IN_FLIGHT: usize = 4;
-/// Documents that may wait for a slot before appending callers wait to enqueue.
+/// Writes that may wait for their batch before callers wait to enqueue.
 const QUEUE_CAPACITY: usize = 4_096;
 
 /// One write waiting for its batch (a document to insert, a statement to apply), and who waits
@@ -181,10 +183,10 @@ impl BatchUpdater {
     }
 }
 
-/// One unordered `update` command of the batch's statements, and each statement's outcome to
-/// whoever waits for it. A command that fails as a whole (a lost connection, an unmet write
-/// concern) fails every statement, which may or may not have been applied, as with a single
-/// update.
+/// One unordered `update` command of the batch's statements (sent once more if it failed on the
+/// way), and each statement's outcome to whoever waits for it. A command that still fails as a
+/// whole (a lost connection, an unmet write concern) fails every statement, which may or may not
+/// have been applied, as with a single update.
 async fn write_updates(
     db: &Database,
     collection: &'static str,
@@ -254,28 +256,39 @@ fn statement_outcome(
             code: refused.code,
             message: refused.message.clone(),
         }),
-        None if reply.matched == count - reply.write_errors.len() => Ok(Matched::Yes),
+        None if reply.matched >= count.saturating_sub(reply.write_errors.len()) => Ok(Matched::Yes),
         None => Ok(Matched::Unknown),
     }
 }
 
 /// Takes whatever is queued whenever the batch out returns (or turns slow), and hands it to
-/// `write` as the next batch.
+/// `write` as the next batch, at most one write per document: the others of a document wait for
+/// the next batch, first in line.
 async fn write_batches<W, O, B, F>(mut queued: mpsc::Receiver<Queued<W, O>>, write: B)
 where
     B: Fn(Vec<Queued<W, O>>) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut waiting = Vec::new();
     loop {
         let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
             return;
         };
-        let mut batch = Vec::new();
-        if queued.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return;
+        if waiting.is_empty() {
+            if queued.recv_many(&mut waiting, MAX_BATCH).await == 0 {
+                return;
+            }
+        } else {
+            while waiting.len() < MAX_BATCH
+                && let Ok(write) = queued.try_recv()
+            {
+                waiting.push(write);
+            }
         }
-        batch.retain(|insert| !insert.outcome.is_closed());
+        waiting.retain(|write| !write.outcome.is_closed());
+        let mut batch = std::mem::take(&mut waiting);
+        waiting = defer_repeated_documents(&mut batch);
         if batch.is_empty() {
             continue;
         }
@@ -296,6 +309,19 @@ where
         // Either way the channel closes; there is no value to read.
         let _ = next_turn.await;
     }
+}
+
+/// Keeps in `batch` the first write of each document, in order, and returns the others. Writes to
+/// one document in one command gain nothing (the server applies them one after another) and
+/// each would wait for all of them: the limit reservations of one busy caller all change its
+/// one counter.
+fn defer_repeated_documents<W, O>(batch: &mut Vec<Queued<W, O>>) -> Vec<Queued<W, O>> {
+    let mut documents = std::collections::HashSet::with_capacity(batch.len());
+    let (first, repeated) = std::mem::take(batch)
+        .into_iter()
+        .partition(|write| documents.insert(write.id.clone()));
+    *batch = first;
+    repeated
 }
 
 /// One unordered `insert_many`, and each document's outcome to whoever waits for it.
@@ -410,6 +436,33 @@ mod tests {
             appended.await.unwrap().unwrap();
         }
         assert_eq!(*sizes.lock().unwrap(), vec![1, 5]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_to_one_document_leave_one_per_batch_in_order() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&batches);
+        let appends = inserter(move |batch| {
+            let ids: Vec<String> = batch.iter().map(|write| write.id.clone()).collect();
+            seen.lock().unwrap().push(ids);
+            answer(batch, Duration::from_millis(10))
+        });
+        let mut appended = vec![append(&appends, 0)];
+        sleep(Duration::from_millis(1)).await;
+        for (id, n) in [("a", 1), ("a", 2), ("b", 3), ("a", 4), ("b", 5)] {
+            let appends = appends.clone();
+            appended.push(tokio::spawn(async move {
+                appends.insert(id.to_owned(), n).await
+            }));
+            sleep(Duration::from_millis(1)).await;
+        }
+        for append in appended {
+            append.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            *batches.lock().unwrap(),
+            vec![vec!["0"], vec!["a", "b"], vec!["a", "b"], vec!["a"]]
+        );
     }
 
     #[tokio::test(start_paused = true)]
