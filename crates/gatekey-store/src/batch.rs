@@ -247,17 +247,24 @@ fn statement_outcome(
         .iter()
         .find(|refused| refused.index == index)
     {
-        Some(refused) if refused.code == DUPLICATE_KEY => {
-            Err(StoreError::DuplicateId { collection, id })
-        }
-        Some(refused) => Err(StoreError::WriteRefused {
-            collection,
-            id,
-            code: refused.code,
-            message: refused.message.clone(),
-        }),
+        Some(refused) => Err(refusal(refused.code, &refused.message, collection, id)),
         None if reply.matched >= count.saturating_sub(reply.write_errors.len()) => Ok(Matched::Yes),
         None => Ok(Matched::Unknown),
+    }
+}
+
+/// A write of a batch that the server refused on its own: a collision with an existing `_id` is
+/// [`StoreError::DuplicateId`], anything else [`StoreError::WriteRefused`].
+fn refusal(code: i32, message: &str, collection: &'static str, id: String) -> StoreError {
+    if code == DUPLICATE_KEY {
+        StoreError::DuplicateId { collection, id }
+    } else {
+        StoreError::WriteRefused {
+            collection,
+            id,
+            code,
+            message: message.to_owned(),
+        }
     }
 }
 
@@ -363,15 +370,7 @@ fn outcome_of(
             .flatten()
             .find(|write| write.index == index);
         return match own {
-            Some(write) if write.code == DUPLICATE_KEY => {
-                Err(StoreError::DuplicateId { collection, id })
-            }
-            Some(write) => Err(StoreError::WriteRefused {
-                collection,
-                id,
-                code: write.code,
-                message: write.message.clone(),
-            }),
+            Some(write) => Err(refusal(write.code, &write.message, collection, id)),
             None if failure.write_concern_error.is_none() => Ok(()),
             None => Err(StoreError::Mongo(err.clone())),
         };

@@ -4,7 +4,7 @@ use chrono::Duration;
 use gatekey_core::issuance::{
     FailureCode, Issuance, IssuanceId, IssuanceState, KongRef, key_fingerprint,
 };
-use gatekey_store::{ISSUANCES, IssuanceFilter, PageRequest, StoreError};
+use gatekey_store::{ISSUANCES, IssuanceFilter, IssuanceRepo, PageRequest, StoreError};
 use mongodb::bson::{Bson, doc};
 
 use crate::support::{TestDb, in_state, issuance, t};
@@ -15,6 +15,24 @@ fn kong_ref(n: u32) -> KongRef {
         consumer_username: format!("gatekey-{n}"),
         credential_id: format!("credential-{n}"),
     }
+}
+
+/// Activates `record` with Kong side and key number `n`, in a task of its own.
+fn activate_in_task(
+    repo: &IssuanceRepo,
+    record: &Issuance,
+    n: u32,
+) -> tokio::task::JoinHandle<Result<Issuance, StoreError>> {
+    let (repo, record) = (repo.clone(), record.clone());
+    tokio::spawn(async move {
+        repo.mark_active(
+            &record,
+            kong_ref(n),
+            key_fingerprint(&format!("key-{n}")),
+            t(1),
+        )
+        .await
+    })
 }
 
 fn page(limit: u32, cursor: Option<String>) -> PageRequest {
@@ -335,19 +353,7 @@ async fn of_concurrent_activations_exactly_one_wins() {
     let record = issuance("user:default/ada", "orders", t(0));
     repo.insert_pending(&record).await.expect("insert");
 
-    let attempts = (0..8_u32).map(|n| {
-        let repo = repo.clone();
-        let record = record.clone();
-        tokio::spawn(async move {
-            repo.mark_active(
-                &record,
-                kong_ref(n),
-                key_fingerprint(&format!("key-{n}")),
-                t(1),
-            )
-            .await
-        })
-    });
+    let attempts = (0..8_u32).map(|n| activate_in_task(&repo, &record, n));
     let mut winners = Vec::new();
     for outcome in futures::future::join_all(attempts).await {
         match outcome.expect("task ran") {
@@ -380,19 +386,10 @@ async fn activations_sent_together_each_learn_their_own_outcome() {
         repo.insert_pending(&record).await.expect("insert");
         records.push(record);
     }
-    let activations = records.iter().zip(0_u32..).map(|(record, n)| {
-        let repo = repo.clone();
-        let record = record.clone();
-        tokio::spawn(async move {
-            repo.mark_active(
-                &record,
-                kong_ref(n),
-                key_fingerprint(&format!("key-{n}")),
-                t(1),
-            )
-            .await
-        })
-    });
+    let activations = records
+        .iter()
+        .zip(0_u32..)
+        .map(|(record, n)| activate_in_task(&repo, record, n));
     let outcomes = futures::future::join_all(activations).await;
     for ((record, outcome), n) in records.iter().zip(outcomes).zip(0_u32..) {
         let stored = repo.get(&record.id).await.expect("get").expect("exists");

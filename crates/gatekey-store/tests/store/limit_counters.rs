@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use futures::future::join_all;
 use gatekey_core::issuance::IssuanceId;
 use gatekey_store::{LIMIT_COUNTERS, LimitVerdict, MintLimits, MintSlot, Store};
-use mongodb::bson::doc;
+use mongodb::bson::{Document, doc};
 
 use crate::support::TestDb;
 
@@ -37,6 +37,15 @@ fn slot(api_id: &str, expires_at: DateTime<Utc>) -> MintSlot<'_> {
         issuance_id: IssuanceId::new(),
         expires_at,
     }
+}
+
+/// The one counter document the test made.
+async fn one_counter(db: &TestDb) -> Document {
+    db.raw(LIMIT_COUNTERS)
+        .find_one(doc! {})
+        .await
+        .expect("read")
+        .expect("one counter")
 }
 
 /// Runs `count` reservations at once, spread round-robin over `stores`; the verdicts in order.
@@ -83,12 +92,7 @@ async fn concurrent_reservations_through_three_clients_fill_the_cap_exactly() {
         assert_eq!(*frees_at, at + Duration::minutes(10));
         assert_eq!(holders.len(), 5);
     }
-    let counter = db
-        .raw(LIMIT_COUNTERS)
-        .find_one(doc! {})
-        .await
-        .expect("read")
-        .expect("one counter");
+    let counter = one_counter(&db).await;
     assert_eq!(
         counter
             .get_document("live")
@@ -134,12 +138,7 @@ async fn a_reservation_made_twice_counts_its_mint_once() {
         let verdict = counters.reserve(&mint, &limits, at).await.expect("reserve");
         assert_eq!(verdict, LimitVerdict::Reserved);
     }
-    let counter = db
-        .raw(LIMIT_COUNTERS)
-        .find_one(doc! {})
-        .await
-        .expect("read")
-        .expect("one counter");
+    let counter = one_counter(&db).await;
     assert_eq!(counter.get_array("recent").expect("recent").len(), 1);
     let live = counter.get_document("live").expect("live");
     assert_eq!(live.get_array("api:orders").expect("slots").len(), 1);
@@ -315,12 +314,7 @@ async fn a_counter_expires_when_nothing_in_it_counts_any_more() {
         )
         .await
         .expect("reserve");
-    let counter = db
-        .raw(LIMIT_COUNTERS)
-        .find_one(doc! {})
-        .await
-        .expect("read")
-        .expect("one counter");
+    let counter = one_counter(&db).await;
     assert_eq!(
         counter.get_datetime("expires_at").expect("expires_at"),
         &mongodb::bson::DateTime::from_millis(expires_at.timestamp_millis())
