@@ -39,7 +39,8 @@ const MAX_BATCH: usize = 256;
 const SLOW_WRITE: Duration = Duration::from_millis(250);
 /// Most batches of one collection out at once, all but one of them slow.
 const MAX_IN_FLIGHT: usize = 4;
-/// Writes that may wait for their batch before callers wait to enqueue.
+/// Writes that may wait for their batch (in the channel, then in line) before callers wait to
+/// enqueue.
 const QUEUE_CAPACITY: usize = 4_096;
 
 /// One write waiting for its batch (a document to insert, a statement to apply), and who waits
@@ -282,12 +283,14 @@ where
         let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
             return;
         };
+        // Everything queued joins the line, so that one document's backlog (a caller sending
+        // mints by the hundred) cannot keep other documents' writes in the channel.
         if waiting.is_empty() {
-            if queued.recv_many(&mut waiting, MAX_BATCH).await == 0 {
+            if queued.recv_many(&mut waiting, QUEUE_CAPACITY).await == 0 {
                 return;
             }
         } else {
-            while waiting.len() < MAX_BATCH
+            while waiting.len() < QUEUE_CAPACITY
                 && let Ok(write) = queued.try_recv()
             {
                 waiting.push(write);
@@ -318,15 +321,15 @@ where
     }
 }
 
-/// Keeps in `batch` the first write of each document, in order, and returns the others. Writes to
-/// one document in one command gain nothing (the server applies them one after another) and
-/// each would wait for all of them: the limit reservations of one busy caller all change its
-/// one counter.
+/// Keeps in `batch` the first write of each of its first [`MAX_BATCH`] documents, in order, and
+/// returns the others. Writes to one document in one command gain nothing (the server applies
+/// them one after another) and each would wait for all of them: the limit reservations of one
+/// busy caller all change its one counter.
 fn defer_repeated_documents<W, O>(batch: &mut Vec<Queued<W, O>>) -> Vec<Queued<W, O>> {
-    let mut documents = std::collections::HashSet::with_capacity(batch.len());
+    let mut documents = std::collections::HashSet::with_capacity(batch.len().min(MAX_BATCH));
     let (first, repeated) = std::mem::take(batch)
         .into_iter()
-        .partition(|write| documents.insert(write.id.clone()));
+        .partition(|write| documents.len() < MAX_BATCH && documents.insert(write.id.clone()));
     *batch = first;
     repeated
 }
@@ -462,6 +465,37 @@ mod tests {
             *batches.lock().unwrap(),
             vec![vec!["0"], vec!["a", "b"], vec!["a", "b"], vec!["a"]]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_documents_backlog_does_not_hold_back_the_others() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&batches);
+        let appends = inserter(move |batch| {
+            let ids: Vec<String> = batch.iter().map(|write| write.id.clone()).collect();
+            seen.lock().unwrap().push(ids);
+            answer(batch, Duration::from_millis(10))
+        });
+        let first = append(&appends, 0);
+        sleep(Duration::from_millis(1)).await;
+        // More writes of one document than a batch holds, then one of another document.
+        let mut appended = Vec::new();
+        for n in 1..=MAX_BATCH + 20 {
+            let appends = appends.clone();
+            let n = u32::try_from(n).unwrap();
+            appended.push(tokio::spawn(async move {
+                appends.insert("busy".to_owned(), n).await
+            }));
+        }
+        sleep(Duration::from_millis(1)).await;
+        let other = append(&appends, 1_000);
+        first.await.unwrap().unwrap();
+        other.await.unwrap().unwrap();
+        assert_eq!(batches.lock().unwrap()[1], vec!["busy", "1000"]);
+        for append in appended {
+            append.await.unwrap().unwrap();
+        }
+        assert_eq!(batches.lock().unwrap().len(), 2 + MAX_BATCH + 20 - 1);
     }
 
     #[tokio::test(start_paused = true)]
