@@ -1,17 +1,18 @@
 //! Group commit of a mint's writes. Every mint counts itself against its caller's limits,
 //! appends two audit events and one `pending` record, and activates the record, each awaited
 //! before the mint goes on. Sent one command each, they cost the server a command's overhead
-//! and Gatekey a wake-up for every reply. Here the writes of one kind that callers make while a
-//! batch of that kind is out wait in a queue and leave together as soon as it returns: appends
-//! in one unordered `insert_many` ([`BatchInserter`]), conditional updates and upserts as the
-//! statements of one unordered `update` command ([`BatchUpdater`]). Each caller still waits for
-//! its own write's outcome (write concern `majority`), so nothing is acknowledged before it is
-//! durable; an idle server sees one write per command, exactly as before, and a busy one sees
-//! fewer, larger commands.
+//! and Gatekey a wake-up for every reply. Here the writes that callers make while a batch is out
+//! wait in a queue and leave together as soon as it returns, whatever their collection: on
+//! MongoDB 8.0 and later as one unordered `bulkWrite` command, which answers each write by its
+//! position; before 8.0, which has no `bulkWrite`, as one unordered `insert_many` per collection
+//! of appends and one unordered `update` command per collection of conditional updates and
+//! upserts, sent together. Each caller still waits for its own write's outcome (write concern
+//! `majority`), so nothing is acknowledged before it is durable; an idle server sees one write
+//! per command, exactly as before, and a busy one sees fewer, larger commands.
 //!
-//! One batch of a kind is out at a time. Several in flight split the same writes into more,
-//! smaller commands: on a server that serves one command after another, each more costs a
-//! command's overhead there and a wake-up here (`docs/performance.md`, "Every write of a mint
+//! One batch is out at a time. Several in flight split the same writes into more, smaller
+//! commands: on a server that serves one command after another, each more costs a command's
+//! overhead there and a wake-up here (`docs/performance.md`, "Every write of a mint
 //! group-committed"). A batch slower than [`SLOW_WRITE`] (a stalled connection) stops holding
 //! back the next, up to [`MAX_IN_FLIGHT`] out at once.
 //!
@@ -19,12 +20,17 @@
 //! sent: nobody could act on its outcome.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use mongodb::bson::{Document, doc};
-use mongodb::error::{Error as MongoError, ErrorKind};
-use mongodb::{Collection, Database};
+use futures::future::join_all;
+use mongodb::bson::{self, Document, doc};
+use mongodb::error::{Error as MongoError, ErrorKind, PartialBulkWriteResult};
+use mongodb::options::{InsertOneModel, UpdateModifications, UpdateOneModel, WriteModel};
+use mongodb::results::VerboseBulkWriteResult;
+use mongodb::{Client, Database, Namespace};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -32,21 +38,24 @@ use crate::error::DUPLICATE_KEY;
 use crate::update_command::{UpdateReply, send_update};
 use crate::{StoreError, metered};
 
-/// Most writes in one command (documents of an `insert_many`, statements of an `update`).
+/// Server error code of a command the server does not have.
+const COMMAND_NOT_FOUND: i32 = 59;
+/// Most writes in one batch.
 const MAX_BATCH: usize = 256;
 /// How long the batch out holds back the next one: past it, the batch counts as slow, and the
 /// next leaves without waiting for it.
 const SLOW_WRITE: Duration = Duration::from_millis(250);
-/// Most batches of one collection out at once, all but one of them slow.
+/// Most batches out at once, all but one of them slow.
 const MAX_IN_FLIGHT: usize = 4;
 /// Writes that may wait for their batch (in the channel, then in line) before callers wait to
 /// enqueue.
 const QUEUE_CAPACITY: usize = 4_096;
 
-/// One write waiting for its batch (a document to insert, a statement to apply), and who waits
-/// for its outcome.
+/// One write waiting for its batch, and who waits for its outcome.
 struct Queued<W, O> {
     write: W,
+    /// The collection written.
+    collection: &'static str,
     /// The `_id` written, for errors about it.
     id: String,
     outcome: oneshot::Sender<Result<O, StoreError>>,
@@ -55,26 +64,102 @@ struct Queued<W, O> {
 /// Queues `write` for the next batch of `queue` and waits for its outcome.
 async fn queue_and_wait<W, O>(
     queue: &mpsc::Sender<Queued<W, O>>,
+    collection: &'static str,
     id: String,
     write: W,
 ) -> Result<O, StoreError> {
     let (outcome, answer) = oneshot::channel();
     queue
-        .send(Queued { write, id, outcome })
+        .send(Queued {
+            write,
+            collection,
+            id,
+            outcome,
+        })
         .await
         .map_err(|_| StoreError::WriterStopped)?;
     answer.await.map_err(|_| StoreError::WriterStopped)?
 }
 
+/// One write of the group commit, to the collection its [`Queued`] names.
+#[derive(Debug, Clone)]
+enum Write {
+    /// A new document.
+    Insert(Document),
+    /// A conditional update of the document `filter` names; with `upsert`, inserted when there
+    /// is none.
+    Update {
+        filter: Document,
+        update: Document,
+        upsert: bool,
+    },
+}
+
+/// Whether a write of a batch matched its document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Matched {
+    /// It did (an insert, an upsert, an update that found its document in the state it asks).
+    Yes,
+    /// An update that may have matched nothing: read the document to learn its state.
+    Unknown,
+}
+
+/// Whether the server has answered that it has no `bulkWrite` (MongoDB before 8.0): from then on
+/// every batch leaves per collection.
+#[derive(Debug, Default)]
+struct NoBulkWrite(AtomicBool);
+
+/// The group commit of every collection's batched writes; cheap to clone. Its task ends when the
+/// last clone (and the last handle on it) is dropped, after writing what was queued.
+#[derive(Clone)]
+pub(crate) struct GroupCommit {
+    queue: mpsc::Sender<Queued<Write, Matched>>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("queued", &(QUEUE_CAPACITY - self.queue.capacity()))
+            .finish()
+    }
+}
+
+impl GroupCommit {
+    /// Starts the task that writes the batches to `db` through `client`.
+    pub(crate) fn start(client: Client, db: Database) -> Self {
+        let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
+        let no_bulk_write = Arc::new(NoBulkWrite::default());
+        tokio::spawn(write_batches(queued, move |batch| {
+            let (client, db, no_bulk_write) =
+                (client.clone(), db.clone(), Arc::clone(&no_bulk_write));
+            async move { write_batch(&client, &db, &no_bulk_write, batch).await }
+        }));
+        Self { queue }
+    }
+
+    async fn write(
+        &self,
+        collection: &'static str,
+        id: String,
+        write: Write,
+    ) -> Result<Matched, StoreError> {
+        queue_and_wait(&self.queue, collection, id, write).await
+    }
+}
+
 /// The appending side of one collection's group commit; cheap to clone.
 pub(crate) struct BatchInserter<T> {
-    queue: mpsc::Sender<Queued<T, ()>>,
+    commit: GroupCommit,
+    collection: &'static str,
+    documents: PhantomData<fn(T)>,
 }
 
 impl<T> Clone for BatchInserter<T> {
     fn clone(&self) -> Self {
         Self {
-            queue: self.queue.clone(),
+            commit: self.commit.clone(),
+            collection: self.collection,
+            documents: PhantomData,
         }
     }
 }
@@ -82,77 +167,63 @@ impl<T> Clone for BatchInserter<T> {
 impl<T> std::fmt::Debug for BatchInserter<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchInserter")
-            .field("queued", &(QUEUE_CAPACITY - self.queue.capacity()))
-            .finish()
+            .field("collection", &self.collection)
+            .finish_non_exhaustive()
     }
 }
 
-impl<T: Serialize + Send + Sync + 'static> BatchInserter<T> {
-    /// Starts the task that writes `collection`'s batches; it ends when the last clone of the
-    /// inserter is dropped, after writing what was queued.
-    pub(crate) fn start(collection: Collection<T>, name: &'static str) -> Self {
-        let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(queued, move |batch| {
-            let collection = collection.clone();
-            async move { write_batch(&collection, name, batch).await }
-        }));
-        Self { queue }
+impl<T: Serialize> BatchInserter<T> {
+    /// Appends to `collection` through `commit`.
+    pub(crate) fn new(commit: GroupCommit, collection: &'static str) -> Self {
+        Self {
+            commit,
+            collection,
+            documents: PhantomData,
+        }
     }
 
     /// Inserts `document` (whose `_id` is `id`) with the next batch and waits for its outcome.
     /// An existing `_id` is [`StoreError::DuplicateId`].
     pub(crate) async fn insert(&self, id: String, document: T) -> Result<(), StoreError> {
-        queue_and_wait(&self.queue, id, document).await
+        let document = bson::to_document(&document).map_err(MongoError::from)?;
+        self.commit
+            .write(self.collection, id, Write::Insert(document))
+            .await
+            .map(|_| ())
     }
 }
 
-/// Whether the conditional update of a batch matched its document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Matched {
-    /// Every update of the batch matched its document, so this one did.
-    Yes,
-    /// Some update of the batch matched nothing, and the reply counts matches only in total:
-    /// read the document to learn whether it was this one.
-    Unknown,
-}
-
-/// The group commit of one collection's conditional updates: statements whose filter admits the
-/// write only in some state of the document. Statements queued while the batch is out leave
-/// together in one unordered `update` command.
+/// The group commit of one collection's conditional updates: writes whose filter admits them
+/// only in some state of the document.
 ///
 /// An upsert that finds its document in another state collides with its `_id`, and the reply
-/// says so by position: [`BatchUpdater::upsert`] knows its outcome. A plain update that matches
-/// nothing only lowers the reply's total: [`BatchUpdater::update`] knows its outcome when that
-/// total is complete, which is whenever no document of the batch changed state under it.
+/// says so by position: [`BatchUpdater::upsert`] knows its outcome. An update that matches
+/// nothing is applied without error: [`BatchUpdater::update`] answers [`Matched::Unknown`] when
+/// the reply does not show it matched.
 ///
-/// A batch whose command fails on the way (a broken connection) is sent once more, as the driver
-/// retries a single write; it may have been applied the first time, so every statement must be
-/// safe to apply twice: its filter no longer matches once it was applied (an activation finds
-/// its record `active`, a reservation finds its mint counted), and the caller settles what the
-/// second reply leaves open by reading the document.
+/// A batch that failed on the way is sent once more (see [`bulk_write`] and
+/// [`write_updates`]). It may have been applied the first time, so every update must be safe to
+/// apply twice: its filter no longer matches once it was applied (an activation finds its record
+/// `active`, a reservation finds its mint counted), and the caller settles what the second reply
+/// leaves open by reading the document.
 #[derive(Clone)]
 pub(crate) struct BatchUpdater {
-    queue: mpsc::Sender<Queued<Document, Matched>>,
+    commit: GroupCommit,
+    collection: &'static str,
 }
 
 impl std::fmt::Debug for BatchUpdater {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchUpdater")
-            .field("queued", &(QUEUE_CAPACITY - self.queue.capacity()))
-            .finish()
+            .field("collection", &self.collection)
+            .finish_non_exhaustive()
     }
 }
 
 impl BatchUpdater {
-    /// Starts the task that writes `collection`'s batches; it ends when the last clone of the
-    /// updater is dropped, after writing what was queued.
-    pub(crate) fn start(db: Database, collection: &'static str) -> Self {
-        let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(queued, move |batch| {
-            let db = db.clone();
-            async move { write_updates(&db, collection, batch).await }
-        }));
-        Self { queue }
+    /// Updates documents of `collection` through `commit`.
+    pub(crate) fn new(commit: GroupCommit, collection: &'static str) -> Self {
+        Self { commit, collection }
     }
 
     /// Applies `update` to the document `id` if it matches `filter` (which names that `_id`),
@@ -164,8 +235,12 @@ impl BatchUpdater {
         filter: Document,
         update: Document,
     ) -> Result<bool, StoreError> {
-        let statement = doc! { "q": filter, "u": update, "upsert": true };
-        match queue_and_wait(&self.queue, id, statement).await {
+        let write = Write::Update {
+            filter,
+            update,
+            upsert: true,
+        };
+        match self.commit.write(self.collection, id, write).await {
             Ok(_) => Ok(true),
             Err(StoreError::DuplicateId { .. }) => Ok(false),
             Err(err) => Err(err),
@@ -179,9 +254,213 @@ impl BatchUpdater {
         filter: Document,
         update: Document,
     ) -> Result<Matched, StoreError> {
-        let statement = doc! { "q": filter, "u": update };
-        queue_and_wait(&self.queue, id, statement).await
+        let write = Write::Update {
+            filter,
+            update,
+            upsert: false,
+        };
+        self.commit.write(self.collection, id, write).await
     }
+}
+
+/// Writes one batch: as one `bulkWrite` while the server takes it, else per collection.
+async fn write_batch(
+    client: &Client,
+    db: &Database,
+    no_bulk_write: &NoBulkWrite,
+    batch: Vec<Queued<Write, Matched>>,
+) {
+    if no_bulk_write.0.load(Ordering::Relaxed) {
+        return write_per_collection(db, batch).await;
+    }
+    if let Some(batch) = bulk_write(client, db, batch).await {
+        if !no_bulk_write.0.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                "MongoDB is older than 8.0 and has no bulkWrite: batched writes leave as one command per collection"
+            );
+        }
+        write_per_collection(db, batch).await;
+    }
+}
+
+/// One unordered `bulkWrite` of the batch, sent once more if it failed on the way, and each
+/// write's outcome to whoever waits for it. Gives the batch back, unsent, when the server has no
+/// `bulkWrite`.
+///
+/// The driver retries a `bulkWrite` only where the server numbers retried writes (a replica set),
+/// and a cleared connection pool (a server monitor that timed out) interrupts the commands in
+/// flight, so a batch that failed on the way is sent once more here, as the updates before 8.0
+/// are. The first attempt may have been applied: every update of a batch is safe to apply twice
+/// ([`BatchUpdater`]), and an insert that then finds its `_id` taken was the first attempt's, as
+/// every batched insert carries an `_id` Gatekey made for that write alone (a ULID, or one
+/// derived from the event it records, whose appends accept a duplicate).
+async fn bulk_write(
+    client: &Client,
+    db: &Database,
+    batch: Vec<Queued<Write, Matched>>,
+) -> Option<Vec<Queued<Write, Matched>>> {
+    let models = |batch: &[Queued<Write, Matched>]| -> Vec<WriteModel> {
+        batch
+            .iter()
+            .map(|queued| write_model(db, queued.collection, queued.write.clone()))
+            .collect()
+    };
+    let mut resent = false;
+    let mut written = send_bulk_write(client, db, models(&batch)).await;
+    if let Err(err) = &written
+        && is_retryable(err)
+    {
+        resent = true;
+        written = send_bulk_write(client, db, models(&batch)).await;
+    }
+    if let Err(err) = &written
+        && lacks_bulk_write(err)
+    {
+        return Some(batch);
+    }
+    for (index, queued) in batch.into_iter().enumerate() {
+        let insert = matches!(queued.write, Write::Insert(_));
+        let result = match bulk_outcome(&written, index, queued.collection, queued.id) {
+            Err(StoreError::DuplicateId { .. }) if insert && resent => Ok(Matched::Yes),
+            result => result,
+        };
+        // The caller may have stopped waiting meanwhile; then nobody needs the outcome.
+        let _ = queued.outcome.send(result);
+    }
+    None
+}
+
+async fn send_bulk_write(
+    client: &Client,
+    db: &Database,
+    models: Vec<WriteModel>,
+) -> Result<VerboseBulkWriteResult, MongoError> {
+    let mut action = client.bulk_write(models).ordered(false).verbose_results();
+    if let Some(concern) = db.write_concern() {
+        action = action.write_concern(concern.clone());
+    }
+    metered("bulkWrite", action).await
+}
+
+/// Whether `err` says the server has no `bulkWrite`, so that nothing of the batch was applied:
+/// the driver's own check of the wire version (before 8.0), or a server that claims a newer
+/// version than the commands it has and answers that the command does not exist.
+fn lacks_bulk_write(err: &MongoError) -> bool {
+    match err.kind.as_ref() {
+        ErrorKind::IncompatibleServer { .. } => true,
+        ErrorKind::Command(command) => command.code == COMMAND_NOT_FOUND,
+        _ => false,
+    }
+}
+
+fn write_model(db: &Database, collection: &'static str, write: Write) -> WriteModel {
+    let namespace = Namespace::new(db.name(), collection);
+    match write {
+        Write::Insert(document) => InsertOneModel::builder()
+            .namespace(namespace)
+            .document(document)
+            .build()
+            .into(),
+        Write::Update {
+            filter,
+            update,
+            upsert,
+        } => UpdateOneModel::builder()
+            .namespace(namespace)
+            .filter(filter)
+            .update(UpdateModifications::Document(update))
+            .upsert(upsert)
+            .build()
+            .into(),
+    }
+}
+
+/// What the `bulkWrite` reply says of the write at `index`: refused on its own (a collision with
+/// an existing `_id` is [`StoreError::DuplicateId`]), applied (for an update: whether it matched
+/// its document), or, when the command failed as a whole (a lost connection, an unmet write
+/// concern), unknown, as with a single write.
+fn bulk_outcome(
+    written: &Result<VerboseBulkWriteResult, MongoError>,
+    index: usize,
+    collection: &'static str,
+    id: String,
+) -> Result<Matched, StoreError> {
+    let results = match written {
+        Ok(results) => results,
+        Err(err) => {
+            let ErrorKind::BulkWrite(failure) = err.kind.as_ref() else {
+                return Err(StoreError::Mongo(err.clone()));
+            };
+            if let Some(concern) = failure.write_concern_errors.first() {
+                return Err(StoreError::WriteConcernFailed {
+                    collection,
+                    code: concern.code,
+                    message: concern.message.clone(),
+                });
+            }
+            if let Some(refused) = failure.write_errors.get(&index) {
+                return Err(refusal(refused.code, &refused.message, collection, id));
+            }
+            match &failure.partial_result {
+                Some(PartialBulkWriteResult::Verbose(results)) => results,
+                _ => return Err(StoreError::Mongo(err.clone())),
+            }
+        }
+    };
+    if let Some(updated) = results.update_results.get(&index) {
+        return Ok(
+            if updated.matched_count > 0 || updated.upserted_id.is_some() {
+                Matched::Yes
+            } else {
+                Matched::Unknown
+            },
+        );
+    }
+    if results.insert_results.contains_key(&index) {
+        return Ok(Matched::Yes);
+    }
+    Err(written.as_ref().err().map_or_else(
+        || StoreError::UnexpectedReply {
+            command: "bulkWrite",
+            detail: format!("no result for write {index}"),
+        },
+        |err| StoreError::Mongo(err.clone()),
+    ))
+}
+
+/// The writes of a batch to one collection, all inserts or all updates.
+struct CollectionWrites {
+    collection: &'static str,
+    inserts: bool,
+    writes: Vec<Queued<Write, Matched>>,
+}
+
+/// Before MongoDB 8.0: the batch's appends as one unordered `insert_many` per collection and its
+/// updates as one unordered `update` command per collection, sent together.
+async fn write_per_collection(db: &Database, batch: Vec<Queued<Write, Matched>>) {
+    let mut groups: Vec<CollectionWrites> = Vec::new();
+    for queued in batch {
+        let inserts = matches!(queued.write, Write::Insert(_));
+        match groups
+            .iter_mut()
+            .find(|group| group.collection == queued.collection && group.inserts == inserts)
+        {
+            Some(group) => group.writes.push(queued),
+            None => groups.push(CollectionWrites {
+                collection: queued.collection,
+                inserts,
+                writes: vec![queued],
+            }),
+        }
+    }
+    join_all(groups.into_iter().map(|group| async move {
+        if group.inserts {
+            write_inserts(db, group.collection, group.writes).await;
+        } else {
+            write_updates(db, group.collection, group.writes).await;
+        }
+    }))
+    .await;
 }
 
 /// One unordered `update` command of the batch's statements (sent once more if it failed on the
@@ -191,11 +470,21 @@ impl BatchUpdater {
 async fn write_updates(
     db: &Database,
     collection: &'static str,
-    batch: Vec<Queued<Document, Matched>>,
+    batch: Vec<Queued<Write, Matched>>,
 ) {
     let (statements, waiting): (Vec<Document>, Vec<(String, oneshot::Sender<_>)>) = batch
         .into_iter()
-        .map(|update| (update.write, (update.id, update.outcome)))
+        .map(|queued| {
+            let statement = match queued.write {
+                Write::Update {
+                    filter,
+                    update,
+                    upsert,
+                } => doc! { "q": filter, "u": update, "upsert": upsert },
+                Write::Insert(document) => document,
+            };
+            (statement, (queued.id, queued.outcome))
+        })
         .unzip();
     let count = statements.len();
     let reply = match send_update(db, collection, statements.clone()).await {
@@ -327,28 +616,38 @@ where
 /// busy caller all change its one counter.
 fn defer_repeated_documents<W, O>(batch: &mut Vec<Queued<W, O>>) -> Vec<Queued<W, O>> {
     let mut documents = std::collections::HashSet::with_capacity(batch.len().min(MAX_BATCH));
-    let (first, repeated) = std::mem::take(batch)
-        .into_iter()
-        .partition(|write| documents.len() < MAX_BATCH && documents.insert(write.id.clone()));
+    let (first, repeated) = std::mem::take(batch).into_iter().partition(|write| {
+        documents.len() < MAX_BATCH && documents.insert((write.collection, write.id.clone()))
+    });
     *batch = first;
     repeated
 }
 
-/// One unordered `insert_many`, and each document's outcome to whoever waits for it.
-async fn write_batch<T: Serialize + Send + Sync>(
-    collection: &Collection<T>,
-    name: &'static str,
-    batch: Vec<Queued<T, ()>>,
+/// One unordered `insert_many` of the batch's documents, and each one's outcome to whoever
+/// waits for it.
+async fn write_inserts(
+    db: &Database,
+    collection: &'static str,
+    batch: Vec<Queued<Write, Matched>>,
 ) {
-    let (documents, waiting): (Vec<T>, Vec<(String, oneshot::Sender<_>)>) = batch
+    let (documents, waiting): (Vec<Document>, Vec<(String, oneshot::Sender<_>)>) = batch
         .into_iter()
-        .map(|insert| (insert.write, (insert.id, insert.outcome)))
+        .filter_map(|queued| match queued.write {
+            Write::Insert(document) => Some((document, (queued.id, queued.outcome))),
+            Write::Update { .. } => None,
+        })
         .unzip();
-    let written = metered("insert", collection.insert_many(documents).ordered(false)).await;
+    let written = metered(
+        "insert",
+        db.collection::<Document>(collection)
+            .insert_many(documents)
+            .ordered(false),
+    )
+    .await;
     for (index, (id, outcome)) in waiting.into_iter().enumerate() {
         let result = match &written {
-            Ok(_) => Ok(()),
-            Err(err) => outcome_of(err, index, name, id),
+            Ok(_) => Ok(Matched::Yes),
+            Err(err) => outcome_of(err, index, collection, id).map(|()| Matched::Yes),
         };
         // The caller may have stopped waiting meanwhile; then nobody needs the outcome.
         let _ = outcome.send(result);
@@ -391,15 +690,17 @@ mod tests {
     use super::*;
     use crate::update_command::StatementError;
 
-    /// An inserter whose batches `write` answers, as `BatchInserter::start` does with MongoDB.
-    fn inserter<W, F>(write: W) -> BatchInserter<u32>
+    type Appends = mpsc::Sender<Queued<u32, ()>>;
+
+    /// A queue whose batches `write` answers, as [`GroupCommit::start`]'s task does with MongoDB.
+    fn appends<W, F>(write: W) -> Appends
     where
         W: Fn(Vec<Queued<u32, ()>>) -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(write_batches(queued, write));
-        BatchInserter { queue }
+        queue
     }
 
     /// Answers every document of `batch` as written after `delay`, as the server would.
@@ -410,19 +711,21 @@ mod tests {
         }
     }
 
-    fn append(
-        appends: &BatchInserter<u32>,
-        n: u32,
-    ) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+    /// Appends `n` to the document `id` of the test collection.
+    async fn insert(appends: &Appends, id: &str, n: u32) -> Result<(), StoreError> {
+        queue_and_wait(appends, "test", id.to_owned(), n).await
+    }
+
+    fn append(appends: &Appends, n: u32) -> tokio::task::JoinHandle<Result<(), StoreError>> {
         let appends = appends.clone();
-        tokio::spawn(async move { appends.insert(n.to_string(), n).await })
+        tokio::spawn(async move { insert(&appends, &n.to_string(), n).await })
     }
 
     #[tokio::test(start_paused = true)]
     async fn appends_made_while_a_batch_is_out_leave_together_when_it_returns() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&sizes);
-        let appends = inserter(move |batch| {
+        let appends = appends(move |batch| {
             seen.lock().unwrap().push(batch.len());
             answer(batch, Duration::from_millis(10))
         });
@@ -444,7 +747,7 @@ mod tests {
     async fn writes_to_one_document_leave_one_per_batch_in_order() {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&batches);
-        let appends = inserter(move |batch| {
+        let appends = appends(move |batch| {
             let ids: Vec<String> = batch.iter().map(|write| write.id.clone()).collect();
             seen.lock().unwrap().push(ids);
             answer(batch, Duration::from_millis(10))
@@ -453,9 +756,7 @@ mod tests {
         sleep(Duration::from_millis(1)).await;
         for (id, n) in [("a", 1), ("a", 2), ("b", 3), ("a", 4), ("b", 5)] {
             let appends = appends.clone();
-            appended.push(tokio::spawn(async move {
-                appends.insert(id.to_owned(), n).await
-            }));
+            appended.push(tokio::spawn(async move { insert(&appends, id, n).await }));
             sleep(Duration::from_millis(1)).await;
         }
         for append in appended {
@@ -468,10 +769,46 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn one_id_in_two_collections_is_two_documents_of_one_batch() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&batches);
+        let appends = appends(move |batch| {
+            let documents: Vec<(&str, String)> = batch
+                .iter()
+                .map(|write| (write.collection, write.id.clone()))
+                .collect();
+            seen.lock().unwrap().push(documents);
+            answer(batch, Duration::from_millis(10))
+        });
+        let first = append(&appends, 0);
+        sleep(Duration::from_millis(1)).await;
+        let written: Vec<_> = ["issuances", "audit_events"]
+            .into_iter()
+            .map(|collection| {
+                let appends = appends.clone();
+                tokio::spawn(async move {
+                    queue_and_wait(&appends, collection, "a".to_owned(), 1).await
+                })
+            })
+            .collect();
+        first.await.unwrap().unwrap();
+        for write in written {
+            write.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            batches.lock().unwrap()[1],
+            vec![
+                ("issuances", "a".to_owned()),
+                ("audit_events", "a".to_owned())
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn one_documents_backlog_does_not_hold_back_the_others() {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&batches);
-        let appends = inserter(move |batch| {
+        let appends = appends(move |batch| {
             let ids: Vec<String> = batch.iter().map(|write| write.id.clone()).collect();
             seen.lock().unwrap().push(ids);
             answer(batch, Duration::from_millis(10))
@@ -483,9 +820,9 @@ mod tests {
         for n in 1..=MAX_BATCH + 20 {
             let appends = appends.clone();
             let n = u32::try_from(n).unwrap();
-            appended.push(tokio::spawn(async move {
-                appends.insert("busy".to_owned(), n).await
-            }));
+            appended.push(tokio::spawn(
+                async move { insert(&appends, "busy", n).await },
+            ));
         }
         sleep(Duration::from_millis(1)).await;
         let other = append(&appends, 1_000);
@@ -501,7 +838,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slow_batch_holds_back_the_next_only_until_it_counts_as_slow() {
         let batches = AtomicUsize::new(0);
-        let appends = inserter(move |batch| {
+        let appends = appends(move |batch| {
             let delay = if batches.fetch_add(1, Ordering::SeqCst) == 0 {
                 Duration::from_secs(60)
             } else {
@@ -512,7 +849,7 @@ mod tests {
         let started = Instant::now();
         let stalled = append(&appends, 0);
         sleep(Duration::from_millis(1)).await;
-        appends.insert("1".to_owned(), 1).await.unwrap();
+        insert(&appends, "1", 1).await.unwrap();
         let waited = started.elapsed();
         assert!(
             waited >= SLOW_WRITE && waited < SLOW_WRITE + Duration::from_millis(20),
@@ -528,7 +865,7 @@ mod tests {
         let out = Arc::new(AtomicUsize::new(0));
         let most_out = Arc::new(AtomicUsize::new(0));
         let (counting, most) = (Arc::clone(&out), Arc::clone(&most_out));
-        let appends = inserter(move |batch| {
+        let appends = appends(move |batch| {
             let now_out = counting.fetch_add(1, Ordering::SeqCst) + 1;
             most.fetch_max(now_out, Ordering::SeqCst);
             let counting = Arc::clone(&counting);

@@ -184,17 +184,12 @@ impl Store {
         );
         let client = Client::with_options(options)?;
         let db = client.database(&config.database);
+        let commit = batch::GroupCommit::start(client, db.clone());
         Ok(Self {
-            issuance_inserts: batch::BatchInserter::start(
-                db.collection::<issuances::IssuanceDoc>(ISSUANCES),
-                ISSUANCES,
-            ),
-            audit_appends: batch::BatchInserter::start(
-                db.collection::<audit::AuditDoc>(AUDIT_EVENTS),
-                AUDIT_EVENTS,
-            ),
-            issuance_activations: batch::BatchUpdater::start(db.clone(), ISSUANCES),
-            limit_reservations: batch::BatchUpdater::start(db.clone(), LIMIT_COUNTERS),
+            issuance_inserts: batch::BatchInserter::new(commit.clone(), ISSUANCES),
+            audit_appends: batch::BatchInserter::new(commit.clone(), AUDIT_EVENTS),
+            issuance_activations: batch::BatchUpdater::new(commit.clone(), ISSUANCES),
+            limit_reservations: batch::BatchUpdater::new(commit, LIMIT_COUNTERS),
             db,
             issuance_ttl_secs,
             audit_ttl_secs,

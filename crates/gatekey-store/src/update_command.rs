@@ -1,7 +1,7 @@
 //! The `update` command sent as it is, with many statements: the driver's `update_one` and
 //! `update_many` send one statement per command. The server answers which statements it refused,
 //! by position, and whether the write concern was met; both callers (the usage counters, the
-//! group commit of limit reservations) read each statement's outcome from that.
+//! group commit's updates on a MongoDB before 8.0) read each statement's outcome from that.
 
 use mongodb::Database;
 use mongodb::bson::{self, Document, doc};

@@ -8,6 +8,7 @@
 )]
 
 mod audit;
+mod group_commit;
 mod idempotency;
 mod indexes;
 mod issuances;
@@ -16,3 +17,4 @@ mod limit_counters;
 mod revocation_jobs;
 mod support;
 mod usage;
+mod wire;

@@ -12,6 +12,8 @@ use gatekey_store::{Store, StoreConfig};
 use mongodb::bson::Document;
 use mongodb::{Client, Collection, Database};
 
+use crate::wire::WireProxy;
+
 /// A MongoDB-protocol server: the shared one in `MONGODB_URI`, or a process killed on drop.
 #[derive(Debug)]
 struct Mongo {
@@ -79,7 +81,7 @@ pub(crate) struct TestDb {
     pub store: Store,
     pub config: StoreConfig,
     pub db: Database,
-    _mongo: Mongo,
+    mongo: Mongo,
 }
 
 impl TestDb {
@@ -112,8 +114,19 @@ impl TestDb {
             store,
             config,
             db,
-            _mongo: mongo,
+            mongo,
         }
+    }
+
+    /// A fresh database with Gatekey's indexes, whose store reaches the server through a
+    /// [`WireProxy`] that presents it with `max_wire_version` when set.
+    pub(crate) async fn through_proxy(max_wire_version: Option<i32>) -> (Self, WireProxy) {
+        let mut db = Self::empty(90, None).await;
+        let proxy = WireProxy::start(&db.mongo.uri, max_wire_version).await;
+        db.config.uri = proxy.uri();
+        db.store = Store::connect(&db.config).await.expect("store connects");
+        db.store.ensure_indexes().await.expect("indexes");
+        (db, proxy)
     }
 
     /// Another store on the same database, with other retention settings.
