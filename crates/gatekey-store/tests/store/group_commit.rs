@@ -6,24 +6,16 @@
 
 use chrono::{Duration, SubsecRound as _, Utc};
 use gatekey_core::audit::{AuditAction, Decision};
-use gatekey_core::issuance::{IssuanceId, IssuanceState, KongRef, key_fingerprint};
+use gatekey_core::issuance::{IssuanceId, IssuanceState, key_fingerprint};
 use gatekey_store::{LimitVerdict, MintLimits, MintSlot, StoreError};
 use mongodb::bson::doc;
 
-use crate::support::{TestDb, event, in_state, issuance, t};
+use crate::support::{TestDb, event, in_state, issuance, kong_ref, t};
 
 /// MongoDB 7.0's wire version; `bulkWrite` needs 25 (8.0).
 const MONGODB_7_0: i32 = 21;
 const BULK_WRITE_SINCE: i32 = 25;
 const WRITE_COMMANDS: [&str; 3] = ["insert", "update", "bulkWrite"];
-
-fn kong_ref(n: u32) -> KongRef {
-    KongRef {
-        consumer_id: format!("consumer-{n}"),
-        consumer_username: format!("gatekey-{n}"),
-        credential_id: format!("credential-{n}"),
-    }
-}
 
 /// Makes, all at once: two activations (one of a record already `failed`), two inserts of new
 /// records (one reusing an existing id), an audit append, and two limit reservations (one by a

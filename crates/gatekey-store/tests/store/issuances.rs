@@ -1,21 +1,11 @@
 //! Issuance records: storage format, the state machine as conditional updates, listing.
 
 use chrono::Duration;
-use gatekey_core::issuance::{
-    FailureCode, Issuance, IssuanceId, IssuanceState, KongRef, key_fingerprint,
-};
+use gatekey_core::issuance::{FailureCode, Issuance, IssuanceId, IssuanceState, key_fingerprint};
 use gatekey_store::{ISSUANCES, IssuanceFilter, IssuanceRepo, PageRequest, StoreError};
 use mongodb::bson::{Bson, doc};
 
-use crate::support::{TestDb, in_state, issuance, t};
-
-fn kong_ref(n: u32) -> KongRef {
-    KongRef {
-        consumer_id: format!("consumer-{n}"),
-        consumer_username: format!("gatekey-{n}"),
-        credential_id: format!("credential-{n}"),
-    }
-}
+use crate::support::{TestDb, in_state, issuance, kong_ref, t};
 
 /// Activates `record` with Kong side and key number `n`, in a task of its own.
 fn activate_in_task(

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use gatekey_core::audit::{AuditAction, AuditEvent, Decision};
-use gatekey_core::issuance::{Issuance, IssuanceState, NewIssuance};
+use gatekey_core::issuance::{Issuance, IssuanceState, KongRef, NewIssuance};
 use gatekey_store::{Store, StoreConfig};
 use mongodb::bson::Document;
 use mongodb::{Client, Collection, Database};
@@ -178,6 +178,15 @@ pub(crate) fn issuance(subject: &str, api_id: &str, issued_at: DateTime<Utc>) ->
         },
         issued_at,
     )
+}
+
+/// Where the Kong side of credential number `n` would be.
+pub(crate) fn kong_ref(n: u32) -> KongRef {
+    KongRef {
+        consumer_id: format!("consumer-{n}"),
+        consumer_username: format!("gatekey-{n}"),
+        credential_id: format!("credential-{n}"),
+    }
 }
 
 /// The same issuance in another state.
