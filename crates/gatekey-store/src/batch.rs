@@ -201,8 +201,8 @@ impl<T: Serialize> BatchInserter<T> {
 /// nothing is applied without error: [`BatchUpdater::update`] answers [`Matched::Unknown`] when
 /// the reply does not show it matched.
 ///
-/// A batch that failed on the way is sent once more (see [`bulk_write`] and
-/// [`write_updates`]). It may have been applied the first time, so every update must be safe to
+/// A batch that failed on the way is sent once more ([`once_more_if_lost`]). It may have been
+/// applied the first time, so every update must be safe to
 /// apply twice: its filter no longer matches once it was applied (an activation finds its record
 /// `active`, a reservation finds its mint counted), and the caller settles what the second reply
 /// leaves open by reading the document.
@@ -287,13 +287,7 @@ async fn write_batch(
 /// write's outcome to whoever waits for it. Gives the batch back, unsent, when the server has no
 /// `bulkWrite`.
 ///
-/// The driver retries a `bulkWrite` only where the server numbers retried writes (a replica set),
-/// and a cleared connection pool (a server monitor that timed out) interrupts the commands in
-/// flight, so a batch that failed on the way is sent once more here, as the updates before 8.0
-/// are. The first attempt may have been applied: every update of a batch is safe to apply twice
-/// ([`BatchUpdater`]), and an insert that then finds its `_id` taken was the first attempt's, as
-/// every batched insert carries an `_id` Gatekey made for that write alone (a ULID, or one
-/// derived from the event it records, whose appends accept a duplicate).
+/// See [`once_more_if_lost`] for why a batch is sent twice and what that means for its writes.
 async fn bulk_write(
     client: &Client,
     db: &Database,
@@ -305,14 +299,8 @@ async fn bulk_write(
             .map(|queued| write_model(db, queued.collection, queued.write.clone()))
             .collect()
     };
-    let mut resent = false;
-    let mut written = send_bulk_write(client, db, models(&batch)).await;
-    if let Err(err) = &written
-        && is_retryable(err)
-    {
-        resent = true;
-        written = send_bulk_write(client, db, models(&batch)).await;
-    }
+    let (written, resent) =
+        once_more_if_lost(|| send_bulk_write(client, db, models(&batch)), is_retryable).await;
     if let Err(err) = &written
         && lacks_bulk_write(err)
     {
@@ -320,9 +308,11 @@ async fn bulk_write(
     }
     for (index, queued) in batch.into_iter().enumerate() {
         let insert = matches!(queued.write, Write::Insert(_));
-        let result = match bulk_outcome(&written, index, queued.collection, queued.id) {
-            Err(StoreError::DuplicateId { .. }) if insert && resent => Ok(Matched::Yes),
-            result => result,
+        let result = bulk_outcome(&written, index, queued.collection, queued.id);
+        let result = if insert {
+            written_on_resend(result, resent)
+        } else {
+            result
         };
         // The caller may have stopped waiting meanwhile; then nobody needs the outcome.
         let _ = queued.outcome.send(result);
@@ -428,11 +418,12 @@ fn bulk_outcome(
     ))
 }
 
-/// The writes of a batch to one collection, all inserts or all updates.
+/// The writes of a batch to one collection, in the form its command takes them: documents of an
+/// `insert_many`, or statements (`{q, u, upsert}`) of an `update`.
 struct CollectionWrites {
     collection: &'static str,
     inserts: bool,
-    writes: Vec<Queued<Write, Matched>>,
+    writes: Vec<Queued<Document, Matched>>,
 }
 
 /// Before MongoDB 8.0: the batch's appends as one unordered `insert_many` per collection and its
@@ -440,7 +431,20 @@ struct CollectionWrites {
 async fn write_per_collection(db: &Database, batch: Vec<Queued<Write, Matched>>) {
     let mut groups: Vec<CollectionWrites> = Vec::new();
     for queued in batch {
-        let inserts = matches!(queued.write, Write::Insert(_));
+        let (inserts, write) = match queued.write {
+            Write::Insert(document) => (true, document),
+            Write::Update {
+                filter,
+                update,
+                upsert,
+            } => (false, doc! { "q": filter, "u": update, "upsert": upsert }),
+        };
+        let queued = Queued {
+            write,
+            collection: queued.collection,
+            id: queued.id,
+            outcome: queued.outcome,
+        };
         match groups
             .iter_mut()
             .find(|group| group.collection == queued.collection && group.inserts == inserts)
@@ -463,36 +467,25 @@ async fn write_per_collection(db: &Database, batch: Vec<Queued<Write, Matched>>)
     .await;
 }
 
-/// One unordered `update` command of the batch's statements (sent once more if it failed on the
-/// way), and each statement's outcome to whoever waits for it. A command that still fails as a
-/// whole (a lost connection, an unmet write concern) fails every statement, which may or may not
-/// have been applied, as with a single update.
+/// One unordered `update` command of the batch's statements, and each statement's outcome to
+/// whoever waits for it. A command that fails as a whole (a lost connection, an unmet write
+/// concern) fails every statement, which may or may not have been applied, as with a single
+/// update.
 async fn write_updates(
     db: &Database,
     collection: &'static str,
-    batch: Vec<Queued<Write, Matched>>,
+    batch: Vec<Queued<Document, Matched>>,
 ) {
     let (statements, waiting): (Vec<Document>, Vec<(String, oneshot::Sender<_>)>) = batch
         .into_iter()
-        .map(|queued| {
-            let statement = match queued.write {
-                Write::Update {
-                    filter,
-                    update,
-                    upsert,
-                } => doc! { "q": filter, "u": update, "upsert": upsert },
-                Write::Insert(document) => document,
-            };
-            (statement, (queued.id, queued.outcome))
-        })
+        .map(|queued| (queued.write, (queued.id, queued.outcome)))
         .unzip();
     let count = statements.len();
-    let reply = match send_update(db, collection, statements.clone()).await {
-        Err(StoreError::Mongo(err)) if is_retryable(&err) => {
-            send_update(db, collection, statements).await
-        }
-        reply => reply,
-    };
+    let (reply, _) = once_more_if_lost(
+        || send_update(db, collection, statements.clone()),
+        |err| matches!(err, StoreError::Mongo(err) if is_retryable(err)),
+    )
+    .await;
     for (index, (id, outcome)) in waiting.into_iter().enumerate() {
         let result = match &reply {
             Err(err) => Err(err.clone()),
@@ -503,10 +496,39 @@ async fn write_updates(
     }
 }
 
-/// Whether a failed batch is sent once more, as the driver retries a single write: the
+/// Sends a batch, and once more if the first attempt failed on the way (`lost`); whether it was
+/// sent twice. The driver retries a write only where the server numbers retried writes (a
+/// replica set), and never an `update` command, while a cleared connection pool (a server monitor
+/// that timed out) interrupts the commands in flight. The first attempt may have been applied:
+/// every update of a batch is safe to apply twice ([`BatchUpdater`]), and an insert is settled by
+/// [`written_on_resend`].
+async fn once_more_if_lost<T, E, F, Fut>(send: F, lost: impl Fn(&E) -> bool) -> (Result<T, E>, bool)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    match send().await {
+        Err(err) if lost(&err) => (send().await, true),
+        first => (first, false),
+    }
+}
+
+/// An insert of a batch sent twice that finds its `_id` taken was written by the first attempt:
+/// every batched insert carries an `_id` Gatekey made for that write alone (a ULID, or one
+/// derived from the event it records, whose appends accept a duplicate anyway).
+fn written_on_resend(
+    result: Result<Matched, StoreError>,
+    resent: bool,
+) -> Result<Matched, StoreError> {
+    match result {
+        Err(StoreError::DuplicateId { .. }) if resent => Ok(Matched::Yes),
+        result => result,
+    }
+}
+
+/// Whether a batch failed on the way, so that it is sent once more ([`once_more_if_lost`]): the
 /// connection broke or its pool was cleared (a server monitor that timed out interrupts the
-/// commands in flight), or the server calls the error retryable. The command may have been
-/// applied before the failure, so only statements that are safe to apply twice are batched.
+/// commands in flight), or the server calls the error retryable.
 fn is_retryable(err: &MongoError) -> bool {
     matches!(
         err.kind.as_ref(),
@@ -628,20 +650,21 @@ fn defer_repeated_documents<W, O>(batch: &mut Vec<Queued<W, O>>) -> Vec<Queued<W
 async fn write_inserts(
     db: &Database,
     collection: &'static str,
-    batch: Vec<Queued<Write, Matched>>,
+    batch: Vec<Queued<Document, Matched>>,
 ) {
     let (documents, waiting): (Vec<Document>, Vec<(String, oneshot::Sender<_>)>) = batch
         .into_iter()
-        .filter_map(|queued| match queued.write {
-            Write::Insert(document) => Some((document, (queued.id, queued.outcome))),
-            Write::Update { .. } => None,
-        })
+        .map(|queued| (queued.write, (queued.id, queued.outcome)))
         .unzip();
-    let written = metered(
-        "insert",
-        db.collection::<Document>(collection)
-            .insert_many(documents)
-            .ordered(false),
+    let inserts = db.collection::<Document>(collection);
+    let (written, resent) = once_more_if_lost(
+        || {
+            metered(
+                "insert",
+                inserts.insert_many(documents.clone()).ordered(false),
+            )
+        },
+        is_retryable,
     )
     .await;
     for (index, (id, outcome)) in waiting.into_iter().enumerate() {
@@ -650,7 +673,7 @@ async fn write_inserts(
             Err(err) => outcome_of(err, index, collection, id).map(|()| Matched::Yes),
         };
         // The caller may have stopped waiting meanwhile; then nobody needs the outcome.
-        let _ = outcome.send(result);
+        let _ = outcome.send(written_on_resend(result, resent));
     }
 }
 
@@ -703,6 +726,24 @@ mod tests {
         queue
     }
 
+    /// A queue whose batches are answered after 10 ms, and what `key` says of each batch's
+    /// writes, batch by batch.
+    fn recording<K: Send + 'static>(
+        key: fn(&Queued<u32, ()>) -> K,
+    ) -> (Appends, Arc<Mutex<Vec<Vec<K>>>>) {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&batches);
+        let appends = appends(move |batch| {
+            seen.lock().unwrap().push(batch.iter().map(key).collect());
+            answer(batch, Duration::from_millis(10))
+        });
+        (appends, batches)
+    }
+
+    fn id(write: &Queued<u32, ()>) -> String {
+        write.id.clone()
+    }
+
     /// Answers every document of `batch` as written after `delay`, as the server would.
     async fn answer(batch: Vec<Queued<u32, ()>>, delay: Duration) {
         sleep(delay).await;
@@ -745,13 +786,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn writes_to_one_document_leave_one_per_batch_in_order() {
-        let batches = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&batches);
-        let appends = appends(move |batch| {
-            let ids: Vec<String> = batch.iter().map(|write| write.id.clone()).collect();
-            seen.lock().unwrap().push(ids);
-            answer(batch, Duration::from_millis(10))
-        });
+        let (appends, batches) = recording(id);
         let mut appended = vec![append(&appends, 0)];
         sleep(Duration::from_millis(1)).await;
         for (id, n) in [("a", 1), ("a", 2), ("b", 3), ("a", 4), ("b", 5)] {
@@ -770,16 +805,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_id_in_two_collections_is_two_documents_of_one_batch() {
-        let batches = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&batches);
-        let appends = appends(move |batch| {
-            let documents: Vec<(&str, String)> = batch
-                .iter()
-                .map(|write| (write.collection, write.id.clone()))
-                .collect();
-            seen.lock().unwrap().push(documents);
-            answer(batch, Duration::from_millis(10))
-        });
+        let (appends, batches) = recording(|write| (write.collection, write.id.clone()));
         let first = append(&appends, 0);
         sleep(Duration::from_millis(1)).await;
         let written: Vec<_> = ["issuances", "audit_events"]
@@ -806,13 +832,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_documents_backlog_does_not_hold_back_the_others() {
-        let batches = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&batches);
-        let appends = appends(move |batch| {
-            let ids: Vec<String> = batch.iter().map(|write| write.id.clone()).collect();
-            seen.lock().unwrap().push(ids);
-            answer(batch, Duration::from_millis(10))
-        });
+        let (appends, batches) = recording(id);
         let first = append(&appends, 0);
         sleep(Duration::from_millis(1)).await;
         // More writes of one document than a batch holds, then one of another document.

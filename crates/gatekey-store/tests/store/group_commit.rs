@@ -153,40 +153,53 @@ async fn before_mongodb_8_writes_leave_per_collection_with_the_same_outcomes() {
     assert!(!writes.contains(&"bulkWrite"), "{commands:?}");
 }
 
-#[tokio::test]
-async fn a_batch_whose_reply_is_lost_is_sent_again_and_each_write_learns_it_was_applied() {
-    let (db, proxy) = TestDb::through_proxy(None).await;
+/// Loses the reply to a batch holding an insert, then to one holding an activation: each is
+/// applied, its connection cut, the batch sent again, and each write learns it was applied.
+async fn lost_replies_settle(max_wire_version: Option<i32>) {
+    let (db, proxy) = TestDb::through_proxy(max_wire_version).await;
     let issuances = db.store.issuances();
     let pending = issuance("user:default/ada", "orders", t(0));
     issuances.insert_pending(&pending).await.expect("insert");
-    let batched = if write_commands(&proxy.commands()).contains(&"bulkWrite") {
-        "bulkWrite"
+    let bulk = write_commands(&proxy.commands()).contains(&"bulkWrite");
+    let (inserts, updates) = if bulk {
+        ("bulkWrite", "bulkWrite")
     } else {
-        "insert"
+        ("insert", "update")
     };
-    proxy.lose_the_reply_to_the_next(batched);
 
-    // The first attempt is applied and its reply lost; the second finds the record inserted.
+    proxy.lose_the_reply_to_the_next(inserts);
     let record = issuance("user:default/bob", "orders", t(1));
     issuances
         .insert_pending(&record)
         .await
         .expect("the insert counts as written");
     assert_eq!(issuances.get(&record.id).await.expect("get"), Some(record));
-    let sent = proxy
-        .commands()
-        .iter()
-        .filter(|command| *command == batched)
-        .count();
-    // The setup's write, the lost one, and at least one more attempt (the driver may make one of
-    // its own where the server numbers retried writes).
-    assert!(sent >= 3, "{:?}", proxy.commands());
+    let sent = |command| {
+        proxy
+            .commands()
+            .iter()
+            .filter(|sent| *sent == command)
+            .count()
+    };
+    // The setup's insert, the lost one, and at least one more attempt (the driver may make one
+    // of its own where the server numbers retried writes).
+    assert!(sent(inserts) >= 3, "{:?}", proxy.commands());
 
-    // An activation whose reply is lost settles the same way.
-    proxy.lose_the_reply_to_the_next(batched);
+    proxy.lose_the_reply_to_the_next(updates);
     let active = issuances
         .mark_active(&pending, kong_ref(1), key_fingerprint("key-1"), t(2))
         .await
         .expect("the activation counts as done");
     assert_eq!(issuances.get(&pending.id).await.expect("get"), Some(active));
+    assert!(sent(updates) >= 2, "{:?}", proxy.commands());
+}
+
+#[tokio::test]
+async fn a_batch_whose_reply_is_lost_is_sent_again_and_each_write_learns_it_was_applied() {
+    Box::pin(lost_replies_settle(None)).await;
+}
+
+#[tokio::test]
+async fn before_mongodb_8_a_batch_whose_reply_is_lost_settles_the_same_way() {
+    Box::pin(lost_replies_settle(Some(MONGODB_7_0))).await;
 }
