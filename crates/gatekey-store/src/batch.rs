@@ -26,20 +26,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
-use mongodb::bson::{self, Document, doc};
-use mongodb::error::{Error as MongoError, ErrorKind, PartialBulkWriteResult};
-use mongodb::options::{InsertOneModel, UpdateModifications, UpdateOneModel, WriteModel};
-use mongodb::results::VerboseBulkWriteResult;
-use mongodb::{Client, Database, Namespace};
+use mongodb::bson::{self, RawDocumentBuf, doc, rawdoc};
+use mongodb::error::{Error as MongoError, ErrorKind};
+use mongodb::options::WriteConcern;
+use mongodb::{Client, Database};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::bulk_write_command::{BulkWriteCommand, BulkWriteReply, Op, WriteOutcome};
 use crate::error::DUPLICATE_KEY;
 use crate::update_command::{UpdateReply, send_update};
 use crate::{StoreError, metered};
 
 /// Server error code of a command the server does not have.
 const COMMAND_NOT_FOUND: i32 = 59;
+/// The wire version of MongoDB 8.0, the first with `bulkWrite`.
+const BULK_WRITE_SINCE: i32 = 25;
 /// Most writes in one batch.
 const MAX_BATCH: usize = 256;
 /// How long the batch out holds back the next one: past it, the batch counts as slow, and the
@@ -81,18 +83,36 @@ async fn queue_and_wait<W, O>(
     answer.await.map_err(|_| StoreError::WriterStopped)?
 }
 
-/// One write of the group commit, to the collection its [`Queued`] names.
+/// One write of the group commit, to the collection its [`Queued`] names, encoded once when it
+/// is queued: every command that carries it copies these bytes.
 #[derive(Debug, Clone)]
 enum Write {
     /// A new document.
-    Insert(Document),
+    Insert(RawDocumentBuf),
     /// A conditional update of the document `filter` names; with `upsert`, inserted when there
     /// is none.
     Update {
-        filter: Document,
-        update: Document,
+        filter: RawDocumentBuf,
+        update: RawDocumentBuf,
         upsert: bool,
     },
+}
+
+impl Write {
+    fn op(&self) -> Op<'_> {
+        match self {
+            Self::Insert(document) => Op::Insert(document),
+            Self::Update {
+                filter,
+                update,
+                upsert,
+            } => Op::Update {
+                filter,
+                update,
+                upsert: *upsert,
+            },
+        }
+    }
 }
 
 /// Whether a write of a batch matched its document.
@@ -104,10 +124,42 @@ pub(crate) enum Matched {
     Unknown,
 }
 
-/// Whether the server has answered that it has no `bulkWrite` (MongoDB before 8.0): from then on
-/// every batch leaves per collection.
+/// How batches leave: learnt from the server's handshake before the first batch, and turned to
+/// per collection for good if the server answers that it has no `bulkWrite`.
 #[derive(Debug, Default)]
-struct NoBulkWrite(AtomicBool);
+struct BatchCommands {
+    /// Whether the server's version has been asked.
+    asked: AtomicBool,
+    /// Whether the server has no `bulkWrite` (MongoDB before 8.0).
+    per_collection: AtomicBool,
+}
+
+impl BatchCommands {
+    /// Whether the next batch leaves per collection. The first call asks the server (`hello`)
+    /// for its wire version; if the server cannot be asked, the batch tries `bulkWrite`, whose
+    /// answer settles it.
+    async fn per_collection(&self, db: &Database) -> bool {
+        if !self.asked.swap(true, Ordering::Relaxed) {
+            let version = db
+                .run_command(doc! { "hello": 1 })
+                .await
+                .ok()
+                .and_then(|hello| hello.get_i32("maxWireVersion").ok());
+            if version.is_some_and(|version| version < BULK_WRITE_SINCE) {
+                self.fall_back();
+            }
+        }
+        self.per_collection.load(Ordering::Relaxed)
+    }
+
+    fn fall_back(&self) {
+        if !self.per_collection.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                "MongoDB is older than 8.0 and has no bulkWrite: batched writes leave as one command per collection"
+            );
+        }
+    }
+}
 
 /// The group commit of every collection's batched writes; cheap to clone. Its task ends when the
 /// last clone (and the last handle on it) is dropped, after writing what was queued.
@@ -125,16 +177,32 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the task that writes the batches to `db` through `client`.
-    pub(crate) fn start(client: Client, db: Database) -> Self {
+    /// Starts the task that writes the batches to `db` through `client`; fails if the
+    /// database's write concern cannot be encoded.
+    pub(crate) fn start(client: Client, db: Database) -> Result<Self, StoreError> {
         let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
-        let no_bulk_write = Arc::new(NoBulkWrite::default());
+        let commands = Arc::new(BatchCommands::default());
+        let concern = Arc::new(encoded_concern(db.write_concern())?);
         tokio::spawn(write_batches(queued, move |batch| {
-            let (client, db, no_bulk_write) =
-                (client.clone(), db.clone(), Arc::clone(&no_bulk_write));
-            async move { write_batch(&client, &db, &no_bulk_write, batch).await }
+            let (client, db, commands, concern) = (
+                client.clone(),
+                db.clone(),
+                Arc::clone(&commands),
+                Arc::clone(&concern),
+            );
+            async move {
+                if commands.per_collection(&db).await {
+                    return write_per_collection(&db, batch).await;
+                }
+                if let Some(batch) =
+                    bulk_write(&client, &db, concern.as_ref().as_ref(), batch).await
+                {
+                    commands.fall_back();
+                    write_per_collection(&db, batch).await;
+                }
+            }
         }));
-        Self { queue }
+        Ok(Self { queue })
     }
 
     async fn write(
@@ -185,7 +253,7 @@ impl<T: Serialize> BatchInserter<T> {
     /// Inserts `document` (whose `_id` is `id`) with the next batch and waits for its outcome.
     /// An existing `_id` is [`StoreError::DuplicateId`].
     pub(crate) async fn insert(&self, id: String, document: T) -> Result<(), StoreError> {
-        let document = bson::to_document(&document).map_err(MongoError::from)?;
+        let document = bson::to_raw_document_buf(&document).map_err(MongoError::from)?;
         self.commit
             .write(self.collection, id, Write::Insert(document))
             .await
@@ -232,8 +300,8 @@ impl BatchUpdater {
     pub(crate) async fn upsert(
         &self,
         id: String,
-        filter: Document,
-        update: Document,
+        filter: RawDocumentBuf,
+        update: RawDocumentBuf,
     ) -> Result<bool, StoreError> {
         let write = Write::Update {
             filter,
@@ -251,8 +319,8 @@ impl BatchUpdater {
     pub(crate) async fn update(
         &self,
         id: String,
-        filter: Document,
-        update: Document,
+        filter: RawDocumentBuf,
+        update: RawDocumentBuf,
     ) -> Result<Matched, StoreError> {
         let write = Write::Update {
             filter,
@@ -263,24 +331,15 @@ impl BatchUpdater {
     }
 }
 
-/// Writes one batch: as one `bulkWrite` while the server takes it, else per collection.
-async fn write_batch(
-    client: &Client,
-    db: &Database,
-    no_bulk_write: &NoBulkWrite,
-    batch: Vec<Queued<Write, Matched>>,
-) {
-    if no_bulk_write.0.load(Ordering::Relaxed) {
-        return write_per_collection(db, batch).await;
-    }
-    if let Some(batch) = bulk_write(client, db, batch).await {
-        if !no_bulk_write.0.swap(true, Ordering::Relaxed) {
-            tracing::info!(
-                "MongoDB is older than 8.0 and has no bulkWrite: batched writes leave as one command per collection"
-            );
-        }
-        write_per_collection(db, batch).await;
-    }
+/// The database's write concern as the commands Gatekey builds carry it.
+fn encoded_concern(concern: Option<&WriteConcern>) -> Result<Option<RawDocumentBuf>, StoreError> {
+    concern
+        .map(|concern| {
+            bson::to_raw_document_buf(concern).map_err(|err| {
+                StoreError::InvalidConfig(format!("the write concern cannot be sent: {err}"))
+            })
+        })
+        .transpose()
 }
 
 /// One unordered `bulkWrite` of the batch, sent once more if it failed on the way, and each
@@ -291,24 +350,31 @@ async fn write_batch(
 async fn bulk_write(
     client: &Client,
     db: &Database,
+    concern: Option<&RawDocumentBuf>,
     batch: Vec<Queued<Write, Matched>>,
 ) -> Option<Vec<Queued<Write, Matched>>> {
-    let models = |batch: &[Queued<Write, Matched>]| -> Vec<WriteModel> {
+    let command = BulkWriteCommand::new(
+        db,
         batch
             .iter()
-            .map(|queued| write_model(db, queued.collection, queued.write.clone()))
-            .collect()
-    };
-    let (written, resent) =
-        once_more_if_lost(|| send_bulk_write(client, db, models(&batch)), is_retryable).await;
-    if let Err(err) = &written
+            .map(|queued| (queued.collection, queued.write.op())),
+        concern.map(AsRef::as_ref),
+    );
+    let (sent, resent) = once_more_if_lost(|| command.send(client), is_retryable).await;
+    if let Err(err) = &sent
         && lacks_bulk_write(err)
     {
         return Some(batch);
     }
+    let reply = sent
+        .map_err(StoreError::Mongo)
+        .and_then(|reply| BulkWriteReply::read(reply, batch.len()));
     for (index, queued) in batch.into_iter().enumerate() {
         let insert = matches!(queued.write, Write::Insert(_));
-        let result = bulk_outcome(&written, index, queued.collection, queued.id);
+        let result = match &reply {
+            Ok(reply) => bulk_outcome(reply.outcome(index), index, queued.collection, queued.id),
+            Err(err) => Err(err.clone()),
+        };
         let result = if insert {
             written_on_resend(result, resent)
         } else {
@@ -320,102 +386,35 @@ async fn bulk_write(
     None
 }
 
-async fn send_bulk_write(
-    client: &Client,
-    db: &Database,
-    models: Vec<WriteModel>,
-) -> Result<VerboseBulkWriteResult, MongoError> {
-    let mut action = client.bulk_write(models).ordered(false).verbose_results();
-    if let Some(concern) = db.write_concern() {
-        action = action.write_concern(concern.clone());
-    }
-    metered("bulkWrite", action).await
-}
-
-/// Whether `err` says the server has no `bulkWrite`, so that nothing of the batch was applied:
-/// the driver's own check of the wire version (before 8.0), or a server that claims a newer
-/// version than the commands it has and answers that the command does not exist.
+/// Whether `err` says the server has no `bulkWrite`, so that nothing of the batch was applied: a
+/// server older than its handshake said, answering that the command does not exist.
 fn lacks_bulk_write(err: &MongoError) -> bool {
-    match err.kind.as_ref() {
-        ErrorKind::IncompatibleServer { .. } => true,
-        ErrorKind::Command(command) => command.code == COMMAND_NOT_FOUND,
-        _ => false,
-    }
-}
-
-fn write_model(db: &Database, collection: &'static str, write: Write) -> WriteModel {
-    let namespace = Namespace::new(db.name(), collection);
-    match write {
-        Write::Insert(document) => InsertOneModel::builder()
-            .namespace(namespace)
-            .document(document)
-            .build()
-            .into(),
-        Write::Update {
-            filter,
-            update,
-            upsert,
-        } => UpdateOneModel::builder()
-            .namespace(namespace)
-            .filter(filter)
-            .update(UpdateModifications::Document(update))
-            .upsert(upsert)
-            .build()
-            .into(),
-    }
+    matches!(err.kind.as_ref(), ErrorKind::Command(command) if command.code == COMMAND_NOT_FOUND)
 }
 
 /// What the `bulkWrite` reply says of the write at `index`: refused on its own (a collision with
 /// an existing `_id` is [`StoreError::DuplicateId`]), applied (for an update: whether it matched
-/// its document), or, when the command failed as a whole (a lost connection, an unmet write
-/// concern), unknown, as with a single write.
+/// its document), or, with an unmet write concern, perhaps not durable.
 fn bulk_outcome(
-    written: &Result<VerboseBulkWriteResult, MongoError>,
+    outcome: WriteOutcome,
     index: usize,
     collection: &'static str,
     id: String,
 ) -> Result<Matched, StoreError> {
-    let results = match written {
-        Ok(results) => results,
-        Err(err) => {
-            let ErrorKind::BulkWrite(failure) = err.kind.as_ref() else {
-                return Err(StoreError::Mongo(err.clone()));
-            };
-            if let Some(concern) = failure.write_concern_errors.first() {
-                return Err(StoreError::WriteConcernFailed {
-                    collection,
-                    code: concern.code,
-                    message: concern.message.clone(),
-                });
-            }
-            if let Some(refused) = failure.write_errors.get(&index) {
-                return Err(refusal(refused.code, &refused.message, collection, id));
-            }
-            match &failure.partial_result {
-                Some(PartialBulkWriteResult::Verbose(results)) => results,
-                _ => return Err(StoreError::Mongo(err.clone())),
-            }
-        }
-    };
-    if let Some(updated) = results.update_results.get(&index) {
-        return Ok(
-            if updated.matched_count > 0 || updated.upserted_id.is_some() {
-                Matched::Yes
-            } else {
-                Matched::Unknown
-            },
-        );
-    }
-    if results.insert_results.contains_key(&index) {
-        return Ok(Matched::Yes);
-    }
-    Err(written.as_ref().err().map_or_else(
-        || StoreError::UnexpectedReply {
+    match outcome {
+        WriteOutcome::Applied { matched: true } => Ok(Matched::Yes),
+        WriteOutcome::Applied { matched: false } => Ok(Matched::Unknown),
+        WriteOutcome::Refused { code, message } => Err(refusal(code, &message, collection, id)),
+        WriteOutcome::WriteConcernFailed { code, message } => Err(StoreError::WriteConcernFailed {
+            collection,
+            code,
+            message,
+        }),
+        WriteOutcome::Missing => Err(StoreError::UnexpectedReply {
             command: "bulkWrite",
-            detail: format!("no result for write {index}"),
-        },
-        |err| StoreError::Mongo(err.clone()),
-    ))
+            detail: format!("no result for write {index} in the first batch"),
+        }),
+    }
 }
 
 /// The writes of a batch to one collection, in the form its command takes them: documents of an
@@ -423,7 +422,7 @@ fn bulk_outcome(
 struct CollectionWrites {
     collection: &'static str,
     inserts: bool,
-    writes: Vec<Queued<Document, Matched>>,
+    writes: Vec<Queued<RawDocumentBuf, Matched>>,
 }
 
 /// Before MongoDB 8.0: the batch's appends as one unordered `insert_many` per collection and its
@@ -437,7 +436,10 @@ async fn write_per_collection(db: &Database, batch: Vec<Queued<Write, Matched>>)
                 filter,
                 update,
                 upsert,
-            } => (false, doc! { "q": filter, "u": update, "upsert": upsert }),
+            } => (
+                false,
+                rawdoc! { "q": filter, "u": update, "upsert": upsert },
+            ),
         };
         let queued = Queued {
             write,
@@ -474,9 +476,9 @@ async fn write_per_collection(db: &Database, batch: Vec<Queued<Write, Matched>>)
 async fn write_updates(
     db: &Database,
     collection: &'static str,
-    batch: Vec<Queued<Document, Matched>>,
+    batch: Vec<Queued<RawDocumentBuf, Matched>>,
 ) {
-    let (statements, waiting): (Vec<Document>, Vec<(String, oneshot::Sender<_>)>) = batch
+    let (statements, waiting): (Vec<RawDocumentBuf>, Vec<(String, oneshot::Sender<_>)>) = batch
         .into_iter()
         .map(|queued| (queued.write, (queued.id, queued.outcome)))
         .unzip();
@@ -650,13 +652,13 @@ fn defer_repeated_documents<W, O>(batch: &mut Vec<Queued<W, O>>) -> Vec<Queued<W
 async fn write_inserts(
     db: &Database,
     collection: &'static str,
-    batch: Vec<Queued<Document, Matched>>,
+    batch: Vec<Queued<RawDocumentBuf, Matched>>,
 ) {
-    let (documents, waiting): (Vec<Document>, Vec<(String, oneshot::Sender<_>)>) = batch
+    let (documents, waiting): (Vec<RawDocumentBuf>, Vec<(String, oneshot::Sender<_>)>) = batch
         .into_iter()
         .map(|queued| (queued.write, (queued.id, queued.outcome)))
         .unzip();
-    let inserts = db.collection::<Document>(collection);
+    let inserts = db.collection::<RawDocumentBuf>(collection);
     let (written, resent) = once_more_if_lost(
         || {
             metered(

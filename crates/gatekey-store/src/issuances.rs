@@ -6,7 +6,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use futures::TryStreamExt as _;
 use gatekey_core::issuance::{FailureCode, Issuance, IssuanceId, IssuanceState, KongRef};
 use gatekey_core::revocation::{RevocationFilter, RevocationJobId};
-use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::bson::{self, Bson, Document, doc, rawdoc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
@@ -245,20 +245,20 @@ impl IssuanceRepo {
         at: DateTime<Utc>,
     ) -> Result<Issuance, StoreError> {
         let at = at.trunc_subsecs(3);
-        let kong_doc = doc! {
-            "consumer_id": &kong.consumer_id,
-            "consumer_username": &kong.consumer_username,
-            "credential_id": &kong.credential_id,
+        let kong_doc = rawdoc! {
+            "consumer_id": kong.consumer_id.as_str(),
+            "consumer_username": kong.consumer_username.as_str(),
+            "credential_id": kong.credential_id.as_str(),
         };
         let activated = self
             .activations
             .update(
                 pending.id.to_string(),
-                doc! { "_id": pending.id.to_string(), "state": IssuanceState::Pending.as_str() },
-                doc! { "$set": {
+                rawdoc! { "_id": pending.id.to_string(), "state": IssuanceState::Pending.as_str() },
+                rawdoc! { "$set": {
                     "state": IssuanceState::Active.as_str(),
                     "kong": kong_doc,
-                    "key_fingerprint": &key_fingerprint,
+                    "key_fingerprint": key_fingerprint.as_str(),
                     "updated_at": to_bson(at),
                 } },
             )

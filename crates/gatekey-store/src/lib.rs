@@ -13,6 +13,7 @@
 
 mod audit;
 mod batch;
+mod bulk_write_command;
 mod error;
 mod idempotency;
 mod indexes;
@@ -184,7 +185,7 @@ impl Store {
         );
         let client = Client::with_options(options)?;
         let db = client.database(&config.database);
-        let commit = batch::GroupCommit::start(client, db.clone());
+        let commit = batch::GroupCommit::start(client, db.clone())?;
         Ok(Self {
             issuance_inserts: batch::BatchInserter::new(commit.clone(), ISSUANCES),
             audit_appends: batch::BatchInserter::new(commit.clone(), AUDIT_EVENTS),

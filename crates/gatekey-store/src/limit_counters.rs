@@ -39,7 +39,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, Utc};
 use gatekey_core::issuance::IssuanceId;
-use mongodb::bson::{self, Document, doc};
+use mongodb::bson::{self, Document, doc, rawdoc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 use serde::Deserialize;
@@ -271,7 +271,7 @@ impl LimitCounterRepo {
         let cap = limits.live_per_api;
         // A list longer than its limit (the limit was lowered) never matches: the slow path
         // prunes it to what still counts.
-        let filter = doc! {
+        let filter = rawdoc! {
             "_id": id,
             // A counter that holds this mint already (a batch sent again after its reply was
             // lost) is not counted twice: the slow path finds the mint there.
@@ -290,7 +290,7 @@ impl LimitCounterRepo {
             ],
         };
         let counted_until = slot.expires_at.max(now + limits.window);
-        let update = doc! {
+        let update = rawdoc! {
             "$push": {
                 "recent": {
                     "$each": [ { "issuance_id": slot.issuance_id.to_string(), "at": to_bson(now) } ],

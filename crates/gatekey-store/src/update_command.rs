@@ -4,7 +4,7 @@
 //! group commit's updates on a MongoDB before 8.0) read each statement's outcome from that.
 
 use mongodb::Database;
-use mongodb::bson::{self, Document, doc};
+use mongodb::bson::{self, RawArrayBuf, RawDocumentBuf, rawdoc};
 use serde::Deserialize;
 
 use crate::{StoreError, metered};
@@ -37,20 +37,24 @@ pub(crate) struct StatementError {
 pub(crate) async fn send_update(
     db: &Database,
     collection: &'static str,
-    statements: Vec<Document>,
+    statements: Vec<RawDocumentBuf>,
 ) -> Result<UpdateReply, StoreError> {
-    let mut command = doc! {
+    let mut updates = RawArrayBuf::new();
+    for statement in statements {
+        updates.push(statement);
+    }
+    let mut command = rawdoc! {
         "update": collection,
-        "updates": statements,
+        "updates": updates,
         "ordered": false,
     };
     if let Some(concern) = db.write_concern() {
-        let concern = bson::to_document(concern).map_err(|err| {
+        let concern = bson::to_raw_document_buf(concern).map_err(|err| {
             StoreError::InvalidConfig(format!("the write concern cannot be sent: {err}"))
         })?;
-        command.insert("writeConcern", concern);
+        command.append("writeConcern", concern);
     }
-    let reply = metered("update", db.run_command(command)).await?;
+    let reply = metered("update", db.run_raw_command(command)).await?;
     bson::from_document(reply).map_err(|err| StoreError::UnexpectedReply {
         command: "update",
         detail: err.to_string(),

@@ -217,16 +217,17 @@ impl UsageRepo {
         if counted.is_empty() {
             return Ok(());
         }
-        let statements: Vec<Document> = counted
+        let statements = counted
             .iter()
             .map(|(id, added)| {
-                doc! {
+                bson::to_raw_document_buf(&doc! {
                     "q": { "_id": id.to_string() },
                     "u": summary_update(added, expiries.get(id).copied()),
                     "upsert": true,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(mongodb::error::Error::from)?;
         let reply = send_update(&self.db, USAGE_SUMMARIES, statements).await?;
         if let Some(refused) = reply.write_errors.first() {
             let id = counted
