@@ -5,9 +5,19 @@
 //! startup, as [`KongError::Config`] rather than on the first call.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
@@ -58,9 +68,13 @@ impl KongConfig {
         }
     }
 
-    /// The HTTP client every call goes through, with the auth header as a default header.
-    pub(crate) fn http_client(&self) -> Result<reqwest::Client, KongError> {
+    /// The headers every call carries: the user agent and the auth header (marked sensitive).
+    pub(crate) fn default_headers(&self) -> Result<HeaderMap, KongError> {
         let mut headers = HeaderMap::new();
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("gatekey-kong/", env!("CARGO_PKG_VERSION"))),
+        );
         if let Some(auth) = &self.admin_auth {
             let name = HeaderName::from_bytes(auth.header.as_bytes()).map_err(|_| {
                 KongError::Config(format!(
@@ -76,16 +90,23 @@ impl KongConfig {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(self.request_timeout)
-            .connect_timeout(self.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("gatekey-kong/", env!("CARGO_PKG_VERSION")));
+        Ok(headers)
+    }
+
+    /// The connection pool every call goes through: HTTP/1.1, plain or over TLS (rustls with
+    /// the built-in web PKI roots, the extra CA and the client certificate), connections within
+    /// `connect_timeout`. It follows no redirect and reads no proxy from the environment: the
+    /// Admin API's address is the one configured.
+    pub(crate) fn http_client(&self) -> Result<HttpClient, KongError> {
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
         if let Some(pem) = &self.ca_cert_pem {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                KongError::Config(format!("ca_cert_pem is not a valid PEM certificate: {e}"))
-            })?;
+            let certificates = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    KongError::Config(format!("ca_cert_pem is not a valid PEM certificate: {e}"))
+                })?;
             if certificates.is_empty() {
                 return Err(KongError::Config(
                     "ca_cert_pem holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)"
@@ -93,24 +114,52 @@ impl KongConfig {
                 ));
             }
             for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
+                roots.add(certificate).map_err(|e| {
+                    KongError::Config(format!("ca_cert_pem holds an unusable CA certificate: {e}"))
+                })?;
             }
         }
-        if let Some(pem) = &self.client_identity_pem {
-            let identity = reqwest::Identity::from_pem(pem).map_err(|e| {
-                KongError::Config(format!(
-                    "client_identity_pem must hold a PEM certificate chain and its private key: {e}"
-                ))
-            })?;
-            builder = builder.identity(identity);
-        }
-        builder.build().map_err(|e| {
-            KongError::Config(format!(
-                "cannot build the HTTP client (invalid CA or client certificate?): {e}"
-            ))
-        })
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| KongError::Config(format!("cannot set up TLS: {e}")))?
+        .with_root_certificates(roots);
+        let tls = match &self.client_identity_pem {
+            None => tls.with_no_client_auth(),
+            Some(pem) => {
+                let identity_error = |detail: String| {
+                    KongError::Config(format!(
+                        "client_identity_pem must hold a PEM certificate chain and its private key: {detail}"
+                    ))
+                };
+                let chain = CertificateDer::pem_slice_iter(pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| identity_error(e.to_string()))?;
+                if chain.is_empty() {
+                    return Err(identity_error("no certificate".to_owned()));
+                }
+                let key = PrivateKeyDer::from_pem_slice(pem)
+                    .map_err(|e| identity_error(format!("no private key ({e})")))?;
+                tls.with_client_auth_cert(chain, key)
+                    .map_err(|e| identity_error(e.to_string()))?
+            }
+        };
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Client::builder(TokioExecutor::new()).build(connector))
     }
 }
+
+/// The pooled HTTP client of [`KongConfig::http_client`].
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 impl fmt::Debug for KongConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -186,11 +235,16 @@ mod tests {
             header: "bad header".to_owned(),
             token: SecretString::from("x"),
         });
-        assert!(matches!(config.http_client(), Err(KongError::Config(_))));
+        assert!(matches!(
+            config.default_headers(),
+            Err(KongError::Config(_))
+        ));
         config.admin_auth = Some(AdminAuth {
             header: "Kong-Admin-Token".to_owned(),
             token: SecretString::from("line\nbreak"),
         });
-        assert!(matches!(config.http_client(), Err(KongError::Config(m)) if !m.contains("break")));
+        assert!(
+            matches!(config.default_headers(), Err(KongError::Config(m)) if !m.contains("break"))
+        );
     }
 }

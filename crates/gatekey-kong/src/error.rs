@@ -67,9 +67,11 @@ pub enum KongError {
     /// No complete answer within `request_timeout` (or no connection within `connect_timeout`).
     #[error("Kong Admin API call timed out")]
     Timeout,
-    /// The Admin API could not be reached or the connection broke (DNS, refused, TLS, reset).
+    /// The Admin API could not be reached or the connection broke (DNS, refused, TLS, reset):
+    /// the call (its method, the Admin API's address, and its path with credentials redacted)
+    /// and every cause, for operators.
     #[error("Kong Admin API unreachable: {0}")]
-    Transport(#[source] reqwest::Error),
+    Transport(String),
     /// A success answer whose body is not the entity or page expected.
     #[error("unexpected Kong Admin API response to {call}: {source}")]
     Decode {
@@ -162,7 +164,7 @@ impl KongError {
 }
 
 fn reason(status: u16) -> String {
-    reqwest::StatusCode::from_u16(status)
+    http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("no message")

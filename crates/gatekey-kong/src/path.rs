@@ -22,7 +22,6 @@ pub(crate) struct AdminPath {
     encoded: String,
     logged: String,
     template: String,
-    has_secret: bool,
 }
 
 impl AdminPath {
@@ -32,7 +31,6 @@ impl AdminPath {
             encoded: collection.to_owned(),
             logged: format!("/{collection}"),
             template: format!("/{collection}"),
-            has_secret: false,
         }
     }
 
@@ -42,7 +40,6 @@ impl AdminPath {
             encoded: String::new(),
             logged: "/".to_owned(),
             template: "/".to_owned(),
-            has_secret: false,
         }
     }
 
@@ -75,7 +72,6 @@ impl AdminPath {
         self.encoded.push_str(&encoded);
         self.logged.push_str("/{redacted}");
         self.template.push_str("/{}");
-        self.has_secret = true;
         Ok(self)
     }
 
@@ -90,11 +86,6 @@ impl AdminPath {
     /// `/consumers/{}/acls`: the path with every caller-supplied segment elided.
     pub(crate) fn template(&self) -> &str {
         &self.template
-    }
-
-    /// Whether [`Self::encoded`] holds a credential, so must not appear in messages either.
-    pub(crate) fn has_secret(&self) -> bool {
-        self.has_secret
     }
 }
 

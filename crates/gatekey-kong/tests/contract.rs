@@ -13,6 +13,8 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method as AxumMethod, StatusCode};
@@ -23,9 +25,15 @@ use gatekey_kong::{
 };
 use gatekey_kong_sim::Fault;
 use reqwest::Method;
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use support::{Fixture, contract, quick_client, serve, start_sim};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use url::Url;
 
 fn consumer(fx: &Fixture, name: &str) -> NewConsumer {
@@ -1238,19 +1246,60 @@ async fn a_silent_admin_api_times_out_quickly() {
 }
 
 #[tokio::test]
+async fn a_redirect_is_an_answer_and_is_never_followed() {
+    let elsewhere = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&elsewhere);
+    let thief = serve(axum::Router::new().fallback(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { axum::Json(json!({ "version": "3.9.1" })) }
+    }))
+    .await;
+    let redirecting = serve(axum::Router::new().fallback(move || {
+        let to = thief.to_string();
+        async move { (StatusCode::TEMPORARY_REDIRECT, [("location", to)]) }
+    }))
+    .await;
+    let err = quick_client(redirecting, Duration::from_secs(2), 0)
+        .node_info()
+        .await
+        .expect_err("a 307 is not the node's information");
+    assert!(matches!(err, KongError::Api { status: 307, .. }), "{err:?}");
+    assert_eq!(
+        elsewhere.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing, and no admin token, went to the redirect's target"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_connection_is_a_retryable_transport_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let url = Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
-    let err = quick_client(url, Duration::from_secs(2), 0)
-        .node_info()
-        .await
-        .expect_err("nothing listens");
+    let url = Url::parse(&format!("http://127.0.0.1:{port}/kong")).expect("url");
+    let client = quick_client(url, Duration::from_secs(2), 0);
+    let err = client.node_info().await.expect_err("nothing listens");
     assert!(matches!(err, KongError::Transport(_)), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(err.status(), None);
+    // Operators read the call, the address and the cause; never a credential.
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("GET http://127.0.0.1:{port}/kong/"))
+            && message.contains("refused"),
+        "{message}"
+    );
+    let err = client
+        .get_key_auth("ada", "the-key-itself")
+        .await
+        .expect_err("nothing listens");
+    assert!(
+        err.to_string()
+            .contains("/kong/consumers/ada/key-auth/{redacted}")
+            && !err.to_string().contains("the-key-itself"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -1331,4 +1380,112 @@ async fn tls_material_is_validated_when_the_client_is_built() {
         matches!(&err, KongError::Config(m) if m.contains("client_identity_pem")),
         "{err}"
     );
+}
+
+// The client over TLS, as production reaches an Admin API behind a Kong route with mutual TLS: a
+// front that terminates TLS, demands a client certificate from the test CA, and passes the bytes
+// to a simulator. The certificates in `fixtures/tls` are made for these tests alone (a CA, a
+// server certificate for `localhost` and `127.0.0.1`, a client certificate), valid until 2126.
+
+const CA: &[u8] = include_bytes!("fixtures/tls/ca.pem");
+const SERVER: &[u8] = include_bytes!("fixtures/tls/server.pem");
+const CLIENT: &[u8] = include_bytes!("fixtures/tls/client.pem");
+
+/// Listens for TLS connections that present a client certificate of the test CA and relays each
+/// to `upstream` in plain TCP. Returns the address it listens on.
+async fn mutual_tls_front(upstream: SocketAddr) -> SocketAddr {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(CA).expect("CA"))
+        .expect("CA");
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .expect("client verifier");
+    let chain = CertificateDer::pem_slice_iter(SERVER)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("server chain");
+    let key = PrivateKeyDer::from_pem_slice(SERVER).expect("server key");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .expect("server config");
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A refused handshake ends here; the client sees the TLS alert.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    address
+}
+
+fn client(front: SocketAddr, ca: Option<&[u8]>, identity: Option<&[u8]>) -> KongClient {
+    let url = Url::parse(&format!("https://localhost:{}", front.port())).expect("url");
+    let mut config = KongConfig::new(url);
+    config.ca_cert_pem = ca.map(<[u8]>::to_vec);
+    config.client_identity_pem = identity.map(<[u8]>::to_vec);
+    config.request_timeout = Duration::from_secs(5);
+    config.max_retries = 0;
+    KongClient::new(&config).expect("client")
+}
+
+/// The whole chain of a transport error, for assertions on its cause.
+fn chain(err: &KongError) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(current) = cause {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        cause = current.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_client_speaks_mutual_tls_with_the_configured_ca_and_certificate() {
+    let sim = start_sim().await;
+    let upstream = Url::parse(&sim.admin_url())
+        .expect("simulator URL")
+        .socket_addrs(|| None)
+        .expect("simulator address")[0];
+    let front = mutual_tls_front(upstream).await;
+
+    let node = client(front, Some(CA), Some(CLIENT))
+        .node_info()
+        .await
+        .expect("the Admin API answers over mutual TLS");
+    assert!(!node.version.is_empty());
+    let status = client(front, Some(CA), Some(CLIENT))
+        .status()
+        .await
+        .expect("and keeps answering on the pooled connection");
+    assert!(status.database.reachable);
+
+    let err = client(front, Some(CA), None)
+        .node_info()
+        .await
+        .expect_err("the front demands a client certificate");
+    assert!(matches!(err, KongError::Transport(_)), "{err:?}");
+    assert!(err.is_retryable());
+
+    let err = client(front, None, Some(CLIENT))
+        .node_info()
+        .await
+        .expect_err("the built-in roots do not vouch for the test CA");
+    assert!(matches!(err, KongError::Transport(_)), "{err:?}");
+    assert!(chain(&err).contains("certificate"), "{}", chain(&err));
 }
