@@ -35,10 +35,10 @@ impl CapturedLogs {
             .collect()
     }
 
-    /// A JSON subscriber at `debug` for every crate, with span fields, writing here.
+    /// A JSON subscriber at `debug` for every crate, with span fields, writing here: the
+    /// production format's library, with the list of spans too.
     pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
-        tracing_subscriber::fmt()
-            .json()
+        json_subscriber::fmt()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(true)

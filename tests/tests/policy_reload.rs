@@ -270,7 +270,9 @@ async fn concurrent_mints_during_reloads_each_name_the_policy_that_decided_them(
                 async move { (subject.clone(), mint_write(stack, &subject).await) }
             });
             outcomes.extend(futures::future::join_all(mints).await);
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Pauses of different lengths, so that batches cannot fall into step with the
+            // reloads (a batch taking 200 ms on a busy machine made every batch meet one policy).
+            tokio::time::sleep(Duration::from_millis(40 + 45 * (batch % 5))).await;
         }
         outcomes
     };

@@ -16,8 +16,8 @@
 //! reqwest parses every call's URL twice more (in its redirect layer, always on, and for the
 //! response) and matches it against the proxy environment: with the `Url` it needs, about 37,000
 //! instructions a call and four calls a mint, 18 % of a mint's instructions
-//! (`docs/performance.md`, "The group commit's own command and the Kong client's transport"). A
-//! call here builds its URI once from the base and the encoded path.
+//! (`docs/performance.md`, "The group commit's own command, the Kong client's transport and the
+//! log lines"). A call here builds its URI once from the base and the encoded path.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

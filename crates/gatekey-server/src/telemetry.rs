@@ -78,13 +78,18 @@ pub fn init(settings: &LogSettings) -> Result<TelemetryGuard, TelemetryError> {
 /// the span it happened in (the request's: id, method, path, subject, API) under `span`. The list
 /// of enclosing spans is left out: a request has one span, so the list only repeated `span`, and
 /// writing it cost a tenth of a mint's logging.
+///
+/// `json-subscriber` writes the same lines as `tracing-subscriber`'s JSON format, for less: that
+/// one keeps a span's fields as a JSON text, which it parses and writes again for every field
+/// recorded later (the subject, the API) and for every line written in the span; this one keeps
+/// them as values and their text side by side (`docs/performance.md`,
+/// "The group commit's own command, the Kong client's transport and the log lines").
 fn json_lines<S, W>(make_writer: W) -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
-    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + 'static,
+    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt::layer()
-        .json()
+    json_subscriber::fmt::layer()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
@@ -250,13 +255,12 @@ mod tests {
 
     #[test]
     fn unicode_line_breaks_in_a_json_log_line_are_escaped_and_decode_to_the_same_text() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_writer(move || LineSafe(writer.clone()))
-            .finish();
+        let subscriber =
+            tracing_subscriber::registry().with(json_lines(move || LineSafe(writer.clone())));
         let path = "/v1/apis/a\u{85}b\u{2028}c\u{2029}d\u{9b}e";
         tracing::subscriber::with_default(subscriber, || tracing::info!(path, "request"));
 

@@ -1,10 +1,11 @@
 //! The `bulkWrite` command of MongoDB 8.0, sent as it is from writes encoded once. The driver's
 //! `Client::bulk_write` takes each write as a `Document` (an ordered map of decoded values),
 //! copies it into an operation document, encodes that, and decodes a typed result for each
-//! write: some 126,000 instructions a mint, 13 % of them (`docs/performance.md`, "The
-//! group commit's own command and the Kong client's transport"). Here a write is BSON from the moment it is queued, the command puts
-//! those bytes side by side, and the reply is read for what the group commit needs: each write's
-//! outcome by its position, and whether the write concern was met.
+//! write: some 126,000 instructions a mint, 13 % of them (`docs/performance.md`, "The group
+//! commit's own command, the Kong client's transport and the log lines"). Here a write is BSON
+//! from the moment it is queued, the command puts those bytes side by side, and the reply is read
+//! for what the group commit needs: each write's outcome by its position, and whether the write
+//! concern was met.
 //!
 //! The results come back as a cursor. Without a `cursor.batchSize` the server puts every result
 //! in the first batch unless they exceed 16 MiB; a batch's results are a few dozen bytes each, so
