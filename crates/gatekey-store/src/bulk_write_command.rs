@@ -11,6 +11,11 @@
 //! in the first batch unless they exceed 16 MiB; a batch's results are a few dozen bytes each, so
 //! they always fit, and a reply that keeps some for a later `getMore` leaves those writes without
 //! a known outcome ([`BulkWriteReply::outcome`]).
+//!
+//! The writes travel inside the command document, which MongoDB takes up to 16 MiB (the driver
+//! would send them as a separate section of up to 48 MiB). A batch holds at most 256 writes, each
+//! a record, an event or an update of bounded fields (a caller's token, the largest of them, is at
+//! most 16 KiB), so a command stays far below that; one above it would be refused whole.
 
 use mongodb::bson::{self, Document, RawArrayBuf, RawDocument, RawDocumentBuf, rawdoc};
 use mongodb::{Client, Database};
@@ -32,7 +37,7 @@ pub(crate) enum Op<'a> {
 }
 
 /// An unordered `bulkWrite` command, ready to send (and to send again).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct BulkWriteCommand(RawDocumentBuf);
 
 impl BulkWriteCommand {
@@ -138,7 +143,7 @@ struct ResultsCursor {
 }
 
 /// What the reply says of one write.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum WriteOutcome {
     /// Applied; `matched`: it matched or inserted a document (an update may match none).
     Applied { matched: bool },
