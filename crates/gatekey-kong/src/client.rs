@@ -68,8 +68,6 @@ pub struct KongClient {
     /// The base URL without query or fragment; always ends with `/`, so relative paths keep a
     /// configured path prefix.
     base: String,
-    /// The base URL as transport errors show it: without the final `/`.
-    shown_base: String,
     max_retries: u32,
     /// Attempt timeout from the configuration; an attempt also ends at [`Self::deadline`].
     request_timeout: Duration,
@@ -103,12 +101,10 @@ impl KongClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let shown_base = base.as_str().trim_end_matches('/').to_owned();
         Ok(Self {
             http: config.http_client()?,
             headers: Arc::new(config.default_headers()?),
             base: base.into(),
-            shown_base,
             max_retries: config.max_retries,
             request_timeout: config.request_timeout,
             deadline: None,
@@ -197,7 +193,12 @@ impl KongClient {
         path: &AdminPath,
     ) -> KongError {
         transport(err, || {
-            format!("{method} {}{}", self.shown_base, path.logged())
+            // `logged` starts with `/`, the base ends with one.
+            format!(
+                "{method} {}{}",
+                self.base.trim_end_matches('/'),
+                path.logged()
+            )
         })
     }
 

@@ -28,14 +28,13 @@ use std::time::Duration;
 use futures::future::join_all;
 use mongodb::bson::{self, RawDocumentBuf, doc, rawdoc};
 use mongodb::error::{Error as MongoError, ErrorKind};
-use mongodb::options::WriteConcern;
 use mongodb::{Client, Database};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::bulk_write_command::{BulkWriteCommand, BulkWriteReply, Op, WriteOutcome};
+use crate::bulk_write_command::{BulkWriteCommand, BulkWriteReply, Write, WriteOutcome};
 use crate::error::DUPLICATE_KEY;
-use crate::update_command::{UpdateReply, send_update};
+use crate::update_command::{UpdateReply, encoded_write_concern, send_update};
 use crate::{StoreError, metered};
 
 /// Server error code of a command the server does not have.
@@ -81,38 +80,6 @@ async fn queue_and_wait<W, O>(
         .await
         .map_err(|_| StoreError::WriterStopped)?;
     answer.await.map_err(|_| StoreError::WriterStopped)?
-}
-
-/// One write of the group commit, to the collection its [`Queued`] names, encoded once when it
-/// is queued: every command that carries it copies these bytes.
-#[derive(Debug, Clone)]
-enum Write {
-    /// A new document.
-    Insert(RawDocumentBuf),
-    /// A conditional update of the document `filter` names; with `upsert`, inserted when there
-    /// is none.
-    Update {
-        filter: RawDocumentBuf,
-        update: RawDocumentBuf,
-        upsert: bool,
-    },
-}
-
-impl Write {
-    fn op(&self) -> Op<'_> {
-        match self {
-            Self::Insert(document) => Op::Insert(document),
-            Self::Update {
-                filter,
-                update,
-                upsert,
-            } => Op::Update {
-                filter,
-                update,
-                upsert: *upsert,
-            },
-        }
-    }
 }
 
 /// Whether a write of a batch matched its document.
@@ -182,7 +149,7 @@ impl GroupCommit {
     pub(crate) fn start(client: Client, db: Database) -> Result<Self, StoreError> {
         let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
         let commands = Arc::new(BatchCommands::default());
-        let concern = Arc::new(encoded_concern(db.write_concern())?);
+        let concern = Arc::new(encoded_write_concern(&db)?);
         tokio::spawn(write_batches(queued, move |batch| {
             let (client, db, commands, concern) = (
                 client.clone(),
@@ -331,17 +298,6 @@ impl BatchUpdater {
     }
 }
 
-/// The database's write concern as the commands Gatekey builds carry it.
-fn encoded_concern(concern: Option<&WriteConcern>) -> Result<Option<RawDocumentBuf>, StoreError> {
-    concern
-        .map(|concern| {
-            bson::to_raw_document_buf(concern).map_err(|err| {
-                StoreError::InvalidConfig(format!("the write concern cannot be sent: {err}"))
-            })
-        })
-        .transpose()
-}
-
 /// One unordered `bulkWrite` of the batch, sent once more if it failed on the way, and each
 /// write's outcome to whoever waits for it. Gives the batch back, unsent, when the server has no
 /// `bulkWrite`.
@@ -357,7 +313,7 @@ async fn bulk_write(
         db,
         batch
             .iter()
-            .map(|queued| (queued.collection, queued.write.op())),
+            .map(|queued| (queued.collection, &queued.write)),
         concern.map(AsRef::as_ref),
     );
     let (sent, resent) = once_more_if_lost(|| command.send(client), is_retryable).await;

@@ -24,14 +24,16 @@ use serde::Deserialize;
 use crate::update_command::StatementError;
 use crate::{StoreError, metered};
 
-/// One write of the command, in the form its operation takes it.
-pub(crate) enum Op<'a> {
+/// One write of a batch, encoded once when it is queued: every command that carries it (this
+/// one, or before MongoDB 8.0 an `insert` or `update`) copies these bytes.
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
     /// A new document.
-    Insert(&'a RawDocument),
+    Insert(RawDocumentBuf),
     /// An update of the one document `filter` matches; with `upsert`, inserted when none does.
     Update {
-        filter: &'a RawDocument,
-        update: &'a RawDocument,
+        filter: RawDocumentBuf,
+        update: RawDocumentBuf,
         upsert: bool,
     },
 }
@@ -41,16 +43,16 @@ pub(crate) enum Op<'a> {
 pub(crate) struct BulkWriteCommand(RawDocumentBuf);
 
 impl BulkWriteCommand {
-    /// The command writing `ops` (each with the collection it writes) to `db`, with the write
+    /// The command applying `writes` (each with the collection it writes) to `db`, with the write
     /// concern `concern` (already encoded; none: the server's default).
     pub(crate) fn new<'a>(
         db: &Database,
-        ops: impl IntoIterator<Item = (&'static str, Op<'a>)>,
+        writes: impl IntoIterator<Item = (&'static str, &'a Write)>,
         concern: Option<&RawDocument>,
     ) -> Self {
         let mut collections: Vec<&'static str> = Vec::new();
         let mut encoded = RawArrayBuf::new();
-        for (collection, op) in ops {
+        for (collection, write) in writes {
             let namespace = collections
                 .iter()
                 .position(|known| *known == collection)
@@ -61,12 +63,12 @@ impl BulkWriteCommand {
             // The position in `nsInfo`; a batch names a handful of collections.
             let namespace = i32::try_from(namespace).unwrap_or(i32::MAX);
             let mut op_document = RawDocumentBuf::new();
-            match op {
-                Op::Insert(document) => {
+            match write {
+                Write::Insert(document) => {
                     op_document.append("insert", namespace);
                     op_document.append_ref("document", document);
                 }
-                Op::Update {
+                Write::Update {
                     filter,
                     update,
                     upsert,
@@ -74,7 +76,7 @@ impl BulkWriteCommand {
                     op_document.append("update", namespace);
                     op_document.append_ref("filter", filter);
                     op_document.append_ref("updateMods", update);
-                    op_document.append("upsert", upsert);
+                    op_document.append("upsert", *upsert);
                     op_document.append("multi", false);
                 }
             }

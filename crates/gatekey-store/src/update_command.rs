@@ -48,10 +48,7 @@ pub(crate) async fn send_update(
         "updates": updates,
         "ordered": false,
     };
-    if let Some(concern) = db.write_concern() {
-        let concern = bson::to_raw_document_buf(concern).map_err(|err| {
-            StoreError::InvalidConfig(format!("the write concern cannot be sent: {err}"))
-        })?;
+    if let Some(concern) = encoded_write_concern(db)? {
         command.append("writeConcern", concern);
     }
     let reply = metered("update", db.run_raw_command(command)).await?;
@@ -59,4 +56,16 @@ pub(crate) async fn send_update(
         command: "update",
         detail: err.to_string(),
     })
+}
+
+/// The database's write concern as the commands Gatekey builds carry it (`None`: the server's
+/// default).
+pub(crate) fn encoded_write_concern(db: &Database) -> Result<Option<RawDocumentBuf>, StoreError> {
+    db.write_concern()
+        .map(|concern| {
+            bson::to_raw_document_buf(concern).map_err(|err| {
+                StoreError::InvalidConfig(format!("the write concern cannot be sent: {err}"))
+            })
+        })
+        .transpose()
 }
